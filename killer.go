@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+)
+
+// Outcome is what became of one tick's kill. Each value is a distinct, truthful report:
+// a pod is only ever reported as killed when the API server accepted its deletion.
+type Outcome string
+
+// The outcomes a tick can have.
+const (
+	OutcomeKilled       Outcome = "killed"
+	OutcomeDryRun       Outcome = "dry-run"
+	OutcomeNoCandidates Outcome = "no candidates"
+	OutcomeNotFound     Outcome = "not found" // the pick was gone, replaced or terminating by the time we deleted it
+	OutcomeForbidden    Outcome = "forbidden"
+	OutcomeError        Outcome = "error"
+)
+
+// Result is the report of one tick, sent from the killer to the notifier.
+type Result struct {
+	Time       time.Time // when the tick fired
+	Namespace  string
+	Selector   string // as the user wrote it; empty means every pod
+	Pod        string
+	Owner      string // "Kind/name" of the controlling owner, empty for a bare pod
+	Node       string
+	Candidates int // Running, non-terminating pods in scope when we listed
+	Outcome    Outcome
+	Err        error // why, for every outcome but killed, dry-run and no candidates
+}
+
+// victim is the pod chosen for a kill, as read back just before deleting it.
+type victim struct {
+	Name        string
+	UID         types.UID
+	Owner       string
+	Node        string
+	Running     bool
+	Terminating bool
+}
+
+// podAPI is the slice of the Kubernetes API the killer needs: list and delete pods, nothing more,
+// which is exactly what the Role in macaque.yml grants.
+type podAPI interface {
+	// listPage returns one page of candidate names: Running pods matching selector, except exclude.
+	listPage(ctx context.Context, namespace, selector, exclude, continueToken string) (page, error)
+	// lookup reads one pod by name (through list, so no "get" permission is needed).
+	lookup(ctx context.Context, namespace, name string) (victim, error)
+	// delete deletes the pod only if it still has the given UID.
+	delete(ctx context.Context, namespace, name string, uid types.UID) error
+}
+
+// page is one chunk of a paged pod list.
+type page struct {
+	names []string // pods that are Running and not being deleted
+	next  string   // continue token; empty on the last page
+}
+
+// Killer picks and deletes one pod per tick.
+type Killer struct {
+	api       podAPI
+	namespace string
+	selector  string
+	self      string // macaque's own pod, never a victim
+	dryRun    bool
+	rng       *rand.Rand // only the killer goroutine uses it
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// run kills once per tick until ticks is closed, then closes results. A tick that fired while
+// the previous kill was still running is skipped, so a slow API server never causes a burst.
+// A kill is bounded by killTimeout and is not cut short by ctx, so a SIGTERM lets an in-flight
+// delete finish. results is never waited on: when the notifier is behind, the report is dropped.
+func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- Result, killTimeout time.Duration) {
+	defer close(results)
+	var busyUntil time.Time
+	for at := range ticks {
+		if at.Before(busyUntil) {
+			k.log.Warn("skipping tick: the previous kill was still running", "tick", at, "previous_done", busyUntil)
+			continue
+		}
+		killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+		r := k.kill(killCtx, at)
+		cancel()
+		busyUntil = k.now()
+		select {
+		case results <- r:
+		default:
+			k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
+		}
+	}
+}
+
+// kill lists the candidates, picks one uniformly at random and deletes it.
+func (k *Killer) kill(ctx context.Context, at time.Time) Result {
+	r := Result{Time: at, Namespace: k.namespace, Selector: k.selector}
+	name, n, err := k.pick(ctx)
+	r.Candidates = n
+	if err != nil {
+		return k.report(r, fmt.Errorf("list pods in %q: %w", k.namespace, err))
+	}
+	if n == 0 {
+		return k.report(r, nil)
+	}
+	r.Pod = name
+
+	v, err := k.api.lookup(ctx, k.namespace, name)
+	if err != nil {
+		return k.report(r, fmt.Errorf("read pod %q: %w", name, err))
+	}
+	r.Owner, r.Node = v.Owner, v.Node
+	if !v.Running || v.Terminating {
+		// The pick changed between the list and now; deleting it would not test anything.
+		return k.report(r, fmt.Errorf("pod %q is no longer running: %w", name, errGone))
+	}
+	if k.dryRun {
+		r.Outcome = OutcomeDryRun
+		return k.report(r, nil)
+	}
+	if err := k.api.delete(ctx, k.namespace, name, v.UID); err != nil {
+		return k.report(r, fmt.Errorf("delete pod %q: %w", name, err))
+	}
+	r.Outcome = OutcomeKilled
+	return k.report(r, nil)
+}
+
+// errGone marks a pick that vanished or changed identity before it could be deleted.
+var errGone = errors.New("pod is gone")
+
+// report classifies err into r's outcome and logs the result.
+func (k *Killer) report(r Result, err error) Result {
+	r.Err = err
+	switch {
+	case err == nil && r.Outcome == "":
+		r.Outcome = OutcomeNoCandidates
+	case err == nil:
+	case errors.Is(err, errGone), apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// A UID precondition that fails comes back as 409 Conflict: the name now belongs to a new pod.
+		r.Outcome = OutcomeNotFound
+	case apierrors.IsForbidden(err):
+		r.Outcome = OutcomeForbidden
+	default:
+		r.Outcome = OutcomeError
+	}
+	log := k.log.With("namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
+	if r.Pod != "" {
+		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node)
+	}
+	if err != nil {
+		log.Error("kill failed", "err", err)
+	} else {
+		log.Info("tick done")
+	}
+	return r
+}
+
+// pick pages through the candidates and keeps one chosen uniformly at random (reservoir sampling),
+// so memory stays constant however many pods are in scope.
+func (k *Killer) pick(ctx context.Context) (name string, n int, err error) {
+	token := ""
+	for {
+		p, err := k.api.listPage(ctx, k.namespace, k.selector, k.self, token)
+		if err != nil {
+			return "", n, err
+		}
+		for _, candidate := range p.names {
+			n++
+			if k.rng.IntN(n) == 0 {
+				name = candidate
+			}
+		}
+		if p.next == "" {
+			return name, n, nil
+		}
+		token = p.next
+	}
+}
+
+// pageSize bounds each list response; see README's performance section for how it was chosen.
+const pageSize = 500
+
+// tableAccept asks the API server for the printed table of pods instead of the pods themselves:
+// name, status and node per row are all the pick needs, at a few percent of the bytes.
+const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+// restPods implements podAPI over client-go's REST client, without the generated clientset
+// (which would triple the binary's size for the two calls we make).
+type restPods struct {
+	client rest.Interface
+}
+
+// newRESTPods builds the REST client for the core/v1 API from cfg.
+func newRESTPods(cfg *rest.Config) (*restPods, error) {
+	scheme := runtime.NewScheme()
+	gv := schema.GroupVersion{Version: "v1"}
+	metav1.AddToGroupVersion(scheme, gv)
+	c := rest.CopyConfig(cfg)
+	c.APIPath = "/api"
+	c.GroupVersion = &gv
+	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	c.ContentType = "application/json"
+	client, err := rest.RESTClientFor(c)
+	if err != nil {
+		return nil, fmt.Errorf("build API client: %w", err)
+	}
+	return &restPods{client: client}, nil
+}
+
+// podTable is the part of a meta.k8s.io/v1 Table of pods that we read.
+type podTable struct {
+	Metadata struct {
+		Continue string `json:"continue"`
+	} `json:"metadata"`
+	ColumnDefinitions []struct {
+		Name string `json:"name"`
+	} `json:"columnDefinitions"`
+	Rows []struct {
+		Cells []json.RawMessage `json:"cells"`
+	} `json:"rows"`
+}
+
+func (p *restPods) listPage(ctx context.Context, namespace, selector, exclude, continueToken string) (page, error) {
+	sel := fields.OneTermEqualSelector("status.phase", "Running")
+	if exclude != "" {
+		sel = fields.AndSelectors(sel, fields.OneTermNotEqualSelector("metadata.name", exclude))
+	}
+	req := p.client.Get().Namespace(namespace).Resource("pods").
+		SetHeader("Accept", tableAccept).
+		Param("fieldSelector", sel.String()).
+		Param("limit", fmt.Sprint(pageSize)).
+		Param("includeObject", "None")
+	if selector != "" {
+		req = req.Param("labelSelector", selector)
+	}
+	if continueToken != "" {
+		req = req.Param("continue", continueToken)
+	}
+	body, err := req.DoRaw(ctx)
+	if err != nil {
+		return page{}, err
+	}
+	var t podTable
+	if err := json.Unmarshal(body, &t); err != nil {
+		return page{}, fmt.Errorf("decode pod table: %w", err)
+	}
+	nameCol, statusCol := -1, -1
+	for i, c := range t.ColumnDefinitions {
+		switch c.Name {
+		case "Name":
+			nameCol = i
+		case "Status":
+			statusCol = i
+		}
+	}
+	if nameCol < 0 || statusCol < 0 {
+		return page{}, fmt.Errorf("pod table has no Name or Status column (columns: %d)", len(t.ColumnDefinitions))
+	}
+	out := page{next: t.Metadata.Continue, names: make([]string, 0, len(t.Rows))}
+	for _, row := range t.Rows {
+		if len(row.Cells) <= max(nameCol, statusCol) {
+			return page{}, fmt.Errorf("pod table row has %d cells, want %d", len(row.Cells), len(t.ColumnDefinitions))
+		}
+		var name, status string
+		if err := json.Unmarshal(row.Cells[nameCol], &name); err != nil {
+			return page{}, fmt.Errorf("decode pod name: %w", err)
+		}
+		if err := json.Unmarshal(row.Cells[statusCol], &status); err != nil {
+			return page{}, fmt.Errorf("decode pod status: %w", err)
+		}
+		// A pod with a deletionTimestamp is printed as Terminating whatever its phase.
+		if status == "Terminating" {
+			continue
+		}
+		out.names = append(out.names, name)
+	}
+	return out, nil
+}
+
+// podObject is the part of a v1 Pod that a victim report needs.
+type podObject struct {
+	Metadata metav1.ObjectMeta `json:"metadata"`
+	Spec     struct {
+		NodeName string `json:"nodeName"`
+	} `json:"spec"`
+	Status struct {
+		Phase string `json:"phase"`
+	} `json:"status"`
+}
+
+func (p *restPods) lookup(ctx context.Context, namespace, name string) (victim, error) {
+	// A list by metadata.name is served from a single key, like a get, but needs only "list".
+	body, err := p.client.Get().Namespace(namespace).Resource("pods").
+		Param("fieldSelector", fields.OneTermEqualSelector("metadata.name", name).String()).
+		DoRaw(ctx)
+	if err != nil {
+		return victim{}, err
+	}
+	var list struct {
+		Items []podObject `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return victim{}, fmt.Errorf("decode pod list: %w", err)
+	}
+	if len(list.Items) == 0 {
+		return victim{}, fmt.Errorf("pod %q: %w", name, errGone)
+	}
+	pod := list.Items[0]
+	v := victim{
+		Name:        pod.Metadata.Name,
+		UID:         pod.Metadata.UID,
+		Node:        pod.Spec.NodeName,
+		Running:     pod.Status.Phase == "Running",
+		Terminating: pod.Metadata.DeletionTimestamp != nil,
+	}
+	if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
+		v.Owner = ref.Kind + "/" + ref.Name
+	}
+	return v, nil
+}
+
+func (p *restPods) delete(ctx context.Context, namespace, name string, uid types.UID) error {
+	opts := metav1.DeleteOptions{
+		TypeMeta:      metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"},
+		Preconditions: metav1.NewUIDPreconditions(string(uid)),
+	}
+	body, err := json.Marshal(opts)
+	if err != nil {
+		return fmt.Errorf("encode delete options: %w", err)
+	}
+	return p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).Do(ctx).Error()
+}

@@ -1,0 +1,231 @@
+// Command macaque is a chaos monkey for Kubernetes: on a cron schedule it deletes one random
+// Running pod in a namespace, narrowed by a label selector, and reports what happened to Slack.
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for Slack when the image is FROM scratch
+	_ "time/tzdata"                            // MACAQUE_TIMEZONE works without /usr/share/zoneinfo
+
+	"github.com/robfig/cron/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Timing of the daemon's goroutines. shutdownGrace stays under the Deployment's
+// terminationGracePeriodSeconds (30s) so the kubelet never has to SIGKILL us.
+const (
+	killTimeout   = 15 * time.Second
+	shutdownGrace = 20 * time.Second
+	reportBuffer  = 64 // reports the notifier may fall behind by before the killer drops one
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var bad *configError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &bad):
+		fmt.Fprintln(os.Stderr, "macaque: "+err.Error())
+		os.Exit(2)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "macaque: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+// errUsage is a command line macaque does not understand; the flag package has already said why.
+var errUsage = errors.New("bad command line")
+
+// run is the whole daemon: it returns when ctx is done and every goroutine has finished.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("macaque", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() { _ = printUsage(stdout) }
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "macaque takes no arguments (got %q); it is configured by MACAQUE_* variables, see -h\n", flags.Args())
+		return errUsage
+	}
+
+	s, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	restCfg, err := kubeConfig(&s)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, s)
+
+	pods, err := newRESTPods(restCfg)
+	if err != nil {
+		return err
+	}
+	self := os.Getenv("POD_NAME")
+	if self == "" {
+		self = hostname()
+	}
+	if err := preflight(ctx, pods, s.namespace); err != nil {
+		return err
+	}
+
+	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
+		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self)
+
+	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
+	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
+		rng: newRNG(), now: time.Now, log: log}
+	notifier := &Notifier{slack: newSlackPoster(s.slack), channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
+
+	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
+	results := make(chan Result, reportBuffer)
+	var wg sync.WaitGroup
+	wg.Go(func() { sched.run(ctx, ticks) })
+	wg.Go(func() { killer.run(ctx, ticks, results, killTimeout) })
+	wg.Go(func() { notifier.run(ctx, results, shutdownGrace) })
+	wg.Wait()
+	log.Info("macaque stopped")
+	return nil
+}
+
+// scheduler wakes at each activation of the cron schedule and signals the killer.
+type scheduler struct {
+	schedule cron.Schedule
+	location *time.Location
+	now      func() time.Time
+	after    func(time.Duration) <-chan time.Time
+	log      *slog.Logger
+}
+
+// run sends each tick's scheduled time on ticks until ctx is done, then closes ticks.
+// It never blocks on the killer: when a tick is already waiting, the new one is dropped.
+func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
+	defer close(ticks)
+	var last time.Time
+	for {
+		now := s.now()
+		if now.Before(last) {
+			now = last // never fire the same activation twice if the wall clock steps back
+		}
+		next := nextTick(s.schedule, s.location, now)
+		if next.IsZero() {
+			s.log.Error("the schedule has no further activations; idling until stopped")
+			<-ctx.Done()
+			return
+		}
+		s.log.Debug("next tick", "at", next)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.after(next.Sub(now)):
+		}
+		last = next
+		select {
+		case ticks <- next:
+		default:
+			s.log.Warn("skipping tick: the killer has not taken the previous one", "tick", next)
+		}
+	}
+}
+
+// nextTick is the first activation of schedule after now, evaluated in loc (so "0 9 * * *"
+// means 09:00 on loc's wall clock, across DST changes). It is zero if there is none.
+func nextTick(schedule cron.Schedule, loc *time.Location, now time.Time) time.Time {
+	return schedule.Next(now.In(loc))
+}
+
+// newRNG seeds the victim picker from the OS, so two replicas or restarts never pick alike.
+func newRNG() *rand.Rand {
+	var seed [16]byte
+	_, _ = crand.Read(seed[:]) // never fails on Linux
+	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+}
+
+// kubeConfig finds the API server: the in-cluster service account when in a pod, otherwise
+// KUBECONFIG or ~/.kube/config. It also settles s.namespace. It reads only local files.
+func kubeConfig(s *settings) (*rest.Config, error) {
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+	cfg, err := loader.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("find the Kubernetes API (in-cluster service account, KUBECONFIG or ~/.kube/config): %w", err)
+	}
+	if s.namespace == "" {
+		s.namespace = defaultNamespace(loader)
+		if s.namespace == "" {
+			return nil, badSetting("NAMESPACE", "not set, and neither POD_NAMESPACE, a service account namespace nor the kubeconfig context names one")
+		}
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "macaque"
+	// Paging a large namespace takes one request per page; client-go's default limit
+	// (5 per second) would make the kill wait on the client, not the server.
+	cfg.QPS, cfg.Burst = 50, 100
+	return cfg, nil
+}
+
+// saNamespaceFile is where a pod's service account namespace is mounted.
+const saNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// defaultNamespace is macaque's own namespace: POD_NAMESPACE, else the mounted service account's,
+// else the one the kubeconfig context names explicitly. A chaos tool should not fall back to
+// "default" by accident, so an implicit default counts as none.
+func defaultNamespace(loader clientcmd.ClientConfig) string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(saNamespaceFile); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return ""
+	}
+	if c := raw.Contexts[raw.CurrentContext]; c != nil {
+		return c.Namespace
+	}
+	return ""
+}
+
+// preflight lists one page of pods, so an unknown namespace or missing RBAC stops macaque at
+// start with one clear line instead of failing at every tick.
+func preflight(ctx context.Context, pods podAPI, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, killTimeout)
+	defer cancel()
+	_, err := pods.listPage(ctx, namespace, "", "", "")
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsForbidden(err):
+		return badSetting("NAMESPACE", "cannot list pods in %q (does the namespace exist, and does macaque's Role grant list there?): %v", namespace, err)
+	default:
+		return fmt.Errorf("list pods in %q: %w", namespace, err)
+	}
+}
