@@ -1,0 +1,271 @@
+// Package fakeapi is an in-memory stand-in for the pods endpoints of kube-apiserver, served over
+// HTTP so that macaque's unit tests exercise its real client code: Table lists with paging,
+// field and label selectors, and deletes with UID preconditions. It records every request so
+// tests can assert the API calls made. client-go's fake clientset cannot serve Table lists,
+// which is what macaque asks for; the e2e tests check the same behaviour on a real apiserver.
+package fakeapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Request is one call the server received.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Accept string
+	Body   []byte
+}
+
+// Server serves a set of pods. Its methods are safe for concurrent use.
+type Server struct {
+	*httptest.Server
+
+	mu       sync.Mutex
+	pods     map[string]*corev1.Pod // by namespace/name
+	requests []Request
+	// Fail, if set, is consulted first for each request; a non-nil Status is returned as the response.
+	Fail func(Request) *metav1.Status
+}
+
+// New starts a server holding pods and stops it when the test ends.
+func New(t testing.TB, pods ...*corev1.Pod) *Server {
+	s := &Server{pods: map[string]*corev1.Pod{}}
+	for _, p := range pods {
+		s.Add(p)
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Add stores (or replaces) a pod.
+func (s *Server) Add(p *corev1.Pod) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pods[p.Namespace+"/"+p.Name] = p.DeepCopy()
+}
+
+// Pod returns a copy of a stored pod, or nil.
+func (s *Server) Pod(namespace, name string) *corev1.Pod {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pods[namespace+"/"+name]; p != nil {
+		return p.DeepCopy()
+	}
+	return nil
+}
+
+// Len is the number of pods stored.
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pods)
+}
+
+// Requests returns the requests received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Deletes returns the paths of the DELETE requests received so far.
+func (s *Server) Deletes() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Method == http.MethodDelete {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Pod builds a Running pod owned by a ReplicaSet, scheduled on node-1.
+func Pod(namespace, name string, lbls map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: namespace, Name: name, UID: types.UID("uid-" + name), Labels: lbls,
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", UID: "rs-uid", Controller: ptr(true),
+			}},
+		},
+		Spec:   corev1.PodSpec{NodeName: "node-1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+		return
+	}
+	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Accept: r.Header.Get("Accept"), Body: body}
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	fail := s.Fail
+	s.mu.Unlock()
+	if fail != nil {
+		if st := fail(req); st != nil {
+			writeStatus(w, st)
+			return
+		}
+	}
+
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// api/v1/namespaces/{ns}/pods[/{name}]
+	if len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" || parts[4] != "pods" {
+		writeStatus(w, status(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource"))
+		return
+	}
+	ns := parts[3]
+	switch {
+	case len(parts) == 5 && r.Method == http.MethodGet:
+		s.list(w, req, ns)
+	case len(parts) == 6 && r.Method == http.MethodDelete:
+		s.delete(w, req, ns, parts[5])
+	default:
+		writeStatus(w, status(http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "not supported by fakeapi"))
+	}
+}
+
+func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
+	fsel, err := fields.ParseSelector(req.Query.Get("fieldSelector"))
+	if err != nil {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+		return
+	}
+	lsel, err := labels.Parse(req.Query.Get("labelSelector"))
+	if err != nil {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+		return
+	}
+	s.mu.Lock()
+	var matched []*corev1.Pod
+	for _, p := range s.pods {
+		f := fields.Set{"metadata.name": p.Name, "metadata.namespace": p.Namespace, "status.phase": string(p.Status.Phase), "spec.nodeName": p.Spec.NodeName}
+		if p.Namespace == ns && fsel.Matches(f) && lsel.Matches(labels.Set(p.Labels)) {
+			matched = append(matched, p.DeepCopy())
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(matched, func(i, j int) bool { return matched[i].Name < matched[j].Name })
+
+	// Continue tokens are offsets, which is enough for a store that does not change mid-list in tests.
+	start, _ := strconv.Atoi(req.Query.Get("continue"))
+	end := len(matched)
+	if limit, _ := strconv.Atoi(req.Query.Get("limit")); limit > 0 && start+limit < end {
+		end = start + limit
+	}
+	if start > len(matched) {
+		start = len(matched)
+	}
+	next := ""
+	if end < len(matched) {
+		next = strconv.Itoa(end)
+	}
+	matched = matched[start:end]
+
+	if strings.Contains(req.Accept, "as=Table") {
+		writeJSON(w, http.StatusOK, table(matched, next))
+		return
+	}
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{Continue: next}}
+	for _, p := range matched {
+		list.Items = append(list.Items, *p)
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// table prints pods the way kube-apiserver does, with the same columns in the same order.
+func table(pods []*corev1.Pod, next string) *metav1.Table {
+	t := &metav1.Table{
+		TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"},
+		ListMeta: metav1.ListMeta{Continue: next},
+		ColumnDefinitions: []metav1.TableColumnDefinition{
+			{Name: "Name", Type: "string", Format: "name"}, {Name: "Ready", Type: "string"}, {Name: "Status", Type: "string"},
+			{Name: "Restarts", Type: "string"}, {Name: "Age", Type: "string"}, {Name: "IP", Type: "string", Priority: 1},
+			{Name: "Node", Type: "string", Priority: 1}, {Name: "Nominated Node", Type: "string", Priority: 1},
+			{Name: "Readiness Gates", Type: "string", Priority: 1},
+		},
+	}
+	for _, p := range pods {
+		st := string(p.Status.Phase)
+		if p.DeletionTimestamp != nil {
+			st = "Terminating"
+		}
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{p.Name, "1/1", st, "0", "5m", "10.0.0.1", p.Spec.NodeName, "<none>", "<none>"}})
+	}
+	return t
+}
+
+func (s *Server) delete(w http.ResponseWriter, req Request, ns, name string) {
+	var opts metav1.DeleteOptions
+	if len(req.Body) > 0 {
+		if err := json.Unmarshal(req.Body, &opts); err != nil {
+			writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := ns + "/" + name
+	p := s.pods[key]
+	if p == nil {
+		writeStatus(w, status(http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("pods %q not found", name)))
+		return
+	}
+	if pre := opts.Preconditions; pre != nil && pre.UID != nil && *pre.UID != p.UID {
+		writeStatus(w, status(http.StatusConflict, metav1.StatusReasonConflict,
+			fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, p.UID)))
+		return
+	}
+	delete(s.pods, key)
+	writeJSON(w, http.StatusOK, p)
+}
+
+func status(code int32, reason metav1.StatusReason, msg string) *metav1.Status {
+	return &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg}
+}
+
+// Forbidden is the Status kube-apiserver returns when RBAC denies verb on pods in ns.
+func Forbidden(verb, ns string) *metav1.Status {
+	return status(http.StatusForbidden, metav1.StatusReasonForbidden,
+		fmt.Sprintf(`pods is forbidden: User "system:serviceaccount:%s:macaque" cannot %s resource "pods" in API group "" in the namespace %q`, ns, verb, ns))
+}
+
+// InternalError is a 500 Status.
+func InternalError(msg string) *metav1.Status {
+	return status(http.StatusInternalServerError, metav1.StatusReasonInternalError, msg)
+}
+
+func writeStatus(w http.ResponseWriter, st *metav1.Status) { writeJSON(w, int(st.Code), st) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
