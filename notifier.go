@@ -118,7 +118,7 @@ func message(r Result) string {
 		scope += fmt.Sprintf(" matching `%s`", r.Selector)
 	}
 	pod := fmt.Sprintf("pod `%s/%s` (%s, node %s)", r.Namespace, r.Pod, orNone(r.Owner, "no owner"), orNone(r.Node, "unscheduled"))
-	target := scope
+	target := "in " + scope
 	if r.Pod != "" {
 		target = pod
 	}
