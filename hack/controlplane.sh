@@ -48,6 +48,8 @@ fi
 # Each binary is built into a scratch folder and moved in place only when
 # complete, so an interrupted build never leaves a half-written binary behind
 # that a later run would mistake for a finished one.
+# Under the lock, scratch folders can only be left over from killed builds.
+rm -rf "${out_dir}"/.build.*
 stage="$(mktemp -d "${out_dir}/.build.XXXXXX")"
 trap 'rm -rf "${stage}"' EXIT
 

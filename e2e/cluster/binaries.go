@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // BinDirEnv names the environment variable that points the harness at a
@@ -73,6 +75,10 @@ func runBuildScript(ctx context.Context) (string, error) {
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = childSysProcAttr()
+	// On cancellation stop the whole build (the script and its go commands),
+	// not just bash.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("run %s: %w", buildScript, err)
 	}
