@@ -1,0 +1,65 @@
+# macaque's commands. `make test` is the whole suite CI runs: unit tests, then the e2e tests on a
+# real control plane (built once from the Go module proxy and cached in .cache/), then the image test.
+
+GO        ?= go
+VERSION   ?= 0.1.0
+IMAGE     ?= macaque-chaos/macaque:$(VERSION)
+PLATFORMS ?= linux/amd64,linux/arm64
+LDFLAGS   := -s -w
+BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+.PHONY: all build cross test unit lint e2e image image-test controlplane demo bench clean
+
+all: lint unit build
+
+## build: the static binary for this machine, in bin/macaque
+build:
+	$(BUILD) -o bin/macaque .
+
+## cross: static binaries for every platform of the image, in dist/
+cross:
+	@for p in $$(echo $(PLATFORMS) | tr , ' '); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "building dist/macaque-$$os-$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/macaque-$$os-$$arch . || exit 1; \
+	done
+
+## lint: go vet and gofmt over both modules
+lint:
+	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## unit: fast tests, no cluster
+unit:
+	$(GO) test -race -count=1 ./...
+
+## controlplane: build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl and kwok
+controlplane:
+	bash hack/controlplane.sh
+
+## e2e: end-to-end tests against a real control plane started by the tests
+e2e: controlplane build
+	cd e2e && $(GO) test -count=1 -timeout 20m ./...
+
+## image: the multi-arch image (docker buildx where a Docker engine runs, buildah otherwise)
+image: cross
+	bash hack/image.sh build
+
+## image-test: build the real Dockerfile for every platform and check each image
+image-test: cross
+	bash hack/image.sh test
+
+## test: everything CI runs
+test: lint unit e2e image-test
+
+## demo: a local control plane, a sample app, and macaque killing its pods until Ctrl-C
+demo: controlplane build
+	cd e2e && $(GO) run ./cmd/demo
+
+## bench: macaque's figures at 10k and 50k pods on the local control plane
+bench: controlplane build
+	cd e2e && $(GO) run ./cmd/bench
+
+clean:
+	rm -rf bin dist

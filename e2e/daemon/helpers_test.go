@@ -1,0 +1,352 @@
+package daemon_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/macaque-chaos/macaque/e2e/cluster"
+	"github.com/macaque-chaos/macaque/e2e/slackstub"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+var (
+	testCluster *cluster.Cluster
+	macaqueBin  string // the daemon, built from the repo root by TestMain
+)
+
+// repoRoot is where macaque.yml and the daemon's sources are, seen from this package.
+const repoRoot = "../.."
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "macaque-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	macaqueBin = filepath.Join(dir, "macaque")
+	build := exec.Command("go", "build", "-trimpath", "-o", macaqueBin, ".")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build macaque: %v\n%s", err, out)
+		return 1
+	}
+	return cluster.RunMain(m, cluster.Options{}, &testCluster)
+}
+
+// deploy creates a namespace and applies the shipped macaque.yml in it, as a user would, and
+// returns the namespace and a kubeconfig holding only the token of macaque's ServiceAccount.
+func deploy(t *testing.T) (string, string) {
+	t.Helper()
+	ns := newNamespace(t)
+	if out, err := testCluster.Kubectl("apply", "-n", ns, "-f", filepath.Join(repoRoot, "macaque.yml")); err != nil {
+		t.Fatalf("kubectl apply -f macaque.yml: %v\n%s", err, out)
+	}
+	kubeconfig, err := testCluster.TokenKubeconfig(t.Context(), ns, "macaque")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, kubeconfig
+}
+
+// newNamespace creates a namespace with a unique name.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := "e2e-" + rand.String(6)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := testCluster.Clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return name
+}
+
+// podSpec runs on the kwok node, which plays it as Running and Ready.
+func podSpec() corev1.PodSpec {
+	return corev1.PodSpec{
+		NodeName:   testCluster.NodeName,
+		Containers: []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}},
+	}
+}
+
+// createDeployment creates a Deployment of replicas pods labelled app=name.
+func createDeployment(t *testing.T, ns, name string, replicas int32) {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
+		},
+	}
+	if _, err := testCluster.Clientset.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create deployment %s/%s: %v", ns, name, err)
+	}
+}
+
+// createPod creates a bare pod labelled app=app; nodeless pods stay Pending.
+func createPod(t *testing.T, ns, name, app string, onNode bool, finalizers ...string) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": app}, Finalizers: finalizers},
+		Spec:       podSpec(),
+	}
+	if !onNode {
+		p.Spec.NodeName = ""
+	}
+	p, err := testCluster.Clientset.CoreV1().Pods(ns).Create(t.Context(), p, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod %s/%s: %v", ns, name, err)
+	}
+	return p
+}
+
+// eventually polls cond every 200ms until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(context.Context) error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		last = cond(ctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %v: %v", what, timeout, last)
+	}
+}
+
+// waitReady waits until want pods labelled app=app in ns are Running and Ready.
+func waitReady(t *testing.T, ns, app string, want int) {
+	t.Helper()
+	eventually(t, 90*time.Second, fmt.Sprintf("%d ready %s pods in %s", want, app, ns), func(ctx context.Context) error {
+		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && isReady(&p) {
+				ready++
+			}
+		}
+		if ready != want {
+			return fmt.Errorf("%d of %d ready (%d pods)", ready, want, len(pods.Items))
+		}
+		return nil
+	})
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// deletion is a pod seen being deleted.
+type deletion struct {
+	Namespace, Name string
+	UID             string
+	App             string
+	Owner           string // Kind/name of the controller
+	Node            string
+}
+
+// podWatcher records every pod, in every namespace, that starts being deleted while it runs.
+type podWatcher struct {
+	mu      sync.Mutex
+	deleted map[string]deletion // by UID
+	ignore  map[string]bool     // UIDs the test deleted itself
+}
+
+// watchDeletions starts a podWatcher that stops with the test.
+func watchDeletions(t *testing.T, ignore ...*corev1.Pod) *podWatcher {
+	t.Helper()
+	pw := &podWatcher{deleted: map[string]deletion{}, ignore: map[string]bool{}}
+	for _, p := range ignore {
+		pw.ignore[string(p.UID)] = true
+	}
+	cs := testCluster.Clientset
+	list, err := cs.CoreV1().Pods("").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		if p.DeletionTimestamp != nil { // terminating before the test began
+			pw.ignore[string(p.UID)] = true
+		}
+	}
+	w, err := cs.CoreV1().Pods("").Watch(t.Context(), metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	go func() {
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok {
+				pw.record(p, ev.Type == watch.Deleted)
+			}
+		}
+	}()
+	return pw
+}
+
+// record notes p if it is being deleted and not on the ignore list.
+func (pw *podWatcher) record(p *corev1.Pod, gone bool) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	uid := string(p.UID)
+	if pw.ignore[uid] || (!gone && p.DeletionTimestamp == nil) {
+		return
+	}
+	d := deletion{Namespace: p.Namespace, Name: p.Name, UID: uid, App: p.Labels["app"], Node: p.Spec.NodeName}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		d.Owner = ref.Kind + "/" + ref.Name
+	}
+	pw.deleted[uid] = d
+}
+
+// Deleted returns the deletions seen so far.
+func (pw *podWatcher) Deleted() []deletion {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	out := make([]deletion, 0, len(pw.deleted))
+	for _, d := range pw.deleted {
+		out = append(out, d)
+	}
+	return out
+}
+
+// daemon is a running macaque process.
+type daemon struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs []string
+	done chan struct{}
+	err  error
+}
+
+// startMacaque runs the daemon out of cluster with kubeconfig and env (on top of a schedule of
+// every 2 seconds, JSON logs and the Slack stub if given). It is stopped when the test ends.
+func startMacaque(t *testing.T, kubeconfig string, slack *slackstub.Server, env ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(macaqueBin)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + kubeconfig,
+		"MACAQUE_CRONTAB=@every 2s", "MACAQUE_LOG_FORMAT=json", "POD_NAME=macaque-e2e",
+	}
+	if slack != nil {
+		cmd.Env = append(cmd.Env, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start macaque: %v", err)
+	}
+	d := &daemon{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.logs = append(d.logs, sc.Text())
+			d.mu.Unlock()
+		}
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		d.signal(syscall.SIGKILL)
+		<-d.done
+		if t.Failed() {
+			t.Logf("macaque's log:\n%s", strings.Join(d.Logs(), "\n"))
+		}
+	})
+	return d
+}
+
+func (d *daemon) signal(sig syscall.Signal) {
+	select {
+	case <-d.done:
+	default:
+		_ = d.cmd.Process.Signal(sig)
+	}
+}
+
+// Logs returns the daemon's stderr lines so far.
+func (d *daemon) Logs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.logs...)
+}
+
+// running reports whether the process is still alive.
+func (d *daemon) running() bool {
+	select {
+	case <-d.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (d *daemon) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-d.done:
+	case <-time.After(timeout):
+		t.Fatalf("macaque still running after %v", timeout)
+	}
+	var exit *exec.ExitError
+	if d.err != nil && !errors.As(d.err, &exit) {
+		t.Fatal(d.err)
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// stop sends SIGTERM and checks macaque exits 0 within its grace period.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(t, 25*time.Second); code != 0 {
+		t.Errorf("macaque exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// waitPosts waits until the stub has at least n posts and returns them.
+func waitPosts(t *testing.T, slack *slackstub.Server, n int) []slackstub.Post {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d Slack posts", n), func(context.Context) error {
+		if got := len(slack.Posts()); got < n {
+			return fmt.Errorf("%d posts", got)
+		}
+		return nil
+	})
+	return slack.Posts()
+}
