@@ -160,7 +160,7 @@ func (k *Killer) report(r Result, err error) Result {
 	default:
 		r.Outcome = OutcomeError
 	}
-	log := k.log.With("namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
+	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
 		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node)
 	}
