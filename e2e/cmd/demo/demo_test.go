@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs the demo as `make demo` does, for a few ticks, and checks that what it shows is
+// what the README promises: macaque kills a pod of the app, Slack hears of it, the Deployment
+// is back to full readiness after the kill, and everything stops cleanly.
+func TestDemo(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "macaque")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = "../../.."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build macaque: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	err := run(t.Context(), &out, options{every: 2 * time.Second, duration: 25 * time.Second, binary: bin, manifest: "../../../macaque.yml"})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	kill := regexp.MustCompile("slack #chaos: :monkey_face: killed pod `demo/(web-[a-z0-9-]+)`")
+	m := kill.FindStringSubmatchIndex(text)
+	if m == nil {
+		t.Fatal("no kill reported to Slack")
+	}
+	victim := text[m[2]:m[3]]
+	if !strings.Contains(text, "selector=chaos.macaque.dev/enabled=true") {
+		t.Error("macaque did not run with the manifest's selector")
+	}
+	dying := strings.Index(text, "pod "+victim+" terminating")
+	if dying < 0 {
+		t.Fatalf("the watch did not show %s terminating", victim)
+	}
+	if !strings.Contains(text[dying:], "deployment web: 3/3 ready") {
+		t.Errorf("the app did not come back to 3/3 ready after %s was killed", victim)
+	}
+	if !strings.Contains(text, "macaque stopped cleanly") {
+		t.Error("macaque did not stop cleanly")
+	}
+}
