@@ -35,7 +35,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal("no kill reported to Slack")
 	}
 	victim := text[m[2]:m[3]]
-	if !strings.Contains(text, "selector=chaos.macaque.dev/enabled=true") {
+	if !strings.Contains(text, `selector="chaos.macaque.dev/enabled=true"`) {
 		t.Error("macaque did not run with the manifest's selector")
 	}
 	dying := strings.Index(text, "pod "+victim+" terminating")
