@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/e2e/cluster"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,7 +16,7 @@ import (
 // kwok runs pods bound to its node, and the real Deployment and ReplicaSet
 // controllers replace a pod that is killed.
 func TestDeploymentReplacesDeletedPod(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testCluster.Namespace(t)
 	cs := testCluster.Clientset
 	labels := map[string]string{"app": "victim"}
 	deploy := &appsv1.Deployment{
@@ -44,7 +45,7 @@ func TestDeploymentReplacesDeletedPod(t *testing.T) {
 		}
 		var ready []corev1.Pod
 		for _, p := range pods.Items {
-			if podReady(&p) {
+			if cluster.PodReady(&p) {
 				ready = append(ready, p)
 			}
 		}
@@ -69,7 +70,7 @@ func TestDeploymentReplacesDeletedPod(t *testing.T) {
 	}
 
 	var before []corev1.Pod
-	eventually(t, time.Minute, "3 ready pods", func(ctx context.Context) (err error) {
+	cluster.Eventually(t, time.Minute, "3 ready pods", func(ctx context.Context) (err error) {
 		before, err = threeReady(ctx)
 		return err
 	})
@@ -78,7 +79,7 @@ func TestDeploymentReplacesDeletedPod(t *testing.T) {
 	if err := cs.CoreV1().Pods(ns).Delete(t.Context(), victim.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete pod %s: %v", victim.Name, err)
 	}
-	eventually(t, time.Minute, "deleted pod replaced", func(ctx context.Context) error {
+	cluster.Eventually(t, time.Minute, "deleted pod replaced", func(ctx context.Context) error {
 		after, err := threeReady(ctx)
 		if err != nil {
 			return err
@@ -91,7 +92,7 @@ func TestDeploymentReplacesDeletedPod(t *testing.T) {
 		return nil
 	})
 	// kwok finishes the deletion (no kubelet would): the pod object is gone.
-	eventually(t, time.Minute, "deleted pod gone", func(ctx context.Context) error {
+	cluster.Eventually(t, time.Minute, "deleted pod gone", func(ctx context.Context) error {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err

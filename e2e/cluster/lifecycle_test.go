@@ -109,7 +109,7 @@ func TestInterruptedTestBinaryLeavesNothingBehind(t *testing.T) {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			pids, dir := runHelperAndKill(t, tc.sig)
 			t.Cleanup(func() { _ = os.RemoveAll(dir) })
-			eventually(t, 30*time.Second, "components gone", func(context.Context) error {
+			cluster.Eventually(t, 30*time.Second, "components gone", func(context.Context) error {
 				for _, pid := range pids {
 					if !processGone(pid) {
 						return fmt.Errorf("component %d still running", pid)

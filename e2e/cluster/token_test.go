@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/e2e/cluster"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,7 +19,7 @@ import (
 // ServiceAccount's permissions: nothing until a Role grants them. That is
 // what lets e2e tests catch a daemon whose RBAC manifest is missing a verb.
 func TestTokenKubeconfigAppliesRBAC(t *testing.T) {
-	ns := newNamespace(t)
+	ns := testCluster.Namespace(t)
 	admin := testCluster.Clientset
 	const sa = "macaque"
 	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{
@@ -57,7 +58,7 @@ func TestTokenKubeconfigAppliesRBAC(t *testing.T) {
 	}
 
 	grantPodList(t, ns, sa)
-	eventually(t, 30*time.Second, "listing pods after the RoleBinding", func(ctx context.Context) error {
+	cluster.Eventually(t, 30*time.Second, "listing pods after the RoleBinding", func(ctx context.Context) error {
 		_, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/e2e/cluster"
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,7 +35,7 @@ func parseKill(t *testing.T, p slackstub.Post) kill {
 
 func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 	ns, kubeconfig := deploy(t)
-	otherNS := newNamespace(t)
+	otherNS := testCluster.Namespace(t)
 	createDeployment(t, ns, "web", 3)
 	createDeployment(t, ns, "api", 2)
 	createDeployment(t, otherNS, "web", 2)
@@ -42,7 +43,7 @@ func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 	waitReady(t, ns, "api", 2)
 	waitReady(t, otherNS, "web", 2)
 
-	watcher := watchDeletions(t)
+	watcher := watchDeletions(t, []string{ns, otherNS})
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web")
@@ -58,7 +59,7 @@ func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 		kills = append(kills, parseKill(t, p))
 	}
 	// Every kill reported is a deletion the API server saw, and there is no other.
-	eventually(t, 10*time.Second, "the watch to see every reported kill", func(context.Context) error {
+	cluster.Eventually(t, 10*time.Second, "the watch to see every reported kill", func(context.Context) error {
 		if n := len(watcher.Deleted()); n < len(kills) {
 			return fmt.Errorf("%d deletions seen, %d kills reported", n, len(kills))
 		}
@@ -107,7 +108,7 @@ func TestNeverTouchesOwnTerminatingOrPendingPods(t *testing.T) {
 	}()
 	waitReady(t, ns, "web", 1) // held is Terminating, only macaque-self is Ready
 
-	watcher := watchDeletions(t, held)
+	watcher := watchDeletions(t, []string{ns}, held)
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web", "POD_NAME="+self.Name)
@@ -122,7 +123,7 @@ func TestNeverTouchesOwnTerminatingOrPendingPods(t *testing.T) {
 
 	// One real candidate appears: it is the one killed, and the rest stay.
 	victim := createPod(t, ns, "victim", "web", true)
-	eventually(t, 30*time.Second, "victim killed", func(context.Context) error {
+	cluster.Eventually(t, 30*time.Second, "victim killed", func(context.Context) error {
 		for _, p := range slack.Posts() {
 			if strings.HasPrefix(p.Text, ":monkey_face: killed pod `"+ns+"/victim`") {
 				return nil
@@ -150,7 +151,7 @@ func TestDryRunDeletesNothing(t *testing.T) {
 	ns, kubeconfig := deploy(t)
 	createDeployment(t, ns, "web", 2)
 	waitReady(t, ns, "web", 2)
-	watcher := watchDeletions(t)
+	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_DRY_RUN=true", "MACAQUE_SELECTOR=app=web")
@@ -171,7 +172,7 @@ func TestForbiddenDeleteIsReportedAndSurvived(t *testing.T) {
 	createDeployment(t, ns, "web", 2)
 	waitReady(t, ns, "web", 2)
 	setRoleVerbs(t, ns, "list") // someone tightened the Role: macaque may look but not kill
-	watcher := watchDeletions(t)
+	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack)
@@ -189,7 +190,7 @@ func TestForbiddenDeleteIsReportedAndSurvived(t *testing.T) {
 	}
 
 	setRoleVerbs(t, ns, "list", "delete") // fixed: the next tick kills
-	eventually(t, 30*time.Second, "a kill once the Role allows it", func(context.Context) error {
+	cluster.Eventually(t, 30*time.Second, "a kill once the Role allows it", func(context.Context) error {
 		if len(watcher.Deleted()) == 0 {
 			return fmt.Errorf("no deletion yet")
 		}
@@ -214,7 +215,7 @@ func setRoleVerbs(t *testing.T, ns string, verbs ...string) {
 
 func TestServiceAccountIsConfinedToItsNamespace(t *testing.T) {
 	ns, kubeconfig := deploy(t)
-	otherNS := newNamespace(t)
+	otherNS := testCluster.Namespace(t)
 	createPod(t, otherNS, "bystander", "web", true)
 	tests := []struct {
 		verb, namespace, want string

@@ -19,8 +19,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -58,7 +56,7 @@ func runTests(m *testing.M) int {
 // returns the namespace and a kubeconfig holding only the token of macaque's ServiceAccount.
 func deploy(t *testing.T) (string, string) {
 	t.Helper()
-	ns := newNamespace(t)
+	ns := testCluster.Namespace(t)
 	if out, err := testCluster.Kubectl("apply", "-n", ns, "-f", filepath.Join(repoRoot, "macaque.yml")); err != nil {
 		t.Fatalf("kubectl apply -f macaque.yml: %v\n%s", err, out)
 	}
@@ -67,17 +65,6 @@ func deploy(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return ns, kubeconfig
-}
-
-// newNamespace creates a namespace with a unique name.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := "e2e-" + rand.String(6)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := testCluster.Clientset.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create namespace: %v", err)
-	}
-	return name
 }
 
 // podSpec runs on the kwok node, which plays it as Running and Ready.
@@ -122,30 +109,17 @@ func createPod(t *testing.T, ns, name, app string, onNode bool, finalizers ...st
 	return p
 }
 
-// eventually polls cond every 200ms until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func(context.Context) error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		last = cond(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %v: %v", what, timeout, last)
-	}
-}
-
 // waitReady waits until want pods labelled app=app in ns are Running and Ready.
 func waitReady(t *testing.T, ns, app string, want int) {
 	t.Helper()
-	eventually(t, 90*time.Second, fmt.Sprintf("%d ready %s pods in %s", want, app, ns), func(ctx context.Context) error {
+	cluster.Eventually(t, 90*time.Second, fmt.Sprintf("%d ready %s pods in %s", want, app, ns), func(ctx context.Context) error {
 		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
 		if err != nil {
 			return err
 		}
 		ready := 0
 		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && isReady(&p) {
+			if cluster.PodReady(&p) {
 				ready++
 			}
 		}
@@ -154,15 +128,6 @@ func waitReady(t *testing.T, ns, app string, want int) {
 		}
 		return nil
 	})
-}
-
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // deletion is a pod seen being deleted.
@@ -174,17 +139,22 @@ type deletion struct {
 	Node            string
 }
 
-// podWatcher records every pod, in every namespace, that starts being deleted while it runs.
+// podWatcher records every pod in the test's namespaces that starts being deleted while it
+// runs. Other tests' namespaces are left out: their cleanup deletes pods too.
 type podWatcher struct {
-	mu      sync.Mutex
-	deleted map[string]deletion // by UID
-	ignore  map[string]bool     // UIDs the test deleted itself
+	mu         sync.Mutex
+	namespaces map[string]bool
+	deleted    map[string]deletion // by UID
+	ignore     map[string]bool     // UIDs the test deleted itself
 }
 
-// watchDeletions starts a podWatcher that stops with the test.
-func watchDeletions(t *testing.T, ignore ...*corev1.Pod) *podWatcher {
+// watchDeletions starts a podWatcher over namespaces that stops with the test.
+func watchDeletions(t *testing.T, namespaces []string, ignore ...*corev1.Pod) *podWatcher {
 	t.Helper()
-	pw := &podWatcher{deleted: map[string]deletion{}, ignore: map[string]bool{}}
+	pw := &podWatcher{namespaces: map[string]bool{}, deleted: map[string]deletion{}, ignore: map[string]bool{}}
+	for _, ns := range namespaces {
+		pw.namespaces[ns] = true
+	}
 	for _, p := range ignore {
 		pw.ignore[string(p.UID)] = true
 	}
@@ -213,12 +183,12 @@ func watchDeletions(t *testing.T, ignore ...*corev1.Pod) *podWatcher {
 	return pw
 }
 
-// record notes p if it is being deleted and not on the ignore list.
+// record notes p if it is being deleted, in scope and not on the ignore list.
 func (pw *podWatcher) record(p *corev1.Pod, gone bool) {
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
 	uid := string(p.UID)
-	if pw.ignore[uid] || (!gone && p.DeletionTimestamp == nil) {
+	if !pw.namespaces[p.Namespace] || pw.ignore[uid] || (!gone && p.DeletionTimestamp == nil) {
 		return
 	}
 	d := deletion{Namespace: p.Namespace, Name: p.Name, UID: uid, App: p.Labels["app"], Node: p.Spec.NodeName}
@@ -342,7 +312,7 @@ func (d *daemon) stop(t *testing.T) {
 // waitPosts waits until the stub has at least n posts and returns them.
 func waitPosts(t *testing.T, slack *slackstub.Server, n int) []slackstub.Post {
 	t.Helper()
-	eventually(t, 60*time.Second, fmt.Sprintf("%d Slack posts", n), func(context.Context) error {
+	cluster.Eventually(t, 60*time.Second, fmt.Sprintf("%d Slack posts", n), func(context.Context) error {
 		if got := len(slack.Posts()); got < n {
 			return fmt.Errorf("%d posts", got)
 		}
