@@ -24,10 +24,11 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/macaque-$$os-$$arch . || exit 1; \
 	done
 
-## lint: go vet and gofmt over both modules
+## lint: go vet and gofmt over every module
 lint:
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
+	cd imagetest && $(GO) vet ./...
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## unit: fast tests, no cluster
