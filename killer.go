@@ -48,7 +48,6 @@ type Result struct {
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
 type victim struct {
-	Name        string
 	UID         types.UID
 	Owner       string
 	Node        string
@@ -324,7 +323,6 @@ func (p *restPods) lookup(ctx context.Context, namespace, name string) (victim, 
 	}
 	pod := list.Items[0]
 	v := victim{
-		Name:        pod.Metadata.Name,
 		UID:         pod.Metadata.UID,
 		Node:        pod.Spec.NodeName,
 		Running:     pod.Status.Phase == "Running",
