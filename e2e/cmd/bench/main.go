@@ -1,0 +1,190 @@
+// Command bench measures macaque on a real control plane at several namespace sizes (issue 5):
+// the real binary (../bin/macaque, from `make build`) runs as the ServiceAccount of the real
+// macaque.yml against N Running pods, talking to kube-apiserver through a measuring proxy, and
+// bench prints per size how long a tick takes to send its DELETE, the bytes read and the CPU
+// spent per tick and the peak RSS, each against its target, plus the binary's size.
+//
+//	make bench                                       # 10k and 50k pods, 20 ticks each
+//	cd e2e && go run ./cmd/bench -pods 2000 -ticks 5 # a quick look
+//
+// One control plane serves every size: sizes run smallest first and the namespace is grown
+// between them, which saves creating the small population twice. bench exits non-zero only
+// when the harness itself fails; a missed target is printed as MISS and does not fail the run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/macaque-chaos/macaque/e2e/cluster"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// options are bench's command-line settings.
+type options struct {
+	sizes      []int         // namespace sizes to measure, ascending
+	ticks      int           // ticks measured per size
+	every      time.Duration // tick spacing; zero picks one per size (autoEvery)
+	create     string        // how the pods are made: createPods or createDeployment
+	creators   int           // concurrent creators for bare pods
+	macaque    string        // the daemon under test
+	manifest   string        // the shipped manifest, applied as a user would
+	goMemLimit string        // GOMEMLIMIT for the daemon, as macaque.yml sets it
+}
+
+// parseOptions reads the command line.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pods := fs.String("pods", "10000,50000", "comma-separated namespace sizes (Running pods in scope)")
+	fs.IntVar(&o.ticks, "ticks", 20, "ticks measured per size")
+	fs.DurationVar(&o.every, "every", 0, "tick spacing, whole seconds (0: 2s up to 10k pods, 1s more per further 10k)")
+	fs.StringVar(&o.create, "create", createPods, "how to make the pods: "+createPods+" (bare, many concurrent creators) or "+createDeployment)
+	fs.IntVar(&o.creators, "creators", 48, "concurrent creators of bare pods")
+	fs.StringVar(&o.macaque, "macaque", "../bin/macaque", "macaque binary to measure (make build)")
+	fs.StringVar(&o.manifest, "manifest", "../macaque.yml", "manifest applied in the namespace")
+	// macaque.yml sets GOMEMLIMIT from the container's memory limit (32Mi); measure it the same way.
+	fs.StringVar(&o.goMemLimit, "gomemlimit", "32MiB", "GOMEMLIMIT for macaque, as macaque.yml sets it (empty: unset)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for s := range strings.SplitSeq(*pods, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-pods: %q is not a positive number", s)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	slices.Sort(o.sizes)
+	o.sizes = slices.Compact(o.sizes)
+	switch {
+	case o.ticks < 2:
+		return o, errors.New("-ticks: need at least 2")
+	case o.every != 0 && (o.every < time.Second || o.every%time.Second != 0):
+		return o, errors.New("-every: cron's @every takes whole seconds")
+	case o.create != createPods && o.create != createDeployment:
+		return o, fmt.Errorf("-create: %q is neither %s nor %s", o.create, createPods, createDeployment)
+	case o.creators < 1:
+		return o, errors.New("-creators: need at least 1")
+	}
+	return o, nil
+}
+
+// autoEvery spaces ticks so that one tick's list normally ends before the next begins: a tick
+// that fires while the previous kill runs is skipped by macaque, and would not be measured.
+func autoEvery(pods int) time.Duration {
+	extra := max(0, (pods-1)/10000)
+	return 2*time.Second + time.Duration(extra)*time.Second
+}
+
+func main() {
+	logger := log.New(os.Stderr, "bench: ", log.Ltime|log.Lmsgprefix)
+	o, err := parseOptions(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		logger.Print(err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills bench at once; the kernel then kills its children
+	}()
+	began := time.Now()
+	err = run(ctx, o, os.Stdout, logger)
+	stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			logger.Printf("interrupted after %s: %v", time.Since(began).Round(time.Second), err)
+		} else {
+			logger.Printf("harness error after %s: %v", time.Since(began).Round(time.Second), err)
+		}
+		os.Exit(1)
+	}
+	logger.Printf("done in %s", time.Since(began).Round(time.Second))
+}
+
+// run is the whole benchmark: one control plane, one namespace grown through every size, and a
+// report printed as soon as each size is measured. Everything it starts is stopped on return.
+func run(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) error {
+	began := time.Now()
+	facts, err := readMachineFacts(o.macaque)
+	if err != nil {
+		return err
+	}
+	printFacts(stdout, facts)
+
+	c, err := cluster.Start(ctx, cluster.Options{Logf: logger.Printf})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		logger.Print("stopping the control plane")
+		if err := c.Stop(); err != nil {
+			logger.Print(err)
+		}
+	}()
+
+	ns, err := deployManifest(ctx, c, o.manifest)
+	if err != nil {
+		return err
+	}
+	pop, err := newPopulation(c, ns, o.create, o.creators, logger)
+	if err != nil {
+		return err
+	}
+	var missed []string
+	for _, size := range o.sizes {
+		setup, err := pop.growTo(ctx, size)
+		if err != nil {
+			return fmt.Errorf("set up %d pods: %w", size, err)
+		}
+		every := o.every
+		if every == 0 {
+			every = autoEvery(size)
+		}
+		res, err := measure(ctx, c, ns, measureSpec{
+			pods: size, ticks: o.ticks, every: every, binary: o.macaque, goMemLimit: o.goMemLimit,
+		}, logger)
+		if err != nil {
+			return fmt.Errorf("measure at %d pods: %w", size, err)
+		}
+		res.setup = setup
+		missed = append(missed, printSize(stdout, res)...)
+	}
+	missed = append(missed, printBinary(stdout, facts)...)
+	printVerdict(stdout, missed, time.Since(began))
+	return nil
+}
+
+// deployManifest creates a namespace and applies the shipped manifest in it, as a user would,
+// so macaque runs with exactly the ServiceAccount and Role that ship.
+func deployManifest(ctx context.Context, c *cluster.Cluster, manifest string) (string, error) {
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
+	created, err := c.Clientset.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("create namespace: %w", err)
+	}
+	if out, err := c.KubectlContext(ctx, "apply", "-n", created.Name, "-f", manifest); err != nil {
+		return "", fmt.Errorf("apply %s: %w\n%s", manifest, err, out)
+	}
+	return created.Name, nil
+}

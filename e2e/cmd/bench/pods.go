@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/macaque-chaos/macaque/e2e/cluster"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// The ways bench can fill the namespace.
+const (
+	// createPods creates bare pods bound to the kwok node from many concurrent clients: the API
+	// server is the only limit. Pods macaque kills are not replaced; the next size tops up.
+	createPods = "pods"
+	// createDeployment scales one Deployment: the ReplicaSet controller creates the pods (at most
+	// kube-controller-manager's --kube-api-qps per second) and replaces the ones macaque kills.
+	createDeployment = "deployment"
+)
+
+// Scope of the benchmark: macaque is run with this selector (the sample one in macaque.yml), and
+// every bench pod carries it.
+const (
+	scopeLabel    = "chaos.macaque.dev/enabled"
+	scopeSelector = scopeLabel + "=true"
+	appName       = "web"
+)
+
+// podLabels are a typical workload's labels plus the opt-in label macaque selects on.
+func podLabels() map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":     appName,
+		"app.kubernetes.io/instance": "shop",
+		"app.kubernetes.io/version":  "1.4.2",
+		scopeLabel:                   "true",
+	}
+}
+
+// podTemplate is a small but ordinary pod: one container with requests, typical labels and one
+// annotation, bound to the kwok node because the control plane runs no scheduler.
+func podTemplate(node string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{
+			Labels:      podLabels(),
+			Annotations: map[string]string{"kubectl.kubernetes.io/default-container": "app"},
+		},
+		Spec: corev1.PodSpec{
+			NodeName: node,
+			Containers: []corev1.Container{{
+				Name:  "app",
+				Image: "registry.example.invalid/shop/web:1.4.2",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU:    resource.MustParse("10m"),
+					corev1.ResourceMemory: resource.MustParse("16Mi"),
+				}},
+			}},
+		},
+	}
+}
+
+// setupResult says how a size's pods were made and how long that took.
+type setupResult struct {
+	method  string
+	created int           // pods bench (or the ReplicaSet controller) created for this size
+	create  time.Duration // until the last create returned (bare pods) or replicas were set
+	running time.Duration // until the namespace held the size's number of Running pods
+}
+
+// population fills one namespace with Running pods in scope and grows it size by size.
+type population struct {
+	admin    kubernetes.Interface // for the Deployment and the Running count
+	fast     kubernetes.Interface // unthrottled, protobuf: for bulk creates
+	ns, node string
+	method   string
+	creators int
+	next     int // index of the next bare pod's name, so names never repeat
+	log      *log.Logger
+}
+
+// newPopulation builds the clients: the bulk client has no client-side rate limit (the admin
+// user is exempt from the API server's priority and fairness too) and speaks protobuf, which
+// costs the API server less to decode than JSON.
+func newPopulation(c *cluster.Cluster, ns, method string, creators int, logger *log.Logger) (*population, error) {
+	cfg := rest.CopyConfig(c.RESTConfig)
+	cfg.QPS = -1 // no client-side limiter
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	fast, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build bulk client: %w", err)
+	}
+	return &population{admin: c.Clientset, fast: fast, ns: ns, node: c.NodeName, method: method,
+		creators: creators, log: logger}, nil
+}
+
+// growTo makes the namespace hold want Running pods in scope and says how long that took.
+func (p *population) growTo(ctx context.Context, want int) (setupResult, error) {
+	began := time.Now()
+	have, err := countRunning(ctx, p.admin.CoreV1().RESTClient(), p.ns, scopeSelector)
+	if err != nil {
+		return setupResult{}, err
+	}
+	res := setupResult{method: p.method, created: max(0, want-have)}
+	p.log.Printf("%d pods: %d Running, making %d more (%s)", want, have, res.created, p.method)
+	switch p.method {
+	case createDeployment:
+		err = p.scaleDeployment(ctx, int32(want))
+	default:
+		err = p.createBare(ctx, res.created)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.create = time.Since(began)
+	if err := p.waitRunning(ctx, want); err != nil {
+		return res, err
+	}
+	res.running = time.Since(began)
+	p.log.Printf("%d pods Running after %s (creates done after %s)", want,
+		res.running.Round(100*time.Millisecond), res.create.Round(100*time.Millisecond))
+	return res, nil
+}
+
+// createBare creates n bare pods with p.creators concurrent workers, logging progress.
+func (p *population) createBare(ctx context.Context, n int) error {
+	if n == 0 {
+		return nil
+	}
+	first := p.next
+	p.next += n
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var done atomic.Int64
+	stopProgress := p.logProgress(ctx, "created", n, &done)
+	defer stopProgress()
+	tmpl := podTemplate(p.node)
+	workqueue.ParallelizeUntil(ctx, p.creators, n, func(i int) {
+		pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
+		pod.Name = fmt.Sprintf("%s-%06d", appName, first+i)
+		if err := p.createPod(ctx, pod); err != nil {
+			cancel(err)
+			return
+		}
+		done.Add(1)
+	})
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// createPod creates one pod, retrying what an overloaded API server may answer; a pod that
+// already exists counts as created, so a retried create that had in fact succeeded is no error.
+func (p *population) createPod(ctx context.Context, pod *corev1.Pod) error {
+	const attempts = 5
+	var err error
+	for attempt := range attempts {
+		_, err = p.fast.CoreV1().Pods(p.ns).Create(ctx, pod, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	return fmt.Errorf("create pod %s after %d attempts: %w", pod.Name, attempts, err)
+}
+
+// scaleDeployment creates the Deployment with replicas pods, or scales it to that.
+func (p *population) scaleDeployment(ctx context.Context, replicas int32) error {
+	deployments := p.admin.AppsV1().Deployments(p.ns)
+	_, err := deployments.Get(ctx, appName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		tmpl := podTemplate(p.node)
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: appName, Labels: podLabels()},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: &metav1.LabelSelector{MatchLabels: podLabels()},
+				Template: tmpl,
+			},
+		}
+		if _, err := deployments.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create deployment: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get deployment: %w", err)
+	}
+	scale, err := deployments.GetScale(ctx, appName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get deployment scale: %w", err)
+	}
+	scale.Spec.Replicas = replicas
+	if _, err := deployments.UpdateScale(ctx, appName, scale, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("scale deployment to %d: %w", replicas, err)
+	}
+	return nil
+}
+
+// runningPoll is how often the Running count is taken while waiting: each count pages through
+// the whole namespace, which at 50k pods costs the API server a noticeable slice of a core.
+const runningPoll = 3 * time.Second
+
+// waitRunning waits until want pods in scope are Running, logging progress.
+func (p *population) waitRunning(ctx context.Context, want int) error {
+	deadline := time.Now().Add(runningTimeout(want))
+	for {
+		n, err := countRunning(ctx, p.admin.CoreV1().RESTClient(), p.ns, scopeSelector)
+		if err != nil {
+			return err
+		}
+		if n >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d pods Running after %s", n, want, runningTimeout(want))
+		}
+		p.log.Printf("%d of %d pods Running", n, want)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(runningPoll):
+		}
+	}
+}
+
+// runningTimeout allows the slowest method (about 150 pods per second through the ReplicaSet
+// controller on 2 cores) three times over.
+func runningTimeout(pods int) time.Duration {
+	return time.Minute + time.Duration(pods/50)*time.Second
+}
+
+// logProgress logs done/total every 10 seconds until the returned func is called.
+func (p *population) logProgress(ctx context.Context, what string, total int, done *atomic.Int64) func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-stop:
+				return
+			case <-t.C:
+				p.log.Printf("%s %d of %d pods", what, done.Load(), total)
+			}
+		}
+	})
+	return func() { close(stop); wg.Wait() }
+}
+
+// tableAccept asks for the server-side printed table, as macaque does: the cheapest list form.
+const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+// countPage is how many rows a Running count asks for at once: big pages keep the number of
+// round trips (and the time the count holds the API server) small.
+const countPage = 5000
+
+// countRunning counts the pods matching selector that are Running and not being deleted, the
+// same way macaque counts its candidates.
+func countRunning(ctx context.Context, client rest.Interface, ns, selector string) (int, error) {
+	n, token := 0, ""
+	for {
+		req := client.Get().Namespace(ns).Resource("pods").
+			SetHeader("Accept", tableAccept).
+			Param("fieldSelector", "status.phase=Running").
+			Param("labelSelector", selector).
+			Param("includeObject", "None").
+			Param("limit", fmt.Sprint(countPage))
+		if token != "" {
+			req = req.Param("continue", token)
+		}
+		body, err := req.DoRaw(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("count Running pods in %s: %w", ns, err)
+		}
+		rows, next, err := countTableRows(body)
+		if err != nil {
+			return 0, err
+		}
+		n += rows
+		if next == "" {
+			return n, nil
+		}
+		token = next
+	}
+}
+
+// countTableRows counts the rows of a pod Table whose Status is not Terminating (the server
+// prints Terminating for a pod with a deletionTimestamp, whatever its phase).
+func countTableRows(body []byte) (rows int, next string, err error) {
+	var t struct {
+		Metadata struct {
+			Continue string `json:"continue"`
+		} `json:"metadata"`
+		ColumnDefinitions []struct {
+			Name string `json:"name"`
+		} `json:"columnDefinitions"`
+		Rows []struct {
+			Cells []any `json:"cells"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(body, &t); err != nil {
+		return 0, "", fmt.Errorf("decode pod table: %w", err)
+	}
+	status := -1
+	for i, c := range t.ColumnDefinitions {
+		if c.Name == "Status" {
+			status = i
+		}
+	}
+	if status < 0 && len(t.Rows) > 0 {
+		return 0, "", fmt.Errorf("pod table has no Status column")
+	}
+	for _, r := range t.Rows {
+		if status < len(r.Cells) && r.Cells[status] != "Terminating" {
+			rows++
+		}
+	}
+	return rows, t.Metadata.Continue, nil
+}
