@@ -239,13 +239,13 @@ func assertDelete(t *testing.T, d fakeapi.Request, pod string) {
 
 func TestListRequests(t *testing.T) {
 	srv := fakeapi.New(t)
-	for i := range 1234 {
+	for i := range 2345 {
 		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%04d", i), map[string]string{"app": "web"}))
 	}
 	k := newTestKiller(t, srv, "app=web", false)
 	r := k.kill(t.Context(), tick0)
-	if r.Outcome != OutcomeKilled || r.Candidates != 1234 {
-		t.Fatalf("outcome %q, candidates %d (err %v); want killed, 1234", r.Outcome, r.Candidates, r.Err)
+	if r.Outcome != OutcomeKilled || r.Candidates != 2345 {
+		t.Fatalf("outcome %q, candidates %d (err %v); want killed, 2345", r.Outcome, r.Candidates, r.Err)
 	}
 
 	reqs := srv.Requests()
@@ -253,13 +253,13 @@ func TestListRequests(t *testing.T) {
 	if len(reqs) != 5 {
 		t.Fatalf("%d requests, want 5: %+v", len(reqs), reqs)
 	}
-	for i, wantContinue := range []string{"", "500", "1000"} {
+	for i, wantContinue := range []string{"", "1000", "2000"} {
 		q := reqs[i].Query
 		checks := map[string][2]string{
 			"Accept":        {reqs[i].Accept, tableAccept},
 			"fieldSelector": {q.Get("fieldSelector"), "status.phase=Running,metadata.name!=macaque-0"},
 			"labelSelector": {q.Get("labelSelector"), "app=web"},
-			"limit":         {q.Get("limit"), "500"},
+			"limit":         {q.Get("limit"), "1000"},
 			"includeObject": {q.Get("includeObject"), "None"},
 			"continue":      {q.Get("continue"), wantContinue},
 		}
@@ -274,8 +274,8 @@ func TestListRequests(t *testing.T) {
 		t.Errorf("lookup = %s %s?%s (Accept %q), want a plain list by metadata.name=%s", lookup.Method, lookup.Path, lookup.Query.Encode(), lookup.Accept, r.Pod)
 	}
 	assertDelete(t, reqs[4], r.Pod)
-	if srv.Len() != 1233 {
-		t.Errorf("%d pods left, want 1233", srv.Len())
+	if srv.Len() != 2344 {
+		t.Errorf("%d pods left, want 2344", srv.Len())
 	}
 }
 
