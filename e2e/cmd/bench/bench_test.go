@@ -128,6 +128,22 @@ func TestCountTableRowsSkipsTerminating(t *testing.T) {
 	}
 }
 
+// proxyTo starts a measuring proxy in front of upstream (both closed when the test ends) and a
+// client that trusts the proxy and speaks HTTP/2 to it, as client-go does.
+func proxyTo(t *testing.T, upstream *httptest.Server) (*measuringProxy, *http.Client) {
+	t.Helper()
+	t.Cleanup(upstream.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw})
+	p, err := startProxy(upstream.URL, caPEM, log.New(io.Discard, "", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(p.CAPEM())
+	return p, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+}
+
 // TestProxyPassesGzipAndAuthorizationThrough checks the two properties the figures depend on:
 // macaque's token reaches the API server, and a compressed response is neither unzipped nor
 // re-zipped on the way, so the bytes counted are the bytes the server sent.
@@ -150,18 +166,7 @@ func TestProxyPassesGzipAndAuthorizationThrough(t *testing.T) {
 		w.Header().Set("Content-Encoding", "gzip")
 		_, _ = w.Write(zipped.Bytes())
 	}))
-	defer upstream.Close()
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw})
-
-	p, err := startProxy(upstream.URL, caPEM, log.New(io.Discard, "", 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(p.CAPEM())
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	p, client := proxyTo(t, upstream)
 	req, _ := http.NewRequest(http.MethodGet, p.URL()+"/api/v1/namespaces/ns/pods?limit=500", nil)
 	req.Header.Set("Authorization", "Bearer sa-token")
 	resp, err := client.Do(req) // Go asks for gzip and unzips, as client-go does
@@ -201,17 +206,7 @@ func TestProxyRecordsARequestTheClientAbandons(t *testing.T) {
 			}
 		}
 	}))
-	defer upstream.Close()
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw})
-	p, err := startProxy(upstream.URL, caPEM, log.New(io.Discard, "", 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(p.CAPEM())
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	p, client := proxyTo(t, upstream)
 	resp, err := client.Get(p.URL() + "/api/v1/namespaces/ns/pods")
 	if err != nil {
 		t.Fatal(err)
