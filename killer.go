@@ -199,7 +199,8 @@ func (k *Killer) pick(ctx context.Context) (name string, n int, err error) {
 const pageSize = 1000
 
 // tableAccept asks the API server for the printed table of pods instead of the pods themselves:
-// name, status and node per row are all the pick needs, at a few percent of the bytes.
+// a row's name and status are all the pick needs (owner and node come from the read-back of
+// the one victim), at a few percent of the bytes.
 const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 // restPods implements podAPI over client-go's REST client, without the generated clientset
