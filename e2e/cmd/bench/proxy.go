@@ -26,7 +26,7 @@ type record struct {
 	method string
 	url    string // path and query
 	status int
-	bytes  int64         // response body bytes sent to macaque: compressed if the server compressed
+	bytes  int64         // response body bytes passed on to macaque: compressed if the server compressed
 	took   time.Duration // from receiving the request to sending the last response byte
 }
 
@@ -159,7 +159,7 @@ func (p *measuringProxy) Close() error {
 	return nil
 }
 
-// countingWriter counts the body bytes written through it and remembers the status.
+// countingWriter counts the body bytes handed to it and remembers the status.
 type countingWriter struct {
 	http.ResponseWriter
 	status int
@@ -177,9 +177,11 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
+	// Count the whole chunk even when the write fails: the HTTP/2 server reports a failed write
+	// as 0 bytes although part of it may already be on the wire (a client that hangs up after
+	// the first frame), and the figure wanted is what the API server sent, not what got read.
+	w.n += int64(len(b))
+	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach the real writer, so the proxy's flushes still work.
