@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,18 +60,21 @@ type victim struct {
 // podAPI is the slice of the Kubernetes API the killer needs: list and delete pods, nothing more,
 // which is exactly what the Role in macaque.yml grants.
 type podAPI interface {
-	// listPage returns one page of candidate names: Running pods matching selector, except exclude.
-	listPage(ctx context.Context, namespace, selector, exclude, continueToken string) (page, error)
+	// listPage calls each with the name of every candidate on one page of q (a Running,
+	// non-terminating pod) and returns the continue token of the next page, empty after the last.
+	listPage(ctx context.Context, q listQuery, each func(name string)) (next string, err error)
 	// lookup reads one pod by name (through list, so no "get" permission is needed).
 	lookup(ctx context.Context, namespace, name string) (victim, error)
 	// delete deletes the pod only if it still has the given UID.
 	delete(ctx context.Context, namespace, name string, uid types.UID) error
 }
 
-// page is one chunk of a paged pod list.
-type page struct {
-	names []string // pods that are Running and not being deleted
-	next  string   // continue token; empty on the last page
+// listQuery selects one page of candidates: the Running pods in namespace that match selector,
+// except the one named exclude.
+type listQuery struct {
+	namespace, selector, exclude string
+	limit                        int64 // rows per page
+	continueToken                string
 }
 
 // Killer picks and deletes one pod per tick.
@@ -174,29 +179,30 @@ func (k *Killer) report(r Result, err error) Result {
 // pick pages through the candidates and keeps one chosen uniformly at random (reservoir sampling),
 // so memory stays constant however many pods are in scope.
 func (k *Killer) pick(ctx context.Context) (name string, n int, err error) {
-	token := ""
+	q := listQuery{namespace: k.namespace, selector: k.selector, exclude: k.self, limit: pageSize}
+	keep := func(candidate string) {
+		n++
+		if k.rng.IntN(n) == 0 {
+			name = candidate
+		}
+	}
 	for {
-		p, err := k.api.listPage(ctx, k.namespace, k.selector, k.self, token)
+		next, err := k.api.listPage(ctx, q, keep)
 		if err != nil {
 			return "", n, err
 		}
-		for _, candidate := range p.names {
-			n++
-			if k.rng.IntN(n) == 0 {
-				name = candidate
-			}
-		}
-		if p.next == "" {
+		if next == "" {
 			return name, n, nil
 		}
-		token = p.next
+		q.continueToken = next
 	}
 }
 
-// pageSize bounds each list response. 1000 rows (~140 KB of JSON) is past kube-apiserver's
-// 128 KiB threshold for gzip, so a page crosses the wire ~14x smaller than at 500 rows, while
-// one decoded page stays far below the memory limit (measured with make bench, see README).
-const pageSize = 1000
+// pageSize bounds each list response. Each request costs the API server a scan of the
+// namespace in its watch cache, so fewer, larger pages are faster; the page is decoded a row at
+// a time, so its size does not show in macaque's memory. 5000 rows are ~700 KB of JSON, sent
+// gzipped (~60 KB). Chosen with make bench, see README.
+const pageSize = 5000
 
 // tableAccept asks the API server for the printed table of pods instead of the pods themselves:
 // a row's name and status are all the pick needs (owner and node come from the read-back of
@@ -226,74 +232,153 @@ func newRESTPods(cfg *rest.Config) (*restPods, error) {
 	return &restPods{client: client}, nil
 }
 
-// podTable is the part of a meta.k8s.io/v1 Table of pods that we read.
-type podTable struct {
-	Metadata struct {
-		Continue string `json:"continue"`
-	} `json:"metadata"`
-	ColumnDefinitions []struct {
-		Name string `json:"name"`
-	} `json:"columnDefinitions"`
-	Rows []struct {
-		Cells []json.RawMessage `json:"cells"`
-	} `json:"rows"`
-}
-
-func (p *restPods) listPage(ctx context.Context, namespace, selector, exclude, continueToken string) (page, error) {
+func (p *restPods) listPage(ctx context.Context, q listQuery, each func(name string)) (string, error) {
 	sel := fields.OneTermEqualSelector("status.phase", "Running")
-	if exclude != "" {
-		sel = fields.AndSelectors(sel, fields.OneTermNotEqualSelector("metadata.name", exclude))
+	if q.exclude != "" {
+		sel = fields.AndSelectors(sel, fields.OneTermNotEqualSelector("metadata.name", q.exclude))
 	}
-	req := p.client.Get().Namespace(namespace).Resource("pods").
+	req := p.client.Get().Namespace(q.namespace).Resource("pods").
 		SetHeader("Accept", tableAccept).
 		Param("fieldSelector", sel.String()).
-		Param("limit", fmt.Sprint(pageSize)).
+		Param("limit", strconv.FormatInt(q.limit, 10)).
 		Param("includeObject", "None")
-	if selector != "" {
-		req = req.Param("labelSelector", selector)
+	if q.selector != "" {
+		req = req.Param("labelSelector", q.selector)
 	}
-	if continueToken != "" {
-		req = req.Param("continue", continueToken)
+	if q.continueToken != "" {
+		req = req.Param("continue", q.continueToken)
 	}
-	body, err := req.DoRaw(ctx)
+	body, err := req.Stream(ctx)
 	if err != nil {
-		return page{}, err
+		return "", err
 	}
-	var t podTable
-	if err := json.Unmarshal(body, &t); err != nil {
-		return page{}, fmt.Errorf("decode pod table: %w", err)
+	defer func() {
+		// Read the little that may follow the table (a newline) so that the connection is
+		// reused: closing an unfinished body resets an HTTP/2 stream or drops an HTTP/1 connection.
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+		_ = body.Close()
+	}()
+	next, err := decodeTable(body, each)
+	if err != nil {
+		return "", fmt.Errorf("decode pod table: %w", err)
+	}
+	return next, nil
+}
+
+// drainLimit bounds what is read past the end of a table before its response is closed.
+const drainLimit = 64 << 10
+
+// decodeTable reads a meta.k8s.io/v1 Table of pods from r one row at a time, so a page of any
+// size costs one row's memory. It calls each with the name of every pod not printed as
+// Terminating and returns the table's continue token. The API server writes columnDefinitions
+// before rows (the field order of metav1.Table), which is what lets rows be read as they come.
+func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return "", err
 	}
 	nameCol, statusCol := -1, -1
-	for i, c := range t.ColumnDefinitions {
-		switch c.Name {
-		case "Name":
-			nameCol = i
-		case "Status":
-			statusCol = i
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		switch key {
+		case "metadata":
+			var meta struct {
+				Continue string `json:"continue"`
+			}
+			if err := dec.Decode(&meta); err != nil {
+				return "", fmt.Errorf("metadata: %w", err)
+			}
+			next = meta.Continue
+		case "columnDefinitions":
+			var cols []struct {
+				Name string `json:"name"`
+			}
+			if err := dec.Decode(&cols); err != nil {
+				return "", fmt.Errorf("columnDefinitions: %w", err)
+			}
+			for i, c := range cols {
+				switch c.Name {
+				case "Name":
+					nameCol = i
+				case "Status":
+					statusCol = i
+				}
+			}
+			if nameCol < 0 || statusCol < 0 {
+				return "", fmt.Errorf("no Name or Status column among %d columns", len(cols))
+			}
+		case "rows":
+			if err := decodeRows(dec, nameCol, statusCol, each); err != nil {
+				return "", err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", fmt.Errorf("%v: %w", key, err)
+			}
 		}
 	}
-	if nameCol < 0 || statusCol < 0 {
-		return page{}, fmt.Errorf("pod table has no Name or Status column (columns: %d)", len(t.ColumnDefinitions))
+	if err := expectDelim(dec, '}'); err != nil {
+		return "", err
 	}
-	out := page{next: t.Metadata.Continue, names: make([]string, 0, len(t.Rows))}
-	for _, row := range t.Rows {
+	return next, nil
+}
+
+// decodeRows reads the rows array (or null) of a pod table, reusing one row's buffers.
+func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string)) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("rows: %w", err)
+	}
+	if tok == nil { // an empty table may print its rows as null
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("rows: got %v, want an array", tok)
+	}
+	if dec.More() && (nameCol < 0 || statusCol < 0) {
+		return errors.New("rows come before the column definitions")
+	}
+	var row struct {
+		Cells []json.RawMessage `json:"cells"`
+	}
+	var name, status string
+	for dec.More() {
+		row.Cells = row.Cells[:0]
+		if err := dec.Decode(&row); err != nil {
+			return fmt.Errorf("row: %w", err)
+		}
 		if len(row.Cells) <= max(nameCol, statusCol) {
-			return page{}, fmt.Errorf("pod table row has %d cells, want %d", len(row.Cells), len(t.ColumnDefinitions))
-		}
-		var name, status string
-		if err := json.Unmarshal(row.Cells[nameCol], &name); err != nil {
-			return page{}, fmt.Errorf("decode pod name: %w", err)
+			return fmt.Errorf("row has %d cells, want more than %d", len(row.Cells), max(nameCol, statusCol))
 		}
 		if err := json.Unmarshal(row.Cells[statusCol], &status); err != nil {
-			return page{}, fmt.Errorf("decode pod status: %w", err)
+			return fmt.Errorf("pod status: %w", err)
 		}
 		// A pod with a deletionTimestamp is printed as Terminating whatever its phase.
 		if status == "Terminating" {
 			continue
 		}
-		out.names = append(out.names, name)
+		if err := json.Unmarshal(row.Cells[nameCol], &name); err != nil {
+			return fmt.Errorf("pod name: %w", err)
+		}
+		each(name)
 	}
-	return out, nil
+	return expectDelim(dec, ']')
+}
+
+// expectDelim reads the next token and fails unless it is want.
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("got %v, want %v", tok, want)
+	}
+	return nil
 }
 
 // podObject is the part of a v1 Pod that a victim report needs.

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,14 +242,15 @@ func assertDelete(t *testing.T, d fakeapi.Request, pod string) {
 }
 
 func TestListRequests(t *testing.T) {
+	const pods = 2*pageSize + 345
 	srv := fakeapi.New(t)
-	for i := range 2345 {
-		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%04d", i), map[string]string{"app": "web"}))
+	for i := range pods {
+		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%05d", i), map[string]string{"app": "web"}))
 	}
 	k := newTestKiller(t, srv, "app=web", false)
 	r := k.kill(t.Context(), tick0)
-	if r.Outcome != OutcomeKilled || r.Candidates != 2345 {
-		t.Fatalf("outcome %q, candidates %d (err %v); want killed, 2345", r.Outcome, r.Candidates, r.Err)
+	if r.Outcome != OutcomeKilled || r.Candidates != pods {
+		t.Fatalf("outcome %q, candidates %d (err %v); want killed, %d", r.Outcome, r.Candidates, r.Err, pods)
 	}
 
 	reqs := srv.Requests()
@@ -253,13 +258,13 @@ func TestListRequests(t *testing.T) {
 	if len(reqs) != 5 {
 		t.Fatalf("%d requests, want 5: %+v", len(reqs), reqs)
 	}
-	for i, wantContinue := range []string{"", "1000", "2000"} {
+	for i, wantContinue := range []string{"", fmt.Sprint(pageSize), fmt.Sprint(2 * pageSize)} {
 		q := reqs[i].Query
 		checks := map[string][2]string{
 			"Accept":        {reqs[i].Accept, tableAccept},
 			"fieldSelector": {q.Get("fieldSelector"), "status.phase=Running,metadata.name!=macaque-0"},
 			"labelSelector": {q.Get("labelSelector"), "app=web"},
-			"limit":         {q.Get("limit"), "1000"},
+			"limit":         {q.Get("limit"), fmt.Sprint(pageSize)},
 			"includeObject": {q.Get("includeObject"), "None"},
 			"continue":      {q.Get("continue"), wantContinue},
 		}
@@ -274,8 +279,8 @@ func TestListRequests(t *testing.T) {
 		t.Errorf("lookup = %s %s?%s (Accept %q), want a plain list by metadata.name=%s", lookup.Method, lookup.Path, lookup.Query.Encode(), lookup.Accept, r.Pod)
 	}
 	assertDelete(t, reqs[4], r.Pod)
-	if srv.Len() != 2344 {
-		t.Errorf("%d pods left, want 2344", srv.Len())
+	if srv.Len() != pods-1 {
+		t.Errorf("%d pods left, want %d", srv.Len(), pods-1)
 	}
 }
 
@@ -285,17 +290,19 @@ type pagedNames struct {
 	per   int
 }
 
-func (p pagedNames) listPage(_ context.Context, _, _, _, token string) (page, error) {
+func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) (string, error) {
 	start := 0
-	if token != "" {
-		_, _ = fmt.Sscan(token, &start)
+	if q.continueToken != "" {
+		_, _ = fmt.Sscan(q.continueToken, &start)
 	}
 	end := min(start+p.per, len(p.names))
-	pg := page{names: p.names[start:end]}
-	if end < len(p.names) {
-		pg.next = fmt.Sprint(end)
+	for _, name := range p.names[start:end] {
+		each(name)
 	}
-	return pg, nil
+	if end < len(p.names) {
+		return fmt.Sprint(end), nil
+	}
+	return "", nil
 }
 
 func (pagedNames) lookup(context.Context, string, string) (victim, error) { panic("not used") }
@@ -356,5 +363,174 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	}
 	if _, open := <-results; open {
 		t.Error("results not closed after ticks closed")
+	}
+}
+
+// tableJSON prints a pod table the way kube-apiserver lays it out: metadata, then columns, then rows.
+func tableJSON(next string, cols []string, rows ...[]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"42","continue":%q},"columnDefinitions":[`, next)
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"name":%q,"type":"string","format":"","description":"","priority":0}`, c)
+	}
+	b.WriteString(`],"rows":[`)
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		cells, _ := json.Marshal(r)
+		fmt.Fprintf(&b, `{"cells":%s,"object":null}`, cells)
+	}
+	b.WriteString("]}\n")
+	return b.String()
+}
+
+// cutAfter returns s up to the end of the first mark, as a connection dropped there would.
+func cutAfter(s, mark string) string { return s[:strings.Index(s, mark)+len(mark)] }
+
+func TestDecodeTable(t *testing.T) {
+	podCols := []string{"Name", "Ready", "Status", "Restarts", "Age"}
+	tests := []struct {
+		name      string
+		body      string
+		wantNames []string
+		wantNext  string
+		wantErr   string // a substring of the error; empty when none is wanted
+	}{
+		{
+			name: "a page with more to come, skipping a terminating pod",
+			body: tableJSON("tok-2", podCols,
+				[]string{"web-1", "1/1", "Running", "0", "5m"},
+				[]string{"web-2", "1/1", "Terminating", "0", "5m"},
+				[]string{"web-3", "0/1", "Running", "3", "1m"}),
+			wantNames: []string{"web-1", "web-3"},
+			wantNext:  "tok-2",
+		},
+		{
+			name:      "the last page",
+			body:      tableJSON("", podCols, []string{"web-1", "1/1", "Running", "0", "5m"}),
+			wantNames: []string{"web-1"},
+		},
+		{
+			name:      "columns found by name, not position",
+			body:      tableJSON("", []string{"Status", "Extra", "Name"}, []string{"Running", "x", "web-1"}, []string{"Terminating", "x", "web-2"}),
+			wantNames: []string{"web-1"},
+		},
+		{name: "no rows", body: tableJSON("", podCols)},
+		{name: "rows null", body: `{"metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":null}`},
+		{name: "no rows field", body: `{"metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`},
+		{
+			name:    "rows before columns cannot be read as they come",
+			body:    `{"rows":[{"cells":["web-1","Running"]}],"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`,
+			wantErr: "rows come before the column definitions",
+		},
+		{name: "no Status column", body: tableJSON("", []string{"Name", "Ready"}), wantErr: "no Name or Status column"},
+		{
+			name:    "short row",
+			body:    tableJSON("", podCols, []string{"web-1", "1/1"}),
+			wantErr: "row has 2 cells",
+		},
+		{
+			name:    "name not a string",
+			body:    `{"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":[7,"Running"]}]}`,
+			wantErr: "pod name",
+		},
+		{
+			name:      "cut off mid-row",
+			body:      cutAfter(tableJSON("", podCols, []string{"web-1", "1/1", "Running", "0", "5m"}, []string{"web-2", "1/1", "Running", "0", "5m"}), `"web-2",`),
+			wantNames: []string{"web-1"},
+			wantErr:   "unexpected EOF",
+		},
+		{name: "a Status instead of a table", body: `["not", "a", "table"]`, wantErr: "want {"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var names []string
+			next, err := decodeTable(strings.NewReader(tt.body), func(name string) { names = append(names, name) })
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if !slices.Equal(names, tt.wantNames) {
+				t.Errorf("names = %q, want %q", names, tt.wantNames)
+			}
+			if err == nil && next != tt.wantNext {
+				t.Errorf("next = %q, want %q", next, tt.wantNext)
+			}
+		})
+	}
+}
+
+// TestListPageReadsTheResponseToItsEnd checks the connection survives a page: a body closed
+// before its end costs a new connection (HTTP/1) or a reset stream (HTTP/2) on every page.
+func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
+	body := tableJSON("", []string{"Name", "Status"}, []string{"web-1", "Running"}) + strings.Repeat(" ", 8<<10)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}))
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	api, err := newRESTPods(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		var names []string
+		if _, err := api.listPage(t.Context(), listQuery{namespace: testNS, limit: pageSize}, func(n string) { names = append(names, n) }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(names, []string{"web-1"}) {
+			t.Fatalf("names = %q", names)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("3 pages took %d connections, want 1", n)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	tests := []struct {
+		name       string
+		fail       *metav1.Status
+		wantErr    bool
+		wantConfig bool // a configError naming MACAQUE_NAMESPACE, which exits 2
+	}{
+		{name: "namespace readable"},
+		{name: "forbidden names the setting", fail: fakeapi.Forbidden("list", testNS), wantErr: true, wantConfig: true},
+		{name: "server error is not a bad setting", fail: fakeapi.InternalError("etcdserver: leader changed"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
+			srv.Fail = func(fakeapi.Request) *metav1.Status { return tt.fail }
+			api, err := newRESTPods(&rest.Config{Host: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = preflight(t.Context(), api, testNS)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want an error: %v", err, tt.wantErr)
+			}
+			var ce *configError
+			if isConfig := errors.As(err, &ce) && ce.variable == "MACAQUE_NAMESPACE"; isConfig != tt.wantConfig {
+				t.Errorf("err = %v; a MACAQUE_NAMESPACE setting error: %v, want %v", err, isConfig, tt.wantConfig)
+			}
+			reqs := srv.Requests()
+			if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].Query.Get("limit") != "1" {
+				t.Errorf("requests = %+v, want one list of a single row", reqs)
+			}
+		})
 	}
 }

@@ -214,12 +214,12 @@ func defaultNamespace(loader clientcmd.ClientConfig) string {
 	return ""
 }
 
-// preflight lists one page of pods, so an unknown namespace or missing RBAC stops macaque at
-// start with one clear line instead of failing at every tick.
+// preflight lists one pod, so an unknown namespace or missing RBAC stops macaque at start with
+// one clear line instead of failing at every tick.
 func preflight(ctx context.Context, pods podAPI, namespace string) error {
 	ctx, cancel := context.WithTimeout(ctx, killTimeout)
 	defer cancel()
-	_, err := pods.listPage(ctx, namespace, "", "", "")
+	_, err := pods.listPage(ctx, listQuery{namespace: namespace, limit: 1}, func(string) {})
 	switch {
 	case err == nil:
 		return nil
