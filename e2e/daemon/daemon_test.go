@@ -264,7 +264,7 @@ func TestSIGTERMMidRunExitsZero(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no report within 30s")
 	}
-	d.signal(syscall.SIGTERM)
+	d.Signal(syscall.SIGTERM)
 	if code := d.wait(t, 25*time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}

@@ -1,9 +1,7 @@
 package daemon_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/macaque-chaos/macaque/e2e/cluster"
+	"github.com/macaque-chaos/macaque/e2e/macaqueproc"
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -209,76 +208,38 @@ func (pw *podWatcher) Deleted() []deletion {
 	return out
 }
 
-// daemon is a running macaque process.
-type daemon struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs []string
-	done chan struct{}
-	err  error
-}
+// daemon is a running macaque with the checks the tests make of it.
+type daemon struct{ *macaqueproc.Process }
 
 // startMacaque runs the daemon out of cluster with kubeconfig and env (on top of a schedule of
 // every 2 seconds, JSON logs and the Slack stub if given). It is stopped when the test ends.
 func startMacaque(t *testing.T, kubeconfig string, slack *slackstub.Server, env ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(macaqueBin)
-	cmd.Env = []string{
+	all := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + kubeconfig,
 		"MACAQUE_CRONTAB=@every 2s", "MACAQUE_LOG_FORMAT=json", "POD_NAME=macaque-e2e",
 	}
 	if slack != nil {
-		cmd.Env = append(cmd.Env, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())
+		all = append(all, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())
 	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
+	p, err := macaqueproc.Start(macaqueBin, macaqueproc.Options{Env: append(all, env...)})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
 		t.Fatalf("start macaque: %v", err)
 	}
-	d := &daemon{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.logs = append(d.logs, sc.Text())
-			d.mu.Unlock()
-		}
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
 	t.Cleanup(func() {
-		d.signal(syscall.SIGKILL)
-		<-d.done
+		p.Signal(syscall.SIGKILL)
+		<-p.Done()
 		if t.Failed() {
-			t.Logf("macaque's log:\n%s", strings.Join(d.Logs(), "\n"))
+			t.Logf("macaque's log:\n%s", strings.Join(p.Logs(), "\n"))
 		}
 	})
-	return d
-}
-
-func (d *daemon) signal(sig syscall.Signal) {
-	select {
-	case <-d.done:
-	default:
-		_ = d.cmd.Process.Signal(sig)
-	}
-}
-
-// Logs returns the daemon's stderr lines so far.
-func (d *daemon) Logs() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]string(nil), d.logs...)
+	return &daemon{p}
 }
 
 // running reports whether the process is still alive.
 func (d *daemon) running() bool {
 	select {
-	case <-d.done:
+	case <-d.Done():
 		return false
 	default:
 		return true
@@ -288,23 +249,21 @@ func (d *daemon) running() bool {
 // wait waits for the process to exit and returns its exit code.
 func (d *daemon) wait(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case <-d.done:
-	case <-time.After(timeout):
-		t.Fatalf("macaque still running after %v", timeout)
+	code, err := d.Wait(timeout)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var exit *exec.ExitError
-	if d.err != nil && !errors.As(d.err, &exit) {
-		t.Fatal(d.err)
-	}
-	return d.cmd.ProcessState.ExitCode()
+	return code
 }
 
 // stop sends SIGTERM and checks macaque exits 0 within its grace period.
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
-	d.signal(syscall.SIGTERM)
-	if code := d.wait(t, 25*time.Second); code != 0 {
+	code, err := d.Stop(25 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 {
 		t.Errorf("macaque exited %d after SIGTERM, want 0", code)
 	}
 }

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/macaque-chaos/macaque/e2e/cluster"
+	"github.com/macaque-chaos/macaque/e2e/macaqueproc"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -57,7 +54,7 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 		return sizeResult{}, err
 	}
 	defer d.stop()
-	cpu := startCPUSampler(d.pid(), apiserver, etcd)
+	cpu := startCPUSampler(d.Pid(), apiserver, etcd)
 	defer cpu.stop()
 
 	ticks, err := d.waitTicks(ctx, spec.ticks, ticksTimeout(spec))
@@ -66,10 +63,10 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	}
 	// The last tick's CPU is read at the next tick's time; wait until a sample lies past it.
 	end := ticks[len(ticks)-1].Tick.Add(spec.every)
-	if err := cpu.waitSampleAfter(ctx, end, d.done); err != nil {
+	if err := cpu.waitSampleAfter(ctx, end, d.Done()); err != nil {
 		return sizeResult{}, fmt.Errorf("%w; macaque's last lines:\n%s", err, d.logTail())
 	}
-	hwm, err := readVmHWM(d.pid())
+	hwm, err := readVmHWM(d.Pid())
 	if err != nil {
 		return sizeResult{}, err
 	}
@@ -168,65 +165,42 @@ type tickLog struct {
 	Err        string    `json:"err"`
 }
 
-// daemon is a running macaque whose log is being collected.
+// stopGrace covers macaque's own shutdown grace (20s), in which SIGTERM lets it finish its
+// in-flight kill, before it is killed outright.
+const stopGrace = 25 * time.Second
+
+// daemon is a running macaque whose tick reports are being collected.
 type daemon struct {
-	cmd   *exec.Cmd
-	ticks chan tickLog
-	done  chan struct{} // closed when the process has exited and its log is read
-
-	mu      sync.Mutex
-	tail    []string // last log lines, to explain a failure
-	skipped int      // "skipping tick" warnings
-
-	stopOnce sync.Once
+	*macaqueproc.Process
+	ticks   chan tickLog
+	skipped atomic.Int64 // "skipping tick" warnings
 }
 
 // startDaemon runs the binary in its own process group (so a Ctrl-C reaches bench, which stops
 // it in order) that the kernel kills if bench dies.
 func startDaemon(binary string, env []string) (*daemon, error) {
-	cmd := exec.Command(binary)
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
+	d := &daemon{ticks: make(chan tickLog, 1024)}
+	p, err := macaqueproc.Start(binary, macaqueproc.Options{Env: env, OwnGroup: true, OnLine: d.readLine})
 	if err != nil {
-		return nil, fmt.Errorf("macaque stderr: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
 	}
-	d := &daemon{cmd: cmd, ticks: make(chan tickLog, 1024), done: make(chan struct{})}
-	go func() {
-		d.readLog(stderr)
-		_ = cmd.Wait()
-		close(d.done)
-	}()
+	d.Process = p
 	return d, nil
 }
 
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
+// readLine parses one line of macaque's JSON log, passing on a tick's report. It runs on the
+// reader goroutine from before startDaemon sets d.Process, so it touches ticks and skipped only.
+func (d *daemon) readLine(line string) {
+	var l tickLog
+	_ = json.Unmarshal([]byte(line), &l) // a line that is not JSON is kept in the tail only
 
-// readLog parses macaque's JSON log until it closes, passing on each tick's report.
-func (d *daemon) readLog(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var l tickLog
-		_ = json.Unmarshal([]byte(line), &l) // a line that is not JSON is kept in the tail only
-		d.mu.Lock()
-		d.tail = append(d.tail, line)
-		if len(d.tail) > 20 {
-			d.tail = d.tail[1:]
-		}
-		if strings.HasPrefix(l.Msg, "skipping tick") { // by the scheduler or the killer
-			d.skipped++
-		}
-		d.mu.Unlock()
-		if l.Msg == "tick done" || l.Msg == "kill failed" {
-			select {
-			case d.ticks <- l:
-			default: // nobody is collecting any more
-			}
+	if strings.HasPrefix(l.Msg, "skipping tick") { // by the scheduler or the killer
+		d.skipped.Add(1)
+	}
+	if l.Msg == "tick done" || l.Msg == "kill failed" {
+		select {
+		case d.ticks <- l:
+		default: // nobody is collecting any more
 		}
 	}
 }
@@ -239,8 +213,8 @@ func (d *daemon) waitTicks(ctx context.Context, n int, timeout time.Duration) ([
 		select {
 		case l := <-d.ticks:
 			got = append(got, l)
-		case <-d.done:
-			return nil, fmt.Errorf("macaque exited (%v) after %d of %d ticks; its last lines:\n%s", d.cmd.ProcessState, len(got), n, d.logTail())
+		case <-d.Done():
+			return nil, fmt.Errorf("macaque exited (%v) after %d of %d ticks; its last lines:\n%s", d.State(), len(got), n, d.logTail())
 		case <-deadline:
 			return nil, fmt.Errorf("%d of %d ticks after %s; macaque's last lines:\n%s", len(got), n, timeout, d.logTail())
 		case <-ctx.Done():
@@ -250,28 +224,10 @@ func (d *daemon) waitTicks(ctx context.Context, n int, timeout time.Duration) ([
 	return got, nil
 }
 
-func (d *daemon) skippedTicks() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.skipped
-}
+func (d *daemon) skippedTicks() int { return int(d.skipped.Load()) }
 
-func (d *daemon) logTail() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return strings.Join(d.tail, "\n")
-}
+func (d *daemon) logTail() string { return d.Tail(20) }
 
-// stop sends SIGTERM, which macaque handles by finishing its in-flight kill, and SIGKILL if it
-// has not exited within its own shutdown grace. It waits for the exit; later calls do nothing.
-func (d *daemon) stop() {
-	d.stopOnce.Do(func() {
-		_ = syscall.Kill(-d.pid(), syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(25 * time.Second):
-			_ = syscall.Kill(-d.pid(), syscall.SIGKILL)
-			<-d.done
-		}
-	})
-}
+// stop ends macaque and waits for it; bench wants its figures, not how it exited. Later calls
+// return at once.
+func (d *daemon) stop() { _, _ = d.Stop(stopGrace) }

@@ -8,14 +8,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -24,6 +21,7 @@ import (
 	"time"
 
 	"github.com/macaque-chaos/macaque/e2e/cluster"
+	"github.com/macaque-chaos/macaque/e2e/macaqueproc"
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -228,54 +226,32 @@ func runMacaque(ctx context.Context, p *printer, o options, kubeconfig, slackURL
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(manifestEnv, // later entries win
+	env := append(manifestEnv, // later entries win
 		"PATH="+os.Getenv("PATH"), "HOME="+os.TempDir(), "KUBECONFIG="+kubeconfig,
 		"MACAQUE_CRONTAB=@every "+o.every.String(),
 		"MACAQUE_SLACK_TOKEN=xoxb-demo", "MACAQUE_SLACK_CHANNEL=C0DEMO", "MACAQUE_SLACK_API_URL="+slackURL,
 		"POD_NAME=macaque-demo",
 	)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
+	m, err := macaqueproc.Start(bin, macaqueproc.Options{Env: env, OnLine: func(line string) { p.say("macaque: %s", line) }})
 	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start macaque: %w", err)
 	}
-	relayed := make(chan struct{})
-	go func() {
-		defer close(relayed)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.say("macaque: %s", sc.Text())
-		}
-	}()
-	exited := make(chan error, 1)
-	go func() { <-relayed; exited <- cmd.Wait() }()
 
 	select {
-	case err := <-exited:
-		return fmt.Errorf("macaque exited early: %v", err)
+	case <-m.Done():
+		return fmt.Errorf("macaque exited early: %v", m.State())
 	case <-ctx.Done():
 	}
 	p.say("stopping macaque (SIGTERM)")
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return fmt.Errorf("macaque exited %d after SIGTERM", exit.ExitCode())
-		}
-		if err != nil {
-			return err
-		}
-		p.say("macaque stopped cleanly")
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		return errors.New("macaque did not stop within 30s of SIGTERM")
+	code, err := m.Stop(30 * time.Second)
+	if err != nil {
+		return err
 	}
+	if code != 0 {
+		return fmt.Errorf("macaque exited %d after SIGTERM", code)
+	}
+	p.say("macaque stopped cleanly")
+	return nil
 }
 
 // printer writes timestamped lines from several goroutines without interleaving them.
