@@ -211,18 +211,32 @@ func (pw *podWatcher) Deleted() []deletion {
 // daemon is a running macaque with the checks the tests make of it.
 type daemon struct{ *macaqueproc.Process }
 
-// startMacaque runs the daemon out of cluster with kubeconfig and env (on top of a schedule of
-// every 2 seconds, JSON logs and the Slack stub if given). It is stopped when the test ends.
+// startMacaque runs the daemon out of cluster with kubeconfig and env (on top of macaqueEnv).
+// It is stopped when the test ends.
 func startMacaque(t *testing.T, kubeconfig string, slack *slackstub.Server, env ...string) *daemon {
 	t.Helper()
-	all := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + kubeconfig,
+	all := append(macaqueEnv(t, slack), "KUBECONFIG="+kubeconfig)
+	return startProcess(t, macaqueBin, macaqueproc.Options{Env: append(all, env...)})
+}
+
+// macaqueEnv is what every test runs macaque with: a schedule of every 2 seconds, JSON logs,
+// and the Slack stub if given. Later entries of an environment win, so tests can override these.
+func macaqueEnv(t *testing.T, slack *slackstub.Server) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"MACAQUE_CRONTAB=@every 2s", "MACAQUE_LOG_FORMAT=json", "POD_NAME=macaque-e2e",
 	}
 	if slack != nil {
-		all = append(all, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())
+		env = append(env, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())
 	}
-	p, err := macaqueproc.Start(macaqueBin, macaqueproc.Options{Env: append(all, env...)})
+	return env
+}
+
+// startProcess starts binary (macaque, or a wrapper that execs it) and kills it when the test
+// ends, printing its log if the test failed.
+func startProcess(t *testing.T, binary string, opts macaqueproc.Options) *daemon {
+	t.Helper()
+	p, err := macaqueproc.Start(binary, opts)
 	if err != nil {
 		t.Fatalf("start macaque: %v", err)
 	}

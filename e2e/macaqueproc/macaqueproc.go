@@ -20,6 +20,8 @@ const maxLine = 1 << 20
 
 // Options say how to start the binary; the zero value runs it with an empty environment.
 type Options struct {
+	// Args follow the binary's name, for a binary that wraps macaque (unshare, to run it as in a pod).
+	Args []string
 	// Env is the child's whole environment, so nothing depends on the shell the parent runs in.
 	Env []string
 	// OwnGroup gives the child its own process group, so a Ctrl-C reaches the parent, which stops it.
@@ -41,7 +43,7 @@ type Process struct {
 
 // Start runs binary, which the kernel SIGKILLs if we die, so no interrupted run leaves it behind.
 func Start(binary string, opts Options) (*Process, error) {
-	cmd := exec.Command(binary)
+	cmd := exec.Command(binary, opts.Args...)
 	cmd.Env = append([]string{}, opts.Env...) // non-nil: exec would inherit for a nil Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: opts.OwnGroup, Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
