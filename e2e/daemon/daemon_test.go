@@ -47,7 +47,7 @@ func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web")
-	posts := waitPosts(t, slack, 3)
+	posts := d.waitPosts(t, slack, 3)
 	d.stop(t)
 	posts = slack.Posts() // a tick may have fired while we stopped
 
@@ -112,7 +112,7 @@ func TestNeverTouchesOwnTerminatingOrPendingPods(t *testing.T) {
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web", "POD_NAME="+self.Name)
-	for _, p := range waitPosts(t, slack, 2) {
+	for _, p := range d.waitPosts(t, slack, 2) {
 		if !strings.HasPrefix(p.Text, ":zzz: no Running pod to kill in namespace `"+ns+"` matching `app=web`") {
 			t.Errorf("post %q, want a no-candidates report", p.Text)
 		}
@@ -155,7 +155,7 @@ func TestDryRunDeletesNothing(t *testing.T) {
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_DRY_RUN=true", "MACAQUE_SELECTOR=app=web")
-	posts := waitPosts(t, slack, 2)
+	posts := d.waitPosts(t, slack, 2)
 	d.stop(t)
 	for _, p := range posts {
 		if !strings.HasPrefix(p.Text, ":see_no_evil: dry run: would have killed pod `"+ns+"/web-") {
@@ -176,7 +176,7 @@ func TestForbiddenDeleteIsReportedAndSurvived(t *testing.T) {
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack)
-	for _, p := range waitPosts(t, slack, 2) {
+	for _, p := range d.waitPosts(t, slack, 2) {
 		if !strings.HasPrefix(p.Text, ":no_entry: forbidden to kill pod `"+ns+"/web-") || !strings.Contains(p.Text, "nothing was killed") ||
 			!strings.Contains(p.Text, `cannot delete resource "pods"`) {
 			t.Errorf("post %q, want a forbidden report quoting the API server", p.Text)

@@ -282,11 +282,15 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-// waitPosts waits until the stub has at least n posts and returns them.
-func waitPosts(t *testing.T, slack *slackstub.Server, n int) []slackstub.Post {
+// waitPosts waits until the stub has at least n posts and returns them. It fails at once if
+// macaque exits first (a bad setting, a refused start) rather than at the timeout.
+func (d *daemon) waitPosts(t *testing.T, slack *slackstub.Server, n int) []slackstub.Post {
 	t.Helper()
 	cluster.Eventually(t, 60*time.Second, fmt.Sprintf("%d Slack posts", n), func(context.Context) error {
 		if got := len(slack.Posts()); got < n {
+			if !d.running() {
+				t.Fatalf("macaque exited (%v) after %d of %d Slack posts", d.State(), got, n)
+			}
 			return fmt.Errorf("%d posts", got)
 		}
 		return nil

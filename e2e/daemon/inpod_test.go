@@ -56,7 +56,7 @@ func TestRunsInAPodWithTheMountedServiceAccount(t *testing.T) {
 		Args: []string{"--mount", "--propagation", "private", "/bin/sh", "-c", inPodScript, "sh", macaqueBin, sa},
 		Env:  append(macaqueEnv(t, slack), inCluster...), // no KUBECONFIG, MACAQUE_NAMESPACE or POD_NAMESPACE
 	})
-	posts := waitPosts(t, slack, 2)
+	posts := d.waitPosts(t, slack, 2)
 	d.stop(t)
 
 	var started struct{ Namespace string }
