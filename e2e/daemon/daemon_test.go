@@ -59,13 +59,7 @@ func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 		kills = append(kills, parseKill(t, p))
 	}
 	// Every kill reported is a deletion the API server saw, and there is no other.
-	cluster.Eventually(t, 10*time.Second, "the watch to see every reported kill", func(context.Context) error {
-		if n := len(watcher.Deleted()); n < len(kills) {
-			return fmt.Errorf("%d deletions seen, %d kills reported", n, len(kills))
-		}
-		return nil
-	})
-	deleted := watcher.Deleted()
+	deleted := watcher.waitDeleted(t, len(kills))
 	if len(deleted) != len(kills) {
 		t.Fatalf("%d pods deleted for %d ticks reported: %+v", len(deleted), len(kills), deleted)
 	}

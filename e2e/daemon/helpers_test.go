@@ -197,6 +197,19 @@ func (pw *podWatcher) record(p *corev1.Pod, gone bool) {
 	pw.deleted[uid] = d
 }
 
+// waitDeleted waits until the watch has seen at least n deletions (it lags the API server's
+// answers a little) and returns all it has seen.
+func (pw *podWatcher) waitDeleted(t *testing.T, n int) []deletion {
+	t.Helper()
+	cluster.Eventually(t, 10*time.Second, "the watch to see every reported kill", func(context.Context) error {
+		if seen := len(pw.Deleted()); seen < n {
+			return fmt.Errorf("%d deletions seen, %d kills reported", seen, n)
+		}
+		return nil
+	})
+	return pw.Deleted()
+}
+
 // Deleted returns the deletions seen so far.
 func (pw *podWatcher) Deleted() []deletion {
 	pw.mu.Lock()

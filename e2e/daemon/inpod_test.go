@@ -1,17 +1,13 @@
 package daemon_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"testing"
-	"time"
 
-	"github.com/macaque-chaos/macaque/e2e/cluster"
 	"github.com/macaque-chaos/macaque/e2e/macaqueproc"
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
 )
@@ -59,24 +55,18 @@ func TestRunsInAPodWithTheMountedServiceAccount(t *testing.T) {
 	posts := d.waitPosts(t, slack, 2)
 	d.stop(t)
 
-	var started struct{ Namespace string }
+	startedIn := ""
 	for _, line := range d.Logs() {
 		var l struct{ Msg, Namespace string }
 		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "macaque started" {
-			started.Namespace = l.Namespace
+			startedIn = l.Namespace
 		}
 	}
-	if started.Namespace != ns {
-		t.Errorf("macaque started in namespace %q, want %q from the mounted ServiceAccount", started.Namespace, ns)
+	if startedIn != ns {
+		t.Errorf("macaque started in namespace %q, want %q from the mounted ServiceAccount", startedIn, ns)
 	}
-	cluster.Eventually(t, 10*time.Second, "the watch to see every reported kill", func(context.Context) error {
-		if n := len(watcher.Deleted()); n < len(posts) {
-			return fmt.Errorf("%d deletions seen, %d kills reported", n, len(posts))
-		}
-		return nil
-	})
 	seen := map[string]bool{}
-	for _, del := range watcher.Deleted() {
+	for _, del := range watcher.waitDeleted(t, len(posts)) {
 		seen[del.Name] = true
 	}
 	for _, p := range posts {
