@@ -30,14 +30,16 @@ const (
 	OutcomeKilled       Outcome = "killed"
 	OutcomeDryRun       Outcome = "dry-run"
 	OutcomeNoCandidates Outcome = "no candidates"
-	OutcomeNotFound     Outcome = "not found" // the pick was gone, replaced or terminating by the time we deleted it
-	OutcomeForbidden    Outcome = "forbidden"
+	OutcomeNotFound     Outcome = "not found" // every pick was gone, out of scope or changed by the time we deleted it
+	OutcomeForbidden    Outcome = "forbidden" // RBAC denied macaque's ServiceAccount
+	OutcomeDenied       Outcome = "denied"    // the API server refused for another reason: an admission webhook or policy
+	OutcomeUnknown      Outcome = "unknown"   // the DELETE was sent but its result could not be learnt
 	OutcomeError        Outcome = "error"
 )
 
 // Result is the report of one tick, sent from the killer to the notifier.
 type Result struct {
-	Time       time.Time // when the tick fired
+	Time       time.Time // the tick's scheduled time, in the schedule's zone
 	Namespace  string
 	Selector   string // as the user wrote it; empty means every pod
 	Pod        string
@@ -45,7 +47,15 @@ type Result struct {
 	Node       string
 	Candidates int // Running, non-terminating pods in scope when we listed
 	Outcome    Outcome
-	Err        error // why, for every outcome but killed, dry-run and no candidates
+	// Deleted is when the API server was seen to accept the deletion: its answer to the DELETE,
+	// or the read-back that found the pod gone after the answer was lost. Zero unless killed.
+	Deleted time.Time
+	// Note is a fact the report must carry beside the outcome, e.g. that a kill was confirmed by
+	// a read-back because the DELETE's own answer never came.
+	Note string
+	// Passed lists the picks that were rejected before this one, each as "pod: why".
+	Passed []string
+	Err    error // why, for every outcome but killed, dry-run and no candidates
 }
 
 // victim is the pod chosen for a kill, as read back just before deleting it.

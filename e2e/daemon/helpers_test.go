@@ -237,7 +237,7 @@ func startMacaque(t *testing.T, kubeconfig string, slack *slackstub.Server, env 
 func macaqueEnv(t *testing.T, slack *slackstub.Server) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"MACAQUE_CRONTAB=@every 2s", "MACAQUE_LOG_FORMAT=json", "POD_NAME=macaque-e2e",
+		"MACAQUE_CRONTAB=@every 2s", "MACAQUE_ALLOW_FAST_SCHEDULE=true", "MACAQUE_LOG_FORMAT=json", "POD_NAME=macaque-e2e",
 	}
 	if slack != nil {
 		env = append(env, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())

@@ -114,6 +114,7 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 		"HOME=" + home,
 		"KUBECONFIG=" + kubeconfig,
 		"MACAQUE_CRONTAB=@every " + spec.every.String(),
+		"MACAQUE_ALLOW_FAST_SCHEDULE=true",
 		"MACAQUE_NAMESPACE=" + ns,
 		"MACAQUE_SELECTOR=" + scopeSelector,
 		"MACAQUE_LOG_FORMAT=json",

@@ -228,7 +228,7 @@ func runMacaque(ctx context.Context, p *printer, o options, kubeconfig, slackURL
 	}
 	env := append(manifestEnv, // later entries win
 		"PATH="+os.Getenv("PATH"), "HOME="+os.TempDir(), "KUBECONFIG="+kubeconfig,
-		"MACAQUE_CRONTAB=@every "+o.every.String(),
+		"MACAQUE_CRONTAB=@every "+o.every.String(), "MACAQUE_ALLOW_FAST_SCHEDULE=true",
 		"MACAQUE_SLACK_TOKEN=xoxb-demo", "MACAQUE_SLACK_CHANNEL=C0DEMO", "MACAQUE_SLACK_API_URL="+slackURL,
 		"POD_NAME=macaque-demo",
 	)
