@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,17 +23,21 @@ const envPrefix = "MACAQUE"
 
 // Config is macaque's whole configuration, read from MACAQUE_* environment variables.
 // The desc tags are what `macaque -h` prints, so they double as the reference documentation.
+// Names come from split_words, never from an envconfig tag: a tag also makes envconfig read the
+// unprefixed name (DRY_RUN for MACAQUE_DRY_RUN) when the prefixed one is unset, and a stray
+// NAMESPACE=prod from an envFrom ConfigMap must not redirect the kills.
 type Config struct {
-	Crontab      string `envconfig:"CRONTAB" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30s)"`
-	Timezone     string `envconfig:"TIMEZONE" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
-	Namespace    string `envconfig:"NAMESPACE" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
-	Selector     string `envconfig:"SELECTOR" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
-	DryRun       bool   `envconfig:"DRY_RUN" default:"false" desc:"pick and report a victim, but do not delete it"`
-	SlackToken   string `envconfig:"SLACK_TOKEN" desc:"Slack bot token (xoxb-...); set with MACAQUE_SLACK_CHANNEL or not at all"`
-	SlackChannel string `envconfig:"SLACK_CHANNEL" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
-	SlackAPIURL  string `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
-	LogFormat    string `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text or json"`
-	LogLevel     string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+	Crontab           string `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
+	Timezone          string `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
+	AllowFastSchedule bool   `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
+	Namespace         string `split_words:"true" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
+	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
+	DryRun            bool   `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
+	SlackToken        string `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
+	SlackChannel      string `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
+	SlackAPIUrl       string `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
+	LogFormat         string `split_words:"true" default:"text" desc:"log format: text or json"`
+	LogLevel          string `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 }
 
 // settings is a Config checked and turned into the values the goroutines use.
@@ -90,11 +95,8 @@ func (c Config) check() (settings, error) {
 	if strings.TrimSpace(c.Crontab) == "" {
 		return s, badSetting("CRONTAB", "required, e.g. \"0 10-16 * * 1-5\" or \"@every 1h\"")
 	}
-	if s.schedule, err = cron.ParseStandard(c.Crontab); err != nil {
-		return s, badSetting("CRONTAB", "invalid cron spec %q: %v", c.Crontab, err)
-	}
-	if s.schedule.Next(time.Now()).IsZero() {
-		return s, badSetting("CRONTAB", "cron spec %q never fires", c.Crontab)
+	if s.schedule, err = parseSchedule(c.Crontab, c.AllowFastSchedule); err != nil {
+		return s, badSetting("CRONTAB", "%v", err)
 	}
 	s.crontab = c.Crontab
 	if c.Timezone == "" {
@@ -114,21 +116,23 @@ func (c Config) check() (settings, error) {
 	}
 	s.dryRun = c.DryRun
 
+	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
 	switch {
 	case c.SlackToken != "" && c.SlackChannel == "":
 		return s, badSetting("SLACK_CHANNEL", "required when MACAQUE_SLACK_TOKEN is set")
 	case c.SlackToken == "" && c.SlackChannel != "":
 		return s, badSetting("SLACK_TOKEN", "required when MACAQUE_SLACK_CHANNEL is set")
 	}
-	u, err := url.Parse(c.SlackAPIURL)
+	u, err := url.Parse(c.SlackAPIUrl)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return s, badSetting("SLACK_API_URL", "invalid URL %q: want http(s)://host/path/", c.SlackAPIURL)
+		return s, badSetting("SLACK_API_URL", "invalid URL %q: want http(s)://host/path/", c.SlackAPIUrl)
 	}
-	apiURL := c.SlackAPIURL
+	apiURL := c.SlackAPIUrl
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/" // slack-go appends the method name directly
 	}
-	s.slack = slackSettings{token: c.SlackToken, channel: c.SlackChannel, apiURL: apiURL}
+	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
+	s.slack = slackSettings{token: strings.TrimSpace(c.SlackToken), channel: strings.TrimSpace(c.SlackChannel), apiURL: apiURL}
 
 	switch c.LogFormat {
 	case "text", "json":
@@ -140,6 +144,84 @@ func (c Config) check() (settings, error) {
 		return s, badSetting("LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
 	return s, nil
+}
+
+// minInterval is the shortest time between two kills a schedule may ask for without
+// MACAQUE_ALLOW_FAST_SCHEDULE: a chaos monkey firing every second is never what a typo meant.
+const minInterval = time.Minute
+
+// parseSchedule parses a cron spec the way the user most likely meant it, and refuses what is
+// surely a mistake: an interval that is not positive, faster than minInterval (unless allowFast)
+// or finer than the second cron counts in, and a time zone prefix, which would silently override
+// MACAQUE_TIMEZONE. Day-of-week 7 is Sunday, as in most crons.
+func parseSchedule(spec string, allowFast bool) (cron.Schedule, error) {
+	spec = strings.TrimSpace(spec)
+	if strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
+		zone, _, _ := strings.Cut(spec, " ")
+		return nil, fmt.Errorf("%q sets the time zone in the spec: set MACAQUE_TIMEZONE instead, the one place for it", zone)
+	}
+	if every, ok := strings.CutPrefix(spec, "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(every))
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("invalid interval in %q: %v", spec, err)
+		case d <= 0:
+			return nil, fmt.Errorf("interval in %q must be positive", spec)
+		case d%time.Second != 0:
+			return nil, fmt.Errorf("interval in %q must be a whole number of seconds", spec)
+		case d < minInterval && !allowFast:
+			return nil, fmt.Errorf("%q fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true if that is really meant", spec)
+		}
+	}
+	std, err := sundayAsSeven(spec)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cron spec %q: %v", spec, err)
+	}
+	schedule, err := cron.ParseStandard(std)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cron spec %q: %v", spec, err)
+	}
+	if schedule.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("cron spec %q never fires", spec)
+	}
+	return schedule, nil
+}
+
+// sundayAsSeven rewrites the day-of-week field of a 5-field spec so that 7 means Sunday, as in
+// Vixie cron and most others; robfig/cron only knows 0-6. A list item whose range reaches 7
+// (7, 5-7, 1-7/2) is spelled out as the days it covers, with 0 for Sunday.
+func sundayAsSeven(spec string) (string, error) {
+	fields := strings.Fields(spec)
+	if len(fields) != 5 {
+		return spec, nil // a descriptor, or a spec the parser will refuse with its own message
+	}
+	var items []string
+	for _, item := range strings.Split(fields[4], ",") {
+		rng, step, hasStep := strings.Cut(item, "/")
+		lo, hi, isRange := strings.Cut(rng, "-")
+		if !isRange {
+			hi = lo
+		}
+		if hi != "7" {
+			items = append(items, item)
+			continue
+		}
+		from, err := strconv.Atoi(lo)
+		if err != nil || from < 0 || from > 7 {
+			return "", fmt.Errorf("day-of-week %q: want 0-7 (0 and 7 are Sunday)", item)
+		}
+		by := 1
+		if hasStep {
+			if by, err = strconv.Atoi(step); err != nil || by < 1 {
+				return "", fmt.Errorf("day-of-week %q: bad step", item)
+			}
+		}
+		for d := from; d <= 7; d += by {
+			items = append(items, strconv.Itoa(d%7))
+		}
+	}
+	fields[4] = strings.Join(items, ",")
+	return strings.Join(fields, " "), nil
 }
 
 // printUsage writes the settings table that `macaque -h` shows.

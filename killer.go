@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -60,23 +62,28 @@ type Result struct {
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
 type victim struct {
-	UID         types.UID
-	Owner       string
-	Node        string
-	Running     bool
-	Terminating bool
+	UID             types.UID
+	ResourceVersion string
+	Owner           string
+	Node            string
+	Running         bool
+	Terminating     bool
 }
 
 // podAPI is the slice of the Kubernetes API the killer needs: list and delete pods, nothing more,
 // which is exactly what the Role in macaque.yml grants.
 type podAPI interface {
-	// listPage calls each with the name of every candidate on one page of q (a Running,
-	// non-terminating pod) and returns the continue token of the next page, empty after the last.
+	// listPage calls each with the name of every candidate on one page of q (a Running pod not
+	// being deleted) and returns the continue token of the next page, empty after the last.
 	listPage(ctx context.Context, q listQuery, each func(name string)) (next string, err error)
-	// lookup reads one pod by name (through list, so no "get" permission is needed).
-	lookup(ctx context.Context, namespace, name string) (victim, error)
-	// delete deletes the pod only if it still has the given UID.
-	delete(ctx context.Context, namespace, name string, uid types.UID) error
+	// lookup reads one pod by name, among those matching selector (through list, so no "get"
+	// permission is needed). A pod that does not exist or does not match is errGone.
+	lookup(ctx context.Context, namespace, name, selector string) (victim, error)
+	// delete deletes the pod only if it still has the given UID and resourceVersion.
+	delete(ctx context.Context, namespace, name string, v victim) error
+	// probeDelete asks the API server, without deleting anything, whether macaque may delete
+	// pods in namespace: nil when it may.
+	probeDelete(ctx context.Context, namespace string) error
 }
 
 // listQuery selects one page of candidates: the Running pods in namespace that match selector,
@@ -87,6 +94,24 @@ type listQuery struct {
 	continueToken                string
 }
 
+// Timeouts bounds each step of a kill on its own, so a slow list cannot eat the time of the
+// delete, and a delete whose answer is late still leaves time to learn what became of it.
+type Timeouts struct {
+	Pick     time.Duration // listing the candidates and reading back the picks, together
+	Delete   time.Duration // one DELETE
+	ReadBack time.Duration // reading the victim back when the DELETE's answer never came
+}
+
+// defaultTimeouts bound a kill to 25s in all, within shutdownGrace (see main.go).
+var defaultTimeouts = Timeouts{Pick: 10 * time.Second, Delete: 10 * time.Second, ReadBack: 5 * time.Second}
+
+// total is the longest a kill can take.
+func (t Timeouts) total() time.Duration { return t.Pick + t.Delete + t.ReadBack }
+
+// picksPerTick is how many candidates a tick may try when the pick is rejected at its read-back
+// (gone, relabelled, terminating) before it gives up: enough to ride out churn, bounded in calls.
+const picksPerTick = 3
+
 // Killer picks and deletes one pod per tick.
 type Killer struct {
 	api       podAPI
@@ -94,6 +119,7 @@ type Killer struct {
 	selector  string
 	self      string // macaque's own pod, never a victim
 	dryRun    bool
+	timeouts  Timeouts
 	rng       *rand.Rand // only the killer goroutine uses it
 	now       func() time.Time
 	log       *slog.Logger
@@ -101,9 +127,9 @@ type Killer struct {
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
 // the previous kill was still running is skipped, so a slow API server never causes a burst.
-// A kill is bounded by killTimeout and is not cut short by ctx, so a SIGTERM lets an in-flight
+// A kill is bounded by k.timeouts and is not cut short by ctx, so a SIGTERM lets an in-flight
 // delete finish. results is never waited on: when the notifier is behind, the report is dropped.
-func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- Result, killTimeout time.Duration) {
+func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- Result) {
 	defer close(results)
 	var busyUntil time.Time
 	for at := range ticks {
@@ -111,9 +137,7 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 			k.log.Warn("skipping tick: the previous kill was still running", "tick", at, "previous_done", busyUntil)
 			continue
 		}
-		killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
-		r := k.kill(killCtx, at)
-		cancel()
+		r := k.kill(context.WithoutCancel(ctx), at)
 		busyUntil = k.now()
 		select {
 		case results <- r:
@@ -123,10 +147,13 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 	}
 }
 
-// kill lists the candidates, picks one uniformly at random and deletes it.
+// kill lists the candidates, picks up to picksPerTick of them in a uniformly random order and
+// deletes the first that is still in scope and running when read back.
 func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 	r := Result{Time: at, Namespace: k.namespace, Selector: k.selector}
-	name, n, err := k.pick(ctx)
+	pickCtx, cancel := context.WithTimeout(ctx, k.timeouts.Pick)
+	defer cancel()
+	picks, n, err := k.pick(pickCtx)
 	r.Candidates = n
 	if err != nil {
 		return k.report(r, fmt.Errorf("list pods in %q: %w", k.namespace, err))
@@ -134,49 +161,138 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 	if n == 0 {
 		return k.report(r, nil)
 	}
-	r.Pod = name
-
-	v, err := k.api.lookup(ctx, k.namespace, name)
-	if err != nil {
-		return k.report(r, fmt.Errorf("read pod %q: %w", name, err))
+	var lastErr error
+	for _, name := range picks {
+		if pickCtx.Err() != nil {
+			break // out of time for another try; the delete of a later pick would start too late
+		}
+		r.Pod, r.Owner, r.Node = name, "", ""
+		v, err := k.api.lookup(pickCtx, k.namespace, name, k.selector)
+		switch {
+		case errors.Is(err, errGone):
+			lastErr = fmt.Errorf("pod %q: %w", name, err)
+			r.Passed = append(r.Passed, name+": gone, or no longer matches the selector")
+			continue
+		case err != nil:
+			return k.report(r, fmt.Errorf("read pod %q: %w", name, err))
+		}
+		r.Owner, r.Node = v.Owner, v.Node
+		if !v.Running || v.Terminating {
+			// The pick changed between the list and now; deleting it would not test anything.
+			lastErr = fmt.Errorf("pod %q is no longer running: %w", name, errGone)
+			r.Passed = append(r.Passed, name+": no longer running")
+			continue
+		}
+		if k.dryRun {
+			r.Outcome = OutcomeDryRun
+			return k.report(r, nil)
+		}
+		r, err = k.delete(ctx, r, v)
+		if errors.Is(err, errGone) {
+			lastErr = err
+			r.Passed = append(r.Passed, name+": changed or went away before the delete")
+			continue
+		}
+		return k.report(r, err)
 	}
-	r.Owner, r.Node = v.Owner, v.Node
-	if !v.Running || v.Terminating {
-		// The pick changed between the list and now; deleting it would not test anything.
-		return k.report(r, fmt.Errorf("pod %q is no longer running: %w", name, errGone))
+	// Every pick was rejected; Passed names each and says why.
+	r.Pod, r.Owner, r.Node = "", "", ""
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no time left to try pod %q: %w", r.Pod, pickCtx.Err())
 	}
-	if k.dryRun {
-		r.Outcome = OutcomeDryRun
-		return k.report(r, nil)
-	}
-	if err := k.api.delete(ctx, k.namespace, name, v.UID); err != nil {
-		return k.report(r, fmt.Errorf("delete pod %q: %w", name, err))
-	}
-	r.Outcome = OutcomeKilled
-	return k.report(r, nil)
+	return k.report(r, lastErr)
 }
 
-// errGone marks a pick that vanished or changed identity before it could be deleted.
+// delete deletes v, the read-back of r.Pod, with a deadline of its own. When the API server's
+// answer never comes, what it did is read back instead of guessed: the pod may be gone.
+func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error) {
+	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
+	err := k.api.delete(delCtx, k.namespace, r.Pod, v)
+	cancel()
+	switch {
+	case err == nil:
+		r.Outcome, r.Deleted = OutcomeKilled, k.now()
+		return r, nil
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// A UID or resourceVersion precondition that fails comes back as 409 Conflict: the pod
+		// was replaced, changed (relabelled, or deleted by someone else) since it was read back.
+		return r, fmt.Errorf("delete pod %q: %w: %w", r.Pod, errGone, err)
+	case !answerUnknown(err):
+		return r, fmt.Errorf("delete pod %q: %w", r.Pod, err)
+	}
+
+	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
+	defer cancel()
+	now, readErr := k.api.lookup(readCtx, k.namespace, r.Pod, "")
+	switch {
+	case readErr == nil && now.UID == v.UID && !now.Terminating:
+		return r, fmt.Errorf("delete pod %q: no answer (%w), and a read-back found it still running", r.Pod, err)
+	case readErr == nil || errors.Is(readErr, errGone):
+		state := "terminating"
+		if readErr != nil || now.UID != v.UID {
+			state = "gone"
+		}
+		r.Outcome, r.Deleted = OutcomeKilled, k.now()
+		r.Note = fmt.Sprintf("the DELETE's answer never came (%v); a read-back found the pod %s", err, state)
+		return r, nil
+	default:
+		r.Outcome = OutcomeUnknown
+		return r, fmt.Errorf("delete pod %q: no answer (%w), and the read-back failed: %w", r.Pod, err, readErr)
+	}
+}
+
+// answerUnknown says whether err leaves it open whether the API server carried the request out:
+// no answer at all (a timeout, a broken connection), or a 5xx, which a proxy or the server's own
+// timeout may send after the write was committed.
+func answerUnknown(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return status.Status().Code >= http.StatusInternalServerError
+	}
+	return true
+}
+
+// errGone marks a pick that vanished, left the scope or changed identity before it could be deleted.
 var errGone = errors.New("pod is gone")
+
+// rbacDenial matches the message of a 403 from the RBAC authorizer, as opposed to one from an
+// admission webhook or policy, which must not be blamed on macaque's Role.
+var rbacDenial = regexp.MustCompile(`User ".*" cannot [a-z]+ resource "`)
+
+// isRBACDenial says whether err is RBAC's Forbidden.
+func isRBACDenial(err error) bool {
+	return apierrors.IsForbidden(err) && rbacDenial.MatchString(err.Error())
+}
 
 // report classifies err into r's outcome and logs the result.
 func (k *Killer) report(r Result, err error) Result {
 	r.Err = err
 	switch {
+	case r.Outcome == OutcomeUnknown:
 	case err == nil && r.Outcome == "":
 		r.Outcome = OutcomeNoCandidates
 	case err == nil:
-	case errors.Is(err, errGone), apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		// A UID precondition that fails comes back as 409 Conflict: the name now belongs to a new pod.
+	case errors.Is(err, errGone):
 		r.Outcome = OutcomeNotFound
-	case apierrors.IsForbidden(err):
+	case isRBACDenial(err):
 		r.Outcome = OutcomeForbidden
+	case apierrors.IsForbidden(err):
+		r.Outcome = OutcomeDenied
 	default:
 		r.Outcome = OutcomeError
 	}
 	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
 		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node)
+	}
+	if !r.Deleted.IsZero() {
+		log = log.With("deleted", r.Deleted)
+	}
+	if r.Note != "" {
+		log = log.With("note", r.Note)
+	}
+	if len(r.Passed) > 0 {
+		log = log.With("passed", r.Passed)
 	}
 	if err != nil {
 		log.Error("kill failed", "err", err)
@@ -186,23 +302,27 @@ func (k *Killer) report(r Result, err error) Result {
 	return r
 }
 
-// pick pages through the candidates and keeps one chosen uniformly at random (reservoir sampling),
-// so memory stays constant however many pods are in scope.
-func (k *Killer) pick(ctx context.Context) (name string, n int, err error) {
+// pick pages through the candidates and keeps up to picksPerTick of them chosen uniformly at
+// random (reservoir sampling), in a random order: the first is a uniform pick, and each next one
+// is uniform among the rest. Memory stays constant however many pods are in scope.
+func (k *Killer) pick(ctx context.Context) (names []string, n int, err error) {
 	q := listQuery{namespace: k.namespace, selector: k.selector, exclude: k.self, limit: pageSize}
 	keep := func(candidate string) {
 		n++
-		if k.rng.IntN(n) == 0 {
-			name = candidate
+		if len(names) < picksPerTick {
+			names = append(names, candidate)
+		} else if i := k.rng.IntN(n); i < picksPerTick {
+			names[i] = candidate
 		}
 	}
 	for {
 		next, err := k.api.listPage(ctx, q, keep)
 		if err != nil {
-			return "", n, err
+			return nil, n, err
 		}
 		if next == "" {
-			return name, n, nil
+			k.rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+			return names, n, nil
 		}
 		q.continueToken = next
 	}
@@ -288,12 +408,17 @@ func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
 		return "", err
 	}
 	nameCol, statusCol := -1, -1
+	kind := ""
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
 			return "", err
 		}
 		switch key {
+		case "kind":
+			if err := dec.Decode(&kind); err != nil {
+				return "", fmt.Errorf("kind: %w", err)
+			}
 		case "metadata":
 			var meta struct {
 				Continue string `json:"continue"`
@@ -334,8 +459,16 @@ func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
 	if err := expectDelim(dec, '}'); err != nil {
 		return "", err
 	}
+	// A proxy that drops the Accept header gets a PodList, whose items this decoder would skip:
+	// that must be an error, not a namespace with no candidates.
+	if kind != "Table" || nameCol < 0 {
+		return "", fmt.Errorf("%w: got kind %q (does a proxy between macaque and the API server drop the Accept header?)", errNotTable, kind)
+	}
 	return next, nil
 }
+
+// errNotTable is an answer to a pod list that is not the Table macaque asked for.
+var errNotTable = errors.New("the API server's answer is not a pod Table")
 
 // decodeRows reads the rows array (or null) of a pod table, reusing one row's buffers.
 func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string)) error {
@@ -367,8 +500,9 @@ func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string
 		if err := json.Unmarshal(row.Cells[statusCol], &status); err != nil {
 			return fmt.Errorf("pod status: %w", err)
 		}
-		// A pod with a deletionTimestamp is printed as Terminating whatever its phase.
-		if status == "Terminating" {
+		// A pod with a deletionTimestamp is printed as Terminating whatever its phase, or as
+		// Unknown when its node is unreachable: either way it is already going away.
+		if status == "Terminating" || status == "Unknown" {
 			continue
 		}
 		if err := json.Unmarshal(row.Cells[nameCol], &name); err != nil {
@@ -402,11 +536,15 @@ type podObject struct {
 	} `json:"status"`
 }
 
-func (p *restPods) lookup(ctx context.Context, namespace, name string) (victim, error) {
-	// A list by metadata.name is served from a single key, like a get, but needs only "list".
-	body, err := p.client.Get().Namespace(namespace).Resource("pods").
-		Param("fieldSelector", fields.OneTermEqualSelector("metadata.name", name).String()).
-		DoRaw(ctx)
+func (p *restPods) lookup(ctx context.Context, namespace, name, selector string) (victim, error) {
+	// A list by metadata.name is served from a single key, like a get, but needs only "list";
+	// the label selector re-checks the scope, in case the pod was relabelled since it was listed.
+	req := p.client.Get().Namespace(namespace).Resource("pods").
+		Param("fieldSelector", fields.OneTermEqualSelector("metadata.name", name).String())
+	if selector != "" {
+		req = req.Param("labelSelector", selector)
+	}
+	body, err := req.DoRaw(ctx)
 	if err != nil {
 		return victim{}, err
 	}
@@ -421,10 +559,11 @@ func (p *restPods) lookup(ctx context.Context, namespace, name string) (victim, 
 	}
 	pod := list.Items[0]
 	v := victim{
-		UID:         pod.Metadata.UID,
-		Node:        pod.Spec.NodeName,
-		Running:     pod.Status.Phase == "Running",
-		Terminating: pod.Metadata.DeletionTimestamp != nil,
+		UID:             pod.Metadata.UID,
+		ResourceVersion: pod.Metadata.ResourceVersion,
+		Node:            pod.Spec.NodeName,
+		Running:         pod.Status.Phase == "Running",
+		Terminating:     pod.Metadata.DeletionTimestamp != nil,
 	}
 	if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
 		v.Owner = ref.Kind + "/" + ref.Name
@@ -432,14 +571,46 @@ func (p *restPods) lookup(ctx context.Context, namespace, name string) (victim, 
 	return v, nil
 }
 
-func (p *restPods) delete(ctx context.Context, namespace, name string, uid types.UID) error {
-	opts := metav1.DeleteOptions{
-		TypeMeta:      metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"},
-		Preconditions: metav1.NewUIDPreconditions(string(uid)),
+func (p *restPods) delete(ctx context.Context, namespace, name string, v victim) error {
+	pre := metav1.NewUIDPreconditions(string(v.UID))
+	if v.ResourceVersion != "" {
+		pre.ResourceVersion = &v.ResourceVersion
 	}
+	body, err := deleteOptions(pre)
+	if err != nil {
+		return err
+	}
+	// Never resent: a second DELETE of a pod the first one killed answers 404, which would read
+	// as "gone before we could delete it". client-go does not resend a request with a body
+	// today; MaxRetries(0) keeps it so.
+	return p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).MaxRetries(0).Do(ctx).Error()
+}
+
+// preflightPod is a pod name that can never exist (names are lower case), so a dry-run delete
+// of it tells whether delete is allowed without touching any pod: 404 if so, 403 if not.
+const preflightPod = "MACAQUE-PREFLIGHT-CHECK"
+
+func (p *restPods) probeDelete(ctx context.Context, namespace string) error {
+	body, err := deleteOptions(nil)
+	if err != nil {
+		return err
+	}
+	err = p.client.Delete().Namespace(namespace).Resource("pods").Name(preflightPod).Param("dryRun", "All").Body(body).Do(ctx).Error()
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err == nil {
+		return fmt.Errorf("a dry-run delete of pod %q succeeded, which no API server should allow", preflightPod)
+	}
+	return err
+}
+
+// deleteOptions encodes the body of a DELETE.
+func deleteOptions(pre *metav1.Preconditions) ([]byte, error) {
+	opts := metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}, Preconditions: pre}
 	body, err := json.Marshal(opts)
 	if err != nil {
-		return fmt.Errorf("encode delete options: %w", err)
+		return nil, fmt.Errorf("encode delete options: %w", err)
 	}
-	return p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).Do(ctx).Error()
+	return body, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -36,7 +37,17 @@ func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bo
 		t.Fatal(err)
 	}
 	return &Killer{api: api, namespace: testNS, selector: selector, self: "macaque-0", dryRun: dryRun,
-		rng: rand.New(rand.NewPCG(1, 2)), now: func() time.Time { return tick0 }, log: discardLogger()}
+		timeouts: testTimeouts, rng: rand.New(rand.NewPCG(1, 2)), now: func() time.Time { return tick0 }, log: discardLogger()}
+}
+
+// testTimeouts keep the cases whose DELETE never gets an answer short: each waits out Delete.
+var testTimeouts = Timeouts{Pick: 30 * time.Second, Delete: 100 * time.Millisecond, ReadBack: 5 * time.Second}
+
+// hold is a Fail hook step that blocks a request until the test ends, as a lost answer would.
+func hold(t *testing.T) func() {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return func() { <-release }
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -45,6 +56,13 @@ func terminating(p *corev1.Pod) *corev1.Pod {
 	now := metav1.Now()
 	p.DeletionTimestamp = &now
 	p.Finalizers = []string{"example.com/hold"}
+	return p
+}
+
+// nodeLost marks p as being deleted on an unreachable node, which kubectl prints as Unknown.
+func nodeLost(p *corev1.Pod) *corev1.Pod {
+	p = terminating(p)
+	p.Status.Reason = "NodeLost"
 	return p
 }
 
@@ -60,12 +78,15 @@ func TestKill(t *testing.T) {
 		pods       []*corev1.Pod
 		selector   string
 		dryRun     bool
-		fail       func(*fakeapi.Server) func(fakeapi.Request) *metav1.Status
+		fail       func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
 		want       Outcome
 		candidates int
 		victims    []string // pods that may be picked; empty when none may be
 		deleted    bool     // whether the victim must be gone afterwards
 		deletes    int      // DELETE requests the killer must send
+		passed     int      // picks rejected before the outcome
+		note       string   // a substring of the report's note; empty when there must be none
+		errText    string   // a substring of the error, when one is wanted
 	}{
 		{
 			name:       "kills the only Running pod in scope",
@@ -104,7 +125,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "list forbidden",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(*fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) }
 			},
 			want: OutcomeForbidden,
@@ -112,7 +133,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "delete forbidden is not reported as a kill",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(*fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
 						return fakeapi.Forbidden("delete", testNS)
@@ -128,7 +149,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "pod replaced under the same name: UID precondition protects the new one",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "db-0", web)},
-			fail: func(s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete { // a StatefulSet recreated db-0 just before our delete
 						p := fakeapi.Pod(testNS, "db-0", web)
@@ -140,13 +161,13 @@ func TestKill(t *testing.T) {
 			},
 			want:       OutcomeNotFound,
 			candidates: 1,
-			victims:    []string{"db-0"},
 			deletes:    1,
+			passed:     1,
 		},
 		{
 			name: "pod gone before the delete",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(*fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
 						return &metav1.Status{Status: metav1.StatusFailure, Code: 404, Reason: metav1.StatusReasonNotFound, Message: `pods "web-1" not found`}
@@ -156,13 +177,13 @@ func TestKill(t *testing.T) {
 			},
 			want:       OutcomeNotFound,
 			candidates: 1,
-			victims:    []string{"web-1"},
 			deletes:    1,
+			passed:     1,
 		},
 		{
 			name: "pod stopped running between list and delete",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Query.Get("fieldSelector") == "metadata.name=web-1" {
 						s.Add(withPhase(fakeapi.Pod(testNS, "web-1", web), corev1.PodSucceeded))
@@ -172,12 +193,169 @@ func TestKill(t *testing.T) {
 			},
 			want:       OutcomeNotFound,
 			candidates: 1,
-			victims:    []string{"web-1"},
+			passed:     1,
+		},
+		{
+			name: "a pod printed Unknown (being deleted on a lost node) is not a candidate",
+			pods: []*corev1.Pod{nodeLost(fakeapi.Pod(testNS, "web-lost", web)), fakeapi.Pod(testNS, "web-1", web)},
+			want: OutcomeKilled, candidates: 1, victims: []string{"web-1"}, deleted: true, deletes: 1,
+		},
+		{
+			name:     "a pick relabelled out of scope before its read-back is passed over for the next",
+			pods:     []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
+			selector: "app=web",
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				var relabelled atomic.Bool
+				return func(r fakeapi.Request) *metav1.Status {
+					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok && relabelled.CompareAndSwap(false, true) {
+						// the first pick leaves the scope between the list and its read-back
+						s.Add(fakeapi.Pod(testNS, name, map[string]string{"app": "db"}))
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 2, victims: []string{"web-1", "web-2"}, deleted: true, deletes: 1, passed: 1,
+		},
+		{
+			name: "a pick changed between its read-back and the delete is not deleted: resourceVersion precondition",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				var changed atomic.Bool
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete && changed.CompareAndSwap(false, true) {
+						// someone else starts deleting it: same UID, new resourceVersion
+						name := path.Base(r.Path)
+						s.Add(terminating(fakeapi.Pod(testNS, name, web)))
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 2, victims: []string{"web-1", "web-2"}, deleted: true, deletes: 2, passed: 1,
+		},
+		{
+			name: "every pick rejected at its read-back: not found, with why for each, after 3 tries",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web), fakeapi.Pod(testNS, "web-3", web), fakeapi.Pod(testNS, "web-4", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
+						s.Remove(testNS, name)
+					}
+					return nil
+				}
+			},
+			want: OutcomeNotFound, candidates: 4, passed: 3,
+		},
+		{
+			name: "an admission webhook's 403 is denied, not blamed on the Role",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete {
+						return &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+							Message: `admission webhook "no-chaos.example.com" denied the request: no chaos on Fridays`}
+					}
+					return nil
+				}
+			},
+			want: OutcomeDenied, candidates: 1, victims: []string{"web-1"}, deletes: 1, errText: "no chaos on Fridays",
+		},
+		{
+			name: "a DELETE committed whose answer never came is a kill, confirmed by a read-back",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				wait := hold(t)
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete {
+						s.Remove(testNS, "web-1")
+						wait()
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 1, victims: []string{"web-1"}, deleted: true, deletes: 1, note: "read-back found the pod gone",
+		},
+		{
+			name: "a 5xx to a DELETE that left the pod terminating is a kill, confirmed by a read-back",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete {
+						s.Add(terminating(fakeapi.Pod(testNS, "web-1", web)))
+						return &metav1.Status{Status: metav1.StatusFailure, Code: 504, Reason: metav1.StatusReasonTimeout, Message: "request did not complete within 1m0s"}
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 1, victims: []string{"web-1"}, deletes: 1, note: "read-back found the pod terminating",
+		},
+		{
+			name: "a DELETE answered 503 with Retry-After is not resent: a resent one would find the pod gone",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete {
+						s.Remove(testNS, "web-1") // committed before the answer was lost
+						return &metav1.Status{Status: metav1.StatusFailure, Code: 503, Reason: metav1.StatusReasonServiceUnavailable,
+							Message: "the server is shutting down", Details: &metav1.StatusDetails{RetryAfterSeconds: 1}}
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 1, victims: []string{"web-1"}, deleted: true, deletes: 1, note: "read-back found the pod gone",
+		},
+		{
+			name: "a DELETE that never got an answer and left the pod running is not a kill",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				wait := hold(t)
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete {
+						wait()
+					}
+					return nil
+				}
+			},
+			want: OutcomeError, candidates: 1, victims: []string{"web-1"}, deletes: 1, errText: "still running",
+		},
+		{
+			name: "a DELETE without an answer and a failed read-back is unknown, never nothing-was-killed",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				wait := hold(t)
+				var sent atomic.Bool
+				return func(r fakeapi.Request) *metav1.Status {
+					switch {
+					case r.Method == http.MethodDelete:
+						sent.Store(true)
+						wait()
+					case sent.Load():
+						return fakeapi.InternalError("etcdserver: leader changed")
+					}
+					return nil
+				}
+			},
+			want: OutcomeUnknown, candidates: 1, victims: []string{"web-1"}, deletes: 1, errText: "read-back failed",
+		},
+		{
+			name: "a 429 to a DELETE was not carried out: an error, and no read-back",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete {
+						return &metav1.Status{Status: metav1.StatusFailure, Code: 429, Reason: metav1.StatusReasonTooManyRequests, Message: "too many requests"}
+					}
+					if r.Query.Get("fieldSelector") == "metadata.name=web-1" && len(s.Deletes()) > 0 {
+						t.Error("read back after a 429")
+					}
+					return nil
+				}
+			},
+			want: OutcomeError, candidates: 1, victims: []string{"web-1"}, deletes: 1, errText: "too many requests",
 		},
 		{
 			name: "server error",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(*fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: request timed out") }
 			},
 			want: OutcomeError,
@@ -187,7 +365,13 @@ func TestKill(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, tt.pods...)
 			if tt.fail != nil {
-				srv.Fail = tt.fail(srv)
+				srv.Fail = tt.fail(t, srv)
+			}
+			rvs := map[string]string{} // the resourceVersion each pod had when the tick began
+			for _, p := range tt.pods {
+				if stored := srv.Pod(p.Namespace, p.Name); stored != nil {
+					rvs[p.Name] = stored.ResourceVersion
+				}
 			}
 			k := newTestKiller(t, srv, tt.selector, tt.dryRun)
 			r := k.kill(t.Context(), tick0)
@@ -208,8 +392,8 @@ func TestKill(t *testing.T) {
 				if !slices.Contains(tt.victims, r.Pod) {
 					t.Errorf("picked %q, want one of %v", r.Pod, tt.victims)
 				}
-				if r.Owner != "ReplicaSet/web-7d9" || r.Node != "node-1" {
-					t.Errorf("owner, node = %q, %q; want ReplicaSet/web-7d9, node-1", r.Owner, r.Node)
+				if r.Owner != "ReplicaSet/rs-"+r.Pod || r.Node != "node-"+r.Pod {
+					t.Errorf("owner, node = %q, %q; want ReplicaSet/rs-%s, node-%s", r.Owner, r.Node, r.Pod, r.Pod)
 				}
 			}
 			if gone := r.Pod != "" && srv.Pod(testNS, r.Pod) == nil; gone != tt.deleted {
@@ -219,15 +403,32 @@ func TestKill(t *testing.T) {
 			if len(dels) != tt.deletes {
 				t.Fatalf("%d DELETE requests, want %d: %+v", len(dels), tt.deletes, dels)
 			}
-			if tt.deletes == 1 {
-				assertDelete(t, dels[0], r.Pod)
+			if tt.deletes > 0 {
+				last := path.Base(dels[len(dels)-1].Path)
+				if r.Pod != "" && last != r.Pod {
+					t.Errorf("last DELETE of %s, but the report names %s", last, r.Pod)
+				}
+				assertDelete(t, dels[len(dels)-1], last, rvs[last])
+			}
+			if len(r.Passed) != tt.passed {
+				t.Errorf("passed = %q, want %d rejected picks", r.Passed, tt.passed)
+			}
+			if (tt.note == "") != (r.Note == "") || !strings.Contains(r.Note, tt.note) {
+				t.Errorf("note = %q, want one containing %q", r.Note, tt.note)
+			}
+			if tt.errText != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.errText)) {
+				t.Errorf("err = %v, want one containing %q", r.Err, tt.errText)
+			}
+			if deleted := !r.Deleted.IsZero(); deleted != (r.Outcome == OutcomeKilled) {
+				t.Errorf("deleted at %v for outcome %q", r.Deleted, r.Outcome)
 			}
 		})
 	}
 }
 
-// assertDelete checks a DELETE targets pod and carries the UID it had when picked.
-func assertDelete(t *testing.T, d fakeapi.Request, pod string) {
+// assertDelete checks a DELETE targets pod and carries the UID and resourceVersion it had when
+// picked, and that client-go did not send it twice.
+func assertDelete(t *testing.T, d fakeapi.Request, pod, rv string) {
 	t.Helper()
 	if want := "/api/v1/namespaces/" + testNS + "/pods/" + pod; d.Path != want {
 		t.Errorf("DELETE %s, want %s", d.Path, want)
@@ -239,6 +440,12 @@ func assertDelete(t *testing.T, d fakeapi.Request, pod string) {
 	if opts.Preconditions == nil || opts.Preconditions.UID == nil || *opts.Preconditions.UID != types.UID("uid-"+pod) {
 		t.Errorf("DELETE preconditions = %+v, want UID uid-%s", opts.Preconditions, pod)
 	}
+	if opts.Preconditions == nil || opts.Preconditions.ResourceVersion == nil || *opts.Preconditions.ResourceVersion != rv {
+		t.Errorf("DELETE preconditions = %+v, want resourceVersion %q", opts.Preconditions, rv)
+	}
+	if d.Query.Has("dryRun") {
+		t.Errorf("DELETE of a victim with dryRun=%q", d.Query.Get("dryRun"))
+	}
 }
 
 func TestListRequests(t *testing.T) {
@@ -246,6 +453,11 @@ func TestListRequests(t *testing.T) {
 	srv := fakeapi.New(t)
 	for i := range pods {
 		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%05d", i), map[string]string{"app": "web"}))
+	}
+	rvs := map[string]string{}
+	for i := range pods {
+		name := fmt.Sprintf("web-%05d", i)
+		rvs[name] = srv.Pod(testNS, name).ResourceVersion
 	}
 	k := newTestKiller(t, srv, "app=web", false)
 	r := k.kill(t.Context(), tick0)
@@ -258,8 +470,16 @@ func TestListRequests(t *testing.T) {
 	if len(reqs) != 5 {
 		t.Fatalf("%d requests, want 5: %+v", len(reqs), reqs)
 	}
-	for i, wantContinue := range []string{"", fmt.Sprint(pageSize), fmt.Sprint(2 * pageSize)} {
+	tokens := srv.Tokens() // random: each page must ask for the one the page before it was given
+	if len(tokens) != 2 {
+		t.Fatalf("%d continue tokens given out, want 2", len(tokens))
+	}
+	for i := range 3 {
 		q := reqs[i].Query
+		wantContinue := ""
+		if i > 0 {
+			wantContinue = tokens[i-1]
+		}
 		checks := map[string][2]string{
 			"Accept":        {reqs[i].Accept, tableAccept},
 			"fieldSelector": {q.Get("fieldSelector"), "status.phase=Running,metadata.name!=macaque-0"},
@@ -275,10 +495,11 @@ func TestListRequests(t *testing.T) {
 		}
 	}
 	lookup := reqs[3]
-	if lookup.Method != http.MethodGet || lookup.Query.Get("fieldSelector") != "metadata.name="+r.Pod || strings.Contains(lookup.Accept, "Table") {
-		t.Errorf("lookup = %s %s?%s (Accept %q), want a plain list by metadata.name=%s", lookup.Method, lookup.Path, lookup.Query.Encode(), lookup.Accept, r.Pod)
+	if lookup.Method != http.MethodGet || lookup.Query.Get("fieldSelector") != "metadata.name="+r.Pod ||
+		lookup.Query.Get("labelSelector") != "app=web" || strings.Contains(lookup.Accept, "Table") {
+		t.Errorf("lookup = %s %s?%s (Accept %q), want a plain list by metadata.name=%s and the selector app=web", lookup.Method, lookup.Path, lookup.Query.Encode(), lookup.Accept, r.Pod)
 	}
-	assertDelete(t, reqs[4], r.Pod)
+	assertDelete(t, reqs[4], r.Pod, rvs[r.Pod])
 	if srv.Len() != pods-1 {
 		t.Errorf("%d pods left, want %d", srv.Len(), pods-1)
 	}
@@ -305,13 +526,15 @@ func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) 
 	return "", nil
 }
 
-func (pagedNames) lookup(context.Context, string, string) (victim, error) { panic("not used") }
-func (pagedNames) delete(context.Context, string, string, types.UID) error {
+func (pagedNames) lookup(context.Context, string, string, string) (victim, error) {
 	panic("not used")
 }
+func (pagedNames) delete(context.Context, string, string, victim) error { panic("not used") }
+func (pagedNames) probeDelete(context.Context, string) error            { panic("not used") }
 
 // TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page it is
-// listed, must be equally likely to be picked.
+// listed, must be equally likely to be the first pick, and equally likely to be among the
+// picks a tick may try; the picks are distinct.
 func TestPickIsUniformAcrossPages(t *testing.T) {
 	const pods, picks = 10, 100_000
 	names := make([]string, pods)
@@ -319,24 +542,45 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 		names[i] = fmt.Sprint(i)
 	}
 	k := &Killer{api: pagedNames{names: names, per: 3}, rng: rand.New(rand.NewPCG(7, 11))}
-	counts := map[string]int{}
+	first, tried := map[string]int{}, map[string]int{}
 	for range picks {
-		name, n, err := k.pick(t.Context())
-		if err != nil || n != pods {
-			t.Fatalf("pick: %v, %d candidates", err, n)
+		got, n, err := k.pick(t.Context())
+		if err != nil || n != pods || len(got) != picksPerTick {
+			t.Fatalf("pick: %v, %d candidates, picks %q", err, n, got)
 		}
-		counts[name]++
+		first[got[0]]++
+		seen := map[string]bool{}
+		for _, name := range got {
+			if seen[name] {
+				t.Fatalf("picks %q repeat %s", got, name)
+			}
+			seen[name] = true
+			tried[name]++
+		}
 	}
-	expected := float64(picks) / pods
+	// 27.88 is the 0.999 quantile of chi-squared with 9 degrees of freedom.
+	if chi2 := chiSquared(names, first, picks); chi2 > 27.88 {
+		t.Errorf("chi-squared = %.1f over %v, first picks are not uniform", chi2, first)
+	}
+	if chi2 := chiSquared(names, tried, picks*picksPerTick); chi2 > 27.88 {
+		t.Errorf("chi-squared = %.1f over %v, the picks a tick may try are not uniform", chi2, tried)
+	}
+	// Fewer candidates than tries: each is tried once.
+	k.api = pagedNames{names: names[:2], per: 1}
+	if got, n, err := k.pick(t.Context()); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
+		t.Errorf("pick of 2 = %q, %d, %v; want both, once each", got, n, err)
+	}
+}
+
+// chiSquared is the statistic of counts (total draws) against a uniform spread over names.
+func chiSquared(names []string, counts map[string]int, total int) float64 {
+	expected := float64(total) / float64(len(names))
 	chi2 := 0.0
 	for _, name := range names {
 		d := float64(counts[name]) - expected
 		chi2 += d * d / expected
 	}
-	// 27.88 is the 0.999 quantile of chi-squared with 9 degrees of freedom.
-	if chi2 > 27.88 {
-		t.Errorf("chi-squared = %.1f over %v, picks are not uniform", chi2, counts)
-	}
+	return chi2
 }
 
 func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
@@ -356,7 +600,7 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	ticks <- tick0.Add(60 * time.Second)
 	ticks <- tick0.Add(120 * time.Second)
 	close(ticks)
-	k.run(t.Context(), ticks, results, time.Minute)
+	k.run(t.Context(), ticks, results)
 
 	if n := len(srv.Deletes()); n != 2 {
 		t.Errorf("%d deletes, want 2 (ticks at +30s and +60s skipped)", n)
@@ -420,8 +664,28 @@ func TestDecodeTable(t *testing.T) {
 			wantNames: []string{"web-1"},
 		},
 		{name: "no rows", body: tableJSON("", podCols)},
-		{name: "rows null", body: `{"metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":null}`},
-		{name: "no rows field", body: `{"metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`},
+		{name: "rows null", body: `{"kind":"Table","metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":null}`},
+		{name: "no rows field", body: `{"kind":"Table","metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`},
+		{
+			name:      "pods printed Unknown are going away on a lost node: not candidates",
+			body:      tableJSON("", podCols, []string{"web-1", "1/1", "Unknown", "0", "5m"}, []string{"web-2", "1/1", "Running", "0", "5m"}),
+			wantNames: []string{"web-2"},
+		},
+		{
+			name:    "a PodList (a proxy dropped the Accept header) is not an empty table",
+			body:    `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[{"metadata":{"name":"web-1"}}]}`,
+			wantErr: "not a pod Table: got kind \"PodList\"",
+		},
+		{
+			name:    "a table without column definitions",
+			body:    `{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{},"rows":[]}`,
+			wantErr: "not a pod Table",
+		},
+		{
+			name:    "columns but no kind",
+			body:    `{"metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[]}`,
+			wantErr: "not a pod Table",
+		},
 		{
 			name:    "rows before columns cannot be read as they come",
 			body:    `{"rows":[{"cells":["web-1","Running"]}],"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`,
@@ -435,7 +699,7 @@ func TestDecodeTable(t *testing.T) {
 		},
 		{
 			name:    "name not a string",
-			body:    `{"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":[7,"Running"]}]}`,
+			body:    `{"kind":"Table","columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":[7,"Running"]}]}`,
 			wantErr: "pod name",
 		},
 		{
@@ -501,35 +765,79 @@ func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
 }
 
 func TestPreflight(t *testing.T) {
+	webhook := &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+		Message: `admission webhook "x" denied the request`}
 	tests := []struct {
 		name       string
-		fail       *metav1.Status
-		wantErr    bool
+		fail       func(fakeapi.Request) *metav1.Status
+		podList    bool // the list answers a PodList, as through a proxy that drops Accept
+		wantErr    string
 		wantConfig bool // a configError naming MACAQUE_NAMESPACE, which exits 2
+		requests   int
 	}{
-		{name: "namespace readable"},
-		{name: "forbidden names the setting", fail: fakeapi.Forbidden("list", testNS), wantErr: true, wantConfig: true},
-		{name: "server error is not a bad setting", fail: fakeapi.InternalError("etcdserver: leader changed"), wantErr: true},
+		{name: "namespace readable and pods deletable", requests: 2},
+		{
+			name: "list forbidden names the setting", wantErr: "cannot list pods", wantConfig: true, requests: 1,
+			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) },
+		},
+		{
+			name: "server error is not a bad setting", wantErr: "leader changed", requests: 1,
+			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") },
+		},
+		{
+			name: "a Role without delete names the setting", wantErr: "cannot delete pods", wantConfig: true, requests: 2,
+			fail: func(r fakeapi.Request) *metav1.Status {
+				if r.Method == http.MethodDelete {
+					return fakeapi.Forbidden("delete", testNS)
+				}
+				return nil
+			},
+		},
+		{
+			name: "a non-RBAC 403 to the probe is not blamed on the Role", wantErr: "denied the request", requests: 2,
+			fail: func(r fakeapi.Request) *metav1.Status {
+				if r.Method == http.MethodDelete {
+					return webhook
+				}
+				return nil
+			},
+		},
+		{name: "a list answer that is not a Table fails the start", podList: true, wantErr: "not a pod Table", requests: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
-			srv.Fail = func(fakeapi.Request) *metav1.Status { return tt.fail }
+			srv.Fail = func(r fakeapi.Request) *metav1.Status {
+				if tt.fail != nil {
+					return tt.fail(r)
+				}
+				return nil
+			}
+			srv.IgnoreAccept = tt.podList
 			api, err := newRESTPods(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
 			err = preflight(t.Context(), api, testNS)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want an error: %v", err, tt.wantErr)
+			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			var ce *configError
 			if isConfig := errors.As(err, &ce) && ce.variable == "MACAQUE_NAMESPACE"; isConfig != tt.wantConfig {
 				t.Errorf("err = %v; a MACAQUE_NAMESPACE setting error: %v, want %v", err, isConfig, tt.wantConfig)
 			}
 			reqs := srv.Requests()
-			if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].Query.Get("limit") != "1" {
-				t.Errorf("requests = %+v, want one list of a single row", reqs)
+			if len(reqs) != tt.requests || reqs[0].Method != http.MethodGet || reqs[0].Query.Get("limit") != "1" {
+				t.Fatalf("requests = %+v, want a list of a single row, then a dry-run delete", reqs)
+			}
+			if tt.requests == 2 {
+				d := reqs[1]
+				if d.Method != http.MethodDelete || d.Path != "/api/v1/namespaces/"+testNS+"/pods/"+preflightPod || d.Query.Get("dryRun") != "All" {
+					t.Errorf("probe = %s %s?%s, want a dry-run DELETE of %s", d.Method, d.Path, d.Query.Encode(), preflightPod)
+				}
+			}
+			if srv.Len() != 2 {
+				t.Errorf("%d pods left, want 2: preflight must delete nothing", srv.Len())
 			}
 		})
 	}

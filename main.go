@@ -28,12 +28,16 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Timing of the daemon's goroutines. shutdownGrace stays under the Deployment's
-// terminationGracePeriodSeconds (30s) so the kubelet never has to SIGKILL us.
+// Timing of the daemon's goroutines. shutdownGrace outlasts a kill in flight at SIGTERM
+// (defaultTimeouts.total, 25s) so its report still gets out, and stays under the Deployment's
+// terminationGracePeriodSeconds (40s) so the kubelet never has to SIGKILL us.
 const (
-	killTimeout   = 15 * time.Second
-	shutdownGrace = 20 * time.Second
-	reportBuffer  = 64 // reports the notifier may fall behind by before the killer drops one
+	preflightTimeout = 15 * time.Second
+	shutdownGrace    = 30 * time.Second
+	reportBuffer     = 64 // reports the notifier may fall behind by before the killer drops one
+	// maxSleep is the longest the scheduler sleeps at once: it then reads the clock again, so a
+	// clock step or a paused VM moves the next tick by at most this much.
+	maxSleep = time.Minute
 )
 
 func main() {
@@ -94,20 +98,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := preflight(ctx, pods, s.namespace); err != nil {
 		return err
 	}
+	if s.slack.token != "" {
+		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
+		if err := checkSlack(ctx, newSlackPoster(s.slack), log); err != nil {
+			return err
+		}
+	}
 
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self)
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		rng: newRNG(), now: time.Now, log: log}
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log}
 	notifier := &Notifier{slack: newSlackPoster(s.slack), channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
 	results := make(chan Result, reportBuffer)
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.run(ctx, ticks) })
-	wg.Go(func() { killer.run(ctx, ticks, results, killTimeout) })
+	wg.Go(func() { killer.run(ctx, ticks, results) })
 	wg.Go(func() { notifier.run(ctx, results, shutdownGrace) })
 	wg.Wait()
 	log.Info("macaque stopped")
@@ -125,6 +135,9 @@ type scheduler struct {
 
 // run sends each tick's scheduled time on ticks until ctx is done, then closes ticks.
 // It never blocks on the killer: when a tick is already waiting, the new one is dropped.
+// It sleeps at most maxSleep at a time and reads the clock again, so a wall clock that steps
+// or a VM that pauses cannot stretch one long timer (Friday 16:00 to Monday 10:00) past its tick;
+// a tick found to be more than maxSleep late is missed, not fired at an unscheduled time.
 func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 	defer close(ticks)
 	var last time.Time
@@ -140,12 +153,19 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 			return
 		}
 		s.log.Debug("next tick", "at", next)
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.after(next.Sub(now)):
+		for now.Before(next) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.after(min(next.Sub(now), maxSleep)):
+			}
+			now = s.now()
 		}
 		last = next
+		if late := now.Sub(next); late > maxSleep {
+			s.log.Warn("missed tick: the clock jumped or the process was paused past it", "tick", next, "late", late)
+			continue
+		}
 		select {
 		case ticks <- next:
 		default:
@@ -214,18 +234,26 @@ func defaultNamespace(loader clientcmd.ClientConfig) string {
 	return ""
 }
 
-// preflight lists one pod, so an unknown namespace or missing RBAC stops macaque at start with
-// one clear line instead of failing at every tick.
+// preflight lists one pod and asks for a dry-run delete, so an unknown namespace, missing RBAC
+// or a proxy that mangles the list stops macaque at start with one clear line instead of
+// failing at every tick.
 func preflight(ctx context.Context, pods podAPI, namespace string) error {
-	ctx, cancel := context.WithTimeout(ctx, killTimeout)
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	_, err := pods.listPage(ctx, listQuery{namespace: namespace, limit: 1}, func(string) {})
 	switch {
-	case err == nil:
-		return nil
 	case apierrors.IsForbidden(err):
 		return badSetting("NAMESPACE", "cannot list pods in %q (does the namespace exist, and does macaque's Role grant list there?): %v", namespace, err)
-	default:
+	case err != nil:
 		return fmt.Errorf("list pods in %q: %w", namespace, err)
+	}
+	err = pods.probeDelete(ctx, namespace)
+	switch {
+	case err == nil:
+		return nil
+	case isRBACDenial(err):
+		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there): %v", namespace, err)
+	default:
+		return fmt.Errorf("check that macaque may delete pods in %q: %w", namespace, err)
 	}
 }

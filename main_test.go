@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,10 +94,12 @@ func TestNextTick(t *testing.T) {
 // stepClock is a fake clock driven by the test: the scheduler asks for a timer, the test moves
 // time forward and fires it.
 type stepClock struct {
-	mu   sync.Mutex
-	now  time.Time
-	reqs chan time.Duration
-	fire chan time.Time
+	mu      sync.Mutex
+	now     time.Time
+	then    []time.Time // what now becomes after each of the next reads, as a clock that steps
+	reqs    chan time.Duration
+	fire    chan time.Time
+	pending []time.Duration // timer requests taken by waitTimer, not yet fired
 }
 
 func newStepClock(at time.Time) *stepClock {
@@ -104,7 +109,11 @@ func newStepClock(at time.Time) *stepClock {
 func (c *stepClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	now := c.now
+	if len(c.then) > 0 {
+		c.now, c.then = c.then[0], c.then[1:]
+	}
+	return now
 }
 
 func (c *stepClock) After(d time.Duration) <-chan time.Time {
@@ -112,18 +121,77 @@ func (c *stepClock) After(d time.Duration) <-chan time.Time {
 	return c.fire
 }
 
-// elapse waits for the scheduler's timer, checks its duration, and fires it at now+d+late.
-func (c *stepClock) elapse(t *testing.T, want, late time.Duration) {
+// set moves the wall clock to at, as an NTP step or a resumed VM would, without firing a timer.
+func (c *stepClock) set(at time.Time) {
+	c.mu.Lock()
+	c.now = at
+	c.mu.Unlock()
+}
+
+// waitTimer waits (a few seconds at most) until the scheduler asks for its next timer, which
+// proves it is done with whatever it did before, and returns the duration asked for.
+func (c *stepClock) waitTimer(t *testing.T) time.Duration {
 	t.Helper()
-	d := <-c.reqs
-	if d != want {
-		t.Fatalf("scheduler waits %v, want %v", d, want)
+	if len(c.pending) > 0 {
+		return c.pending[0]
 	}
+	select {
+	case d := <-c.reqs:
+		c.pending = append(c.pending, d)
+		return d
+	case <-time.After(5 * time.Second):
+		t.Fatal("the scheduler asked for no timer within 5s")
+		return 0
+	}
+}
+
+// fireTimer fires the timer the scheduler waits on, late after it should have ended.
+func (c *stepClock) fireTimer(t *testing.T, late time.Duration) {
+	t.Helper()
+	d := c.waitTimer(t)
+	c.pending = c.pending[1:]
 	c.mu.Lock()
 	c.now = c.now.Add(d + late)
 	now := c.now
 	c.mu.Unlock()
-	c.fire <- now
+	select {
+	case c.fire <- now:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the scheduler did not take its timer within 5s")
+	}
+}
+
+// elapse lets want pass on the scheduler's timers, which must each be at most maxSleep and
+// add up to want, and fires the last one late.
+func (c *stepClock) elapse(t *testing.T, want, late time.Duration) {
+	t.Helper()
+	for left := want; left > 0; {
+		d := c.waitTimer(t)
+		if d != min(left, maxSleep) {
+			t.Fatalf("scheduler waits %v with %v of %v left, want %v", d, left, want, min(left, maxSleep))
+		}
+		left -= d
+		if left > 0 {
+			c.fireTimer(t, 0)
+		} else {
+			c.fireTimer(t, late)
+		}
+	}
+}
+
+// nextTickWithin waits a few seconds for a tick.
+func nextTickWithin(t *testing.T, ticks <-chan time.Time) time.Time {
+	t.Helper()
+	select {
+	case at, ok := <-ticks:
+		if !ok {
+			t.Fatal("ticks closed")
+		}
+		return at
+	case <-time.After(5 * time.Second):
+		t.Fatal("no tick within 5s")
+		return time.Time{}
+	}
 }
 
 func startScheduler(t *testing.T, spec, zone string, clock *stepClock) (chan time.Time, context.CancelFunc, chan struct{}) {
@@ -155,7 +223,7 @@ func TestSchedulerRun(t *testing.T) {
 			{24 * time.Hour, time.Date(2026, 3, 30, 7, 0, 0, 0, time.UTC)},
 		} {
 			clock.elapse(t, step.wait, 0)
-			if got := <-ticks; !got.Equal(step.at) {
+			if got := nextTickWithin(t, ticks); !got.Equal(step.at) {
 				t.Fatalf("tick at %v, want %v", got.UTC(), step.at)
 			}
 		}
@@ -173,7 +241,8 @@ func TestSchedulerRun(t *testing.T) {
 		clock.elapse(t, 10*time.Second, 0)
 		clock.elapse(t, 10*time.Second, 0) // the killer has not taken the first tick yet
 		clock.elapse(t, 10*time.Second, 0)
-		if got := <-ticks; !got.Equal(paris.Add(10 * time.Second)) {
+		clock.waitTimer(t) // the scheduler has tried to send the third tick before it asks for a timer
+		if got := nextTickWithin(t, ticks); !got.Equal(paris.Add(10 * time.Second)) {
 			t.Errorf("tick %v, want the first one", got)
 		}
 		select {
@@ -188,38 +257,170 @@ func TestSchedulerRun(t *testing.T) {
 		ticks, cancel, done := startScheduler(t, "0 * * * *", "UTC", clock)
 		defer func() { cancel(); <-done }()
 		clock.elapse(t, time.Minute, 2*time.Second) // fires at 10:00:02
-		<-ticks
+		nextTickWithin(t, ticks)
 		clock.elapse(t, time.Hour-2*time.Second, 0) // next wait is to 11:00:00, not 11:00:02
-		if got := <-ticks; !got.Equal(time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC)) {
+		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC)) {
 			t.Errorf("tick %v, want 11:00", got)
+		}
+	})
+
+	t.Run("Friday to Monday is slept in steps that each read the clock again", func(t *testing.T) {
+		clock := newStepClock(time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)) // Friday 16:00
+		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
+		defer func() { cancel(); <-done }()
+		clock.elapse(t, 66*time.Hour, 0) // every step at most maxSleep
+		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)) {
+			t.Errorf("tick %v, want Monday 10:00", got)
+		}
+	})
+
+	t.Run("a clock that jumps forward mid-sleep fires on time, not a weekend late", func(t *testing.T) {
+		clock := newStepClock(time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)) // Friday 16:00
+		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
+		defer func() { cancel(); <-done }()
+		clock.fireTimer(t, 0)
+		// The VM was paused, or NTP stepped: when this step ends it is Monday 09:59:30.
+		clock.set(time.Date(2026, 11, 30, 9, 58, 30, 0, time.UTC))
+		clock.fireTimer(t, 0)
+		if d := clock.waitTimer(t); d != 30*time.Second {
+			t.Fatalf("after the jump the scheduler waits %v, want the 30s left to Monday 10:00", d)
+		}
+		clock.fireTimer(t, 0)
+		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)) {
+			t.Errorf("tick %v, want Monday 10:00", got)
+		}
+	})
+
+	t.Run("a tick overslept by a paused VM is missed, not fired at an unscheduled time", func(t *testing.T) {
+		clock := newStepClock(time.Date(2026, 11, 27, 9, 59, 0, 0, time.UTC))
+		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
+		defer func() { cancel(); <-done }()
+		clock.fireTimer(t, 3*time.Hour) // wakes Friday 13:00, three hours after the 10:00 tick
+		// The scheduler has moved on to the next activation (Monday 10:00) without a tick.
+		if d := clock.waitTimer(t); d != maxSleep {
+			t.Fatalf("next wait %v, want a step of %v towards Monday", d, maxSleep)
+		}
+		select {
+		case got := <-ticks:
+			t.Errorf("tick %v fired three hours late", got)
+		default:
+		}
+	})
+
+	t.Run("a clock stepped back does not fire the same activation twice", func(t *testing.T) {
+		clock := newStepClock(time.Date(2026, 1, 1, 9, 59, 0, 0, time.UTC))
+		ticks, cancel, done := startScheduler(t, "0 * * * *", "UTC", clock)
+		defer func() { cancel(); <-done }()
+		clock.waitTimer(t)
+		clock.mu.Lock()
+		// The read that ends the sleep sees 10:00:00; right after, NTP steps the clock back 30s.
+		clock.then = []time.Time{time.Date(2026, 1, 1, 9, 59, 30, 0, time.UTC)}
+		clock.mu.Unlock()
+		clock.fireTimer(t, 0)
+		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)) {
+			t.Fatalf("tick %v, want 10:00", got)
+		}
+		if d := clock.waitTimer(t); d != maxSleep {
+			t.Errorf("next wait %v, want a step of %v towards 11:00, not the 30s back to 10:00", d, maxSleep)
+		}
+		clock.fireTimer(t, 0)
+		clock.waitTimer(t)
+		select {
+		case got := <-ticks:
+			t.Errorf("tick %v fired twice", got)
+		default:
 		}
 	})
 }
 
+// view is the part of settings a test can compare: schedules are compared by their activations.
+type view struct {
+	Next      []time.Time // the first three activations after viewFrom
+	Zone      string
+	Namespace string
+	Selector  string
+	DryRun    bool
+	Slack     slackSettings
+	LogFormat string
+	LogLevel  slog.Level
+}
+
+// viewFrom is a Friday noon, UTC.
+var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func viewOf(s settings) view {
+	v := view{Zone: s.location.String(), Namespace: s.namespace, Selector: s.selector.String(), DryRun: s.dryRun,
+		Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel}
+	at := viewFrom
+	for range 3 {
+		at = nextTick(s.schedule, s.location, at)
+		v.Next = append(v.Next, at.UTC())
+	}
+	return v
+}
+
 func TestConfigCheck(t *testing.T) {
 	good := Config{Crontab: "0 10-16 * * 1-5", Timezone: "Europe/Paris", Selector: "app in (a,b),tier!=db",
-		SlackAPIURL: "https://slack.com/api/", LogFormat: "text", LogLevel: "info"}
+		SlackAPIUrl: "https://slack.com/api", LogFormat: "text", LogLevel: "info"}
+	utc := func(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, time.UTC) }
+	goodView := view{
+		Next: []time.Time{utc(27, 13, 0), utc(27, 14, 0), utc(27, 15, 0)}, // 14:00, 15:00, 16:00 in Paris
+		Zone: "Europe/Paris", Selector: "app in (a,b),tier!=db", Slack: slackSettings{apiURL: "https://slack.com/api/"},
+		LogFormat: "text", LogLevel: slog.LevelInfo,
+	}
 	tests := []struct {
 		name    string
 		edit    func(*Config)
-		wantVar string // empty: valid
+		want    func(*view) // valid: how the settings differ from goodView
+		wantVar string      // invalid: the variable named
 		wantMsg string
 	}{
-		{name: "valid", edit: func(*Config) {}},
-		{name: "descriptor", edit: func(c *Config) { c.Crontab = "@every 30s" }},
-		{name: "slack both set", edit: func(c *Config) { c.SlackToken, c.SlackChannel = "xoxb-1", "C1" }},
-		{name: "json debug", edit: func(c *Config) { c.LogFormat, c.LogLevel = "json", "debug" }},
+		{name: "valid", edit: func(*Config) {}, want: func(*view) {}},
+		{name: "descriptor", edit: func(c *Config) { c.Crontab = "@every 30m" },
+			want: func(v *view) { v.Next = []time.Time{utc(27, 12, 30), utc(27, 13, 0), utc(27, 13, 30)} }},
+		{name: "fast schedule allowed", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every 2s", true },
+			want: func(v *view) {
+				v.Next = []time.Time{viewFrom.Add(2 * time.Second), viewFrom.Add(4 * time.Second), viewFrom.Add(6 * time.Second)}
+			}},
+		{name: "day-of-week 7 is Sunday", edit: func(c *Config) { c.Crontab, c.Timezone = "0 9 * * 7", "UTC" },
+			want: func(v *view) {
+				v.Zone, v.Next = "UTC", []time.Time{utc(29, 9, 0), time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), time.Date(2026, 12, 13, 9, 0, 0, 0, time.UTC)}
+			}},
+		{name: "a range to 7 ends on Sunday", edit: func(c *Config) { c.Crontab, c.Timezone = "0 9 * * 6-7", "UTC" },
+			want: func(v *view) {
+				v.Zone, v.Next = "UTC", []time.Time{utc(28, 9, 0), utc(29, 9, 0), time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)}
+			}},
+		{name: "a stepped range to 7", edit: func(c *Config) { c.Crontab, c.Timezone = "0 9 * * 1-7/3", "UTC" }, // Mon, Thu, Sun
+			want: func(v *view) {
+				v.Zone, v.Next = "UTC", []time.Time{utc(29, 9, 0), utc(30, 9, 0), time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}
+			}},
+		{name: "slack both set, token trimmed", edit: func(c *Config) { c.SlackToken, c.SlackChannel = "xoxb-1\n", " C1" },
+			want: func(v *view) { v.Slack.token, v.Slack.channel = "xoxb-1", "C1" }},
+		{name: "json debug", edit: func(c *Config) { c.LogFormat, c.LogLevel = "json", "debug" },
+			want: func(v *view) { v.LogFormat, v.LogLevel = "json", slog.LevelDebug }},
+		{name: "namespace and dry run", edit: func(c *Config) { c.Namespace, c.DryRun = "shop", true },
+			want: func(v *view) { v.Namespace, v.DryRun = "shop", true }},
 		{name: "empty crontab", edit: func(c *Config) { c.Crontab = " " }, wantVar: "MACAQUE_CRONTAB", wantMsg: "required"},
 		{name: "bad crontab", edit: func(c *Config) { c.Crontab = "every day" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid cron spec"},
 		{name: "six fields", edit: func(c *Config) { c.Crontab = "0 0 10 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "expected exactly 5 fields"},
 		{name: "out of range", edit: func(c *Config) { c.Crontab = "61 * * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid cron spec"},
+		{name: "day-of-week 8", edit: func(c *Config) { c.Crontab = "0 9 * * 8" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid cron spec"},
 		{name: "never fires", edit: func(c *Config) { c.Crontab = "0 0 30 2 *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "never fires"},
+		{name: "negative interval", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every -5m", true }, wantVar: "MACAQUE_CRONTAB", wantMsg: "must be positive"},
+		{name: "zero interval", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every 0s", true }, wantVar: "MACAQUE_CRONTAB", wantMsg: "must be positive"},
+		{name: "sub-second interval", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every 100ms", true }, wantVar: "MACAQUE_CRONTAB", wantMsg: "whole number of seconds"},
+		{name: "fractional seconds", edit: func(c *Config) { c.Crontab = "@every 90.5s" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "whole number of seconds"},
+		{name: "faster than a minute", edit: func(c *Config) { c.Crontab = "@every 30s" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "MACAQUE_ALLOW_FAST_SCHEDULE=true"},
+		{name: "bad interval", edit: func(c *Config) { c.Crontab = "@every often" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid interval"},
+		{name: "CRON_TZ prefix", edit: func(c *Config) { c.Crontab = "CRON_TZ=Asia/Tokyo 0 9 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "set MACAQUE_TIMEZONE instead"},
+		{name: "TZ prefix", edit: func(c *Config) { c.Crontab = "TZ=UTC 0 9 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "set MACAQUE_TIMEZONE instead"},
 		{name: "bad time zone", edit: func(c *Config) { c.Timezone = "Mars/Olympus" }, wantVar: "MACAQUE_TIMEZONE", wantMsg: "unknown time zone"},
 		{name: "bad selector", edit: func(c *Config) { c.Selector = "app in (a" }, wantVar: "MACAQUE_SELECTOR", wantMsg: "invalid label selector"},
 		{name: "bad namespace", edit: func(c *Config) { c.Namespace = "Shop_Prod" }, wantVar: "MACAQUE_NAMESPACE", wantMsg: "invalid namespace"},
 		{name: "token without channel", edit: func(c *Config) { c.SlackToken = "xoxb-1" }, wantVar: "MACAQUE_SLACK_CHANNEL", wantMsg: "required when MACAQUE_SLACK_TOKEN"},
+		{name: "token of whitespace only", edit: func(c *Config) { c.SlackToken, c.SlackChannel = "\n", "C1" }, wantVar: "MACAQUE_SLACK_TOKEN", wantMsg: "required when MACAQUE_SLACK_CHANNEL"},
 		{name: "channel without token", edit: func(c *Config) { c.SlackChannel = "C1" }, wantVar: "MACAQUE_SLACK_TOKEN", wantMsg: "required when MACAQUE_SLACK_CHANNEL"},
-		{name: "bad slack url", edit: func(c *Config) { c.SlackAPIURL = "slack.com/api" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "invalid URL"},
+		{name: "bad slack url", edit: func(c *Config) { c.SlackAPIUrl = "slack.com/api" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "invalid URL"},
 		{name: "bad log format", edit: func(c *Config) { c.LogFormat = "yaml" }, wantVar: "MACAQUE_LOG_FORMAT", wantMsg: "unknown format"},
 		{name: "bad log level", edit: func(c *Config) { c.LogLevel = "loud" }, wantVar: "MACAQUE_LOG_LEVEL", wantMsg: "unknown level"},
 	}
@@ -227,10 +428,16 @@ func TestConfigCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good
 			tt.edit(&c)
-			_, err := c.check()
+			s, err := c.check()
 			if tt.wantVar == "" {
 				if err != nil {
 					t.Fatalf("check() = %v, want nil", err)
+				}
+				want := goodView
+				want.Next = slices.Clone(goodView.Next)
+				tt.want(&want)
+				if got := viewOf(s); !reflect.DeepEqual(got, want) {
+					t.Errorf("settings = %+v\nwant       %+v", got, want)
 				}
 				return
 			}
@@ -240,6 +447,38 @@ func TestConfigCheck(t *testing.T) {
 			}
 			if bad.variable != tt.wantVar || !strings.Contains(bad.problem, tt.wantMsg) {
 				t.Errorf("check() = %q, want %s: ...%s...", err, tt.wantVar, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestOnlyPrefixedVariablesAreRead sets, for every setting, the variable without the MACAQUE_
+// prefix (as an envFrom ConfigMap of another app might) to a value that would change it, and
+// checks that nothing changes and no error names a variable the user never set.
+func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
+	t.Setenv("MACAQUE_CRONTAB", "@hourly")
+	base, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	strays := map[string]string{
+		"CRONTAB": "@every 1s", "TIMEZONE": "Asia/Tokyo", "ALLOW_FAST_SCHEDULE": "maybe", "NAMESPACE": "prod",
+		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
+		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
+	}
+	fields := reflect.TypeFor[Config]().NumField()
+	if len(strays) != fields {
+		t.Fatalf("%d stray variables for %d settings: add the new setting here", len(strays), fields)
+	}
+	for name, value := range strays {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, value)
+			got, err := loadConfig()
+			if err != nil {
+				t.Fatalf("with %s=%q set: %v", name, value, err)
+			}
+			if !reflect.DeepEqual(viewOf(got), viewOf(base)) || got.crontab != base.crontab {
+				t.Errorf("with %s=%q set, settings = %+v, want %+v", name, value, viewOf(got), viewOf(base))
 			}
 		})
 	}

@@ -6,12 +6,15 @@
 package fakeapi
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,13 +45,19 @@ type Server struct {
 	mu       sync.Mutex
 	pods     map[string]*corev1.Pod // by namespace/name
 	requests []Request
+	rv       int            // the last resourceVersion given out
+	cursors  map[string]int // opaque continue token -> offset of the next page
+	tokens   []string       // the continue tokens given out, in order
+	// IgnoreAccept makes lists answer PodLists whatever they ask for, as a proxy that drops
+	// the Accept header would.
+	IgnoreAccept bool
 	// Fail, if set, is consulted first for each request; a non-nil Status is returned as the response.
 	Fail func(Request) *metav1.Status
 }
 
 // New starts a server holding pods and stops it when the test ends.
 func New(t testing.TB, pods ...*corev1.Pod) *Server {
-	s := &Server{pods: map[string]*corev1.Pod{}}
+	s := &Server{pods: map[string]*corev1.Pod{}, cursors: map[string]int{}}
 	for _, p := range pods {
 		s.Add(p)
 	}
@@ -57,11 +66,21 @@ func New(t testing.TB, pods ...*corev1.Pod) *Server {
 	return s
 }
 
-// Add stores (or replaces) a pod.
+// Add stores (or replaces) a pod, giving it a new resourceVersion as an update would.
 func (s *Server) Add(p *corev1.Pod) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pods[p.Namespace+"/"+p.Name] = p.DeepCopy()
+	p = p.DeepCopy()
+	s.rv++
+	p.ResourceVersion = strconv.Itoa(s.rv)
+	s.pods[p.Namespace+"/"+p.Name] = p
+}
+
+// Remove deletes a pod from the store, as another client's delete would.
+func (s *Server) Remove(namespace, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pods, namespace+"/"+name)
 }
 
 // Pod returns a copy of a stored pod, or nil.
@@ -88,6 +107,13 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
+// Tokens returns the continue tokens the server has given out, in order.
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens...)
+}
+
 // Deletes returns the paths of the DELETE requests received so far.
 func (s *Server) Deletes() []Request {
 	var out []Request
@@ -99,7 +125,8 @@ func (s *Server) Deletes() []Request {
 	return out
 }
 
-// Pod builds a Running pod owned by a ReplicaSet, scheduled on node-1.
+// Pod builds a Running pod owned by a ReplicaSet of its own (rs-NAME) and scheduled on a node of
+// its own (node-NAME), so that a report naming the wrong pod's owner or node is caught.
 func Pod(namespace, name string, lbls map[string]string) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
@@ -107,10 +134,10 @@ func Pod(namespace, name string, lbls map[string]string) *corev1.Pod {
 			Namespace: namespace, Name: name, UID: types.UID("uid-" + name), Labels: lbls,
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", UID: "rs-uid", Controller: ptr(true),
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs-" + name, UID: types.UID("rs-uid-" + name), Controller: ptr(true),
 			}},
 		},
-		Spec:   corev1.PodSpec{NodeName: "node-1"},
+		Spec:   corev1.PodSpec{NodeName: "node-" + name},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning},
 	}
 }
@@ -174,8 +201,18 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 	s.mu.Unlock()
 	sort.Slice(matched, func(i, j int) bool { return matched[i].Name < matched[j].Name })
 
-	// Continue tokens are offsets, which is enough for a store that does not change mid-list in tests.
-	start, _ := strconv.Atoi(req.Query.Get("continue"))
+	// Continue tokens are opaque, as the API server's are, so a client that makes them up is caught.
+	start := 0
+	if token := req.Query.Get("continue"); token != "" {
+		s.mu.Lock()
+		offset, ok := s.cursors[token]
+		s.mu.Unlock()
+		if !ok {
+			writeStatus(w, status(http.StatusGone, metav1.StatusReasonExpired, "The provided continue parameter is too old or malformed"))
+			return
+		}
+		start = offset
+	}
 	end := len(matched)
 	if limit, _ := strconv.Atoi(req.Query.Get("limit")); limit > 0 && start+limit < end {
 		end = start + limit
@@ -185,11 +222,11 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 	}
 	next := ""
 	if end < len(matched) {
-		next = strconv.Itoa(end)
+		next = s.cursor(end)
 	}
 	matched = matched[start:end]
 
-	if strings.Contains(req.Accept, "as=Table") {
+	if strings.Contains(req.Accept, "as=Table") && !s.IgnoreAccept {
 		writeJSON(w, http.StatusOK, table(matched, next))
 		return
 	}
@@ -198,6 +235,18 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 		list.Items = append(list.Items, *p)
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// cursor returns a new random continue token for offset.
+func (s *Server) cursor(offset int) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	s.mu.Lock()
+	s.cursors[token] = offset
+	s.tokens = append(s.tokens, token)
+	s.mu.Unlock()
+	return token
 }
 
 // table prints pods the way kube-apiserver does, with the same columns in the same order.
@@ -214,7 +263,13 @@ func table(pods []*corev1.Pod, next string) *metav1.Table {
 	}
 	for _, p := range pods {
 		st := string(p.Status.Phase)
-		if p.DeletionTimestamp != nil {
+		if p.Status.Reason != "" {
+			st = p.Status.Reason
+		}
+		switch {
+		case p.DeletionTimestamp != nil && p.Status.Reason == "NodeLost":
+			st = "Unknown" // kubectl's printer: a pod being deleted on an unreachable node
+		case p.DeletionTimestamp != nil:
 			st = "Terminating"
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{p.Name, "1/1", st, "0", "5m", "10.0.0.1", p.Spec.NodeName, "<none>", "<none>"}})
@@ -243,6 +298,15 @@ func (s *Server) delete(w http.ResponseWriter, req Request, ns, name string) {
 			fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, p.UID)))
 		return
 	}
+	if pre := opts.Preconditions; pre != nil && pre.ResourceVersion != nil && *pre.ResourceVersion != p.ResourceVersion {
+		writeStatus(w, status(http.StatusConflict, metav1.StatusReasonConflict,
+			fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *pre.ResourceVersion, p.ResourceVersion)))
+		return
+	}
+	if slices.Contains(req.Query["dryRun"], "All") {
+		writeJSON(w, http.StatusOK, p)
+		return
+	}
 	delete(s.pods, key)
 	writeJSON(w, http.StatusOK, p)
 }
@@ -262,7 +326,14 @@ func InternalError(msg string) *metav1.Status {
 	return status(http.StatusInternalServerError, metav1.StatusReasonInternalError, msg)
 }
 
-func writeStatus(w http.ResponseWriter, st *metav1.Status) { writeJSON(w, int(st.Code), st) }
+func writeStatus(w http.ResponseWriter, st *metav1.Status) {
+	st = st.DeepCopy()
+	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
+	if st.Details != nil && st.Details.RetryAfterSeconds > 0 { // as kube-apiserver does
+		w.Header().Set("Retry-After", strconv.Itoa(int(st.Details.RetryAfterSeconds)))
+	}
+	writeJSON(w, int(st.Code), st)
+}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
