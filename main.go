@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	restCfg, err := kubeConfig(&s)
+	restCfg, err := kubeConfig(&s, saNamespaceFile)
 	if err != nil {
 		return err
 	}
@@ -188,15 +188,17 @@ func newRNG() *rand.Rand {
 }
 
 // kubeConfig finds the API server: the in-cluster service account when in a pod, otherwise
-// KUBECONFIG or ~/.kube/config. It also settles s.namespace. It reads only local files.
-func kubeConfig(s *settings) (*rest.Config, error) {
+// KUBECONFIG or ~/.kube/config. It also settles s.namespace, reading the service account's
+// namespace from saNamespace (a parameter so that tests do not depend on where they run).
+// It reads only local files.
+func kubeConfig(s *settings, saNamespace string) (*rest.Config, error) {
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
 	cfg, err := loader.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("find the Kubernetes API (in-cluster service account, KUBECONFIG or ~/.kube/config): %w", err)
 	}
 	if s.namespace == "" {
-		s.namespace = defaultNamespace(loader)
+		s.namespace = defaultNamespace(loader, saNamespace)
 		if s.namespace == "" {
 			return nil, badSetting("NAMESPACE", "not set, and neither POD_NAMESPACE, a service account namespace nor the kubeconfig context names one")
 		}
@@ -215,11 +217,11 @@ const saNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace
 // defaultNamespace is macaque's own namespace: POD_NAMESPACE, else the mounted service account's,
 // else the one the kubeconfig context names explicitly. A chaos tool should not fall back to
 // "default" by accident, so an implicit default counts as none.
-func defaultNamespace(loader clientcmd.ClientConfig) string {
+func defaultNamespace(loader clientcmd.ClientConfig, saNamespace string) string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
-	if b, err := os.ReadFile(saNamespaceFile); err == nil {
+	if b, err := os.ReadFile(saNamespace); err == nil {
 		if ns := strings.TrimSpace(string(b)); ns != "" {
 			return ns
 		}

@@ -489,7 +489,8 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
+	// GOCOVERDIR: a binary built with -cover warns on stderr when it is unset.
+	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir()}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -532,6 +533,8 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"bad selector", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_SELECTOR=a=b=c"}, "macaque: MACAQUE_SELECTOR: invalid label selector"},
 		{"half slack", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_SLACK_TOKEN=xoxb-1"}, "macaque: MACAQUE_SLACK_CHANNEL: required when MACAQUE_SLACK_TOKEN is set"},
 		{"bad bool", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_DRY_RUN=maybe"}, `macaque: MACAQUE_DRY_RUN: "maybe" is not a valid bool`},
+		{"fast schedule", []string{kc, "MACAQUE_CRONTAB=@every 1s"}, `macaque: MACAQUE_CRONTAB: "@every 1s" fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true`},
+		{"zone in the spec", []string{kc, "MACAQUE_CRONTAB=CRON_TZ=Asia/Tokyo 0 9 * * *"}, `macaque: MACAQUE_CRONTAB: "CRON_TZ=Asia/Tokyo" sets the time zone in the spec: set MACAQUE_TIMEZONE instead`},
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},
 	}
 	for _, tt := range tests {
@@ -554,7 +557,7 @@ func TestCommandLine(t *testing.T) {
 		if code != 0 {
 			t.Errorf("exit %d, want 0", code)
 		}
-		for _, want := range []string{"MACAQUE_CRONTAB", "MACAQUE_TIMEZONE", "UTC", "MACAQUE_NAMESPACE", "MACAQUE_SELECTOR",
+		for _, want := range []string{"MACAQUE_CRONTAB", "MACAQUE_TIMEZONE", "UTC", "MACAQUE_ALLOW_FAST_SCHEDULE", "MACAQUE_NAMESPACE", "MACAQUE_SELECTOR",
 			"MACAQUE_DRY_RUN", "MACAQUE_SLACK_TOKEN", "MACAQUE_SLACK_CHANNEL", "MACAQUE_SLACK_API_URL", "https://slack.com/api/",
 			"MACAQUE_LOG_FORMAT", "MACAQUE_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE"} {
 			if !strings.Contains(stdout, want) {
@@ -577,11 +580,13 @@ func TestNamespaceResolution(t *testing.T) {
 		setting string // MACAQUE_NAMESPACE
 		podNS   string // POD_NAMESPACE
 		context string // the kubeconfig context's namespace
+		mounted string // the mounted service account's namespace file, if any
 		want    string
 		wantBad bool
 	}{
 		{name: "explicit setting wins", setting: "shop", podNS: "chaos", context: "dev", want: "shop"},
-		{name: "downward API next", podNS: "chaos", context: "dev", want: "chaos"},
+		{name: "downward API next", podNS: "chaos", context: "dev", mounted: "sa-ns", want: "chaos"},
+		{name: "the mounted service account's namespace next", context: "dev", mounted: "sa-ns\n", want: "sa-ns"},
 		{name: "kubeconfig context last", context: "dev", want: "dev"},
 		{name: "an implicit default is refused", wantBad: true},
 	}
@@ -590,7 +595,13 @@ func TestNamespaceResolution(t *testing.T) {
 			t.Setenv("KUBECONFIG", writeKubeconfig(t, tt.context))
 			t.Setenv("POD_NAMESPACE", tt.podNS)
 			s := settings{namespace: tt.setting}
-			cfg, err := kubeConfig(&s)
+			saFile := filepath.Join(t.TempDir(), "namespace")
+			if tt.mounted != "" {
+				if err := os.WriteFile(saFile, []byte(tt.mounted), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := kubeConfig(&s, saFile)
 			if tt.wantBad {
 				var bad *configError
 				if !errors.As(err, &bad) || bad.variable != "MACAQUE_NAMESPACE" {

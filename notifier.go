@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -13,15 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// slackPoster is the one Slack Web API call macaque makes; *slack.Client implements it.
-type slackPoster interface {
+// slackAPI is the Slack Web API calls macaque makes; *slack.Client implements it.
+type slackAPI interface {
 	PostMessageContext(ctx context.Context, channelID string, options ...slack.MsgOption) (string, string, error)
+	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
 }
 
 // Notifier reports each Result to Slack, or only logs it when Slack is not configured.
 // It runs in its own goroutine so that a slow or failing Slack never delays a kill.
 type Notifier struct {
-	slack   slackPoster // nil: log only
+	slack   slackAPI // nil: log only
 	channel string
 	after   func(time.Duration) <-chan time.Time // the clock's timer, injected so tests never sleep
 	backoff wait.Backoff                         // retry delays for failures that say nothing of when to retry
@@ -29,12 +31,51 @@ type Notifier struct {
 }
 
 // newSlackPoster builds the Slack client for s, or returns nil when Slack is not configured.
-func newSlackPoster(s slackSettings) slackPoster {
+func newSlackPoster(s slackSettings) slackAPI {
 	if s.token == "" {
 		return nil
 	}
 	// slack-go's own retries sleep on wall time; Notifier.post retries with the injected clock instead.
 	return slack.New(s.token, slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+}
+
+// slackCheckTimeout bounds the token check at start, so a Slack that never answers delays the
+// first tick by seconds rather than by however long the connection hangs.
+const slackCheckTimeout = 10 * time.Second
+
+// checkSlack asks Slack whether the token is good (auth.test) before the first tick, so that a
+// mistyped or revoked token stops macaque at start with one line naming the variable, instead of
+// every report being dropped at run time. Only Slack's own verdict on the token is fatal. An
+// unreachable Slack (no connection, timeout, 5xx, 429, or an error Slack calls transient) is
+// logged loudly and survived: kills are logged whether or not Slack hears of them, reports are
+// retried, a Slack outage at run time is survived too, and a chaos monkey that crash-loops
+// whenever Slack has a bad hour would test nothing.
+func checkSlack(ctx context.Context, api slackAPI, log *slog.Logger) error {
+	checkCtx, cancel := context.WithTimeout(ctx, slackCheckTimeout)
+	defer cancel()
+	who, err := api.AuthTestContext(checkCtx)
+	var refused slack.SlackErrorResponse
+	switch {
+	case err == nil:
+		if who != nil {
+			log.Info("slack token accepted", "team", who.Team, "bot", who.User)
+		}
+		return nil
+	case errors.As(err, &refused) && !slackTransient[refused.Err]:
+		return badSetting("SLACK_TOKEN", "Slack rejected the token: %s", refused.Err)
+	case ctx.Err() != nil:
+		return nil // stopping anyway (SIGTERM during the check): there is nothing to warn about
+	default:
+		log.Warn("slack unreachable at start; starting anyway, reports will be retried", "err", err)
+		return nil
+	}
+}
+
+// slackTransient are the errors Slack may answer any Web API call with when the fault is on its
+// side: they say nothing about the token.
+var slackTransient = map[string]bool{
+	"fatal_error": true, "internal_error": true, "service_unavailable": true,
+	"request_timeout": true, "ratelimited": true, "team_added_to_org": true,
 }
 
 // defaultBackoff spaces retries of failed posts: 1s, 2s, 4s, 8s, 16s, then the report is dropped.
@@ -81,12 +122,43 @@ func (n *Notifier) post(ctx context.Context, r Result) error {
 		if !retry || ctx.Err() != nil {
 			return fmt.Errorf("post to slack channel %q: %w", n.channel, err)
 		}
+		// Once an attempt may have been posted, every later one says so, even one that follows
+		// a plain rate limit: the channel could otherwise show one kill twice with nothing to
+		// tell the two apart.
+		if mayHavePosted(err) && !strings.HasSuffix(text, resentNote) {
+			text += resentNote
+		}
 		n.log.Warn("slack post failed, will retry", "pod", r.Pod, "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("post to slack channel %q: gave up at shutdown: %w", n.channel, err)
 		case <-n.after(delay):
 		}
+	}
+}
+
+// resentNote ends a report sent again after an attempt that may have reached Slack with only its
+// answer lost, so that a reader who sees the report twice knows it is one event, not two.
+const resentNote = "\n_(resent after a failed attempt; this may repeat an earlier message)_"
+
+// mayHavePosted says whether a failed post may still have reached the channel. A rate limit or a
+// Slack error is Slack's answer that it did not post, and a connection that was never made sent
+// nothing; after a timeout, a reset or a 5xx, the request may have been acted on.
+func mayHavePosted(err error) bool {
+	var limited *slack.RateLimitedError
+	var refused slack.SlackErrorResponse
+	var status slack.StatusCodeError
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &limited), errors.As(err, &refused), errors.As(err, &dnsErr):
+		return false
+	case errors.As(err, &status) && status.Code == http.StatusTooManyRequests:
+		return false
+	case errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect"):
+		return false
+	default:
+		return true
 	}
 }
 
@@ -111,7 +183,9 @@ func retryDelay(err error, b *wait.Backoff) (time.Duration, bool) {
 	}
 }
 
-// message renders r for humans; it never claims a kill that did not happen.
+// message renders r for humans; it never claims a kill that did not happen. Its first line
+// starts with a fixed phrase per outcome (people and the e2e tests match on it) and ends with the
+// tick's own time, so that a report delivered late, after retries, is not read as a fresh kill.
 func message(r Result) string {
 	scope := fmt.Sprintf("namespace `%s`", r.Namespace)
 	if r.Selector != "" {
@@ -131,16 +205,80 @@ func message(r Result) string {
 	case OutcomeNoCandidates:
 		text = fmt.Sprintf(":zzz: no Running pod to kill in %s.", scope)
 	case OutcomeNotFound:
-		text = fmt.Sprintf(":ghost: picked %s but it was gone before it could be deleted; nothing was killed.", pod)
+		if r.Pod == "" {
+			text = fmt.Sprintf(":ghost: every pick in %s was gone or changed before it could be deleted; nothing was killed.", scope)
+		} else {
+			text = fmt.Sprintf(":ghost: picked %s but it was gone before it could be deleted; nothing was killed.", pod)
+		}
 	case OutcomeForbidden:
 		text = fmt.Sprintf(":no_entry: forbidden to kill %s; nothing was killed. Check macaque's Role.", target)
+	case OutcomeDenied:
+		// Not the Role: an admission webhook or policy said no, so the hint would mislead.
+		text = fmt.Sprintf(":no_entry: the API server denied killing %s; nothing was killed.", target)
+	case OutcomeUnknown:
+		// The DELETE went out and its answer did not come back: either way may be true.
+		text = fmt.Sprintf(":question: sent the delete of %s, 1 of %d candidates in %s, but its result is unknown: the pod may or may not have been killed.", target, r.Candidates, scope)
 	default:
 		text = fmt.Sprintf(":warning: failed to kill %s; nothing was killed.", target)
+	}
+	text += when(r)
+	if len(r.Passed) > 0 {
+		text += "\n" + passed(r)
+	}
+	if r.Note != "" {
+		text += "\nNote: " + strings.ReplaceAll(r.Note, "\n", " ")
 	}
 	if r.Err != nil {
 		text += "\n> " + strings.ReplaceAll(r.Err.Error(), "\n", " ")
 	}
 	return text
+}
+
+// when is the end of a report's first line: the tick it belongs to and, for a kill, when the
+// API server accepted the delete, both on the schedule's clock.
+func when(r Result) string {
+	if r.Time.IsZero() {
+		return ""
+	}
+	layout := "2006-01-02 15:04 MST"
+	if r.Time.Second() != 0 || r.Time.Nanosecond() != 0 { // a sub-minute schedule (@every 30s)
+		layout = "2006-01-02 15:04:05 MST"
+	}
+	s := " (tick " + r.Time.Format(layout)
+	if r.Outcome == OutcomeKilled && !r.Deleted.IsZero() {
+		d := r.Deleted.In(r.Time.Location())
+		layout = "15:04:05.00 MST"
+		if y, m, day := d.Date(); y != r.Time.Year() || m != r.Time.Month() || day != r.Time.Day() {
+			layout = "2006-01-02 " + layout
+		}
+		s += ", deleted at " + d.Format(layout)
+	}
+	return s + ")"
+}
+
+// maxPassed bounds how many rejected picks a report lists, so that it stays a short message.
+const maxPassed = 5
+
+// passed lists the picks rejected before r's own ("pod: why" each), briefly.
+func passed(r Result) string {
+	items := make([]string, 0, min(len(r.Passed), maxPassed))
+	for _, p := range r.Passed[:min(len(r.Passed), maxPassed)] {
+		if name, why, ok := strings.Cut(p, ": "); ok {
+			p = fmt.Sprintf("`%s/%s` (%s)", r.Namespace, name, why)
+		}
+		items = append(items, strings.ReplaceAll(p, "\n", " "))
+	}
+	if more := len(r.Passed) - maxPassed; more > 0 {
+		items = append(items, fmt.Sprintf("and %d more", more))
+	}
+	head := "Passed over first: "
+	switch {
+	case r.Outcome == OutcomeNotFound && r.Pod == "":
+		head = "Picks passed over: "
+	case r.Outcome == OutcomeNotFound:
+		head = "Earlier picks, also passed over: "
+	}
+	return head + strings.Join(items, ", ")
 }
 
 // orNone returns s, or fallback when s is empty.
