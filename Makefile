@@ -3,7 +3,7 @@
 
 GO        ?= go
 VERSION   ?= 0.1.0
-IMAGE     ?= macaque-chaos/macaque:$(VERSION)
+IMAGE     ?= ghcr.io/macaque-chaos/macaque:$(VERSION)
 PLATFORMS ?= linux/amd64,linux/arm64
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
@@ -16,7 +16,7 @@ all: lint unit build
 build:
 	$(BUILD) -o bin/macaque .
 
-## cross: static binaries for every platform of the image, in dist/
+## cross: static binaries for every platform of the image, in dist/ (the image builds its own)
 cross:
 	@for p in $$(echo $(PLATFORMS) | tr , ' '); do \
 		os=$${p%/*}; arch=$${p#*/}; \
@@ -43,12 +43,12 @@ controlplane:
 e2e: controlplane build
 	cd e2e && $(GO) test -count=1 -timeout 20m ./...
 
-## image: the multi-arch image (docker buildx where a Docker engine runs, buildah otherwise)
-image: cross
+## image: the multi-arch image from the Dockerfile (docker buildx where a Docker engine runs, buildah otherwise)
+image:
 	bash hack/image.sh build
 
 ## image-test: build the real Dockerfile for every platform and check each image
-image-test: cross
+image-test:
 	bash hack/image.sh test
 
 ## test: everything CI runs

@@ -1,12 +1,17 @@
-// Package imagetest builds macaque's real Dockerfile with buildah for linux/amd64 and linux/arm64
-// and checks each platform's image from the outside: the OCI index and config, the one file in its
-// one layer, the static ELF binary in it, and the binary run as uid 65532 in a root that holds
-// nothing else (arm64 through qemu-user on an amd64 machine, and the other way round).
+// Package imagetest checks macaque's multi-arch image, built from the real Dockerfile for
+// linux/amd64 and linux/arm64, from the outside: the OCI index and config, the one file in its one
+// layer, the static ELF binary in it (the very binary this tree's sources build to), and the binary
+// run as uid 65532 in a root that holds nothing else (arm64 through qemu-user on an amd64 machine,
+// and the other way round).
 //
-// It uses the binaries `make cross` left in dist/ (run it through `make image-test`). It needs root
-// (for chroot and setuid), buildah, and qemu-user-static for the foreign architecture:
+// It builds the unmodified Dockerfile with buildah through `hack/image.sh buildah-oci`, which needs
+// no container registry (it assembles the golang base image from this machine's Go, which must be
+// the Dockerfile's version); MACAQUE_IMAGE_OCI=DIR checks the OCI layout in DIR instead (such as
+// the dist/image-oci that `make image` writes, with docker buildx or buildah). `make image-test`
+// runs it. It needs root (for buildah's storage, chroot and setuid), buildah, CA certificates, and
+// qemu-user-static for the foreign architecture:
 //
-//	apt-get install --no-install-recommends buildah qemu-user-static
+//	apt-get install --no-install-recommends buildah qemu-user-static ca-certificates
 //
 // It fails when any of that is missing; MACAQUE_SKIP_IMAGE_TEST=1 skips it on purpose.
 package imagetest
@@ -58,7 +63,6 @@ type platform struct {
 }
 
 func (p platform) String() string { return p.os + "/" + p.arch }
-func (p platform) dist() string   { return "dist/macaque-" + p.os + "-" + p.arch }
 
 var platforms = []platform{
 	{os: "linux", arch: "amd64", machine: elf.EM_X86_64, qemu: "qemu-x86_64-static", goarch: "amd64"},
@@ -66,10 +70,10 @@ var platforms = []platform{
 }
 
 const (
-	nonRoot      = 65532               // the Dockerfile's USER
-	manifestName = "macaque-imagetest" // the manifest list's name in the test's own buildah storage
-	aptHint      = "apt-get install --no-install-recommends buildah qemu-user-static"
-	publicRoot   = "ISRG Root X1" // a root CA of the Web PKI that x509roots/fallback embeds
+	nonRoot    = 65532 // the Dockerfile's USER
+	aptHint    = "apt-get install --no-install-recommends buildah qemu-user-static ca-certificates"
+	publicRoot = "ISRG Root X1"      // a root CA of the Web PKI that x509roots/fallback embeds
+	ociEnv     = "MACAQUE_IMAGE_OCI" // an OCI layout to check instead of building one
 )
 
 func TestImage(t *testing.T) {
@@ -83,10 +87,14 @@ func TestImage(t *testing.T) {
 	checkPrerequisites(t, repo)
 	t.Run("Dockerfile", func(t *testing.T) { checkPlatformArgs(t, filepath.Join(repo, "Dockerfile")) })
 
-	start := time.Now()
-	oci := buildImage(t, repo)
-	t.Logf("buildah built %s and wrote it as an OCI layout in %s", platformList(), time.Since(start).Round(time.Millisecond))
-
+	oci := os.Getenv(ociEnv)
+	if oci == "" {
+		start := time.Now()
+		oci = buildImage(t, repo)
+		t.Logf("hack/image.sh built %s with buildah and wrote it as an OCI layout in %s", platformList(), time.Since(start).Round(time.Millisecond))
+	} else {
+		t.Logf("%s=%s: checking that OCI layout", ociEnv, oci)
+	}
 	images, err := ocilayout.Images(oci)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +120,7 @@ func TestImage(t *testing.T) {
 				t.Fatalf("the image index does not list %s", p)
 			}
 			im := images[i]
-			c := checkImage(t, p, im)
+			c := checkImage(t, repo, p, im)
 			if c == nil {
 				return // checkImage failed: nothing to run
 			}
@@ -139,12 +147,11 @@ func checkPrerequisites(t *testing.T, repo string) {
 	if _, err := os.Stat(filepath.Join(repo, "Dockerfile")); err != nil {
 		missing = append(missing, fmt.Sprintf("no Dockerfile in %s: run the test from imagetest/ in macaque's repository", repo))
 	}
-	for _, p := range platforms {
-		if _, err := os.Stat(filepath.Join(repo, p.dist())); err != nil {
-			missing = append(missing, fmt.Sprintf("%s is missing: run `make cross` first (or `make image-test`, which does)", p.dist()))
+	if oci := os.Getenv(ociEnv); oci != "" {
+		if _, err := os.Stat(filepath.Join(oci, "index.json")); err != nil {
+			missing = append(missing, fmt.Sprintf("%s=%s is not an OCI layout: %v", ociEnv, oci, err))
 		}
-	}
-	if _, err := exec.LookPath("buildah"); err != nil {
+	} else if _, err := exec.LookPath("buildah"); err != nil {
 		missing = append(missing, "buildah is not installed: "+aptHint)
 	}
 	for _, p := range platforms {
@@ -195,38 +202,19 @@ func checkPlatformArgs(t *testing.T, dockerfile string) {
 	}
 }
 
-// buildImage builds repo's Dockerfile for every platform into a manifest list, in buildah storage
-// of the test's own (vfs, under a temporary directory), and exports it as an OCI layout.
+// buildImage builds repo's Dockerfile for every platform with `hack/image.sh buildah-oci`, into a
+// manifest list in buildah storage of the script's own, and returns the OCI layout it writes.
 func buildImage(t *testing.T, repo string) string {
-	tmp := t.TempDir()
-	for _, d := range []string{"storage", "run", "tmp"} {
-		if err := os.Mkdir(filepath.Join(tmp, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A storage.conf of our own, so the machine's (a different driver, options) cannot get in the way.
-	conf := filepath.Join(tmp, "storage.conf")
-	err := os.WriteFile(conf, fmt.Appendf(nil, "[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
-		filepath.Join(tmp, "storage"), filepath.Join(tmp, "run")), 0o600)
+	oci := filepath.Join(t.TempDir(), "oci")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(repo, "hack", "image.sh"), "buildah-oci", oci)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "PLATFORMS="+platformList(), "IMAGE=macaque-imagetest:test")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
-	env := append(os.Environ(), "CONTAINERS_STORAGE_CONF="+conf, "STORAGE_DRIVER=vfs", "TMPDIR="+filepath.Join(tmp, "tmp"))
-	buildah := func(args ...string) {
-		t.Helper()
-		args = append([]string{"--root", filepath.Join(tmp, "storage"), "--runroot", filepath.Join(tmp, "run"), "--storage-driver", "vfs"}, args...)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "buildah", args...)
-		cmd.Dir, cmd.Env = repo, env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("buildah %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	buildah("build", "--platform", platformList(), "--manifest", manifestName, "-f", filepath.Join(repo, "Dockerfile"), repo)
-	oci := filepath.Join(tmp, "oci")
-	buildah("manifest", "push", "--all", "--quiet", manifestName, "oci:"+oci)
 	return oci
 }
 
@@ -240,7 +228,7 @@ type container struct {
 
 // checkImage checks p's config, its one layer and the binary in it, and returns what a runtime
 // would start (nil when the image is too broken to run).
-func checkImage(t *testing.T, p platform, im ocilayout.Image) *container {
+func checkImage(t *testing.T, repo string, p platform, im ocilayout.Image) *container {
 	cfg, err := im.Image.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -319,17 +307,33 @@ func checkImage(t *testing.T, p platform, im ocilayout.Image) *container {
 		return nil
 	}
 
-	dist, err := os.ReadFile(filepath.Join("..", p.dist()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(dist) != sha256.Sum256(binary) {
-		t.Errorf("/macaque in the %s image is not %s", p, p.dist())
+	if want := hostBuild(t, repo, p); sha256.Sum256(want) != sha256.Sum256(binary) {
+		t.Errorf("/macaque in the %s image (%d bytes) is not what this tree's sources build to (%d bytes, "+
+			"go build -trimpath -ldflags='-s -w' with this machine's Go): a stale or foreign binary, "+
+			"or the tree changed during the test", p, len(binary), len(want))
 	}
 	checkStaticELF(t, p, binary)
 	checkBuildInfo(t, p, binary)
 	c.binary, c.mode = binary, mode
 	return c
+}
+
+// hostBuild builds repo's main package for p with this machine's Go (the version the Dockerfile
+// pins: hack/image.sh checks it), as the Dockerfile does. Go builds are reproducible, so the result
+// must be the image's binary byte for byte. The build context has no .git, so no VCS stamp.
+func hostBuild(t *testing.T, repo string, p platform) []byte {
+	out := filepath.Join(t.TempDir(), "macaque")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-buildvcs=false", "-o", out, ".")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.os, "GOARCH="+p.arch, "GOFLAGS=", "GOAMD64=", "GOARM64=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // checkStaticELF checks that binary is an executable for p that needs no loader and no library.

@@ -107,7 +107,7 @@ func ticksTimeout(spec measureSpec) time.Duration {
 }
 
 // daemonEnv is macaque's whole environment: the deployed settings that matter (JSON logs, the
-// sample selector, GOMEMLIMIT from the memory limit) and nothing inherited from bench's shell.
+// sample selector, GOMEMLIMIT as the manifest sets it) and nothing inherited from bench's shell.
 func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),

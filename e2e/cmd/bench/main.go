@@ -56,8 +56,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.creators, "creators", 48, "concurrent creators of bare pods")
 	fs.StringVar(&o.macaque, "macaque", "../bin/macaque", "macaque binary to measure (make build)")
 	fs.StringVar(&o.manifest, "manifest", "../macaque.yml", "manifest applied in the namespace")
-	// macaque.yml sets GOMEMLIMIT from the container's memory limit (32Mi); measure it the same way.
-	fs.StringVar(&o.goMemLimit, "gomemlimit", "32MiB", "GOMEMLIMIT for macaque, as macaque.yml sets it (empty: unset)")
+	// macaque.yml sets GOMEMLIMIT to 28MiB, under its 32Mi memory limit; measure it the same way.
+	fs.StringVar(&o.goMemLimit, "gomemlimit", "28MiB", "GOMEMLIMIT for macaque, as macaque.yml sets it (empty: unset)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
