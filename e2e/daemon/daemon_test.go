@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,36 +162,103 @@ func TestDryRunDeletesNothing(t *testing.T) {
 	}
 }
 
+// TestForbiddenDeleteIsReportedAndSurvived tightens macaque's Role while it runs: each tick
+// must then report forbidden (RBAC's own refusal, quoted) and kill nothing, macaque must keep
+// running, and kills must resume once the Role is restored. (A Role without delete at start
+// stops macaque instead: TestRoleWithoutDeleteStopsMacaqueAtStart.)
 func TestForbiddenDeleteIsReportedAndSurvived(t *testing.T) {
 	ns, kubeconfig := deploy(t)
 	createDeployment(t, ns, "web", 2)
 	waitReady(t, ns, "web", 2)
-	setRoleVerbs(t, ns, "list") // someone tightened the Role: macaque may look but not kill
 	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack)
-	for _, p := range d.waitPosts(t, slack, 2) {
-		if !strings.HasPrefix(p.Text, ":no_entry: forbidden to kill pod `"+ns+"/web-") || !strings.Contains(p.Text, "nothing was killed") ||
-			!strings.Contains(p.Text, `cannot delete resource "pods"`) {
-			t.Errorf("post %q, want a forbidden report quoting the API server", p.Text)
+	d.waitOutcomes(t, 0, 1, "killed", 30*time.Second) // the shipped Role kills
+
+	setRoleVerbs(t, ns, "list") // someone tightened the Role: macaque may look but not kill
+	waitCanI(t, kubeconfig, "delete", ns, "no")
+	// A tick in flight when the authorizer changed its mind may still kill; count from the
+	// first forbidden one.
+	mark := len(d.tickLines())
+	lines := d.waitOutcomes(t, mark, 2, "forbidden", 30*time.Second)
+	first := slices.IndexFunc(lines, func(l tickLine) bool { return l.Outcome == "forbidden" })
+	mark += first
+	deletedBefore := len(watcher.Deleted())
+	for _, l := range d.waitOutcomes(t, mark, 3, "forbidden", 30*time.Second) {
+		if l.Outcome != "forbidden" || !strings.Contains(l.Err, `cannot delete resource "pods"`) {
+			t.Errorf("tick %s, want forbidden quoting RBAC's refusal", l.raw)
 		}
 	}
-	if del := watcher.Deleted(); len(del) != 0 {
-		t.Fatalf("deleted %+v without permission", del)
+	if del := watcher.Deleted(); len(del) != deletedBefore {
+		t.Fatalf("deleted %+v without permission (%d deletions before the first forbidden tick)", del, deletedBefore)
+	}
+	forbidden := 0
+	for _, p := range slack.Posts() {
+		if strings.HasPrefix(p.Text, ":no_entry: forbidden to kill pod `"+ns+"/web-") {
+			forbidden++
+			if !strings.Contains(p.Text, "nothing was killed") {
+				t.Errorf("post %q, want it to say nothing was killed", p.Text)
+			}
+		}
+	}
+	if forbidden == 0 {
+		t.Errorf("no forbidden report in Slack posts %q", slack.Posts())
 	}
 	if !d.running() {
 		t.Fatal("macaque exited on Forbidden")
 	}
 
-	setRoleVerbs(t, ns, "list", "delete") // fixed: the next tick kills
-	cluster.Eventually(t, 30*time.Second, "a kill once the Role allows it", func(context.Context) error {
-		if len(watcher.Deleted()) == 0 {
-			return fmt.Errorf("no deletion yet")
+	setRoleVerbs(t, ns, "list", "delete") // fixed: kills resume
+	waitCanI(t, kubeconfig, "delete", ns, "yes")
+	mark = len(d.tickLines())
+	d.waitOutcomes(t, mark, 1, "killed", 30*time.Second)
+	cluster.Eventually(t, 10*time.Second, "the watch to see the kill once the Role allows it", func(context.Context) error {
+		if n := len(watcher.Deleted()); n <= deletedBefore {
+			return fmt.Errorf("%d deletions, as many as while forbidden", n)
 		}
 		return nil
 	})
 	d.stop(t)
+}
+
+// TestRoleWithoutDeleteStopsMacaqueAtStart starts macaque with a Role that lets it list but not
+// delete: its preflight (a server-side dry-run delete) must stop it at once, exit 2, with one
+// line naming the setting and the missing verb, rather than report forbidden at every tick.
+func TestRoleWithoutDeleteStopsMacaqueAtStart(t *testing.T) {
+	ns, kubeconfig := deploy(t)
+	bystander := createPod(t, ns, "bystander", "web", true)
+	setRoleVerbs(t, ns, "list")
+	waitCanI(t, kubeconfig, "delete", ns, "no")
+	watcher := watchDeletions(t, []string{ns})
+	d := startMacaque(t, kubeconfig, nil)
+	if code := d.wait(t, 30*time.Second); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	logs := d.Logs()
+	if len(logs) != 1 || !strings.HasPrefix(logs[0], `macaque: MACAQUE_NAMESPACE: cannot delete pods in "`+ns+`"`) {
+		t.Errorf("stderr %q, want one line naming MACAQUE_NAMESPACE and delete", logs)
+	}
+	if del := watcher.Deleted(); len(del) != 0 {
+		t.Errorf("deleted %+v", del)
+	}
+	if p, err := testCluster.Clientset.CoreV1().Pods(ns).Get(t.Context(), "bystander", metav1.GetOptions{}); err != nil ||
+		p.UID != bystander.UID || p.DeletionTimestamp != nil {
+		t.Errorf("bystander: %v, %+v", err, p.ObjectMeta)
+	}
+}
+
+// waitCanI polls kubectl auth can-i as kubeconfig's user until the authorizer answers want
+// ("yes" or "no"): RBAC sees a changed Role a moment after the update returns.
+func waitCanI(t *testing.T, kubeconfig, verb, ns, want string) {
+	t.Helper()
+	cluster.Eventually(t, 30*time.Second, fmt.Sprintf("can-i %s pods -n %s to be %q", verb, ns, want), func(ctx context.Context) error {
+		out, err := testCluster.KubectlAs(ctx, kubeconfig, "auth", "can-i", verb, "pods", "-n", ns)
+		if got := strings.TrimSpace(out); got != want {
+			return fmt.Errorf("%q (%v)", got, err)
+		}
+		return nil
+	})
 }
 
 // setRoleVerbs replaces the verbs of macaque's Role.

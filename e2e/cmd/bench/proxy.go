@@ -1,23 +1,19 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/macaque-chaos/macaque/e2e/faultproxy"
 )
 
 // record is one request macaque made, as the proxy saw it.
@@ -69,7 +65,7 @@ func startProxy(upstream string, caPEM []byte, logger *log.Logger) (*measuringPr
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	cert, certPEM, err := selfSignedCert()
+	cert, certPEM, err := faultproxy.SelfSignedCert()
 	if err != nil {
 		return nil, err
 	}
@@ -98,35 +94,6 @@ func (p *measuringProxy) URL() string { return "https://" + p.ln.Addr().String()
 
 // CAPEM is the certificate macaque must trust to talk to the proxy.
 func (p *measuringProxy) CAPEM() []byte { return p.certPEM }
-
-// selfSignedCert makes a certificate for 127.0.0.1 that is its own CA, valid for a day.
-func selfSignedCert() (tls.Certificate, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("proxy key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("proxy certificate serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "macaque-bench-proxy"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("proxy certificate: %w", err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
-}
 
 // ServeHTTP forwards one request and records it once the response has been sent. It records in
 // a defer because when the client hangs up mid-body (a decoder that stops reading early),
