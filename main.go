@@ -194,6 +194,10 @@ func newRNG() *rand.Rand {
 func kubeConfig(s *settings, saNamespace string) (*rest.Config, error) {
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
 	cfg, err := loader.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		// client-go's own message suggests KUBERNETES_MASTER, which macaque does not read.
+		return nil, errors.New("find the Kubernetes API: not in a pod with a service account, and no kubeconfig at KUBECONFIG or ~/.kube/config")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find the Kubernetes API (in-cluster service account, KUBECONFIG or ~/.kube/config): %w", err)
 	}

@@ -574,6 +574,19 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+// TestNoKubeconfigSaysWhereItLooked checks the error names only places macaque reads: client-go's
+// own message points at KUBERNETES_MASTER, a variable macaque ignores.
+func TestNoKubeconfigSaysWhereItLooked(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBERNETES_SERVICE_HOST", "") // not in a pod, even when the tests run in one
+	s := settings{namespace: "shop"}
+	_, err := kubeConfig(&s, filepath.Join(t.TempDir(), "namespace"))
+	if err == nil || strings.Contains(err.Error(), "KUBERNETES_MASTER") || !strings.Contains(err.Error(), "KUBECONFIG or ~/.kube/config") {
+		t.Errorf("kubeConfig() = %v, want an error naming KUBECONFIG and ~/.kube/config only", err)
+	}
+}
+
 func TestNamespaceResolution(t *testing.T) {
 	tests := []struct {
 		name    string
