@@ -116,6 +116,7 @@ func (c Config) check() (settings, error) {
 	}
 	s.dryRun = c.DryRun
 
+	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
 	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
 	switch {
 	case c.SlackToken != "" && c.SlackChannel == "":
@@ -131,8 +132,7 @@ func (c Config) check() (settings, error) {
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/" // slack-go appends the method name directly
 	}
-	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
-	s.slack = slackSettings{token: strings.TrimSpace(c.SlackToken), channel: strings.TrimSpace(c.SlackChannel), apiURL: apiURL}
+	s.slack = slackSettings{token: c.SlackToken, channel: c.SlackChannel, apiURL: apiURL}
 
 	switch c.LogFormat {
 	case "text", "json":
