@@ -1,5 +1,6 @@
-# macaque's commands. `make test` is the whole suite CI runs: unit tests, then the e2e tests on a
-# real control plane (built once from the Go module proxy and cached in .cache/), then the image test.
+# macaque's commands. `make test` is the whole suite CI runs: unit tests, a short run of each fuzz
+# target, then the e2e tests on a real control plane (built once from the Go module proxy and
+# cached in .cache/), then the image test.
 
 GO        ?= go
 VERSION   ?= 0.1.0
@@ -8,7 +9,7 @@ PLATFORMS ?= linux/amd64,linux/arm64
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build cross test unit lint e2e image image-test controlplane demo bench clean
+.PHONY: all build cross test unit fuzz lint e2e image image-test controlplane demo bench clean
 
 all: lint unit build
 
@@ -35,13 +36,23 @@ lint:
 unit:
 	$(GO) test -race -count=1 ./...
 
+## fuzz: each fuzz target for FUZZTIME; go test -fuzz takes one target of one package a run
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzParseSchedule FuzzConfigCheck FuzzDecodeTable
+fuzz:
+	@for f in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$f for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
+
 ## controlplane: build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl and kwok
 controlplane:
 	bash hack/controlplane.sh
 
-## e2e: end-to-end tests against a real control plane started by the tests
+## e2e: end-to-end tests against a real control plane started by the tests, one line per test
+## (SKIP included, so a test that could not run here shows); exits non-zero if any test fails
 e2e: controlplane build
-	cd e2e && $(GO) test -count=1 -timeout 20m ./...
+	cd e2e && $(GO) tool gotestsum --format testname -- -count=1 -timeout 20m ./...
 
 ## image: the multi-arch image from the Dockerfile (docker buildx where a Docker engine runs, buildah otherwise)
 image:
@@ -52,7 +63,7 @@ image-test:
 	bash hack/image.sh test
 
 ## test: everything CI runs
-test: lint unit e2e image-test
+test: lint unit fuzz e2e image-test
 
 ## demo: a local control plane, a sample app, and macaque killing its pods until Ctrl-C
 demo: controlplane build

@@ -64,7 +64,10 @@ type configError struct {
 	problem  string
 }
 
-func (e *configError) Error() string { return e.variable + ": " + e.problem }
+// Error is one line, whatever the value quoted in it: main prints it as the only line on stderr.
+func (e *configError) Error() string {
+	return e.variable + ": " + strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(e.problem)
+}
 
 // badSetting builds a configError for variable MACAQUE_<key>.
 func badSetting(key, format string, args ...any) error {

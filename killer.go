@@ -488,7 +488,6 @@ func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string
 	var row struct {
 		Cells []json.RawMessage `json:"cells"`
 	}
-	var name, status string
 	for dec.More() {
 		row.Cells = row.Cells[:0]
 		if err := dec.Decode(&row); err != nil {
@@ -497,7 +496,8 @@ func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string
 		if len(row.Cells) <= max(nameCol, statusCol) {
 			return fmt.Errorf("row has %d cells, want more than %d", len(row.Cells), max(nameCol, statusCol))
 		}
-		if err := json.Unmarshal(row.Cells[statusCol], &status); err != nil {
+		status, err := stringCell(row.Cells[statusCol])
+		if err != nil {
 			return fmt.Errorf("pod status: %w", err)
 		}
 		// A pod with a deletionTimestamp is printed as Terminating whatever its phase, or as
@@ -505,12 +505,26 @@ func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string
 		if status == "Terminating" || status == "Unknown" {
 			continue
 		}
-		if err := json.Unmarshal(row.Cells[nameCol], &name); err != nil {
+		name, err := stringCell(row.Cells[nameCol])
+		if err != nil {
 			return fmt.Errorf("pod name: %w", err)
 		}
 		each(name)
 	}
 	return expectDelim(dec, ']')
+}
+
+// stringCell decodes a cell that must be a string. A JSON null would decode into a string as
+// "no change", so it is refused rather than read as the previous row's value.
+func stringCell(cell json.RawMessage) (string, error) {
+	var s *string
+	if err := json.Unmarshal(cell, &s); err != nil {
+		return "", err
+	}
+	if s == nil {
+		return "", errors.New("null cell")
+	}
+	return *s, nil
 }
 
 // expectDelim reads the next token and fails unless it is want.

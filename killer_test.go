@@ -709,6 +709,17 @@ func TestDecodeTable(t *testing.T) {
 			wantErr:   "unexpected EOF",
 		},
 		{name: "a Status instead of a table", body: `["not", "a", "table"]`, wantErr: "want {"},
+		{
+			name:      "a null name is refused, not read as the previous row's",
+			body:      `{"kind":"Table","columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":["web-1","Running"]},{"cells":[null,"Running"]}]}`,
+			wantNames: []string{"web-1"},
+			wantErr:   "pod name: null cell",
+		},
+		{
+			name:    "a null status is refused, not read as the previous row's",
+			body:    `{"kind":"Table","columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":["web-1","Terminating"]},{"cells":["web-2",null]}]}`,
+			wantErr: "pod status: null cell",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -412,6 +412,7 @@ func TestConfigCheck(t *testing.T) {
 		{name: "fractional seconds", edit: func(c *Config) { c.Crontab = "@every 90.5s" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "whole number of seconds"},
 		{name: "faster than a minute", edit: func(c *Config) { c.Crontab = "@every 30s" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "MACAQUE_ALLOW_FAST_SCHEDULE=true"},
 		{name: "bad interval", edit: func(c *Config) { c.Crontab = "@every often" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid interval"},
+		{name: "a value with a newline still makes one line", edit: func(c *Config) { c.Crontab = "@daily\nx" }, wantVar: "MACAQUE_CRONTAB", wantMsg: `"@daily\nx"`},
 		{name: "CRON_TZ prefix", edit: func(c *Config) { c.Crontab = "CRON_TZ=Asia/Tokyo 0 9 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "set MACAQUE_TIMEZONE instead"},
 		{name: "TZ prefix", edit: func(c *Config) { c.Crontab = "TZ=UTC 0 9 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "set MACAQUE_TIMEZONE instead"},
 		{name: "bad time zone", edit: func(c *Config) { c.Timezone = "Mars/Olympus" }, wantVar: "MACAQUE_TIMEZONE", wantMsg: "unknown time zone"},
@@ -445,8 +446,8 @@ func TestConfigCheck(t *testing.T) {
 			if !errors.As(err, &bad) {
 				t.Fatalf("check() = %v, want a configError", err)
 			}
-			if bad.variable != tt.wantVar || !strings.Contains(bad.problem, tt.wantMsg) {
-				t.Errorf("check() = %q, want %s: ...%s...", err, tt.wantVar, tt.wantMsg)
+			if bad.variable != tt.wantVar || !strings.Contains(err.Error(), tt.wantMsg) || strings.ContainsAny(err.Error(), "\r\n") {
+				t.Errorf("check() = %q, want one line %s: ...%s...", err, tt.wantVar, tt.wantMsg)
 			}
 		})
 	}
