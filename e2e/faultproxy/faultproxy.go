@@ -37,6 +37,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,13 +93,16 @@ type Rule struct {
 	NoQuery    []string          // none of these keys may be in the query
 	Match      func(*http.Request) bool
 
-	Action  Action
-	Accept  string        // if set, replaces the Accept header of what is forwarded
-	Status  int           // for Fail
-	Body    string        // for Fail
-	Forward bool          // for Fail and Abort: forward first, so the API server acts
-	Delay   time.Duration // for the holds and Drop: let go after Delay; zero waits for a release
-	Times   int           // match at most this many requests, then let later ones pass; zero: no limit
+	Action Action
+	Accept string // if set, replaces the Accept header of what is forwarded
+	Status int    // for Fail
+	Body   string // for Fail
+	// RetryAfter, for Fail, sets the Retry-After header (seconds), as the API server's own 429s
+	// and some 5xx carry one; client-go then waits and resends what it may resend.
+	RetryAfter int
+	Forward    bool          // for Fail and Abort: forward first, so the API server acts
+	Delay      time.Duration // for the holds and Drop: let go after Delay; zero waits for a release
+	Times      int           // match at most this many requests, then let later ones pass; zero: no limit
 }
 
 // Fault is a rule installed in a proxy. Its methods are safe for concurrent use.
@@ -399,6 +403,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		p.record(r, f, outcome)
 		w.Header().Set("Content-Type", "application/json")
+		if f.rule.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(f.rule.RetryAfter))
+		}
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
 	case Abort:

@@ -1,13 +1,16 @@
 // Package slackstub is a local stand-in for the Slack Web API's auth.test and chat.postMessage,
 // for the e2e tests and the demo: macaque checks its token and posts to it through
-// MACAQUE_SLACK_API_URL exactly as it would to Slack, and it keeps every message.
+// MACAQUE_SLACK_API_URL exactly as it would to Slack, and it keeps every message. FailPosts
+// makes it misbehave as Slack can (rate limits, outages, answers that never come).
 package slackstub
 
 import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
+	"time"
 )
 
 // Post is one chat.postMessage call.
@@ -20,6 +23,19 @@ type Post struct {
 // RevokedToken is a token the stub always rejects, as Slack does a revoked one.
 const RevokedToken = "xoxb-revoked"
 
+// Fault is how the stub answers one chat.postMessage call instead of as Slack normally does.
+// The zero Fault answers normally.
+type Fault struct {
+	// Hang holds the answer this long first, or until the client gives up or the stub closes;
+	// a call whose client gave up is never posted.
+	Hang time.Duration
+	// Status, if not zero, is the HTTP status answered (after Hang) instead of posting: 429
+	// (with RetryAfter) as Slack's rate limit, 5xx as an outage.
+	Status int
+	// RetryAfter is the Retry-After header's seconds, sent with Status if not zero.
+	RetryAfter int
+}
+
 // Server records posts. Its methods are safe for concurrent use.
 type Server struct {
 	*httptest.Server
@@ -27,13 +43,53 @@ type Server struct {
 	posts    []Post
 	notify   chan Post       // if set, every post is also sent here
 	rejected map[string]bool // tokens answered invalid_auth
+	faults   []Fault         // how to answer the next chat.postMessage calls, in order
+	attempts []Attempt
+	closing  chan struct{} // closed by Close: hung calls let go
+	once     sync.Once
+}
+
+// Attempt is one chat.postMessage call, posted or not, and how the stub answered it.
+type Attempt struct {
+	Post
+	At     time.Time // when it arrived
+	Fault  Fault     // the fault it was answered with; zero if answered normally
+	Posted bool      // whether it was kept as a post
 }
 
 // New starts a stub; close it with Close. If notify is not nil, each post is also sent on it.
 func New(notify chan Post) *Server {
-	s := &Server{notify: notify, rejected: map[string]bool{RevokedToken: true}}
+	s := &Server{notify: notify, rejected: map[string]bool{RevokedToken: true}, closing: make(chan struct{})}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// Close lets go of any call it holds (see Fault.Hang) and shuts the stub down.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closing) })
+	s.Server.Close()
+}
+
+// FailPosts queues faults for the next chat.postMessage calls, one call each, in order, after
+// any still queued; calls after them are answered normally. auth.test is never failed.
+func (s *Server) FailPosts(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, faults...)
+}
+
+// PendingFaults is how many queued faults no call has used yet.
+func (s *Server) PendingFaults() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.faults)
+}
+
+// Attempts returns every chat.postMessage call so far, posted or not, in the order they arrived.
+func (s *Server) Attempts() []Attempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Attempt(nil), s.attempts...)
 }
 
 // RejectTokens makes the stub answer invalid_auth for each of tokens, on auth.test and on
@@ -80,7 +136,35 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p := Post{Token: token, Channel: r.PostForm.Get("channel"), Text: r.PostForm.Get("text")}
 	s.mu.Lock()
+	var f Fault
+	if len(s.faults) > 0 {
+		f, s.faults = s.faults[0], s.faults[1:]
+	}
+	i := len(s.attempts)
+	s.attempts = append(s.attempts, Attempt{Post: p, At: time.Now(), Fault: f})
+	s.mu.Unlock()
+	if f.Hang > 0 {
+		t := time.NewTimer(f.Hang)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done(): // the client gave up: nothing is posted
+			return
+		case <-s.closing:
+			return
+		}
+	}
+	if f.Status != 0 {
+		if f.RetryAfter != 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+		}
+		w.WriteHeader(f.Status)
+		fmt.Fprintf(w, `{"ok":false,"error":"stub fault: HTTP %d"}`, f.Status)
+		return
+	}
+	s.mu.Lock()
 	s.posts = append(s.posts, p)
+	s.attempts[i].Posted = true
 	s.mu.Unlock()
 	if s.notify != nil {
 		s.notify <- p
