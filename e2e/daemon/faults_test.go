@@ -278,13 +278,10 @@ func TestRoleBindingDeletedAndRestored(t *testing.T) {
 	checkKillsAreDeletions(t, d, watcher)
 }
 
-// TestAPIErrorsToListsAndDeletes answers macaque's lists and deletes with 429 (Retry-After: 1)
-// and 500 for a few ticks each. A failed list is an error, not "no candidates", and deletes
-// nothing; a DELETE refused with 429 before the API server saw it is an error, the pod lives,
-// and it is never resent, though client-go would resend it after the Retry-After unless told
-// not to; a 500 after the API server deleted is a kill, found by the read-back. Kills resume
-// once the faults are gone, and no tick reports a kill the API server did not make.
-func TestAPIErrorsToListsAndDeletes(t *testing.T) {
+// killingThroughProxy deploys the shipped manifest and a 3-replica web Deployment, starts macaque
+// through a faultproxy with no fault yet, and returns once it has killed once.
+func killingThroughProxy(t *testing.T) (string, *faultproxy.Proxy, *podWatcher, *daemon) {
+	t.Helper()
 	ns, kubeconfig := deploy(t)
 	createDeployment(t, ns, "web", 3)
 	waitReady(t, ns, "web", 3)
@@ -292,6 +289,17 @@ func TestAPIErrorsToListsAndDeletes(t *testing.T) {
 	watcher := watchDeletions(t, []string{ns})
 	d := startMacaque(t, viaProxy, nil, "MACAQUE_SELECTOR=app=web")
 	d.waitOutcomes(t, 0, 1, "killed", 30*time.Second)
+	return ns, proxy, watcher, d
+}
+
+// TestAPIErrorsToListsAndDeletes answers macaque's lists and deletes with 429 (Retry-After: 1)
+// and 500 for a few ticks each. A failed list is an error, not "no candidates", and deletes
+// nothing; a DELETE refused with 429 before the API server saw it is an error, the pod lives,
+// and it is never resent, though client-go would resend it after the Retry-After unless told
+// not to; a 500 after the API server deleted is a kill, found by the read-back. Kills resume
+// once the faults are gone, and no tick reports a kill the API server did not make.
+func TestAPIErrorsToListsAndDeletes(t *testing.T) {
+	ns, proxy, watcher, d := killingThroughProxy(t)
 
 	// Lists: a 429 is resent by client-go after each Retry-After until the tick's 10s for the
 	// pick run out (one tick); a 500 without Retry-After fails at once.
@@ -405,13 +413,7 @@ type sentDelete struct {
 // outage as an error, and when the API server is back must kill at the next tick and only one
 // pod per tick, each for its own tick, with no burst making up for the ticks missed.
 func TestAPIServerOutage(t *testing.T) {
-	ns, kubeconfig := deploy(t)
-	createDeployment(t, ns, "web", 3)
-	waitReady(t, ns, "web", 3)
-	proxy, viaProxy := proxied(t, kubeconfig)
-	watcher := watchDeletions(t, []string{ns})
-	d := startMacaque(t, viaProxy, nil, "MACAQUE_SELECTOR=app=web")
-	d.waitOutcomes(t, 0, 1, "killed", 30*time.Second)
+	ns, proxy, watcher, d := killingThroughProxy(t)
 
 	down := time.Now()
 	outage := proxy.Add(faultproxy.Rule{Name: "API server down", Action: faultproxy.Abort})
