@@ -198,7 +198,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 	// Every pick was rejected; Passed names each and says why.
 	r.Pod, r.Owner, r.Node = "", "", ""
 	if lastErr == nil {
-		lastErr = fmt.Errorf("no time left to try pod %q: %w", r.Pod, pickCtx.Err())
+		lastErr = fmt.Errorf("listing took all the time for the pick, none left to read it back: %w", pickCtx.Err())
 	}
 	return k.report(r, lastErr)
 }
