@@ -223,13 +223,13 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 
 	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
 	defer cancel()
-	now, readErr := k.api.lookup(readCtx, k.namespace, r.Pod, "")
+	back, readErr := k.api.lookup(readCtx, k.namespace, r.Pod, "")
 	switch {
-	case readErr == nil && now.UID == v.UID && !now.Terminating:
+	case readErr == nil && back.UID == v.UID && !back.Terminating:
 		return r, fmt.Errorf("delete pod %q: no answer (%w), and a read-back found it still running", r.Pod, err)
 	case readErr == nil || errors.Is(readErr, errGone):
 		state := "terminating"
-		if readErr != nil || now.UID != v.UID {
+		if readErr != nil || back.UID != v.UID {
 			state = "gone"
 		}
 		r.Outcome, r.Deleted = OutcomeKilled, k.now()

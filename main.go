@@ -98,9 +98,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := preflight(ctx, pods, s.namespace); err != nil {
 		return err
 	}
-	if s.slack.token != "" {
+	slackClient := newSlackPoster(s.slack)
+	if slackClient != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
-		if err := checkSlack(ctx, newSlackPoster(s.slack), log); err != nil {
+		if err := checkSlack(ctx, slackClient, log); err != nil {
 			return err
 		}
 	}
@@ -111,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log}
-	notifier := &Notifier{slack: newSlackPoster(s.slack), channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
+	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
 	results := make(chan Result, reportBuffer)
