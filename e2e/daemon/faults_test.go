@@ -181,12 +181,7 @@ func TestSIGTERMWhileADeleteIsHeld(t *testing.T) {
 	defer slack.Close()
 	d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
 
-	cluster.Eventually(t, 30*time.Second, "macaque's DELETE at the proxy", func(context.Context) error {
-		if held.Count() == 0 {
-			return fmt.Errorf("no DELETE yet; last log line: %s", d.Tail(1))
-		}
-		return nil
-	})
+	d.waitMatched(t, held, "macaque's DELETE at the proxy")
 	victim := deletedPod(t, held)
 	signalled := time.Now()
 	d.Signal(syscall.SIGTERM)
@@ -373,12 +368,7 @@ func TestAPIErrorsToListsAndDeletes(t *testing.T) {
 	rule.Name, rule.Action, rule.Status, rule.Forward, rule.Times = "500 after the DELETE", faultproxy.Fail, http.StatusInternalServerError, true, 1
 	mark := len(d.tickLines()) // the pod may have lived through a 429 above: its report is later
 	lost := proxy.Add(rule)
-	cluster.Eventually(t, 30*time.Second, "a DELETE answered 500", func(context.Context) error {
-		if lost.Count() == 0 {
-			return fmt.Errorf("none yet; last log line: %s", d.Tail(1))
-		}
-		return nil
-	})
+	d.waitMatched(t, lost, "a DELETE answered 500")
 	victim := deletedPod(t, lost)
 	var report tickLine
 	cluster.Eventually(t, 30*time.Second, "the tick report on "+victim, func(context.Context) error {

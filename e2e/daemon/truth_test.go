@@ -60,6 +60,18 @@ func (d *daemon) tickLines() []tickLine {
 	return out
 }
 
+// waitMatched waits until the proxy has matched at least one request to fault, which is what,
+// and fails with macaque's last log line if it has not within 30 seconds.
+func (d *daemon) waitMatched(t *testing.T, fault *faultproxy.Fault, what string) {
+	t.Helper()
+	cluster.Eventually(t, 30*time.Second, what, func(context.Context) error {
+		if fault.Count() == 0 {
+			return fmt.Errorf("none yet; last log line: %s", d.Tail(1))
+		}
+		return nil
+	})
+}
+
 // waitTicks waits until macaque has logged at least n tick reports and returns them all. It
 // fails at once if macaque exits first.
 func (d *daemon) waitTicks(t *testing.T, n int, timeout time.Duration) []tickLine {
@@ -341,12 +353,7 @@ func TestUnknownWhenTheReadBackFailsToo(t *testing.T) {
 	d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
 
 	// The DELETE's answer is held for macaque's 10s deadline: fail the read-backs from now on.
-	cluster.Eventually(t, 30*time.Second, "macaque's DELETE", func(context.Context) error {
-		if held.Count() == 0 {
-			return fmt.Errorf("no DELETE yet; last log line: %s", d.Tail(1))
-		}
-		return nil
-	})
+	d.waitMatched(t, held, "macaque's DELETE")
 	victim := deletedPod(t, held)
 	readBack := proxy.Add(faultproxy.Rule{Name: "fail read-backs of " + victim, Method: http.MethodGet, Path: podsPath(ns),
 		Match: readsBack(victim), Action: faultproxy.Fail, Status: http.StatusServiceUnavailable})
@@ -404,12 +411,7 @@ func TestRelabelledPickIsNotKilled(t *testing.T) {
 			defer slack.Close()
 			d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
 
-			cluster.Eventually(t, 30*time.Second, "macaque's read-back of its pick", func(context.Context) error {
-				if hold.Count() == 0 {
-					return fmt.Errorf("no read-back yet; last log line: %s", d.Tail(1))
-				}
-				return nil
-			})
+			d.waitMatched(t, hold, "macaque's read-back of its pick")
 			moved := readBackOf(t, hold.Requests()[0])
 			patch := []byte(`{"metadata":{"labels":{"app":"moved"}}}`)
 			if _, err := testCluster.Clientset.CoreV1().Pods(ns).Patch(t.Context(), moved, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
