@@ -121,10 +121,10 @@ func (c Config) check() (settings, error) {
 
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
 	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
-	switch {
-	case c.SlackToken != "" && c.SlackChannel == "":
+	if c.SlackToken != "" && c.SlackChannel == "" {
 		return s, badSetting("SLACK_CHANNEL", "required when MACAQUE_SLACK_TOKEN is set")
-	case c.SlackToken == "" && c.SlackChannel != "":
+	}
+	if c.SlackToken == "" && c.SlackChannel != "" {
 		return s, badSetting("SLACK_TOKEN", "required when MACAQUE_SLACK_CHANNEL is set")
 	}
 	u, err := url.Parse(c.SlackAPIUrl)
@@ -165,14 +165,16 @@ func parseSchedule(spec string, allowFast bool) (cron.Schedule, error) {
 	}
 	if every, ok := strings.CutPrefix(spec, "@every "); ok {
 		d, err := time.ParseDuration(strings.TrimSpace(every))
-		switch {
-		case err != nil:
+		if err != nil {
 			return nil, fmt.Errorf("invalid interval in %q: %v", spec, err)
-		case d <= 0:
+		}
+		if d <= 0 {
 			return nil, fmt.Errorf("interval in %q must be positive", spec)
-		case d%time.Second != 0:
+		}
+		if d%time.Second != 0 {
 			return nil, fmt.Errorf("interval in %q must be a whole number of seconds", spec)
-		case d < minInterval && !allowFast:
+		}
+		if d < minInterval && !allowFast {
 			return nil, fmt.Errorf("%q fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true if that is really meant", spec)
 		}
 	}
@@ -210,7 +212,7 @@ func sundayAsSeven(spec string) (string, error) {
 			continue
 		}
 		from, err := strconv.Atoi(lo)
-		if err != nil || from < 0 || from > 7 {
+		if err != nil || from > 7 { // lo holds no '-', so it never parses as negative
 			return "", fmt.Errorf("day-of-week %q: want 0-7 (0 and 7 are Sunday)", item)
 		}
 		by := 1
@@ -219,8 +221,9 @@ func sundayAsSeven(spec string) (string, error) {
 				return "", fmt.Errorf("day-of-week %q: bad step", item)
 			}
 		}
-		for d := from; d <= 7; d += by {
-			items = append(items, strconv.Itoa(d%7))
+		// Counted, not stepped until past 7: a loop that cannot run away, whatever a bug makes of by.
+		for i := range (7-from)/by + 1 {
+			items = append(items, strconv.Itoa((from+i*by)%7))
 		}
 	}
 	fields[4] = strings.Join(items, ",")

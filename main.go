@@ -44,18 +44,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	var bad *configError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, &bad):
-		fmt.Fprintln(os.Stderr, "macaque: "+err.Error())
-		os.Exit(2)
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "macaque: "+err.Error())
-		os.Exit(1)
+	os.Exit(exitStatus(err, os.Stderr))
+}
+
+// exitStatus says how run's error ends the process, writing the one line that explains it:
+// 0 for a clean stop or -h, 2 for a bad setting or command line, 1 for anything else.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	if errors.Is(err, errUsage) {
+		return 2 // the flag package has said why already
+	}
+	fmt.Fprintln(stderr, "macaque: "+err.Error())
+	var bad *configError
+	if errors.As(err, &bad) {
+		return 2
+	}
+	return 1
 }
 
 // errUsage is a command line macaque does not understand; the flag package has already said why.
@@ -248,19 +254,18 @@ func preflight(ctx context.Context, pods podAPI, namespace string) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	_, err := pods.listPage(ctx, listQuery{namespace: namespace, limit: 1}, func(string) {})
-	switch {
-	case apierrors.IsForbidden(err):
+	if apierrors.IsForbidden(err) {
 		return badSetting("NAMESPACE", "cannot list pods in %q (does the namespace exist, and does macaque's Role grant list there?): %v", namespace, err)
-	case err != nil:
+	}
+	if err != nil {
 		return fmt.Errorf("list pods in %q: %w", namespace, err)
 	}
 	err = pods.probeDelete(ctx, namespace)
-	switch {
-	case err == nil:
-		return nil
-	case isRBACDenial(err):
+	if isRBACDenial(err) {
 		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there): %v", namespace, err)
-	default:
+	}
+	if err != nil {
 		return fmt.Errorf("check that macaque may delete pods in %q: %w", namespace, err)
 	}
+	return nil
 }

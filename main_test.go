@@ -179,6 +179,24 @@ func (c *stepClock) elapse(t *testing.T, want, late time.Duration) {
 	}
 }
 
+// waitWithin is how long a unit test waits for anything: long enough never to fail a correct
+// run on a loaded machine, short enough that a bug that hangs fails the test quickly.
+const waitWithin = 5 * time.Second
+
+// recvWithin receives from ch, failing the test with what if nothing comes within waitWithin.
+// It returns the value and whether ch was still open.
+func recvWithin[T any](t *testing.T, ch <-chan T, what string) (T, bool) {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		return v, ok
+	case <-time.After(waitWithin):
+		t.Fatalf("still waiting after %v for %s", waitWithin, what)
+		var zero T
+		return zero, false
+	}
+}
+
 // nextTickWithin waits a few seconds for a tick.
 func nextTickWithin(t *testing.T, ticks <-chan time.Time) time.Time {
 	t.Helper()
@@ -228,8 +246,8 @@ func TestSchedulerRun(t *testing.T) {
 			}
 		}
 		cancel()
-		<-done
-		if _, open := <-ticks; open {
+		recvWithin(t, done, "the scheduler to return after ctx was cancelled")
+		if _, open := recvWithin(t, ticks, "ticks to be closed"); open {
 			t.Error("ticks not closed after ctx was cancelled")
 		}
 	})
@@ -390,6 +408,10 @@ func TestConfigCheck(t *testing.T) {
 			want: func(v *view) {
 				v.Zone, v.Next = "UTC", []time.Time{utc(28, 9, 0), utc(29, 9, 0), time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)}
 			}},
+		{name: "Sunday to Sunday is every day", edit: func(c *Config) { c.Crontab, c.Timezone = "0 9 * * 0-7", "UTC" },
+			want: func(v *view) { v.Zone, v.Next = "UTC", []time.Time{utc(28, 9, 0), utc(29, 9, 0), utc(30, 9, 0)} }},
+		{name: "a range to 7 stepped by 1 is every day", edit: func(c *Config) { c.Crontab, c.Timezone = "0 9 * * 1-7/1", "UTC" },
+			want: func(v *view) { v.Zone, v.Next = "UTC", []time.Time{utc(28, 9, 0), utc(29, 9, 0), utc(30, 9, 0)} }},
 		{name: "a stepped range to 7", edit: func(c *Config) { c.Crontab, c.Timezone = "0 9 * * 1-7/3", "UTC" }, // Mon, Thu, Sun
 			want: func(v *view) {
 				v.Zone, v.Next = "UTC", []time.Time{utc(29, 9, 0), utc(30, 9, 0), time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}
@@ -405,6 +427,10 @@ func TestConfigCheck(t *testing.T) {
 		{name: "six fields", edit: func(c *Config) { c.Crontab = "0 0 10 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "expected exactly 5 fields"},
 		{name: "out of range", edit: func(c *Config) { c.Crontab = "61 * * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid cron spec"},
 		{name: "day-of-week 8", edit: func(c *Config) { c.Crontab = "0 9 * * 8" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid cron spec"},
+		{name: "a range to 7 that does not start with a number", edit: func(c *Config) { c.Crontab = "0 9 * * x-7" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "want 0-7"},
+		{name: "a range to 7 from 8", edit: func(c *Config) { c.Crontab = "0 9 * * 8-7" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "want 0-7"},
+		{name: "a range to 7 stepped by 0", edit: func(c *Config) { c.Crontab = "0 9 * * 1-7/0" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "bad step"},
+		{name: "a range to 7 stepped by a word", edit: func(c *Config) { c.Crontab = "0 9 * * 1-7/x" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "bad step"},
 		{name: "never fires", edit: func(c *Config) { c.Crontab = "0 0 30 2 *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "never fires"},
 		{name: "negative interval", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every -5m", true }, wantVar: "MACAQUE_CRONTAB", wantMsg: "must be positive"},
 		{name: "zero interval", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every 0s", true }, wantVar: "MACAQUE_CRONTAB", wantMsg: "must be positive"},
@@ -538,40 +564,92 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"zone in the spec", []string{kc, "MACAQUE_CRONTAB=CRON_TZ=Asia/Tokyo 0 9 * * *"}, `macaque: MACAQUE_CRONTAB: "CRON_TZ=Asia/Tokyo" sets the time zone in the spec: set MACAQUE_TIMEZONE instead`},
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runMain(t, nil, tt.env...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2 (stderr %q)", code, stderr)
+	for _, runner := range runners {
+		for _, tt := range tests {
+			t.Run(runner.name+"/"+tt.name, func(t *testing.T) {
+				code, _, stderr := runner.run(t, nil, tt.env...)
+				if code != 2 {
+					t.Errorf("exit %d, want 2 (stderr %q)", code, stderr)
+				}
+				lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+				if len(lines) != 1 || !strings.HasPrefix(lines[0], tt.want) {
+					t.Errorf("stderr = %q, want one line starting %q", stderr, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	for _, runner := range runners {
+		t.Run(runner.name+"/-h lists every setting with its default", func(t *testing.T) {
+			code, stdout, stderr := runner.run(t, []string{"-h"})
+			if code != 0 || stderr != "" {
+				t.Errorf("exit %d, stderr %q; want 0 and nothing", code, stderr)
 			}
-			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], tt.want) {
-				t.Errorf("stderr = %q, want one line starting %q", stderr, tt.want)
+			for _, want := range []string{"MACAQUE_CRONTAB", "MACAQUE_TIMEZONE", "UTC", "MACAQUE_ALLOW_FAST_SCHEDULE", "MACAQUE_NAMESPACE", "MACAQUE_SELECTOR",
+				"MACAQUE_DRY_RUN", "MACAQUE_SLACK_TOKEN", "MACAQUE_SLACK_CHANNEL", "MACAQUE_SLACK_API_URL", "https://slack.com/api/",
+				"MACAQUE_LOG_FORMAT", "MACAQUE_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE", "Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("-h output lacks %q:\n%s", want, stdout)
+				}
+			}
+		})
+		for _, args := range [][]string{{"--selector=app=web"}, {"extra"}} {
+			t.Run(runner.name+"/"+strings.Join(args, " ")+" is a usage error", func(t *testing.T) {
+				code, stdout, stderr := runner.run(t, args, "MACAQUE_CRONTAB=@hourly")
+				if code != 2 || !strings.HasPrefix(stderr, "macaque takes no arguments") && !strings.Contains(stderr, "flag provided but not defined") {
+					t.Errorf("exit %d, stderr %q; want 2 and what is wrong", code, stderr)
+				}
+				if strings.Contains(stdout+stderr, "macaque: ") {
+					t.Errorf("a usage error got a second explanation: stdout %q, stderr %q", stdout, stderr)
+				}
+			})
+		}
+		t.Run(runner.name+"/an unreachable API server exits 1", func(t *testing.T) {
+			code, _, stderr := runner.run(t, nil, "KUBECONFIG="+writeKubeconfig(t, "shop"), "MACAQUE_CRONTAB=@hourly")
+			if code != 1 || !strings.HasPrefix(stderr, `macaque: list pods in "shop": `) {
+				t.Errorf("exit %d, stderr %q; want 1 and the failed list", code, stderr)
 			}
 		})
 	}
 }
 
-func TestCommandLine(t *testing.T) {
-	t.Run("-h lists every setting with its default", func(t *testing.T) {
-		code, stdout, _ := runMain(t, []string{"-h"})
-		if code != 0 {
-			t.Errorf("exit %d, want 0", code)
+// runners run macaque's main path two ways: as a process, which proves main's wiring, and in
+// this process, which coverage and mutation testing can see into.
+var runners = []struct {
+	name string
+	run  func(t *testing.T, args []string, env ...string) (int, string, string)
+}{{"process", runMain}, {"in-process", runInProcess}}
+
+// runInProcess does what main does, in this process, with only env set among the variables
+// macaque reads; it returns the exit status, stdout and stderr.
+func runInProcess(t *testing.T, args []string, env ...string) (int, string, string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "MACAQUE_") || strings.HasPrefix(k, "POD_") || k == "KUBECONFIG" {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
 		}
-		for _, want := range []string{"MACAQUE_CRONTAB", "MACAQUE_TIMEZONE", "UTC", "MACAQUE_ALLOW_FAST_SCHEDULE", "MACAQUE_NAMESPACE", "MACAQUE_SELECTOR",
-			"MACAQUE_DRY_RUN", "MACAQUE_SLACK_TOKEN", "MACAQUE_SLACK_CHANNEL", "MACAQUE_SLACK_API_URL", "https://slack.com/api/",
-			"MACAQUE_LOG_FORMAT", "MACAQUE_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE"} {
-			if !strings.Contains(stdout, want) {
-				t.Errorf("-h output lacks %q:\n%s", want, stdout)
-			}
-		}
-	})
-	for _, args := range [][]string{{"--selector=app=web"}, {"extra"}} {
-		t.Run(strings.Join(args, " ")+" is a usage error", func(t *testing.T) {
-			if code, _, stderr := runMain(t, args, "MACAQUE_CRONTAB=@hourly"); code != 2 {
-				t.Errorf("exit %d, want 2 (stderr %q)", code, stderr)
-			}
-		})
+	}
+	t.Setenv("HOME", t.TempDir())
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitWithin)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, args, &stdout, &stderr) }()
+	select {
+	case err := <-errc:
+		code := exitStatus(err, &stderr)
+		return code, stdout.String(), stderr.String()
+	case <-time.After(2 * waitWithin): // run must return soon after its ctx is done
+		t.Fatalf("run(%q) still running %v after it started, %v after its ctx was done", args, 2*waitWithin, waitWithin)
+		return 0, "", ""
 	}
 }
 

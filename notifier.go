@@ -55,20 +55,19 @@ func checkSlack(ctx context.Context, api slackAPI, log *slog.Logger) error {
 	defer cancel()
 	who, err := api.AuthTestContext(checkCtx)
 	var refused slack.SlackErrorResponse
-	switch {
-	case err == nil:
+	if err == nil {
 		if who != nil {
 			log.Info("slack token accepted", "team", who.Team, "bot", who.User)
 		}
 		return nil
-	case errors.As(err, &refused) && !slackTransient[refused.Err]:
-		return badSetting("SLACK_TOKEN", "Slack rejected the token: %s", refused.Err)
-	case ctx.Err() != nil:
-		return nil // stopping anyway (SIGTERM during the check): there is nothing to warn about
-	default:
-		log.Warn("slack unreachable at start; starting anyway, reports will be retried", "err", err)
-		return nil
 	}
+	if errors.As(err, &refused) && !slackTransient[refused.Err] {
+		return badSetting("SLACK_TOKEN", "Slack rejected the token: %s", refused.Err)
+	}
+	if ctx.Err() == nil { // after SIGTERM during the check there is nothing to warn about
+		log.Warn("slack unreachable at start; starting anyway, reports will be retried", "err", err)
+	}
+	return nil
 }
 
 // slackTransient are the errors Slack may answer any Web API call with when the fault is on its
@@ -150,16 +149,16 @@ func mayHavePosted(err error) bool {
 	var status slack.StatusCodeError
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
-	switch {
-	case errors.As(err, &limited), errors.As(err, &refused), errors.As(err, &dnsErr):
+	if errors.As(err, &limited) || errors.As(err, &refused) || errors.As(err, &dnsErr) {
 		return false
-	case errors.As(err, &status) && status.Code == http.StatusTooManyRequests:
-		return false
-	case errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect"):
-		return false
-	default:
-		return true
 	}
+	if errors.As(err, &status) && status.Code == http.StatusTooManyRequests {
+		return false
+	}
+	if errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect") {
+		return false
+	}
+	return true
 }
 
 // retryDelay says whether err is worth another try and after how long; b counts the tries left.
@@ -170,17 +169,14 @@ func retryDelay(err error, b *wait.Backoff) (time.Duration, bool) {
 	var limited *slack.RateLimitedError
 	var slackErr slack.SlackErrorResponse
 	var status slack.StatusCodeError
-	switch {
-	case errors.As(err, &limited):
+	if errors.As(err, &limited) {
 		b.Step() // a rate limit spends a try too, so a stuck limit cannot hold a report forever
 		return max(limited.RetryAfter, time.Second), true
-	case errors.As(err, &slackErr):
-		return 0, false
-	case errors.As(err, &status) && !status.Retryable():
-		return 0, false
-	default: // 5xx, connection refused, timeouts
-		return b.Step(), true
 	}
+	if errors.As(err, &slackErr) || (errors.As(err, &status) && !status.Retryable()) {
+		return 0, false // Slack's own refusal, or a 4xx: sending it again gets the same answer
+	}
+	return b.Step(), true // 5xx, connection refused, timeouts
 }
 
 // message renders r for humans; it never claims a kill that did not happen. Its first line
@@ -272,11 +268,11 @@ func passed(r Result) string {
 		items = append(items, fmt.Sprintf("and %d more", more))
 	}
 	head := "Passed over first: "
-	switch {
-	case r.Outcome == OutcomeNotFound && r.Pod == "":
-		head = "Picks passed over: "
-	case r.Outcome == OutcomeNotFound:
+	if r.Outcome == OutcomeNotFound {
 		head = "Earlier picks, also passed over: "
+		if r.Pod == "" {
+			head = "Picks passed over: "
+		}
 	}
 	return head + strings.Join(items, ", ")
 }

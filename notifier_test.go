@@ -241,7 +241,9 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 		results <- r
 	}
 	close(results)
-	n.run(t.Context(), results, time.Second)
+	done := make(chan struct{})
+	go func() { n.run(t.Context(), results, time.Second); close(done) }()
+	recvWithin(t, done, "the notifier to deliver three reports and return")
 	posts := stub.Posts()
 	if len(posts) != 3 {
 		t.Fatalf("%d posts, want 3", len(posts))
@@ -297,14 +299,14 @@ func TestNotifierShutdownIsBounded(t *testing.T) {
 	done := make(chan struct{})
 	go func() { n.run(ctx, results, shutdownGrace); close(done) }()
 
-	<-received // the report is still attempted after SIGTERM
+	recvWithin(t, received, "the report to be attempted after SIGTERM")
 	select {
 	case <-done:
 		t.Fatal("notifier returned before the grace period was over")
 	default:
 	}
-	close(graceOver)
-	<-done // and a hung Slack cannot hold the shutdown past the grace period
+	close(graceOver) // and a hung Slack cannot hold the shutdown past the grace period
+	recvWithin(t, done, "the notifier to return once the grace period was over")
 	if len(stub.Posts()) != 1 {
 		t.Errorf("%d posts, want 1", len(stub.Posts()))
 	}

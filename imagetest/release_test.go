@@ -2,6 +2,7 @@ package imagetest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ type workflow struct {
 		} `yaml:"push"`
 	} `yaml:"on"`
 	Jobs map[string]struct {
+		Needs any    `yaml:"needs"` // a job name or a list of them
 		Steps []step `yaml:"steps"`
 	} `yaml:"jobs"`
 }
@@ -77,6 +79,14 @@ func TestReleaseNamesTheManifestsImage(t *testing.T) {
 	}
 	if !slices.Contains(wf.On.Push.Tags, "v*") {
 		t.Errorf("%s: runs on tags %q, want v*", releaseWorkflow, wf.On.Push.Tags)
+	}
+	// The pre-release mutation check gates the release: a job that pushes cannot start without it.
+	mutationJob, releaseJob := wf.Jobs["mutation"], wf.Jobs["release"]
+	if !slices.ContainsFunc(mutationJob.Steps, func(s step) bool { return strings.TrimSpace(s.Run) == "make mutation" }) {
+		t.Errorf("%s: no job mutation running `make mutation`", releaseWorkflow)
+	}
+	if fmt.Sprint(releaseJob.Needs) != "mutation" && fmt.Sprint(releaseJob.Needs) != "[mutation]" {
+		t.Errorf("%s: job release needs %v, want mutation", releaseWorkflow, releaseJob.Needs)
 	}
 	var steps []step
 	for _, j := range wf.Jobs {
