@@ -255,7 +255,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a busy killer does not get a burst of ticks", func(t *testing.T) {
 		clock := newStepClock(paris)
 		ticks, cancel, done := startScheduler(t, "@every 10s", "UTC", clock)
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
 		clock.elapse(t, 10*time.Second, 0)
 		clock.elapse(t, 10*time.Second, 0) // the killer has not taken the first tick yet
 		clock.elapse(t, 10*time.Second, 0)
@@ -273,7 +273,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a late timer does not shift or double the schedule", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 1, 1, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 * * * *", "UTC", clock)
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
 		clock.elapse(t, time.Minute, 2*time.Second) // fires at 10:00:02
 		nextTickWithin(t, ticks)
 		clock.elapse(t, time.Hour-2*time.Second, 0) // next wait is to 11:00:00, not 11:00:02
@@ -285,7 +285,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("Friday to Monday is slept in steps that each read the clock again", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)) // Friday 16:00
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
 		clock.elapse(t, 66*time.Hour, 0) // every step at most maxSleep
 		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)) {
 			t.Errorf("tick %v, want Monday 10:00", got)
@@ -295,7 +295,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a clock that jumps forward mid-sleep fires on time, not a weekend late", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)) // Friday 16:00
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
 		clock.fireTimer(t, 0)
 		// The VM was paused, or NTP stepped: when this step ends it is Monday 09:59:30.
 		clock.set(time.Date(2026, 11, 30, 9, 58, 30, 0, time.UTC))
@@ -312,7 +312,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a tick overslept by a paused VM is missed, not fired at an unscheduled time", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
 		clock.fireTimer(t, 3*time.Hour) // wakes Friday 13:00, three hours after the 10:00 tick
 		// The scheduler has moved on to the next activation (Monday 10:00) without a tick.
 		if d := clock.waitTimer(t); d != maxSleep {
@@ -325,10 +325,20 @@ func TestSchedulerRun(t *testing.T) {
 		}
 	})
 
+	t.Run("a tick woken for exactly maxSleep late still fires", func(t *testing.T) {
+		clock := newStepClock(time.Date(2026, 11, 27, 9, 59, 0, 0, time.UTC))
+		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		clock.fireTimer(t, maxSleep) // wakes at 10:01:00
+		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)) {
+			t.Errorf("tick %v, want Friday 10:00", got)
+		}
+	})
+
 	t.Run("a clock stepped back does not fire the same activation twice", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 1, 1, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 * * * *", "UTC", clock)
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
 		clock.waitTimer(t)
 		clock.mu.Lock()
 		// The read that ends the sleep sees 10:00:00; right after, NTP steps the clock back 30s.

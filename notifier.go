@@ -36,8 +36,11 @@ func newSlackPoster(s slackSettings) slackAPI {
 		return nil
 	}
 	// slack-go's own retries sleep on wall time; Notifier.post retries with the injected clock instead.
-	return slack.New(s.token, slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	return slack.New(s.token, slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(&http.Client{Timeout: slackRequestTimeout}))
 }
+
+// slackRequestTimeout bounds one call to Slack, so a hung connection costs a retry, not the report.
+const slackRequestTimeout = 10 * time.Second
 
 // slackCheckTimeout bounds the token check at start, so a Slack that never answers delays the
 // first tick by seconds rather than by however long the connection hangs.
@@ -244,7 +247,7 @@ func when(r Result) string {
 	if r.Outcome == OutcomeKilled && !r.Deleted.IsZero() {
 		d := r.Deleted.In(r.Time.Location())
 		layout = "15:04:05.00 MST"
-		if y, m, day := d.Date(); y != r.Time.Year() || m != r.Time.Month() || day != r.Time.Day() {
+		if d.Format(time.DateOnly) != r.Time.Format(time.DateOnly) {
 			layout = "2006-01-02 " + layout
 		}
 		s += ", deleted at " + d.Format(layout)

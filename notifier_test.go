@@ -234,6 +234,8 @@ func TestNotifierPosts(t *testing.T) {
 func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 	stub := newSlackStub(t, slackError("not_in_channel")) // the first report is lost, the rest must not be
 	n := newTestNotifier(stub, &fakeAfter{})
+	var logs strings.Builder // read only after run has returned
+	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	results := make(chan Result, 3)
 	for _, o := range []Outcome{OutcomeKilled, OutcomeForbidden, OutcomeNoCandidates} {
 		r := killed
@@ -244,6 +246,16 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
 	recvWithin(t, done, "the notifier to deliver three reports and return")
+	// The lost report is logged as dropped, once, with the count; the delivered ones are not.
+	var drops []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, `"msg":"slack report dropped"`) {
+			drops = append(drops, line)
+		}
+	}
+	if len(drops) != 1 || !strings.Contains(drops[0], `"dropped_total":1,`) || !strings.Contains(drops[0], `"outcome":"killed"`) {
+		t.Errorf("drop log lines = %q, want one for the first report with dropped_total 1", drops)
+	}
 	posts := stub.Posts()
 	if len(posts) != 3 {
 		t.Fatalf("%d posts, want 3", len(posts))
@@ -443,6 +455,11 @@ func TestCheckSlack(t *testing.T) {
 			if len(stub.Posts()) != 0 {
 				t.Errorf("the check posted %v", stub.Posts())
 			}
+			// Who macaque posts as is logged when Slack says: it helps find the wrong workspace.
+			accepted := strings.Contains(logs.String(), `msg="slack token accepted" team=`)
+			if want := tt.rejected == "" && !tt.warn; accepted != want {
+				t.Errorf("token accepted logged %v, want %v; log:\n%s", accepted, want, logs)
+			}
 		})
 	}
 }
@@ -576,6 +593,10 @@ func TestRunChecksSlackAtStart(t *testing.T) {
 				if !strings.Contains(logs.String(), unreachableWarning) {
 					t.Errorf("no warning that Slack is unreachable; log:\n%s", logs)
 				}
+				// POD_NAME, not the hostname, is the pod macaque must never pick.
+				if want := `msg="macaque started" namespace=` + testNS + ` selector="" crontab="0 0 1 1 *" timezone=UTC dry_run=true slack=true self=macaque-0`; !strings.Contains(logs.String(), want) {
+					t.Errorf("no line %q; log:\n%s", want, logs)
+				}
 			}
 			if stub.AuthTests() != 1 {
 				t.Errorf("%d auth.test calls, want 1", stub.AuthTests())
@@ -623,6 +644,8 @@ func TestMessage(t *testing.T) {
 	gone.Passed = []string{"web-2: gone", "web-3: replaced by a new pod"}
 	allGone := Result{Time: tick0, Namespace: "shop", Selector: "app=web", Candidates: 3, Outcome: OutcomeNotFound,
 		Passed: []string{"web-1: gone", "web-2: gone", "web-3: gone", "web-4: gone", "web-5: gone", "web-6: gone", "web-7: gone"}}
+	fivePassed := allGone
+	fivePassed.Passed = allGone.Passed[:maxPassed]
 	unknown := with(OutcomeUnknown, errors.New("context deadline exceeded"))
 	unknown.Note = "a read-back found the pod still running with its old UID"
 
@@ -634,7 +657,8 @@ func TestMessage(t *testing.T) {
 		absent   []string
 	}{
 		{name: "killed", r: killed, prefix: ":monkey_face: killed pod `shop/web-1` (ReplicaSet/web-7d9, node node-1), 1 of 3 candidates",
-			contains: []string{"killed pod `shop/web-1`", "ReplicaSet/web-7d9", "node node-1", "1 of 3", "`app=web`", "(tick 2026-03-29 09:00 UTC)"}},
+			contains: []string{"killed pod `shop/web-1`", "ReplicaSet/web-7d9", "node node-1", "1 of 3", "`app=web`", "(tick 2026-03-29 09:00 UTC)"},
+			absent:   []string{"\n"}}, // nothing passed over, no note, no error: one line
 		{name: "killed, with when the delete was accepted", r: deleted,
 			contains: []string{"`app=web`. (tick 2026-03-29 09:00 UTC, deleted at 09:00:00.12 UTC)"}},
 		{name: "times are on the schedule's clock", r: inParis, contains: []string{"(tick 2026-03-29 11:00 CEST, deleted at 11:00:00.12 CEST)"}},
@@ -661,6 +685,8 @@ func TestMessage(t *testing.T) {
 			absent:   []string{"nothing was killed", "deleted at"}},
 		{name: "gone", r: gone, prefix: ":ghost: picked pod `shop/web-1`",
 			contains: []string{"gone before it could be deleted", "nothing was killed", "\nEarlier picks, also passed over: `shop/web-2` (gone), `shop/web-3` (replaced by a new pod)", "\n> pod \"web-1\" is no longer running"}},
+		{name: "exactly as many passed over as are listed: no 'and 0 more'", r: fivePassed, prefix: ":ghost: every pick in namespace `shop`",
+			contains: []string{"`shop/web-5` (gone)"}, absent: []string{"more"}},
 		{name: "every pick gone", r: allGone, prefix: ":ghost: every pick in namespace `shop` matching `app=web` was gone or changed",
 			contains: []string{"nothing was killed", "`shop/web-1` (gone)", "`shop/web-5` (gone), and 2 more"}, absent: []string{"web-6"}},
 		{name: "error", r: with(OutcomeError, errors.New("etcd timeout")), prefix: ":warning: failed to kill pod `shop/web-1`",
