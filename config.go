@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,6 +35,9 @@ type Config struct {
 	Namespace         string `split_words:"true" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
 	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
 	DryRun            bool   `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
+	RequireHealthy    bool   `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
+	AllowOrphans      bool   `split_words:"true" default:"false" desc:"with the guard, also kill bare pods (no controller), which nothing recreates"`
+	OwnerKinds        string `split_words:"true" desc:"with the guard, comma-separated owner kinds to kill unchecked (Job, an operator's kind); pods of other unknown kinds are skipped"`
 	SlackToken        string `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
@@ -48,9 +53,17 @@ type settings struct {
 	namespace string // empty until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
+	guard     guardSettings
 	slack     slackSettings
 	logFormat string
 	logLevel  slog.Level
+}
+
+// guardSettings configure the steady-state guard; off means every pick in scope may be killed.
+type guardSettings struct {
+	on           bool
+	allowOrphans bool
+	ownerKinds   map[string]bool
 }
 
 // slackSettings says where to report; an empty token means "log only".
@@ -118,6 +131,10 @@ func (c Config) check() (settings, error) {
 		return s, badSetting("SELECTOR", "invalid label selector %q: %v", c.Selector, err)
 	}
 	s.dryRun = c.DryRun
+	s.guard = guardSettings{on: c.RequireHealthy, allowOrphans: c.AllowOrphans}
+	if s.guard.ownerKinds, err = parseOwnerKinds(c.OwnerKinds); err != nil {
+		return s, badSetting("OWNER_KINDS", "%v", err)
+	}
 
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
 	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
@@ -147,6 +164,29 @@ func (c Config) check() (settings, error) {
 		return s, badSetting("LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
 	return s, nil
+}
+
+// kindName is what a Kubernetes kind looks like: CamelCase, starting with an upper-case letter.
+var kindName = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+
+// parseOwnerKinds reads MACAQUE_OWNER_KINDS: kinds as written in ownerReferences (Job, not
+// job or jobs), never a kind the guard checks, since listing one would not turn its check off.
+func parseOwnerKinds(list string) (map[string]bool, error) {
+	kinds := map[string]bool{}
+	if strings.TrimSpace(list) == "" {
+		return kinds, nil
+	}
+	for _, item := range strings.Split(list, ",") {
+		kind := strings.TrimSpace(item)
+		if !kindName.MatchString(kind) {
+			return nil, fmt.Errorf("%q is not a kind: want kinds as ownerReferences spell them, comma-separated, e.g. Job,Rollout", kind)
+		}
+		if slices.ContainsFunc(workloadKinds, func(k workloadKind) bool { return k.Kind == kind }) {
+			return nil, fmt.Errorf("%s is always checked by the steady-state guard; list only kinds it cannot check (Job, an operator's kind)", kind)
+		}
+		kinds[kind] = true
+	}
+	return kinds, nil
 }
 
 // minInterval is the shortest time between two kills a schedule may ask for without

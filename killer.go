@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,7 @@ const (
 	OutcomeDryRun       Outcome = "dry-run"
 	OutcomeNoCandidates Outcome = "no candidates"
 	OutcomeNotFound     Outcome = "not found" // every pick was gone, out of scope or changed by the time we deleted it
+	OutcomeSkipped      Outcome = "skipped"   // the steady-state guard passed over every pick: none was safe to kill
 	OutcomeForbidden    Outcome = "forbidden" // RBAC denied macaque's ServiceAccount
 	OutcomeDenied       Outcome = "denied"    // the API server refused for another reason: an admission webhook or policy
 	OutcomeUnknown      Outcome = "unknown"   // the DELETE was sent but its result could not be learnt
@@ -65,8 +67,10 @@ type victim struct {
 	UID             types.UID
 	ResourceVersion string
 	Owner           string
+	Controller      *ownerRef // the controlling owner, nil for a bare pod; the guard reads up from it
 	Node            string
 	Running         bool
+	Ready           bool // the pod's Ready condition is True
 	Terminating     bool
 }
 
@@ -109,8 +113,14 @@ var defaultTimeouts = Timeouts{Pick: 10 * time.Second, Delete: 10 * time.Second,
 func (t Timeouts) total() time.Duration { return t.Pick + t.Delete + t.ReadBack }
 
 // picksPerTick is how many candidates a tick may try when the pick is rejected at its read-back
-// (gone, relabelled, terminating) before it gives up: enough to ride out churn, bounded in calls.
-const picksPerTick = 3
+// (gone, relabelled, terminating) or by the steady-state guard before it gives up: enough to
+// ride out churn, bounded in calls. With the guard, a tick whose picks all land in unhealthy
+// workloads kills nothing although a healthy one may be in scope: with a fraction f of the
+// candidates unhealthy that happens f^picksPerTick of the time (at f = 1/2: 3% with 5, 12.5%
+// with 3). Each try costs one read-back and, the first time its controller is seen in the
+// tick, at most two workload GETs (a ReplicaSet and its Deployment), so a tick makes at most
+// 3*picksPerTick small requests besides the list.
+const picksPerTick = 5
 
 // Killer picks and deletes one pod per tick.
 type Killer struct {
@@ -123,6 +133,8 @@ type Killer struct {
 	rng       *rand.Rand // only the killer goroutine uses it
 	now       func() time.Time
 	log       *slog.Logger
+	pageRows  int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard     *guard // the steady-state guard; nil kills any pick in scope
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
@@ -148,7 +160,8 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 }
 
 // kill lists the candidates, picks up to picksPerTick of them in a uniformly random order and
-// deletes the first that is still in scope and running when read back.
+// deletes the first that is still in scope and running when read back, and that the
+// steady-state guard (if any) finds safe to kill.
 func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 	r := Result{Time: at, Namespace: k.namespace, Selector: k.selector}
 	pickCtx, cancel := context.WithTimeout(ctx, k.timeouts.Pick)
@@ -162,18 +175,20 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 		return k.report(r, nil)
 	}
 	var lastErr error
+	guarded := false // some pick was passed over by the guard
+	seen := verdicts{}
 	for _, name := range picks {
 		if pickCtx.Err() != nil {
 			break // out of time for another try; the delete of a later pick would start too late
 		}
-		r.Pod, r.Owner, r.Node = name, "", ""
+		r.Pod, r.Owner, r.Node, r.Note = name, "", "", ""
 		v, err := k.api.lookup(pickCtx, k.namespace, name, k.selector)
-		switch {
-		case errors.Is(err, errGone):
+		if errors.Is(err, errGone) {
 			lastErr = fmt.Errorf("pod %q: %w", name, err)
 			r.Passed = append(r.Passed, name+": gone, or no longer matches the selector")
 			continue
-		case err != nil:
+		}
+		if err != nil {
 			return k.report(r, fmt.Errorf("read pod %q: %w", name, err))
 		}
 		r.Owner, r.Node = v.Owner, v.Node
@@ -183,6 +198,16 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 			r.Passed = append(r.Passed, name+": no longer running")
 			continue
 		}
+		safe, err := k.guard.check(pickCtx, k.namespace, v, seen)
+		if err != nil {
+			return k.report(r, fmt.Errorf("check the workload of pod %q: %w", name, err))
+		}
+		if safe.why != "" {
+			guarded = true
+			r.Passed = append(r.Passed, name+": "+safe.why)
+			continue
+		}
+		r.Note = safe.note
 		if k.dryRun {
 			r.Outcome = OutcomeDryRun
 			return k.report(r, nil)
@@ -196,7 +221,12 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 		return k.report(r, err)
 	}
 	// Every pick was rejected; Passed names each and says why.
-	r.Pod, r.Owner, r.Node = "", "", ""
+	r.Pod, r.Owner, r.Node, r.Note = "", "", "", ""
+	if guarded {
+		// Not an error: the guard did its job. Picks that vanished are listed beside it.
+		r.Outcome = OutcomeSkipped
+		return k.report(r, nil)
+	}
 	if lastErr == nil {
 		lastErr = fmt.Errorf("listing took all the time for the pick, none left to read it back: %w", pickCtx.Err())
 	}
@@ -209,36 +239,44 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
 	err := k.api.delete(delCtx, k.namespace, r.Pod, v)
 	cancel()
-	switch {
-	case err == nil:
+	if err == nil {
 		r.Outcome, r.Deleted = OutcomeKilled, k.now()
 		return r, nil
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+	}
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		// A UID or resourceVersion precondition that fails comes back as 409 Conflict: the pod
 		// was replaced, changed (relabelled, or deleted by someone else) since it was read back.
 		return r, fmt.Errorf("delete pod %q: %w: %w", r.Pod, errGone, err)
-	case !answerUnknown(err):
+	}
+	if !answerUnknown(err) {
 		return r, fmt.Errorf("delete pod %q: %w", r.Pod, err)
 	}
 
 	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
 	defer cancel()
 	back, readErr := k.api.lookup(readCtx, k.namespace, r.Pod, "")
-	switch {
-	case readErr == nil && back.UID == v.UID && !back.Terminating:
-		return r, fmt.Errorf("delete pod %q: no answer (%w), and a read-back found it still running", r.Pod, err)
-	case readErr == nil || errors.Is(readErr, errGone):
-		state := "terminating"
-		if readErr != nil || back.UID != v.UID {
-			state = "gone"
-		}
-		r.Outcome, r.Deleted = OutcomeKilled, k.now()
-		r.Note = fmt.Sprintf("the DELETE's answer never came (%v); a read-back found the pod %s", err, state)
-		return r, nil
-	default:
+	if readErr != nil && !errors.Is(readErr, errGone) {
 		r.Outcome = OutcomeUnknown
 		return r, fmt.Errorf("delete pod %q: no answer (%w), and the read-back failed: %w", r.Pod, err, readErr)
 	}
+	if readErr == nil && back.UID == v.UID && !back.Terminating {
+		return r, fmt.Errorf("delete pod %q: no answer (%w), and a read-back found it still running", r.Pod, err)
+	}
+	state := "terminating"
+	if readErr != nil || back.UID != v.UID {
+		state = "gone"
+	}
+	r.Outcome, r.Deleted = OutcomeKilled, k.now()
+	r.Note = joinNotes(r.Note, fmt.Sprintf("the DELETE's answer never came (%v); a read-back found the pod %s", err, state))
+	return r, nil
+}
+
+// joinNotes puts two notes of one report in one line; either may be empty.
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
 }
 
 // answerUnknown says whether err leaves it open whether the API server carried the request out:
@@ -264,23 +302,33 @@ func isRBACDenial(err error) bool {
 	return apierrors.IsForbidden(err) && rbacDenial.MatchString(err.Error())
 }
 
+// outcomeOf classifies a tick's error, given the outcome the kill path has already set: a delete
+// that succeeded (killed, dry-run) or whose fate is unknown keeps it.
+func outcomeOf(set Outcome, err error) Outcome {
+	if set == OutcomeUnknown {
+		return set // the read-back failed: err says why, but not what the API server did
+	}
+	if err == nil && set == "" {
+		return OutcomeNoCandidates
+	}
+	if err == nil {
+		return set
+	}
+	if errors.Is(err, errGone) {
+		return OutcomeNotFound
+	}
+	if isRBACDenial(err) {
+		return OutcomeForbidden
+	}
+	if apierrors.IsForbidden(err) {
+		return OutcomeDenied
+	}
+	return OutcomeError
+}
+
 // report classifies err into r's outcome and logs the result.
 func (k *Killer) report(r Result, err error) Result {
-	r.Err = err
-	switch {
-	case r.Outcome == OutcomeUnknown:
-	case err == nil && r.Outcome == "":
-		r.Outcome = OutcomeNoCandidates
-	case err == nil:
-	case errors.Is(err, errGone):
-		r.Outcome = OutcomeNotFound
-	case isRBACDenial(err):
-		r.Outcome = OutcomeForbidden
-	case apierrors.IsForbidden(err):
-		r.Outcome = OutcomeDenied
-	default:
-		r.Outcome = OutcomeError
-	}
+	r.Err, r.Outcome = err, outcomeOf(r.Outcome, err)
 	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
 		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node)
@@ -306,7 +354,7 @@ func (k *Killer) report(r Result, err error) Result {
 // random (reservoir sampling), in a random order: the first is a uniform pick, and each next one
 // is uniform among the rest. Memory stays constant however many pods are in scope.
 func (k *Killer) pick(ctx context.Context) (names []string, n int, err error) {
-	q := listQuery{namespace: k.namespace, selector: k.selector, exclude: k.self, limit: pageSize}
+	q := listQuery{namespace: k.namespace, selector: k.selector, exclude: k.self, limit: cmp.Or(k.pageRows, pageSize)}
 	keep := func(candidate string) {
 		n++
 		if len(names) < picksPerTick {
@@ -328,11 +376,16 @@ func (k *Killer) pick(ctx context.Context) (names []string, n int, err error) {
 	}
 }
 
-// pageSize bounds each list response. Each request costs the API server a scan of the
-// namespace in its watch cache, so fewer, larger pages are faster; the page is decoded a row at
-// a time, so its size does not show in macaque's memory. 5000 rows are ~700 KB of JSON, sent
-// gzipped (~60 KB). Chosen with make bench, see README.
-const pageSize = 5000
+// pageSize is the most rows one list request asks for, so a namespace of up to 50,000 pods in
+// scope is listed in one request. Each request costs the API server a pass over the rest of the
+// namespace in its watch cache and a fixed overhead whatever its limit, so fewer requests cost
+// it less: at 50,000 Deployment-owned pods one request took 630 ms of kube-apiserver CPU, 10
+// pages of 5,000 took 940 ms, for the same bytes (make bench, see README). The limit bounds what
+// one request costs: 50,000 rows are ~7 MB of JSON (~0.6 MB gzipped); a larger namespace is
+// paged by it. A small first page could not size the rest: the API server gives no
+// remainingItemCount for a list with selectors. Rows are decoded one at a time, so the size of
+// a response does not show in macaque's memory.
+const pageSize = 50000
 
 // tableAccept asks the API server for the printed table of pods instead of the pods themselves:
 // a row's name and status are all the pick needs (owner and node come from the read-back of
@@ -482,7 +535,7 @@ func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string
 	if tok != json.Delim('[') {
 		return fmt.Errorf("rows: got %v, want an array", tok)
 	}
-	if dec.More() && (nameCol < 0 || statusCol < 0) {
+	if dec.More() && nameCol < 0 { // columnDefinitions, once read, has set both columns or failed
 		return errors.New("rows come before the column definitions")
 	}
 	var row struct {
@@ -539,15 +592,29 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	return nil
 }
 
-// podObject is the part of a v1 Pod that a victim report needs.
+// podObject is the part of a v1 Pod that a victim report and the steady-state guard need.
 type podObject struct {
 	Metadata metav1.ObjectMeta `json:"metadata"`
 	Spec     struct {
 		NodeName string `json:"nodeName"`
 	} `json:"spec"`
 	Status struct {
-		Phase string `json:"phase"`
+		Phase      string `json:"phase"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
 	} `json:"status"`
+}
+
+// ready says whether the pod's Ready condition is True.
+func (p podObject) ready() bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == "True"
+		}
+	}
+	return false
 }
 
 func (p *restPods) lookup(ctx context.Context, namespace, name, selector string) (victim, error) {
@@ -577,10 +644,12 @@ func (p *restPods) lookup(ctx context.Context, namespace, name, selector string)
 		ResourceVersion: pod.Metadata.ResourceVersion,
 		Node:            pod.Spec.NodeName,
 		Running:         pod.Status.Phase == "Running",
+		Ready:           pod.ready(),
 		Terminating:     pod.Metadata.DeletionTimestamp != nil,
 	}
 	if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
 		v.Owner = ref.Kind + "/" + ref.Name
+		v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}
 	}
 	return v, nil
 }

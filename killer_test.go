@@ -41,7 +41,7 @@ func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bo
 }
 
 // testTimeouts keep the cases whose DELETE never gets an answer short: each waits out Delete.
-var testTimeouts = Timeouts{Pick: 30 * time.Second, Delete: 100 * time.Millisecond, ReadBack: 5 * time.Second}
+var testTimeouts = Timeouts{Pick: 10 * time.Second, Delete: 100 * time.Millisecond, ReadBack: 5 * time.Second}
 
 // hold is a Fail hook step that blocks a request until the test ends, as a lost answer would.
 func hold(t *testing.T) func() {
@@ -196,6 +196,20 @@ func TestKill(t *testing.T) {
 			passed:     1,
 		},
 		{
+			name: "a pick that stopped running is passed over for the next",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				var stopped atomic.Bool
+				return func(r fakeapi.Request) *metav1.Status {
+					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok && stopped.CompareAndSwap(false, true) {
+						s.Add(withPhase(fakeapi.Pod(testNS, name, web), corev1.PodSucceeded))
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 2, victims: []string{"web-1", "web-2"}, deleted: true, deletes: 1, passed: 1,
+		},
+		{
 			name: "a pod printed Unknown (being deleted on a lost node) is not a candidate",
 			pods: []*corev1.Pod{nodeLost(fakeapi.Pod(testNS, "web-lost", web)), fakeapi.Pod(testNS, "web-1", web)},
 			want: OutcomeKilled, candidates: 1, victims: []string{"web-1"}, deleted: true, deletes: 1,
@@ -233,8 +247,9 @@ func TestKill(t *testing.T) {
 			want: OutcomeKilled, candidates: 2, victims: []string{"web-1", "web-2"}, deleted: true, deletes: 2, passed: 1,
 		},
 		{
-			name: "every pick rejected at its read-back: not found, with why for each, after 3 tries",
-			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web), fakeapi.Pod(testNS, "web-3", web), fakeapi.Pod(testNS, "web-4", web)},
+			name: "every pick rejected at its read-back: not found, with why for each, after picksPerTick tries",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web), fakeapi.Pod(testNS, "web-3", web), fakeapi.Pod(testNS, "web-4", web),
+				fakeapi.Pod(testNS, "web-5", web), fakeapi.Pod(testNS, "web-6", web)},
 			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
@@ -243,7 +258,7 @@ func TestKill(t *testing.T) {
 					return nil
 				}
 			},
-			want: OutcomeNotFound, candidates: 4, passed: 3,
+			want: OutcomeNotFound, candidates: 6, passed: picksPerTick,
 		},
 		{
 			name: "an admission webhook's 403 is denied, not blamed on the Role",
@@ -287,6 +302,22 @@ func TestKill(t *testing.T) {
 				}
 			},
 			want: OutcomeKilled, candidates: 1, victims: []string{"web-1"}, deletes: 1, note: "read-back found the pod terminating",
+		},
+		{
+			name: "a 500 to a DELETE after which the pod was replaced under its name is a kill of the old one",
+			pods: []*corev1.Pod{fakeapi.Pod(testNS, "db-0", web)},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodDelete { // deleted, and a StatefulSet made db-0 anew
+						p := fakeapi.Pod(testNS, "db-0", web)
+						p.UID = "uid-db-0-reborn"
+						s.Add(p)
+						return fakeapi.InternalError("etcdserver: leader changed")
+					}
+					return nil
+				}
+			},
+			want: OutcomeKilled, candidates: 1, victims: []string{"db-0"}, deletes: 1, note: "read-back found the pod gone",
 		},
 		{
 			name: "a DELETE answered 503 with Retry-After is not resent: a resent one would find the pod gone",
@@ -448,60 +479,79 @@ func assertDelete(t *testing.T, d fakeapi.Request, pod, rv string) {
 	}
 }
 
+// TestListRequests checks the requests a tick's listing makes: up to pageSize rows in one
+// request (so a namespace of 10,345 pods, three pages at the old 5,000 a page, is one request),
+// and beyond a request's cap, pages of the cap that follow the server's continue tokens. Every
+// request carries a limit, which is what bounds what one of them costs the API server.
 func TestListRequests(t *testing.T) {
-	const pods = 2*pageSize + 345
-	srv := fakeapi.New(t)
-	for i := range pods {
-		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%05d", i), map[string]string{"app": "web"}))
+	tests := []struct {
+		name     string
+		pods     int
+		pageRows int64 // the Killer's; 0: pageSize
+		limit    int64 // every list request's
+		lists    int
+	}{
+		{name: "under the cap: one request", pods: 2*5000 + 345, limit: pageSize, lists: 1},
+		{name: "over the cap: pages of the cap", pods: 2*1000 + 345, pageRows: 1000, limit: 1000, lists: 3},
+		{name: "exactly the cap: one request", pods: 1000, pageRows: 1000, limit: 1000, lists: 1},
 	}
-	rvs := map[string]string{}
-	for i := range pods {
-		name := fmt.Sprintf("web-%05d", i)
-		rvs[name] = srv.Pod(testNS, name).ResourceVersion
-	}
-	k := newTestKiller(t, srv, "app=web", false)
-	r := k.kill(t.Context(), tick0)
-	if r.Outcome != OutcomeKilled || r.Candidates != pods {
-		t.Fatalf("outcome %q, candidates %d (err %v); want killed, %d", r.Outcome, r.Candidates, r.Err, pods)
-	}
-
-	reqs := srv.Requests()
-	// Three table pages, one lookup of the victim, one delete.
-	if len(reqs) != 5 {
-		t.Fatalf("%d requests, want 5: %+v", len(reqs), reqs)
-	}
-	tokens := srv.Tokens() // random: each page must ask for the one the page before it was given
-	if len(tokens) != 2 {
-		t.Fatalf("%d continue tokens given out, want 2", len(tokens))
-	}
-	for i := range 3 {
-		q := reqs[i].Query
-		wantContinue := ""
-		if i > 0 {
-			wantContinue = tokens[i-1]
-		}
-		checks := map[string][2]string{
-			"Accept":        {reqs[i].Accept, tableAccept},
-			"fieldSelector": {q.Get("fieldSelector"), "status.phase=Running,metadata.name!=macaque-0"},
-			"labelSelector": {q.Get("labelSelector"), "app=web"},
-			"limit":         {q.Get("limit"), fmt.Sprint(pageSize)},
-			"includeObject": {q.Get("includeObject"), "None"},
-			"continue":      {q.Get("continue"), wantContinue},
-		}
-		for what, c := range checks {
-			if c[0] != c[1] {
-				t.Errorf("page %d: %s = %q, want %q", i, what, c[0], c[1])
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t)
+			for i := range tt.pods {
+				srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%05d", i), map[string]string{"app": "web"}))
 			}
-		}
-	}
-	lookup := reqs[3]
-	if lookup.Method != http.MethodGet || lookup.Query.Get("fieldSelector") != "metadata.name="+r.Pod ||
-		lookup.Query.Get("labelSelector") != "app=web" || strings.Contains(lookup.Accept, "Table") {
-		t.Errorf("lookup = %s %s?%s (Accept %q), want a plain list by metadata.name=%s and the selector app=web", lookup.Method, lookup.Path, lookup.Query.Encode(), lookup.Accept, r.Pod)
-	}
-	assertDelete(t, reqs[4], r.Pod, rvs[r.Pod])
-	if srv.Len() != pods-1 {
-		t.Errorf("%d pods left, want %d", srv.Len(), pods-1)
+			rvs := map[string]string{}
+			for i := range tt.pods {
+				name := fmt.Sprintf("web-%05d", i)
+				rvs[name] = srv.Pod(testNS, name).ResourceVersion
+			}
+			k := newTestKiller(t, srv, "app=web", false)
+			k.pageRows = tt.pageRows
+			r := k.kill(t.Context(), tick0)
+			if r.Outcome != OutcomeKilled || r.Candidates != tt.pods {
+				t.Fatalf("outcome %q, candidates %d (err %v); want killed, %d", r.Outcome, r.Candidates, r.Err, tt.pods)
+			}
+
+			reqs := srv.Requests()
+			// The table pages, one lookup of the victim, one delete.
+			if len(reqs) != tt.lists+2 {
+				t.Fatalf("%d requests, want %d list requests, a lookup and a delete: %+v", len(reqs), tt.lists, reqs)
+			}
+			tokens := srv.Tokens() // random: each page must ask for the one the page before it was given
+			if len(tokens) != tt.lists-1 {
+				t.Fatalf("%d continue tokens given out, want %d", len(tokens), tt.lists-1)
+			}
+			for i := range tt.lists {
+				q := reqs[i].Query
+				wantContinue := ""
+				if i > 0 {
+					wantContinue = tokens[i-1]
+				}
+				checks := map[string][2]string{
+					"Accept":        {reqs[i].Accept, tableAccept},
+					"fieldSelector": {q.Get("fieldSelector"), "status.phase=Running,metadata.name!=macaque-0"},
+					"labelSelector": {q.Get("labelSelector"), "app=web"},
+					"limit":         {q.Get("limit"), fmt.Sprint(tt.limit)},
+					"includeObject": {q.Get("includeObject"), "None"},
+					"continue":      {q.Get("continue"), wantContinue},
+				}
+				for what, c := range checks {
+					if c[0] != c[1] {
+						t.Errorf("page %d: %s = %q, want %q", i, what, c[0], c[1])
+					}
+				}
+			}
+			lookup := reqs[tt.lists]
+			if lookup.Method != http.MethodGet || lookup.Query.Get("fieldSelector") != "metadata.name="+r.Pod ||
+				lookup.Query.Get("labelSelector") != "app=web" || strings.Contains(lookup.Accept, "Table") {
+				t.Errorf("lookup = %s %s?%s (Accept %q), want a plain list by metadata.name=%s and the selector app=web", lookup.Method, lookup.Path, lookup.Query.Encode(), lookup.Accept, r.Pod)
+			}
+			assertDelete(t, reqs[tt.lists+1], r.Pod, rvs[r.Pod])
+			if srv.Len() != tt.pods-1 {
+				t.Errorf("%d pods left, want %d", srv.Len(), tt.pods-1)
+			}
+		})
 	}
 }
 
@@ -544,7 +594,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 	k := &Killer{api: pagedNames{names: names, per: 3}, rng: rand.New(rand.NewPCG(7, 11))}
 	first, tried := map[string]int{}, map[string]int{}
 	for range picks {
-		got, n, err := k.pick(t.Context())
+		got, n, err := k.pick(boundedCtx(t))
 		if err != nil || n != pods || len(got) != picksPerTick {
 			t.Fatalf("pick: %v, %d candidates, picks %q", err, n, got)
 		}
@@ -567,7 +617,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 	}
 	// Fewer candidates than tries: each is tried once.
 	k.api = pagedNames{names: names[:2], per: 1}
-	if got, n, err := k.pick(t.Context()); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
+	if got, n, err := k.pick(boundedCtx(t)); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
 		t.Errorf("pick of 2 = %q, %d, %v; want both, once each", got, n, err)
 	}
 }
@@ -600,12 +650,14 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	ticks <- tick0.Add(60 * time.Second)
 	ticks <- tick0.Add(120 * time.Second)
 	close(ticks)
-	k.run(t.Context(), ticks, results)
+	done := make(chan struct{})
+	go func() { k.run(t.Context(), ticks, results); close(done) }()
+	recvWithin(t, done, "the killer to return after its ticks were closed")
 
 	if n := len(srv.Deletes()); n != 2 {
 		t.Errorf("%d deletes, want 2 (ticks at +30s and +60s skipped)", n)
 	}
-	if _, open := <-results; open {
+	if _, open := recvWithin(t, results, "results to be closed"); open {
 		t.Error("results not closed after ticks closed")
 	}
 }
@@ -763,7 +815,7 @@ func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
 	}
 	for range 3 {
 		var names []string
-		if _, err := api.listPage(t.Context(), listQuery{namespace: testNS, limit: pageSize}, func(n string) { names = append(names, n) }); err != nil {
+		if _, err := api.listPage(boundedCtx(t), listQuery{namespace: testNS, limit: pageSize}, func(n string) { names = append(names, n) }); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(names, []string{"web-1"}) {
@@ -851,5 +903,77 @@ func TestPreflight(t *testing.T) {
 				t.Errorf("%d pods left, want 2: preflight must delete nothing", srv.Len())
 			}
 		})
+	}
+}
+
+// TestReportLogs checks the one line each tick logs: what happened, at the right level, with
+// the fields that apply and none that do not (no pod for a tick that picked none).
+func TestReportLogs(t *testing.T) {
+	deleted := tick0.Add(150 * time.Millisecond)
+	tests := []struct {
+		name      string
+		r         Result
+		err       error
+		wantLevel string
+		wantMsg   string
+		want      map[string]any // fields that must be there, with these values
+		absent    []string       // fields that must not be there
+	}{
+		{
+			name: "a kill, after a pick passed over",
+			r: Result{Time: tick0, Namespace: testNS, Selector: "app=web", Candidates: 3, Pod: "web-2", Owner: "ReplicaSet/rs-web-2",
+				Node: "node-1", Outcome: OutcomeKilled, Deleted: deleted, Note: "read back", Passed: []string{"web-1: no longer running"}},
+			wantLevel: "INFO", wantMsg: "tick done",
+			want: map[string]any{"namespace": testNS, "selector": "app=web", "candidates": 3.0, "outcome": "killed", "pod": "web-2",
+				"owner": "ReplicaSet/rs-web-2", "node": "node-1", "deleted": deleted.Format(time.RFC3339Nano), "note": "read back",
+				"passed": []any{"web-1: no longer running"}, "tick": tick0.Format(time.RFC3339)},
+			absent: []string{"err"},
+		},
+		{
+			name:      "nothing to kill",
+			r:         Result{Time: tick0, Namespace: testNS},
+			wantLevel: "INFO", wantMsg: "tick done",
+			want:   map[string]any{"outcome": "no candidates", "candidates": 0.0},
+			absent: []string{"pod", "owner", "node", "deleted", "note", "passed", "err"},
+		},
+		{
+			name:      "a delete that failed",
+			r:         Result{Time: tick0, Namespace: testNS, Candidates: 1, Pod: "web-1"},
+			err:       errors.New("delete pod \"web-1\": boom"),
+			wantLevel: "ERROR", wantMsg: "kill failed",
+			want:   map[string]any{"outcome": "error", "pod": "web-1", "err": "delete pod \"web-1\": boom"},
+			absent: []string{"deleted", "note", "passed"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf strings.Builder
+			k := &Killer{log: slog.New(slog.NewJSONHandler(&buf, nil))}
+			k.report(tt.r, tt.err)
+			var line map[string]any
+			if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+				t.Fatalf("log %q: %v", buf.String(), err)
+			}
+			if line["level"] != tt.wantLevel || line["msg"] != tt.wantMsg {
+				t.Errorf("level %v msg %v, want %s %q", line["level"], line["msg"], tt.wantLevel, tt.wantMsg)
+			}
+			for k, v := range tt.want {
+				if got, ok := line[k]; !ok || fmt.Sprint(got) != fmt.Sprint(v) {
+					t.Errorf("%s = %v, want %v (line %s)", k, got, v, buf.String())
+				}
+			}
+			for _, k := range tt.absent {
+				if _, ok := line[k]; ok {
+					t.Errorf("%s logged (%v), want it absent", k, line[k])
+				}
+			}
+		})
+	}
+}
+
+// TestTimeoutsTotal: shutdownGrace is checked against the total, so it must be the sum.
+func TestTimeoutsTotal(t *testing.T) {
+	if got := (Timeouts{Pick: time.Second, Delete: 2 * time.Second, ReadBack: 4 * time.Second}).total(); got != 7*time.Second {
+		t.Errorf("total = %v, want 7s", got)
 	}
 }

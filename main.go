@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,6 +106,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := preflight(ctx, pods, s.namespace); err != nil {
 		return err
 	}
+	var safety *guard
+	if s.guard.on {
+		if err := preflightGuard(ctx, pods, s.namespace); err != nil {
+			return err
+		}
+		safety = &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds}
+	}
 	slackClient := newSlackPoster(s.slack)
 	if slackClient != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -113,11 +122,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
-		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self)
+		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
+		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","))
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log}
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer

@@ -197,6 +197,14 @@ func recvWithin[T any](t *testing.T, ch <-chan T, what string) (T, bool) {
 	}
 }
 
+// boundedCtx is the test's context, cancelled after waitWithin: a call that a bug makes loop
+// on the API (a list that never reaches its last page) fails fast instead of hanging the suite.
+func boundedCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), waitWithin)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // nextTickWithin waits a few seconds for a tick.
 func nextTickWithin(t *testing.T, ticks <-chan time.Time) time.Time {
 	t.Helper()
@@ -368,6 +376,7 @@ type view struct {
 	Namespace string
 	Selector  string
 	DryRun    bool
+	Guard     guardSettings
 	Slack     slackSettings
 	LogFormat string
 	LogLevel  slog.Level
@@ -378,7 +387,7 @@ var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
 	v := view{Zone: s.location.String(), Namespace: s.namespace, Selector: s.selector.String(), DryRun: s.dryRun,
-		Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel}
+		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel}
 	at := viewFrom
 	for range 3 {
 		at = nextTick(s.schedule, s.location, at)
@@ -389,12 +398,12 @@ func viewOf(s settings) view {
 
 func TestConfigCheck(t *testing.T) {
 	good := Config{Crontab: "0 10-16 * * 1-5", Timezone: "Europe/Paris", Selector: "app in (a,b),tier!=db",
-		SlackAPIUrl: "https://slack.com/api", LogFormat: "text", LogLevel: "info"}
+		SlackAPIUrl: "https://slack.com/api", LogFormat: "text", LogLevel: "info", RequireHealthy: true}
 	utc := func(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, time.UTC) }
 	goodView := view{
 		Next: []time.Time{utc(27, 13, 0), utc(27, 14, 0), utc(27, 15, 0)}, // 14:00, 15:00, 16:00 in Paris
 		Zone: "Europe/Paris", Selector: "app in (a,b),tier!=db", Slack: slackSettings{apiURL: "https://slack.com/api/"},
-		LogFormat: "text", LogLevel: slog.LevelInfo,
+		LogFormat: "text", LogLevel: slog.LevelInfo, Guard: guardSettings{on: true, ownerKinds: map[string]bool{}},
 	}
 	tests := []struct {
 		name    string
@@ -406,6 +415,8 @@ func TestConfigCheck(t *testing.T) {
 		{name: "valid", edit: func(*Config) {}, want: func(*view) {}},
 		{name: "descriptor", edit: func(c *Config) { c.Crontab = "@every 30m" },
 			want: func(v *view) { v.Next = []time.Time{utc(27, 12, 30), utc(27, 13, 0), utc(27, 13, 30)} }},
+		{name: "once a minute needs no allowing", edit: func(c *Config) { c.Crontab = "@every 1m" },
+			want: func(v *view) { v.Next = []time.Time{utc(27, 12, 1), utc(27, 12, 2), utc(27, 12, 3)} }},
 		{name: "fast schedule allowed", edit: func(c *Config) { c.Crontab, c.AllowFastSchedule = "@every 2s", true },
 			want: func(v *view) {
 				v.Next = []time.Time{viewFrom.Add(2 * time.Second), viewFrom.Add(4 * time.Second), viewFrom.Add(6 * time.Second)}
@@ -432,6 +443,16 @@ func TestConfigCheck(t *testing.T) {
 			want: func(v *view) { v.LogFormat, v.LogLevel = "json", slog.LevelDebug }},
 		{name: "namespace and dry run", edit: func(c *Config) { c.Namespace, c.DryRun = "shop", true },
 			want: func(v *view) { v.Namespace, v.DryRun = "shop", true }},
+		{name: "guard off", edit: func(c *Config) { c.RequireHealthy = false }, want: func(v *view) { v.Guard.on = false }},
+		{name: "orphans and owner kinds", edit: func(c *Config) { c.AllowOrphans, c.OwnerKinds = true, " Job, Rollout ,Job" },
+			want: func(v *view) {
+				v.Guard.allowOrphans, v.Guard.ownerKinds = true, map[string]bool{"Job": true, "Rollout": true}
+			}},
+		{name: "owner kind in lower case", edit: func(c *Config) { c.OwnerKinds = "job" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"job" is not a kind`},
+		{name: "owner kinds with an empty item", edit: func(c *Config) { c.OwnerKinds = "Job,,Rollout" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"" is not a kind`},
+		{name: "owner kinds naming a plural", edit: func(c *Config) { c.OwnerKinds = "Job,rollouts.argoproj.io" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "not a kind"},
+		{name: "owner kinds naming a checked kind", edit: func(c *Config) { c.OwnerKinds = "Job,StatefulSet" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "StatefulSet is always checked"},
+		{name: "owner kinds naming Deployment", edit: func(c *Config) { c.OwnerKinds = "Deployment" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "Deployment is always checked"},
 		{name: "empty crontab", edit: func(c *Config) { c.Crontab = " " }, wantVar: "MACAQUE_CRONTAB", wantMsg: "required"},
 		{name: "bad crontab", edit: func(c *Config) { c.Crontab = "every day" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "invalid cron spec"},
 		{name: "six fields", edit: func(c *Config) { c.Crontab = "0 0 10 * * *" }, wantVar: "MACAQUE_CRONTAB", wantMsg: "expected exactly 5 fields"},
@@ -502,6 +523,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"CRONTAB": "@every 1s", "TIMEZONE": "Asia/Tokyo", "ALLOW_FAST_SCHEDULE": "maybe", "NAMESPACE": "prod",
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
+		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {
@@ -525,12 +547,18 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 // returns its exit code, stdout and stderr. TestMain runs main before parsing test flags.
 func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	// A bug that lets a bad start go on would leave this macaque running its schedule forever.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*waitWithin)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	// GOCOVERDIR: a binary built with -cover warns on stderr when it is unset.
 	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir()}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("macaque %q still running after %v, killed; stderr: %q", args, 2*waitWithin, stderr.String())
+	}
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
@@ -598,7 +626,7 @@ func TestCommandLine(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 0 and nothing", code, stderr)
 			}
 			for _, want := range []string{"MACAQUE_CRONTAB", "MACAQUE_TIMEZONE", "UTC", "MACAQUE_ALLOW_FAST_SCHEDULE", "MACAQUE_NAMESPACE", "MACAQUE_SELECTOR",
-				"MACAQUE_DRY_RUN", "MACAQUE_SLACK_TOKEN", "MACAQUE_SLACK_CHANNEL", "MACAQUE_SLACK_API_URL", "https://slack.com/api/",
+				"MACAQUE_DRY_RUN", "MACAQUE_REQUIRE_HEALTHY", "MACAQUE_ALLOW_ORPHANS", "MACAQUE_OWNER_KINDS", "MACAQUE_SLACK_TOKEN", "MACAQUE_SLACK_CHANNEL", "MACAQUE_SLACK_API_URL", "https://slack.com/api/",
 				"MACAQUE_LOG_FORMAT", "MACAQUE_LOG_LEVEL", "POD_NAME", "POD_NAMESPACE", "Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting"} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("-h output lacks %q:\n%s", want, stdout)
@@ -721,5 +749,17 @@ func TestNamespaceResolution(t *testing.T) {
 				t.Errorf("rest config host %q, user agent %q", cfg.Host, cfg.UserAgent)
 			}
 		})
+	}
+}
+
+// TestHostnameIsTheFallbackForPodName: in a pod the hostname is the pod's name, so without
+// POD_NAME it is what keeps macaque from picking itself.
+func TestHostnameIsTheFallbackForPodName(t *testing.T) {
+	want, err := os.Hostname()
+	if err != nil || want == "" {
+		t.Skipf("this machine has no hostname to compare with (%q, %v)", want, err)
+	}
+	if got := hostname(); got != want {
+		t.Errorf("hostname() = %q, want %q", got, want)
 	}
 }

@@ -209,6 +209,9 @@ func message(r Result) string {
 		} else {
 			text = fmt.Sprintf(":ghost: picked %s but it was gone before it could be deleted; nothing was killed.", pod)
 		}
+	case OutcomeSkipped:
+		// The guard's doing, not a failure: each pick was unhealthy, mid-rollout or unowned.
+		text = fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was killed.", r.Candidates, scope)
 	case OutcomeForbidden:
 		text = fmt.Sprintf(":no_entry: forbidden to kill %s; nothing was killed. Check macaque's Role.", target)
 	case OutcomeDenied:
@@ -271,6 +274,9 @@ func passed(r Result) string {
 		items = append(items, fmt.Sprintf("and %d more", more))
 	}
 	head := "Passed over first: "
+	if r.Outcome == OutcomeSkipped {
+		head = "Picks passed over: "
+	}
 	if r.Outcome == OutcomeNotFound {
 		head = "Earlier picks, also passed over: "
 		if r.Pod == "" {

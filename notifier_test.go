@@ -646,6 +646,8 @@ func TestMessage(t *testing.T) {
 		Passed: []string{"web-1: gone", "web-2: gone", "web-3: gone", "web-4: gone", "web-5: gone", "web-6: gone", "web-7: gone"}}
 	fivePassed := allGone
 	fivePassed.Passed = allGone.Passed[:maxPassed]
+	skipped := Result{Time: tick0, Namespace: "shop", Selector: "app=web", Candidates: 4, Outcome: OutcomeSkipped, Passed: []string{
+		"web-1: web: 2/3 ready", "cron-abc: owned by a Job (cron), which MACAQUE_OWNER_KINDS does not list", "solo: bare pod, nothing would recreate it"}}
 	unknown := with(OutcomeUnknown, errors.New("context deadline exceeded"))
 	unknown.Note = "a read-back found the pod still running with its old UID"
 
@@ -689,6 +691,10 @@ func TestMessage(t *testing.T) {
 			contains: []string{"`shop/web-5` (gone)"}, absent: []string{"more"}},
 		{name: "every pick gone", r: allGone, prefix: ":ghost: every pick in namespace `shop` matching `app=web` was gone or changed",
 			contains: []string{"nothing was killed", "`shop/web-1` (gone)", "`shop/web-5` (gone), and 2 more"}, absent: []string{"web-6"}},
+		{name: "skipped by the guard names why for each pick", r: skipped,
+			prefix:   ":shield: skipped: no pick among 4 candidates in namespace `shop` matching `app=web` was safe to kill (steady-state guard); nothing was killed. (tick 2026-03-29 09:00 UTC)",
+			contains: []string{"\nPicks passed over: `shop/web-1` (web: 2/3 ready), `shop/cron-abc` (owned by a Job (cron), which MACAQUE_OWNER_KINDS does not list), `shop/solo` (bare pod, nothing would recreate it)"},
+			absent:   []string{"killed pod", "\n> ", "Passed over first"}},
 		{name: "error", r: with(OutcomeError, errors.New("etcd timeout")), prefix: ":warning: failed to kill pod `shop/web-1`",
 			contains: []string{"nothing was killed", "etcd timeout", "(tick 2026-03-29 09:00 UTC)"}},
 	}

@@ -78,7 +78,7 @@ func apiServerArgs(l layout, p ports) []string {
 // publisher, node lifecycle...) as in a real cluster, each with its own
 // ServiceAccount credentials. Its HTTPS endpoint is off: the harness checks it
 // through the objects it creates, and no port can collide.
-func controllerManagerArgs(l layout) []string {
+func controllerManagerArgs(l layout, qps int) []string {
 	return []string{
 		"--kubeconfig=" + l.controllerKubeconfig(),
 		"--secure-port=0",
@@ -91,9 +91,10 @@ func controllerManagerArgs(l layout) []string {
 		"--cluster-signing-key-file=" + l.pki("ca.key"),
 		"--profiling=false",
 		// Each controller gets its own ServiceAccount client; the default
-		// 20 QPS throttles start-up by seconds for no benefit here.
-		"--kube-api-qps=200",
-		"--kube-api-burst=400",
+		// 20 QPS throttles start-up by seconds for no benefit here (see
+		// Options.ControllerQPS).
+		"--kube-api-qps=" + strconv.Itoa(qps),
+		"--kube-api-burst=" + strconv.Itoa(2*qps),
 	}
 }
 

@@ -74,7 +74,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 
 	c.opts.Logf("starting kube-controller-manager and kwok")
-	if err := c.run(binControllerManager, controllerManagerArgs(l), nil); err != nil {
+	if err := c.run(binControllerManager, controllerManagerArgs(l, c.opts.ControllerQPS), nil); err != nil {
 		return err
 	}
 	if err := c.run(binKwok, kwokArgs(l), kwokEnv(l)); err != nil {

@@ -106,7 +106,7 @@ func TestNeverTouchesOwnTerminatingOrPendingPods(t *testing.T) {
 	watcher := watchDeletions(t, []string{ns}, held)
 	slack := slackstub.New(nil)
 	defer slack.Close()
-	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web", "POD_NAME="+self.Name)
+	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web", "POD_NAME="+self.Name, allowOrphans)
 	for _, p := range d.waitPosts(t, slack, 2) {
 		if !strings.HasPrefix(p.Text, ":zzz: no Running pod to kill in namespace `"+ns+"` matching `app=web`") {
 			t.Errorf("post %q, want a no-candidates report", p.Text)
@@ -261,7 +261,8 @@ func waitCanI(t *testing.T, kubeconfig, verb, ns, want string) {
 	})
 }
 
-// setRoleVerbs replaces the verbs of macaque's Role.
+// setRoleVerbs replaces the verbs of macaque's Role on pods, keeping its other rules (the
+// guard's get on workloads).
 func setRoleVerbs(t *testing.T, ns string, verbs ...string) {
 	t.Helper()
 	roles := testCluster.Clientset.RbacV1().Roles(ns)
@@ -269,7 +270,13 @@ func setRoleVerbs(t *testing.T, ns string, verbs ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	role.Rules = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: verbs}}
+	rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: verbs}}
+	for _, r := range role.Rules {
+		if !slices.Contains(r.Resources, "pods") {
+			rules = append(rules, r)
+		}
+	}
+	role.Rules = rules
 	if _, err := roles.Update(t.Context(), role, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +301,20 @@ func TestServiceAccountIsConfinedToItsNamespace(t *testing.T) {
 			out, _ := testCluster.KubectlAs(t.Context(), kubeconfig, "auth", "can-i", tt.verb, "pods", "-n", tt.namespace)
 			if got := strings.TrimSpace(out); got != tt.want {
 				t.Errorf("can-i %s pods -n %s = %q, want %q", tt.verb, tt.namespace, got, tt.want)
+			}
+		})
+	}
+	// The steady-state guard reads the workloads above a pod: get on those kinds, nothing more.
+	for _, tt := range []struct{ verb, resource, namespace, want string }{
+		{"get", "replicasets.apps", ns, "yes"}, {"get", "deployments.apps", ns, "yes"}, {"get", "statefulsets.apps", ns, "yes"},
+		{"get", "daemonsets.apps", ns, "yes"}, {"get", "replicationcontrollers", ns, "yes"},
+		{"list", "deployments.apps", ns, "no"}, {"watch", "replicasets.apps", ns, "no"}, {"update", "deployments.apps", ns, "no"},
+		{"delete", "statefulsets.apps", ns, "no"}, {"get", "jobs.batch", ns, "no"}, {"get", "deployments.apps", otherNS, "no"},
+	} {
+		t.Run(tt.verb+" "+tt.resource+" in "+tt.namespace, func(t *testing.T) {
+			out, _ := testCluster.KubectlAs(t.Context(), kubeconfig, "auth", "can-i", tt.verb, tt.resource, "-n", tt.namespace)
+			if got := strings.TrimSpace(out); got != tt.want {
+				t.Errorf("can-i %s %s -n %s = %q, want %q", tt.verb, tt.resource, tt.namespace, got, tt.want)
 			}
 		})
 	}

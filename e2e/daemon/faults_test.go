@@ -179,7 +179,7 @@ func TestSIGTERMWhileADeleteIsHeld(t *testing.T) {
 	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
-	d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
+	d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web", allowOrphans)
 
 	d.waitMatched(t, held, "macaque's DELETE at the proxy")
 	victim := deletedPod(t, held)

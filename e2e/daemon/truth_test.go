@@ -228,6 +228,10 @@ func deletedPod(t *testing.T, f *faultproxy.Fault) string {
 	return path.Base(uri)
 }
 
+// allowOrphans lets macaque kill the bare pods of createWebPods and createPod, which its
+// steady-state guard skips by default, in the tests about something else.
+const allowOrphans = "MACAQUE_ALLOW_ORPHANS=true"
+
 // createWebPods creates n bare Running pods web-0... labelled app=web and waits until they are
 // Ready.
 func createWebPods(t *testing.T, ns string, n int) map[string]*corev1.Pod {
@@ -294,7 +298,7 @@ func TestLostDeleteAnswerIsReadBack(t *testing.T) {
 			watcher := watchDeletions(t, []string{ns})
 			slack := slackstub.New(nil)
 			defer slack.Close()
-			d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
+			d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web", allowOrphans)
 
 			first := d.waitTicks(t, 1, 60*time.Second)[0]
 			victim := deletedPod(t, lost)
@@ -350,7 +354,7 @@ func TestUnknownWhenTheReadBackFailsToo(t *testing.T) {
 	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
-	d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
+	d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web", allowOrphans)
 
 	// The DELETE's answer is held for macaque's 10s deadline: fail the read-backs from now on.
 	d.waitMatched(t, held, "macaque's DELETE")
@@ -409,7 +413,7 @@ func TestRelabelledPickIsNotKilled(t *testing.T) {
 			watcher := watchDeletions(t, []string{ns})
 			slack := slackstub.New(nil)
 			defer slack.Close()
-			d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web")
+			d := startMacaque(t, viaProxy, slack, "MACAQUE_SELECTOR=app=web", allowOrphans)
 
 			d.waitMatched(t, hold, "macaque's read-back of its pick")
 			moved := readBackOf(t, hold.Requests()[0])
@@ -588,7 +592,7 @@ func TestWebhookDenialIsNotBlamedOnTheRole(t *testing.T) {
 	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
-	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web")
+	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web", allowOrphans)
 	for _, l := range d.waitTicks(t, 2, 60*time.Second) {
 		if l.Outcome != "denied" || !strings.Contains(l.Err, message) {
 			t.Errorf("tick %s, want outcome denied quoting the webhook", l.raw)

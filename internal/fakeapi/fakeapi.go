@@ -1,6 +1,8 @@
 // Package fakeapi is an in-memory stand-in for the pods endpoints of kube-apiserver, served over
-// HTTP so that macaque's unit tests exercise its real client code: Table lists with paging,
-// field and label selectors, and deletes with UID preconditions. It records every request so
+// HTTP so that macaque's unit tests exercise its real client code: Table lists with paging
+// paged as kube-apiserver 1.37 pages them (a continue request without a limit gets all the
+// rest; remainingItemCount only for a list without selectors), field and label selectors, and
+// deletes with UID preconditions. It records every request so
 // tests can assert the API calls made. client-go's fake clientset cannot serve Table lists,
 // which is what macaque asks for; the e2e tests check the same behaviour on a real apiserver.
 package fakeapi
@@ -53,6 +55,8 @@ type Server struct {
 	IgnoreAccept bool
 	// Fail, if set, is consulted first for each request; a non-nil Status is returned as the response.
 	Fail func(Request) *metav1.Status
+	// workloads are the controllers served to GETs, as JSON by URL path (see workloads.go).
+	workloads map[string][]byte
 }
 
 // New starts a server holding pods and stops it when the test ends.
@@ -137,8 +141,10 @@ func Pod(namespace, name string, lbls map[string]string) *corev1.Pod {
 				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs-" + name, UID: types.UID("rs-uid-" + name), Controller: ptr(true),
 			}},
 		},
-		Spec:   corev1.PodSpec{NodeName: "node-" + name},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+		Spec: corev1.PodSpec{NodeName: "node-" + name},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionTrue},
+		}},
 	}
 }
 
@@ -162,6 +168,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if r.Method == http.MethodGet && s.serveWorkload(w, r.URL.Path) {
+		return
+	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	// api/v1/namespaces/{ns}/pods[/{name}]
 	if len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" || parts[4] != "pods" {
@@ -202,6 +211,7 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 	sort.Slice(matched, func(i, j int) bool { return matched[i].Name < matched[j].Name })
 
 	// Continue tokens are opaque, as the API server's are, so a client that makes them up is caught.
+	// A continue request without a limit gets all the rest, as from the API server.
 	start := 0
 	if token := req.Query.Get("continue"); token != "" {
 		s.mu.Lock()
@@ -220,17 +230,22 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 	if start > len(matched) {
 		start = len(matched)
 	}
-	next := ""
+	meta := metav1.ListMeta{}
 	if end < len(matched) {
-		next = s.cursor(end)
+		meta.Continue = s.cursor(end)
+		// The API server counts what is left only when nothing is filtered out (its storage
+		// cannot count matches without reading them), so a list with a selector never has one.
+		if fsel.Empty() && lsel.Empty() {
+			meta.RemainingItemCount = ptr(int64(len(matched) - end))
+		}
 	}
 	matched = matched[start:end]
 
 	if strings.Contains(req.Accept, "as=Table") && !s.IgnoreAccept {
-		writeJSON(w, http.StatusOK, table(matched, next))
+		writeJSON(w, http.StatusOK, table(matched, meta))
 		return
 	}
-	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{Continue: next}}
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, ListMeta: meta}
 	for _, p := range matched {
 		list.Items = append(list.Items, *p)
 	}
@@ -250,10 +265,10 @@ func (s *Server) cursor(offset int) string {
 }
 
 // table prints pods the way kube-apiserver does, with the same columns in the same order.
-func table(pods []*corev1.Pod, next string) *metav1.Table {
+func table(pods []*corev1.Pod, meta metav1.ListMeta) *metav1.Table {
 	t := &metav1.Table{
 		TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"},
-		ListMeta: metav1.ListMeta{Continue: next},
+		ListMeta: meta,
 		ColumnDefinitions: []metav1.TableColumnDefinition{
 			{Name: "Name", Type: "string", Format: "name"}, {Name: "Ready", Type: "string"}, {Name: "Status", Type: "string"},
 			{Name: "Restarts", Type: "string"}, {Name: "Age", Type: "string"}, {Name: "IP", Type: "string", Priority: 1},

@@ -24,7 +24,7 @@ func TestPerTickAttributesRequestsAndCPUToTheirTick(t *testing.T) {
 	}
 	records := []record{
 		{at: t0.Add(-time.Second), method: "GET", url: "/api/v1/namespaces/ns/pods?limit=500", bytes: 999}, // preflight
-		{at: t0.Add(10 * time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?limit=500", bytes: 100, took: 40 * time.Millisecond},
+		{at: t0.Add(10 * time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?includeObject=None&limit=500", bytes: 100, took: 40 * time.Millisecond},
 		{at: t0.Add(60 * time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?fieldSelector=metadata.name%3Dweb-000001", bytes: 20},
 		{at: t0.Add(120 * time.Millisecond), method: "DELETE", url: "/api/v1/namespaces/ns/pods/web-000001", bytes: 5},
 		{at: t0.Add(every + 5*time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?limit=500", bytes: 70},
@@ -40,7 +40,7 @@ func TestPerTickAttributesRequestsAndCPUToTheirTick(t *testing.T) {
 	}
 	got := perTick(ticks, records, every)
 	want := []tickMetrics{
-		{sentDelete: true, toDelete: 120 * time.Millisecond, toReport: 150 * time.Millisecond, bytes: 125, requests: 3,
+		{sentDelete: true, toDelete: 120 * time.Millisecond, toReport: 150 * time.Millisecond, bytes: 125, requests: 3, lists: 1,
 			apiTime: 40 * time.Millisecond},
 		{toReport: 90 * time.Millisecond, bytes: 71, requests: 2},
 	}
@@ -51,6 +51,9 @@ func TestPerTickAttributesRequestsAndCPUToTheirTick(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("tick %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+	if lists := listTimes(ticks, records, every); !slices.Equal(lists, []time.Duration{40 * time.Millisecond}) {
+		t.Errorf("list request times %v, want the one candidate list's 40ms (not the preflight's, nor the read-back's)", lists)
 	}
 	cpu := cpuPerTick(ticks, samples, every)
 	if want := []time.Duration{50 * time.Millisecond, 30 * time.Millisecond}; !slices.Equal(cpu, want) {
@@ -225,5 +228,77 @@ func TestProxyRecordsARequestTheClientAbandons(t *testing.T) {
 	}
 	if r := p.Records()[0]; r.bytes < 1024 || r.bytes >= total {
 		t.Errorf("recorded %d bytes, want what was sent before the hang-up (≥ 1024, < %d)", r.bytes, total)
+	}
+}
+
+// TestListAllPagesAsTheStrategySays checks the probe's requests (the limit of the first and of
+// the continue requests, the tokens followed, the selectors) and that it counts the bytes as
+// sent, gzipped, and after gunzip.
+func TestListAllPagesAsTheStrategySays(t *testing.T) {
+	const rows = 7
+	tests := []struct {
+		name   string
+		s      strategy
+		limits []string // of each request
+	}{
+		{name: "pages of 3", s: strategy{first: 3, rest: 3}, limits: []string{"3", "3", "3"}},
+		{name: "first 2, then the rest", s: strategy{first: 2}, limits: []string{"2", ""}},
+		{name: "unpaged", limits: []string{""}},
+		{name: "count without selectors", s: strategy{first: 1, noSelectors: true}, limits: []string{"1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var limits []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				limits = append(limits, q.Get("limit"))
+				if (q.Get("labelSelector") == "") != tt.s.noSelectors || r.Header.Get("Accept") != tableAccept {
+					t.Errorf("request %s, Accept %q", r.URL, r.Header.Get("Accept"))
+				}
+				start := 0
+				if c := q.Get("continue"); c != "" {
+					start = int(c[0] - '0')
+				}
+				end := rows
+				if l := q.Get("limit"); l != "" {
+					end = min(rows, start+int(l[0]-'0'))
+				}
+				next := ""
+				if end < rows {
+					next = string(rune('0' + end))
+				}
+				var body bytes.Buffer
+				body.WriteString(`{"kind":"Table","metadata":{"continue":"` + next + `"},"rows":[`)
+				for i := start; i < end; i++ {
+					if i > start {
+						body.WriteString(",")
+					}
+					body.WriteString(`{"cells":["web"]}`)
+				}
+				body.WriteString("]}")
+				w.Header().Set("Content-Encoding", "gzip")
+				zw := gzip.NewWriter(w)
+				_, _ = zw.Write(body.Bytes())
+				_ = zw.Close()
+			}))
+			t.Cleanup(srv.Close)
+			calls, err := listAll(t.Context(), srv.Client(), srv.URL, "ns", tt.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(limits, tt.limits) {
+				t.Errorf("limits %q, want %q", limits, tt.limits)
+			}
+			got := 0
+			for _, c := range calls {
+				got += c.rows
+				if c.wire == 0 || c.raw <= 0 || c.took <= 0 {
+					t.Errorf("call %+v: bytes or time not counted", c)
+				}
+			}
+			if want := map[bool]int{false: rows, true: 1}[tt.s.noSelectors]; got != want {
+				t.Errorf("%d rows, want %d", got, want)
+			}
+		})
 	}
 }

@@ -74,8 +74,9 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	d.stop()
 
 	return sizeResult{
-		pods: spec.pods, every: spec.every, goMemLimit: spec.goMemLimit, ns: ns, ticks: ticks,
+		pods: spec.pods, binary: spec.binary, every: spec.every, goMemLimit: spec.goMemLimit, ns: ns, ticks: ticks,
 		perTick:      perTick(ticks, proxy.Records(), spec.every),
+		lists:        listTimes(ticks, proxy.Records(), spec.every),
 		cpu:          cpuPerTick(ticks, cpu.series(0), spec.every),
 		apiserverCPU: cpuPerTick(ticks, cpu.series(1), spec.every),
 		etcdCPU:      cpuPerTick(ticks, cpu.series(2), spec.every),
