@@ -209,8 +209,7 @@ func (g *guard) chain(ctx context.Context, namespace string, kind workloadKind, 
 	if !ok {
 		return verdict{why: strength(kind, w)}, nil
 	}
-	upKind, ok := checkedKind(up)
-	if !ok || upKind != kindDeployment {
+	if upKind, _ := checkedKind(up); upKind != kindDeployment { // the zero kind when unchecked
 		// A ReplicaSet run by something else (an operator's rollout): its own strength is
 		// known, the rollout above it is not.
 		out := g.uncheckedOwner(up)

@@ -156,6 +156,15 @@ func TestGuard(t *testing.T) {
 			want:  OutcomeSkipped, passed: []string{"web: 2/3 ready", "web: 2/3 ready"}, gets: []string{rsPath, depPath},
 		},
 		{
+			name: "an owner reference that is not the controller's is not followed up the chain",
+			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, func() *metav1.OwnerReference {
+				ref := depRef
+				ref.Controller = new(false) // an adopter's mark, not the Deployment that runs it
+				return &ref
+			}(), nil)}},
+			want: OutcomeKilled, victims: []string{"web-1"}, gets: []string{rsPath},
+		},
+		{
 			name: "a ReplicaSet below strength is not hit even when its Deployment looks steady",
 			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Status.ReadyReplicas = 2 }),
 				steadyDeployment("web", 3, nil)}},
