@@ -335,8 +335,11 @@ func daemonSetStrength(w workload) string {
 	if w.Spec.UpdateStrategy.Type != "OnDelete" && s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
 		return fmt.Sprintf("%s mid-rollout: %d/%d updated", name, s.UpdatedNumberScheduled, s.DesiredNumberScheduled)
 	}
-	if s.NumberAvailable < s.DesiredNumberScheduled || s.NumberUnavailable > 0 {
+	if s.NumberAvailable < s.DesiredNumberScheduled {
 		return fmt.Sprintf("%s: %d/%d available", name, s.NumberAvailable, s.DesiredNumberScheduled)
+	}
+	if s.NumberUnavailable > 0 {
+		return fmt.Sprintf("%s: %d unavailable", name, s.NumberUnavailable)
 	}
 	return ""
 }

@@ -352,6 +352,18 @@ func TestGuard(t *testing.T) {
 			want: OutcomeSkipped, passed: []string{"agent: 2/3 available"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
+			name: "a DaemonSet short of available pods is not hit, even before it counts one unavailable",
+			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.NumberAvailable = 2 })}},
+			want: OutcomeSkipped, passed: []string{"agent: 2/3 available"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
+		},
+		{
+			name: "a DaemonSet that counts a pod unavailable is not hit",
+			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.NumberUnavailable = 1 })}},
+			want: OutcomeSkipped, passed: []string{"agent: 1 unavailable"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
+		},
+		{
 			name: "a DaemonSet whose new spec is not yet observed is not hit",
 			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.ObservedGeneration = 1 })}},
