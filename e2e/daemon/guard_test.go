@@ -186,24 +186,6 @@ func TestGuardSkipsBarePodsUnlessAllowed(t *testing.T) {
 	}
 }
 
-// createDeploymentWith creates a Deployment as createDeployment does, edited by edit first.
-func createDeploymentWith(t *testing.T, ns, name string, replicas int32, edit func(*appsv1.Deployment)) {
-	t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
-		},
-	}
-	edit(d)
-	if _, err := testCluster.Clientset.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create deployment %s/%s: %v", ns, name, err)
-	}
-}
-
 // waitDeploymentStatus waits until the Deployment's status satisfies ok (described by what).
 func waitDeploymentStatus(t *testing.T, ns, name, what string, ok func(*appsv1.Deployment) bool) {
 	t.Helper()

@@ -77,6 +77,13 @@ func podSpec() corev1.PodSpec {
 // createDeployment creates a Deployment of replicas pods labelled app=name.
 func createDeployment(t *testing.T, ns, name string, replicas int32) {
 	t.Helper()
+	createDeploymentWith(t, ns, name, replicas, nil)
+}
+
+// createDeploymentWith creates a Deployment as createDeployment does, edited by edit first
+// (when not nil).
+func createDeploymentWith(t *testing.T, ns, name string, replicas int32, edit func(*appsv1.Deployment)) {
+	t.Helper()
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -85,6 +92,9 @@ func createDeployment(t *testing.T, ns, name string, replicas int32) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
 		},
+	}
+	if edit != nil {
+		edit(d)
 	}
 	if _, err := testCluster.Clientset.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create deployment %s/%s: %v", ns, name, err)

@@ -116,6 +116,9 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 		"KUBECONFIG=" + kubeconfig,
 		"MACAQUE_CRONTAB=@every " + spec.every.String(),
 		"MACAQUE_ALLOW_FAST_SCHEDULE=true",
+		// -create pods makes bare pods, which the steady-state guard skips unless orphans are
+		// allowed; Deployment-owned pods are guarded the same either way.
+		"MACAQUE_ALLOW_ORPHANS=true",
 		"MACAQUE_NAMESPACE=" + ns,
 		"MACAQUE_SELECTOR=" + scopeSelector,
 		"MACAQUE_LOG_FORMAT=json",
