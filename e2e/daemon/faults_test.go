@@ -234,7 +234,7 @@ func TestRoleBindingDeletedAndRestored(t *testing.T) {
 	if err := bindings.Delete(t.Context(), rb.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitCanI(t, kubeconfig, "list", ns, "no")
+	waitCanI(t, kubeconfig, "list", "pods", ns, "no")
 	// A tick in flight when the authorizer changed its mind may still kill; count from the
 	// first forbidden one.
 	mark := len(d.tickLines())
@@ -267,7 +267,7 @@ func TestRoleBindingDeletedAndRestored(t *testing.T) {
 	if _, err := bindings.Create(t.Context(), restored, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitCanI(t, kubeconfig, "list", ns, "yes")
+	waitCanI(t, kubeconfig, "list", "pods", ns, "yes")
 	d.waitOutcomes(t, len(d.tickLines()), 1, "killed", 30*time.Second)
 	d.stop(t)
 	checkKillsAreDeletions(t, d, watcher)

@@ -218,22 +218,10 @@ func TestRoleWithoutWorkloadGetStopsMacaqueAtStart(t *testing.T) {
 	if _, err := roles.Update(t.Context(), role, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cluster.Eventually(t, 30*time.Second, "get replicasets to be denied", func(ctx context.Context) error {
-		out, _ := testCluster.KubectlAs(ctx, kubeconfig, "auth", "can-i", "get", "replicasets.apps", "-n", ns)
-		if got := strings.TrimSpace(out); got != "no" {
-			return fmt.Errorf("%q", got)
-		}
-		return nil
-	})
+	waitCanI(t, kubeconfig, "get", "replicasets.apps", ns, "no")
 	watcher := watchDeletions(t, []string{ns})
 	d := startMacaque(t, kubeconfig, nil)
-	if code := d.wait(t, 30*time.Second); code != 2 {
-		t.Errorf("exit %d, want 2", code)
-	}
-	logs := d.Logs()
-	if len(logs) != 1 || !strings.HasPrefix(logs[0], `macaque: MACAQUE_REQUIRE_HEALTHY: cannot get replicasets in "`+ns+`"`) {
-		t.Errorf("stderr %q, want one line naming MACAQUE_REQUIRE_HEALTHY and replicasets", logs)
-	}
+	d.wantRefusedAtStart(t, `macaque: MACAQUE_REQUIRE_HEALTHY: cannot get replicasets in "`+ns+`"`)
 	if del := watcher.Deleted(); len(del) != 0 {
 		t.Errorf("deleted %+v", del)
 	}

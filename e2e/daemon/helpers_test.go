@@ -294,6 +294,18 @@ func (d *daemon) wait(t *testing.T, timeout time.Duration) int {
 }
 
 // stop sends SIGTERM and checks macaque exits 0 within its grace period.
+// wantRefusedAtStart checks that macaque stopped at start with exit 2 and one line on stderr,
+// starting with prefix (the variable to fix and why).
+func (d *daemon) wantRefusedAtStart(t *testing.T, prefix string) {
+	t.Helper()
+	if code := d.wait(t, 30*time.Second); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if logs := d.Logs(); len(logs) != 1 || !strings.HasPrefix(logs[0], prefix) {
+		t.Errorf("stderr %q, want one line starting %q", logs, prefix)
+	}
+}
+
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
 	code, err := d.Stop(25 * time.Second)
