@@ -633,9 +633,9 @@ func TestLookupReadsReadinessAndController(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.Ready != tt.ready || v.Owner != tt.owner || (v.Controller == nil) != (tt.ctrl == nil) ||
+			if v.Ready != tt.ready || v.owner() != tt.owner || (v.Controller == nil) != (tt.ctrl == nil) ||
 				(v.Controller != nil && (v.Controller.String() != tt.ctrl.String() || v.Controller.UID != tt.ctrl.UID || v.Controller.APIVersion != tt.ctrl.APIVersion)) {
-				t.Errorf("ready %v, owner %q, controller %+v; want %v, %q, %+v", v.Ready, v.Owner, v.Controller, tt.ready, tt.owner, tt.ctrl)
+				t.Errorf("ready %v, owner %q, controller %+v; want %v, %q, %+v", v.Ready, v.owner(), v.Controller, tt.ready, tt.owner, tt.ctrl)
 			}
 		})
 	}

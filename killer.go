@@ -66,12 +66,19 @@ type Result struct {
 type victim struct {
 	UID             types.UID
 	ResourceVersion string
-	Owner           string
 	Controller      *ownerRef // the controlling owner, nil for a bare pod; the guard reads up from it
 	Node            string
 	Running         bool
 	Ready           bool // the pod's Ready condition is True
 	Terminating     bool
+}
+
+// owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
+func (v victim) owner() string {
+	if v.Controller == nil {
+		return ""
+	}
+	return v.Controller.String()
 }
 
 // podAPI is the slice of the Kubernetes API the killer needs: list and delete pods, nothing more,
@@ -191,7 +198,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 		if err != nil {
 			return k.report(r, fmt.Errorf("read pod %q: %w", name, err))
 		}
-		r.Owner, r.Node = v.Owner, v.Node
+		r.Owner, r.Node = v.owner(), v.Node
 		if !v.Running || v.Terminating {
 			// The pick changed between the list and now; deleting it would not test anything.
 			lastErr = fmt.Errorf("pod %q is no longer running: %w", name, errGone)
@@ -648,7 +655,6 @@ func (p *restPods) lookup(ctx context.Context, namespace, name, selector string)
 		Terminating:     pod.Metadata.DeletionTimestamp != nil,
 	}
 	if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
-		v.Owner = ref.Kind + "/" + ref.Name
 		v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}
 	}
 	return v, nil
