@@ -38,6 +38,9 @@ type Config struct {
 	RequireHealthy    bool   `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
 	AllowOrphans      bool   `split_words:"true" default:"false" desc:"with the guard, also kill bare pods (no controller), which nothing recreates"`
 	OwnerKinds        string `split_words:"true" desc:"with the guard, comma-separated owner kinds to kill unchecked (Job, an operator's kind); pods of other unknown kinds are skipped"`
+	Mode              string `split_words:"true" default:"delete" desc:"how to kill: delete, or evict through the Eviction API so that PodDisruptionBudgets are respected (a pick a PDB protects is passed over)"`
+	GracePeriod       string `split_words:"true" desc:"override the victim's terminationGracePeriodSeconds: whole seconds (30, 30s, 1m); 0 is a hard kill (empty: the pod's own)"`
+	KillCount         string `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
 	SlackToken        string `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
@@ -54,6 +57,9 @@ type settings struct {
 	selector  labels.Selector
 	dryRun    bool
 	guard     guardSettings
+	mode      killMode
+	grace     *int64 // seconds; nil: the victim's own terminationGracePeriodSeconds
+	count     killCount
 	slack     slackSettings
 	logFormat string
 	logLevel  slog.Level
@@ -134,6 +140,15 @@ func (c Config) check() (settings, error) {
 	s.guard = guardSettings{on: c.RequireHealthy, allowOrphans: c.AllowOrphans}
 	if s.guard.ownerKinds, err = parseOwnerKinds(c.OwnerKinds); err != nil {
 		return s, badSetting("OWNER_KINDS", "%v", err)
+	}
+	if s.mode, err = parseMode(c.Mode); err != nil {
+		return s, badSetting("MODE", "%v", err)
+	}
+	if s.grace, err = parseGracePeriod(c.GracePeriod); err != nil {
+		return s, badSetting("GRACE_PERIOD", "%v", err)
+	}
+	if s.count, err = parseKillCount(c.KillCount); err != nil {
+		return s, badSetting("KILL_COUNT", "%v", err)
 	}
 
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.

@@ -459,7 +459,7 @@ func TestGuard(t *testing.T) {
 				return st
 			}
 			k := newGuardedKiller(t, srv, "app=web", tt.guard)
-			r := k.kill(t.Context(), tick0)
+			r := killOnce(t, k)
 
 			if r.Outcome != tt.want {
 				t.Fatalf("outcome = %q (err %v, passed %q), want %q", r.Outcome, r.Err, r.Passed, tt.want)
@@ -571,7 +571,7 @@ func TestGuardCachesVerdictsWithinATick(t *testing.T) {
 		return n
 	}
 	for tick := range 2 {
-		if r := k.kill(t.Context(), tick0); r.Outcome != OutcomeSkipped || len(r.Passed) != picksPerTick {
+		if r := killOnce(t, k); r.Outcome != OutcomeSkipped || len(r.Passed) != picksPerTick {
 			t.Fatalf("tick %d: outcome %q, passed %q; want skipped after %d picks", tick, r.Outcome, r.Passed, picksPerTick)
 		}
 		if got := countGets(); got != 2*(tick+1) {
@@ -580,7 +580,7 @@ func TestGuardCachesVerdictsWithinATick(t *testing.T) {
 	}
 	// The Deployment recovers: the next tick sees it.
 	srv.AddWorkload(steadyDeployment("web", 3, nil))
-	if r := k.kill(t.Context(), tick0); r.Outcome != OutcomeKilled {
+	if r := killOnce(t, k); r.Outcome != OutcomeKilled {
 		t.Errorf("outcome %q (passed %q, err %v) once the Deployment recovered, want killed", r.Outcome, r.Passed, r.Err)
 	}
 }
@@ -590,7 +590,7 @@ func TestGuardCachesVerdictsWithinATick(t *testing.T) {
 func TestNilGuardChecksNothing(t *testing.T) {
 	srv := fakeapi.New(t, notReady(ownedBy(fakeapi.Pod(testNS, "solo", nil), nil)))
 	k := newTestKiller(t, srv, "", false)
-	if r := k.kill(t.Context(), tick0); r.Outcome != OutcomeKilled || r.Note != "" {
+	if r := killOnce(t, k); r.Outcome != OutcomeKilled || r.Note != "" {
 		t.Fatalf("outcome %q, note %q; want killed with no note", r.Outcome, r.Note)
 	}
 	for _, r := range srv.Requests() {

@@ -35,6 +35,7 @@ const (
 	OutcomeNoCandidates Outcome = "no candidates"
 	OutcomeNotFound     Outcome = "not found" // every pick was gone, out of scope or changed by the time we deleted it
 	OutcomeSkipped      Outcome = "skipped"   // the steady-state guard passed over every pick: none was safe to kill
+	OutcomeBlocked      Outcome = "blocked"   // evict mode: a PodDisruptionBudget refused the eviction of every pick the guard let through
 	OutcomeForbidden    Outcome = "forbidden" // RBAC denied macaque's ServiceAccount
 	OutcomeDenied       Outcome = "denied"    // the API server refused for another reason: an admission webhook or policy
 	OutcomeUnknown      Outcome = "unknown"   // the DELETE was sent but its result could not be learnt
@@ -51,15 +52,21 @@ type Result struct {
 	Node       string
 	Candidates int // Running, non-terminating pods in scope when we listed
 	Outcome    Outcome
-	// Deleted is when the API server was seen to accept the deletion: its answer to the DELETE,
+	Mode       killMode // how the pod was, or was to be, killed: deleted or evicted
+	// Deleted is when the API server was seen to accept the deletion (or eviction): its answer,
 	// or the read-back that found the pod gone after the answer was lost. Zero unless killed.
 	Deleted time.Time
 	// Note is a fact the report must carry beside the outcome, e.g. that a kill was confirmed by
 	// a read-back because the DELETE's own answer never came.
 	Note string
-	// Passed lists the picks that were rejected before this one, each as "pod: why".
+	// Passed lists the picks that were rejected before this one (since the tick's previous
+	// victim), each as "pod: why"; on the last report of a tick that killed fewer pods than
+	// MACAQUE_KILL_COUNT asked for, also those rejected after it.
 	Passed []string
-	Err    error // why, for every outcome but killed, dry-run and no candidates
+	// KilledBefore counts the victims this tick killed before the pick this report is about,
+	// on the report of a failure that ended a tick of several (MACAQUE_KILL_COUNT).
+	KilledBefore int
+	Err          error // why, for every outcome but killed, dry-run and no candidates
 }
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
@@ -81,8 +88,8 @@ func (v victim) owner() string {
 	return v.Controller.String()
 }
 
-// podAPI is the slice of the Kubernetes API the killer needs: list and delete pods, nothing more,
-// which is exactly what the Role in macaque.yml grants.
+// podAPI is the slice of the Kubernetes API the killer needs: list and delete (or evict) pods,
+// nothing more, which is exactly what the Role in macaque.yml grants.
 type podAPI interface {
 	// listPage calls each with the name of every candidate on one page of q (a Running pod not
 	// being deleted) and returns the continue token of the next page, empty after the last.
@@ -90,11 +97,16 @@ type podAPI interface {
 	// lookup reads one pod by name, among those matching selector (through list, so no "get"
 	// permission is needed). A pod that does not exist or does not match is errGone.
 	lookup(ctx context.Context, namespace, name, selector string) (victim, error)
-	// delete deletes the pod only if it still has the given UID and resourceVersion.
-	delete(ctx context.Context, namespace, name string, v victim) error
+	// delete deletes the pod only if it still has the given UID and resourceVersion, with
+	// grace seconds to terminate (nil: the pod's own terminationGracePeriodSeconds).
+	delete(ctx context.Context, namespace, name string, v victim, grace *int64) error
+	// evict evicts the pod through the Eviction API, with the same preconditions as delete.
+	evict(ctx context.Context, namespace, name string, v victim, grace *int64) error
 	// probeDelete asks the API server, without deleting anything, whether macaque may delete
 	// pods in namespace: nil when it may.
 	probeDelete(ctx context.Context, namespace string) error
+	// probeEvict asks the same of evictions.
+	probeEvict(ctx context.Context, namespace string) error
 }
 
 // listQuery selects one page of candidates: the Running pods in namespace that match selector,
@@ -108,7 +120,10 @@ type listQuery struct {
 // Timeouts bounds each step of a kill on its own, so a slow list cannot eat the time of the
 // delete, and a delete whose answer is late still leaves time to learn what became of it.
 type Timeouts struct {
-	Pick     time.Duration // listing the candidates and reading back the picks, together
+	// Pick bounds listing the candidates and every try of the tick together (read-backs, guard
+	// reads and the kills between them): no try starts after it, so a tick of many victims
+	// lasts no longer than one of a single victim.
+	Pick     time.Duration
 	Delete   time.Duration // one DELETE
 	ReadBack time.Duration // reading the victim back when the DELETE's answer never came
 }
@@ -129,7 +144,7 @@ func (t Timeouts) total() time.Duration { return t.Pick + t.Delete + t.ReadBack 
 // 3*picksPerTick small requests besides the list.
 const picksPerTick = 5
 
-// Killer picks and deletes one pod per tick.
+// Killer picks and deletes (or evicts) MACAQUE_KILL_COUNT pods per tick.
 type Killer struct {
 	api       podAPI
 	namespace string
@@ -142,12 +157,17 @@ type Killer struct {
 	log       *slog.Logger
 	pageRows  int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
 	guard     *guard // the steady-state guard; nil kills any pick in scope
+
+	mode  killMode  // delete (the zero value) or evict
+	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
+	count killCount // victims per tick; the zero value is one
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
 // the previous kill was still running is skipped, so a slow API server never causes a burst.
 // A kill is bounded by k.timeouts and is not cut short by ctx, so a SIGTERM lets an in-flight
-// delete finish. results is never waited on: when the notifier is behind, the report is dropped.
+// delete finish (but no further victim is started). results is never waited on: when the
+// notifier is behind, a report is dropped.
 func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- Result) {
 	defer close(results)
 	var busyUntil time.Time
@@ -156,37 +176,60 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 			k.log.Warn("skipping tick: the previous kill was still running", "tick", at, "previous_done", busyUntil)
 			continue
 		}
-		r := k.kill(context.WithoutCancel(ctx), at)
+		reports := k.kill(ctx, at)
 		busyUntil = k.now()
-		select {
-		case results <- r:
-		default:
-			k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
+		for _, r := range reports {
+			select {
+			case results <- r:
+			default:
+				k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
+			}
 		}
 	}
 }
 
-// kill lists the candidates, picks up to picksPerTick of them in a uniformly random order and
-// deletes the first that is still in scope and running when read back, and that the
-// steady-state guard (if any) finds safe to kill.
-func (k *Killer) kill(ctx context.Context, at time.Time) Result {
-	r := Result{Time: at, Namespace: k.namespace, Selector: k.selector}
+// kill lists the candidates, picks some of them in a uniformly random order and kills the
+// first MACAQUE_KILL_COUNT that are still in scope and running when read back, that the
+// steady-state guard (if any) finds safe to kill, and of which no other pod of the same
+// controller was killed this tick. It returns one report per victim, in the order they were
+// killed, or a single report when none was; a failure stops the tick, and its report comes
+// last. ctx cancelled (SIGTERM) lets the kill in flight finish but starts no further one.
+func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
+	stopping := ctx
+	ctx = context.WithoutCancel(ctx)
+	base := Result{Time: at, Namespace: k.namespace, Selector: k.selector, Mode: k.mode}
+	r := base
 	pickCtx, cancel := context.WithTimeout(ctx, k.timeouts.Pick)
 	defer cancel()
 	picks, n, err := k.pick(pickCtx)
 	r.Candidates = n
+	base.Candidates = n
 	if err != nil {
-		return k.report(r, fmt.Errorf("list pods in %q: %w", k.namespace, err))
+		return []Result{k.report(r, fmt.Errorf("list pods in %q: %w", k.namespace, err))}
 	}
 	if n == 0 {
-		return k.report(r, nil)
+		return []Result{k.report(r, nil)}
 	}
+	want, capped := k.count.victims(n)
+	picks = picks[:min(len(picks), tries(want))]
+	var done []Result // the victims' reports, not yet logged: the last may gain a note
 	var lastErr error
-	guarded := false // some pick was passed over by the guard
+	guarded, blocked := false, false // some pick was passed over by the guard, by a PDB
+	short := ""                      // why the tick stopped trying before it ran out of picks
 	seen := verdicts{}
+	hit := map[types.UID]bool{} // the controllers of this tick's victims
 	for _, name := range picks {
+		if len(done) == want {
+			break
+		}
 		if pickCtx.Err() != nil {
-			break // out of time for another try; the delete of a later pick would start too late
+			// Out of time for another try; the kill of a later pick would start too late.
+			short = fmt.Sprintf("the tick's %v for picking ran out", k.timeouts.Pick)
+			break
+		}
+		if len(done) > 0 && stopping.Err() != nil {
+			short = "macaque is stopping"
+			break
 		}
 		r.Pod, r.Owner, r.Node, r.Note = name, "", "", ""
 		v, err := k.api.lookup(pickCtx, k.namespace, name, k.selector)
@@ -196,7 +239,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 			continue
 		}
 		if err != nil {
-			return k.report(r, fmt.Errorf("read pod %q: %w", name, err))
+			return k.finish(done, r, fmt.Errorf("read pod %q: %w", name, err), want)
 		}
 		r.Owner, r.Node = v.owner(), v.Node
 		if !v.Running || v.Terminating {
@@ -205,46 +248,134 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 			r.Passed = append(r.Passed, name+": no longer running")
 			continue
 		}
+		if v.Controller != nil && hit[v.Controller.UID] {
+			r.Passed = append(r.Passed, name+": "+v.owner()+" already lost a pod this tick")
+			continue
+		}
 		safe, err := k.guard.check(pickCtx, k.namespace, v, seen)
 		if err != nil {
-			return k.report(r, fmt.Errorf("check the workload of pod %q: %w", name, err))
+			return k.finish(done, r, fmt.Errorf("check the workload of pod %q: %w", name, err), want)
 		}
 		if safe.why != "" {
 			guarded = true
 			r.Passed = append(r.Passed, name+": "+safe.why)
 			continue
 		}
-		r.Note = safe.note
+		r.Note = joinNotes(safe.note, graceNote(k.grace))
 		if k.dryRun {
 			r.Outcome = OutcomeDryRun
-			return k.report(r, nil)
+		} else {
+			r, err = k.delete(ctx, r, v)
 		}
-		r, err = k.delete(ctx, r, v)
 		if errors.Is(err, errGone) {
 			lastErr = err
-			r.Passed = append(r.Passed, name+": changed or went away before the delete")
+			r.Passed = append(r.Passed, name+": changed or went away before the "+k.mode.request())
 			continue
 		}
-		return k.report(r, err)
+		if errors.Is(err, errBlocked) {
+			blocked = true
+			r.Passed = append(r.Passed, name+": "+err.Error())
+			continue
+		}
+		if err != nil {
+			return k.finish(done, r, err, want)
+		}
+		if v.Controller != nil {
+			hit[v.Controller.UID] = true
+		}
+		done = append(done, r)
+		r = base
+	}
+	if len(done) > 0 {
+		return k.finish(done, r, nil, want, shortfall(len(done), want, n, capped, k.count, short))
 	}
 	// Every pick was rejected; Passed names each and says why.
 	r.Pod, r.Owner, r.Node, r.Note = "", "", "", ""
+	if blocked {
+		// Not an error: a PodDisruptionBudget did its job. Other rejections are listed beside it.
+		r.Outcome = OutcomeBlocked
+		return []Result{k.report(r, nil)}
+	}
 	if guarded {
 		// Not an error: the guard did its job. Picks that vanished are listed beside it.
 		r.Outcome = OutcomeSkipped
-		return k.report(r, nil)
+		return []Result{k.report(r, nil)}
 	}
 	if lastErr == nil {
 		lastErr = fmt.Errorf("listing took all the time for the pick, none left to read it back: %w", pickCtx.Err())
 	}
-	return k.report(r, lastErr)
+	return []Result{k.report(r, lastErr)}
 }
 
-// delete deletes v, the read-back of r.Pod, with a deadline of its own. When the API server's
-// answer never comes, what it did is read back instead of guessed: the pod may be gone.
+// finish logs a tick's reports and returns them: the victims' (done), then, when err is not
+// nil, the report of the pick the tick failed on (r). A tick that killed fewer pods than want
+// says so, with why, on its last report: the failure's, or the last victim's, which also lists
+// the picks passed over after it. notes are added to that last report.
+func (k *Killer) finish(done []Result, r Result, err error, want int, notes ...string) []Result {
+	if err != nil {
+		if len(done) > 0 {
+			r.KilledBefore = len(done)
+			r.Note = joinNotes(r.Note, fmt.Sprintf("%d of %d asked for: this failure ended the tick", len(done), want))
+		}
+		done = append(done, r)
+	} else {
+		last := &done[len(done)-1]
+		if len(done) < want {
+			last.Passed = append(last.Passed, r.Passed...)
+		}
+		for _, n := range notes {
+			last.Note = joinNotes(last.Note, n)
+		}
+	}
+	out := make([]Result, 0, len(done))
+	for i, d := range done {
+		var e error
+		if i == len(done)-1 {
+			e = err
+		}
+		out = append(out, k.report(d, e))
+	}
+	return out
+}
+
+// shortfall is the note on the last report of a tick that killed got of the want pods asked
+// for (among n candidates), saying why; with the count capped, it says that too.
+func shortfall(got, want, n int, capped bool, count killCount, short string) string {
+	note := ""
+	if capped {
+		note = fmt.Sprintf("MACAQUE_KILL_COUNT=%s of %d candidates is more than %d: capped at %d victims a tick", count, n, maxVictims, maxVictims)
+	}
+	if got == want {
+		return note
+	}
+	why := short
+	if why == "" {
+		why = "no other pick could be killed"
+		if n < want {
+			why = fmt.Sprintf("only %d candidates", n)
+		}
+	}
+	return joinNotes(note, fmt.Sprintf("%d of %d asked for: %s", got, want, why))
+}
+
+// request is the API request mode makes, as a report names it.
+func (m killMode) request() string {
+	if m == modeEvict {
+		return "eviction"
+	}
+	return "delete"
+}
+
+// delete deletes (or evicts) v, the read-back of r.Pod, with a deadline of its own. When the
+// API server's answer never comes, what it did is read back instead of guessed: the pod may be
+// gone. An eviction a PodDisruptionBudget refused is errBlocked, worded to name the PDB.
 func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error) {
 	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
-	err := k.api.delete(delCtx, k.namespace, r.Pod, v)
+	kill, verb := k.api.delete, "delete"
+	if k.mode == modeEvict {
+		kill, verb = k.api.evict, "evict"
+	}
+	err := kill(delCtx, k.namespace, r.Pod, v, k.grace)
 	cancel()
 	if err == nil {
 		r.Outcome, r.Deleted = OutcomeKilled, k.now()
@@ -253,10 +384,17 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		// A UID or resourceVersion precondition that fails comes back as 409 Conflict: the pod
 		// was replaced, changed (relabelled, or deleted by someone else) since it was read back.
-		return r, fmt.Errorf("delete pod %q: %w: %w", r.Pod, errGone, err)
+		return r, fmt.Errorf("%s pod %q: %w: %w", verb, r.Pod, errGone, err)
 	}
+	if pdb := pdbCause(err); pdb != "" {
+		// The eviction handler checks the budget before it touches the pod: nothing was done.
+		return r, fmt.Errorf("%w %s", errBlocked, pdb)
+	}
+	// A 429 without a budget's cause is the API server's own throttling (priority and
+	// fairness, max-in-flight), which answers before any handler runs: nothing was done, so it
+	// is an error, and there is nothing to read back.
 	if !answerUnknown(err) {
-		return r, fmt.Errorf("delete pod %q: %w", r.Pod, err)
+		return r, fmt.Errorf("%s pod %q: %w", verb, r.Pod, err)
 	}
 
 	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
@@ -264,17 +402,21 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	back, readErr := k.api.lookup(readCtx, k.namespace, r.Pod, "")
 	if readErr != nil && !errors.Is(readErr, errGone) {
 		r.Outcome = OutcomeUnknown
-		return r, fmt.Errorf("delete pod %q: no answer (%w), and the read-back failed: %w", r.Pod, err, readErr)
+		return r, fmt.Errorf("%s pod %q: no answer (%w), and the read-back failed: %w", verb, r.Pod, err, readErr)
 	}
 	if readErr == nil && back.UID == v.UID && !back.Terminating {
-		return r, fmt.Errorf("delete pod %q: no answer (%w), and a read-back found it still running", r.Pod, err)
+		return r, fmt.Errorf("%s pod %q: no answer (%w), and a read-back found it still running", verb, r.Pod, err)
 	}
 	state := "terminating"
 	if readErr != nil || back.UID != v.UID {
 		state = "gone"
 	}
 	r.Outcome, r.Deleted = OutcomeKilled, k.now()
-	r.Note = joinNotes(r.Note, fmt.Sprintf("the DELETE's answer never came (%v); a read-back found the pod %s", err, state))
+	request := "DELETE"
+	if k.mode == modeEvict {
+		request = "eviction"
+	}
+	r.Note = joinNotes(r.Note, fmt.Sprintf("the %s's answer never came (%v); a read-back found the pod %s", request, err, state))
 	return r, nil
 }
 
@@ -338,10 +480,10 @@ func (k *Killer) report(r Result, err error) Result {
 	r.Err, r.Outcome = err, outcomeOf(r.Outcome, err)
 	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
-		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node)
+		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node, "mode", cmp.Or(r.Mode, modeDelete))
 	}
 	if !r.Deleted.IsZero() {
-		log = log.With("deleted", r.Deleted)
+		log = log.With(r.Mode.pastTense(), r.Deleted)
 	}
 	if r.Note != "" {
 		log = log.With("note", r.Note)
@@ -357,16 +499,19 @@ func (k *Killer) report(r Result, err error) Result {
 	return r
 }
 
-// pick pages through the candidates and keeps up to picksPerTick of them chosen uniformly at
-// random (reservoir sampling), in a random order: the first is a uniform pick, and each next one
-// is uniform among the rest. Memory stays constant however many pods are in scope.
+// pick pages through the candidates and keeps up to k.count.reservoir() of them (picksPerTick
+// for one victim) chosen uniformly at random (reservoir sampling), in a random order: the first
+// is a uniform pick, and each next one is uniform among the rest, so the victims, the first
+// picks that qualify, are drawn without replacement. Memory stays constant however many pods
+// are in scope.
 func (k *Killer) pick(ctx context.Context) (names []string, n int, err error) {
 	q := listQuery{namespace: k.namespace, selector: k.selector, exclude: k.self, limit: cmp.Or(k.pageRows, pageSize)}
+	size := k.count.reservoir()
 	keep := func(candidate string) {
 		n++
-		if len(names) < picksPerTick {
+		if len(names) < size {
 			names = append(names, candidate)
-		} else if i := k.rng.IntN(n); i < picksPerTick {
+		} else if i := k.rng.IntN(n); i < size {
 			names[i] = candidate
 		}
 	}
@@ -660,12 +805,8 @@ func (p *restPods) lookup(ctx context.Context, namespace, name, selector string)
 	return v, nil
 }
 
-func (p *restPods) delete(ctx context.Context, namespace, name string, v victim) error {
-	pre := metav1.NewUIDPreconditions(string(v.UID))
-	if v.ResourceVersion != "" {
-		pre.ResourceVersion = &v.ResourceVersion
-	}
-	body, err := deleteOptions(pre)
+func (p *restPods) delete(ctx context.Context, namespace, name string, v victim, grace *int64) error {
+	body, err := deleteOptions(preconditions(v), grace)
 	if err != nil {
 		return err
 	}
@@ -675,12 +816,22 @@ func (p *restPods) delete(ctx context.Context, namespace, name string, v victim)
 	return p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).MaxRetries(0).Do(ctx).Error()
 }
 
+// preconditions make a kill of v fail with 409 Conflict unless the pod still has v's UID and
+// resourceVersion: it was not replaced nor changed since it was read back.
+func preconditions(v victim) *metav1.Preconditions {
+	pre := metav1.NewUIDPreconditions(string(v.UID))
+	if v.ResourceVersion != "" {
+		pre.ResourceVersion = &v.ResourceVersion
+	}
+	return pre
+}
+
 // preflightPod is a pod name that can never exist (names are lower case), so a dry-run delete
 // of it tells whether delete is allowed without touching any pod: 404 if so, 403 if not.
 const preflightPod = "MACAQUE-PREFLIGHT-CHECK"
 
 func (p *restPods) probeDelete(ctx context.Context, namespace string) error {
-	body, err := deleteOptions(nil)
+	body, err := deleteOptions(nil, nil)
 	if err != nil {
 		return err
 	}
@@ -694,9 +845,9 @@ func (p *restPods) probeDelete(ctx context.Context, namespace string) error {
 	return err
 }
 
-// deleteOptions encodes the body of a DELETE.
-func deleteOptions(pre *metav1.Preconditions) ([]byte, error) {
-	opts := metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}, Preconditions: pre}
+// deleteOptions encodes the body of a DELETE; grace nil leaves the pod's own grace period.
+func deleteOptions(pre *metav1.Preconditions, grace *int64) ([]byte, error) {
+	opts := metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}, Preconditions: pre, GracePeriodSeconds: grace}
 	body, err := json.Marshal(opts)
 	if err != nil {
 		return nil, fmt.Errorf("encode delete options: %w", err)

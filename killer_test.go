@@ -40,6 +40,17 @@ func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bo
 		timeouts: testTimeouts, rng: rand.New(rand.NewPCG(1, 2)), now: func() time.Time { return tick0 }, log: discardLogger()}
 }
 
+// killOnce runs one tick of k that must give exactly one report, as every tick of a single
+// victim does, and returns it.
+func killOnce(t *testing.T, k *Killer) Result {
+	t.Helper()
+	reports := k.kill(t.Context(), tick0)
+	if len(reports) != 1 {
+		t.Fatalf("%d reports, want 1: %+v", len(reports), reports)
+	}
+	return reports[0]
+}
+
 // testTimeouts keep the cases whose DELETE never gets an answer short: each waits out Delete.
 var testTimeouts = Timeouts{Pick: 10 * time.Second, Delete: 100 * time.Millisecond, ReadBack: 5 * time.Second}
 
@@ -405,7 +416,7 @@ func TestKill(t *testing.T) {
 				}
 			}
 			k := newTestKiller(t, srv, tt.selector, tt.dryRun)
-			r := k.kill(t.Context(), tick0)
+			r := killOnce(t, k)
 
 			if r.Outcome != tt.want {
 				t.Fatalf("outcome = %q (err %v), want %q", r.Outcome, r.Err, tt.want)
@@ -508,7 +519,7 @@ func TestListRequests(t *testing.T) {
 			}
 			k := newTestKiller(t, srv, "app=web", false)
 			k.pageRows = tt.pageRows
-			r := k.kill(t.Context(), tick0)
+			r := killOnce(t, k)
 			if r.Outcome != OutcomeKilled || r.Candidates != tt.pods {
 				t.Fatalf("outcome %q, candidates %d (err %v); want killed, %d", r.Outcome, r.Candidates, r.Err, tt.pods)
 			}
@@ -579,8 +590,10 @@ func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) 
 func (pagedNames) lookup(context.Context, string, string, string) (victim, error) {
 	panic("not used")
 }
-func (pagedNames) delete(context.Context, string, string, victim) error { panic("not used") }
-func (pagedNames) probeDelete(context.Context, string) error            { panic("not used") }
+func (pagedNames) delete(context.Context, string, string, victim, *int64) error { panic("not used") }
+func (pagedNames) evict(context.Context, string, string, victim, *int64) error  { panic("not used") }
+func (pagedNames) probeDelete(context.Context, string) error                    { panic("not used") }
+func (pagedNames) probeEvict(context.Context, string) error                     { panic("not used") }
 
 // TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page it is
 // listed, must be equally likely to be the first pick, and equally likely to be among the
@@ -881,7 +894,7 @@ func TestPreflight(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflight(t.Context(), api, testNS)
+			err = preflight(t.Context(), api, testNS, modeDelete)
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}

@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if self == "" {
 		self = hostname()
 	}
-	if err := preflight(ctx, pods, s.namespace); err != nil {
+	if err := preflight(ctx, pods, s.namespace, s.mode); err != nil {
 		return err
 	}
 	var safety *guard
@@ -123,11 +123,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
-		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","))
+		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
+		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String())
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety}
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
@@ -257,10 +258,10 @@ func defaultNamespace(loader clientcmd.ClientConfig, saNamespace string) string 
 	return ""
 }
 
-// preflight lists one pod and asks for a dry-run delete, so an unknown namespace, missing RBAC
-// or a proxy that mangles the list stops macaque at start with one clear line instead of
-// failing at every tick.
-func preflight(ctx context.Context, pods podAPI, namespace string) error {
+// preflight lists one pod and asks for a dry-run delete (a dry-run eviction in evict mode), so
+// an unknown namespace, missing RBAC or a proxy that mangles the list stops macaque at start
+// with one clear line instead of failing at every tick.
+func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	_, err := pods.listPage(ctx, listQuery{namespace: namespace, limit: 1}, func(string) {})
@@ -269,6 +270,16 @@ func preflight(ctx context.Context, pods podAPI, namespace string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("list pods in %q: %w", namespace, err)
+	}
+	if mode == modeEvict {
+		err = pods.probeEvict(ctx, namespace)
+		if isRBACDenial(err) {
+			return badSetting("MODE", "evict: cannot evict pods in %q (macaque's Role must grant create on pods/eviction there, or set MACAQUE_MODE=delete): %v", namespace, err)
+		}
+		if err != nil {
+			return fmt.Errorf("check that macaque may evict pods in %q: %w", namespace, err)
+		}
+		return nil
 	}
 	err = pods.probeDelete(ctx, namespace)
 	if isRBACDenial(err) {

@@ -380,6 +380,9 @@ type view struct {
 	Slack     slackSettings
 	LogFormat string
 	LogLevel  slog.Level
+	Mode      killMode
+	Grace     string // graceSetting of the grace period
+	Count     killCount
 }
 
 // viewFrom is a Friday noon, UTC.
@@ -387,7 +390,7 @@ var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
 	v := view{Zone: s.location.String(), Namespace: s.namespace, Selector: s.selector.String(), DryRun: s.dryRun,
-		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel}
+		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count}
 	at := viewFrom
 	for range 3 {
 		at = nextTick(s.schedule, s.location, at)
@@ -404,6 +407,7 @@ func TestConfigCheck(t *testing.T) {
 		Next: []time.Time{utc(27, 13, 0), utc(27, 14, 0), utc(27, 15, 0)}, // 14:00, 15:00, 16:00 in Paris
 		Zone: "Europe/Paris", Selector: "app in (a,b),tier!=db", Slack: slackSettings{apiURL: "https://slack.com/api/"},
 		LogFormat: "text", LogLevel: slog.LevelInfo, Guard: guardSettings{on: true, ownerKinds: map[string]bool{}},
+		Mode: modeDelete, Grace: "the pod's own", Count: killCount{n: 1},
 	}
 	tests := []struct {
 		name    string
@@ -448,6 +452,30 @@ func TestConfigCheck(t *testing.T) {
 			want: func(v *view) {
 				v.Guard.allowOrphans, v.Guard.ownerKinds = true, map[string]bool{"Job": true, "Rollout": true}
 			}},
+		{name: "evict mode", edit: func(c *Config) { c.Mode = "evict" }, want: func(v *view) { v.Mode = modeEvict }},
+		{name: "delete mode spelt out", edit: func(c *Config) { c.Mode = "delete" }, want: func(*view) {}},
+		{name: "grace period in seconds", edit: func(c *Config) { c.GracePeriod = "30" }, want: func(v *view) { v.Grace = "30s" }},
+		{name: "grace period as a duration", edit: func(c *Config) { c.GracePeriod = "1m" }, want: func(v *view) { v.Grace = "60s" }},
+		{name: "grace period 0 is a hard kill", edit: func(c *Config) { c.GracePeriod = "0" }, want: func(v *view) { v.Grace = "0s" }},
+		{name: "grace period 0s", edit: func(c *Config) { c.GracePeriod = " 0s " }, want: func(v *view) { v.Grace = "0s" }},
+		{name: "kill count", edit: func(c *Config) { c.KillCount = "3" }, want: func(v *view) { v.Count = killCount{n: 3} }},
+		{name: "kill count at the cap", edit: func(c *Config) { c.KillCount = "100" }, want: func(v *view) { v.Count = killCount{n: 100} }},
+		{name: "kill count as a percentage", edit: func(c *Config) { c.KillCount = "10%" }, want: func(v *view) { v.Count = killCount{percent: 10} }},
+		{name: "kill count of every candidate", edit: func(c *Config) { c.KillCount = "100%" }, want: func(v *view) { v.Count = killCount{percent: 100} }},
+		{name: "unknown mode", edit: func(c *Config) { c.Mode = "drain" }, wantVar: "MACAQUE_MODE", wantMsg: `unknown mode "drain" (want delete or evict)`},
+		{name: "mode in upper case", edit: func(c *Config) { c.Mode = "Evict" }, wantVar: "MACAQUE_MODE", wantMsg: `unknown mode "Evict"`},
+		{name: "negative grace period", edit: func(c *Config) { c.GracePeriod = "-1" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"-1" is negative`},
+		{name: "negative grace duration", edit: func(c *Config) { c.GracePeriod = "-5s" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"-5s" is negative`},
+		{name: "fractional grace period", edit: func(c *Config) { c.GracePeriod = "1.5" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"1.5" is not whole seconds`},
+		{name: "fractional grace duration", edit: func(c *Config) { c.GracePeriod = "1500ms" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"1500ms" is not a whole number of seconds`},
+		{name: "grace period in words", edit: func(c *Config) { c.GracePeriod = "soon" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"soon" is not whole seconds`},
+		{name: "kill count zero", edit: func(c *Config) { c.KillCount = "0" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"0": want 1 to 100 victims a tick`},
+		{name: "kill count over the cap", edit: func(c *Config) { c.KillCount = "101" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"101": want 1 to 100 victims a tick`},
+		{name: "kill count negative", edit: func(c *Config) { c.KillCount = "-1" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"-1": want 1 to 100`},
+		{name: "kill count in words", edit: func(c *Config) { c.KillCount = "three" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"three": want a number of victims`},
+		{name: "kill count 0%", edit: func(c *Config) { c.KillCount = "0%" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"0%": want a whole percentage from 1% to 100%`},
+		{name: "kill count over 100%", edit: func(c *Config) { c.KillCount = "101%" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"101%": want a whole percentage`},
+		{name: "kill count fractional percentage", edit: func(c *Config) { c.KillCount = "2.5%" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"2.5%": want a whole percentage`},
 		{name: "owner kind in lower case", edit: func(c *Config) { c.OwnerKinds = "job" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"job" is not a kind`},
 		{name: "owner kinds with an empty item", edit: func(c *Config) { c.OwnerKinds = "Job,,Rollout" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"" is not a kind`},
 		{name: "owner kinds naming a plural", edit: func(c *Config) { c.OwnerKinds = "Job,rollouts.argoproj.io" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "not a kind"},
@@ -524,6 +552,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job",
+		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {

@@ -195,33 +195,45 @@ func message(r Result) string {
 	if r.Pod != "" {
 		target = pod
 	}
+	// In evict mode every line says evict: an eviction is not a delete (a PDB may refuse it).
+	kill, killed, killing, request := "kill", "killed", "killing", "delete"
+	if r.Mode == modeEvict {
+		kill, killed, killing, request = "evict", "evicted", "evicting", "eviction"
+	}
+	nothing := "nothing was " + killed
+	if r.KilledBefore > 0 { // MACAQUE_KILL_COUNT: this tick's earlier victims have reports of their own
+		nothing = fmt.Sprintf("it was not %s (%d earlier in this tick were)", killed, r.KilledBefore)
+	}
 	var text string
 	switch r.Outcome {
 	case OutcomeKilled:
-		text = fmt.Sprintf(":monkey_face: killed %s, 1 of %d candidates in %s.", pod, r.Candidates, scope)
+		text = fmt.Sprintf(":monkey_face: %s %s, 1 of %d candidates in %s.", killed, pod, r.Candidates, scope)
 	case OutcomeDryRun:
-		text = fmt.Sprintf(":see_no_evil: dry run: would have killed %s, 1 of %d candidates in %s.", pod, r.Candidates, scope)
+		text = fmt.Sprintf(":see_no_evil: dry run: would have %s %s, 1 of %d candidates in %s.", killed, pod, r.Candidates, scope)
 	case OutcomeNoCandidates:
-		text = fmt.Sprintf(":zzz: no Running pod to kill in %s.", scope)
+		text = fmt.Sprintf(":zzz: no Running pod to %s in %s.", kill, scope)
 	case OutcomeNotFound:
 		if r.Pod == "" {
-			text = fmt.Sprintf(":ghost: every pick in %s was gone or changed before it could be deleted; nothing was killed.", scope)
+			text = fmt.Sprintf(":ghost: every pick in %s was gone or changed before it could be %s; nothing was %s.", scope, r.Mode.pastTense(), killed)
 		} else {
-			text = fmt.Sprintf(":ghost: picked %s but it was gone before it could be deleted; nothing was killed.", pod)
+			text = fmt.Sprintf(":ghost: picked %s but it was gone before it could be %s; nothing was %s.", pod, r.Mode.pastTense(), killed)
 		}
 	case OutcomeSkipped:
 		// The guard's doing, not a failure: each pick was unhealthy, mid-rollout or unowned.
-		text = fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was killed.", r.Candidates, scope)
+		text = fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was %s.", r.Candidates, scope, killed)
+	case OutcomeBlocked:
+		// The PDBs' doing, not a failure: Passed names the budget that refused each pick.
+		text = fmt.Sprintf(":vertical_traffic_light: blocked: PodDisruptionBudgets refused to let any pick among %d candidates in %s be evicted; nothing was evicted.", r.Candidates, scope)
 	case OutcomeForbidden:
-		text = fmt.Sprintf(":no_entry: forbidden to kill %s; nothing was killed. Check macaque's Role.", target)
+		text = fmt.Sprintf(":no_entry: forbidden to %s %s; %s. Check macaque's Role.", kill, target, nothing)
 	case OutcomeDenied:
 		// Not the Role: an admission webhook or policy said no, so the hint would mislead.
-		text = fmt.Sprintf(":no_entry: the API server denied killing %s; nothing was killed.", target)
+		text = fmt.Sprintf(":no_entry: the API server denied %s %s; %s.", killing, target, nothing)
 	case OutcomeUnknown:
-		// The DELETE went out and its answer did not come back: either way may be true.
-		text = fmt.Sprintf(":question: sent the delete of %s, 1 of %d candidates in %s, but its result is unknown: the pod may or may not have been killed.", target, r.Candidates, scope)
+		// The request went out and its answer did not come back: either way may be true.
+		text = fmt.Sprintf(":question: sent the %s of %s, 1 of %d candidates in %s, but its result is unknown: the pod may or may not have been %s.", request, target, r.Candidates, scope, killed)
 	default:
-		text = fmt.Sprintf(":warning: failed to kill %s; nothing was killed.", target)
+		text = fmt.Sprintf(":warning: failed to %s %s; %s.", kill, target, nothing)
 	}
 	text += when(r)
 	if len(r.Passed) > 0 {
@@ -253,7 +265,7 @@ func when(r Result) string {
 		if d.Format(time.DateOnly) != r.Time.Format(time.DateOnly) {
 			layout = "2006-01-02 " + layout
 		}
-		s += ", deleted at " + d.Format(layout)
+		s += ", " + r.Mode.pastTense() + " at " + d.Format(layout)
 	}
 	return s + ")"
 }
@@ -274,7 +286,7 @@ func passed(r Result) string {
 		items = append(items, fmt.Sprintf("and %d more", more))
 	}
 	head := "Passed over first: "
-	if r.Outcome == OutcomeSkipped {
+	if r.Outcome == OutcomeSkipped || r.Outcome == OutcomeBlocked {
 		head = "Picks passed over: "
 	}
 	if r.Outcome == OutcomeNotFound {
