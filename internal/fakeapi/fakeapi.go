@@ -129,6 +129,17 @@ func (s *Server) Deletes() []Request {
 	return out
 }
 
+// Evictions returns the POSTs to a pod's eviction subresource received so far.
+func (s *Server) Evictions() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/eviction") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Pod builds a Running pod owned by a ReplicaSet of its own (rs-NAME) and scheduled on a node of
 // its own (node-NAME), so that a report naming the wrong pod's owner or node is caught.
 func Pod(namespace, name string, lbls map[string]string) *corev1.Pod {
@@ -183,6 +194,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.list(w, req, ns)
 	case len(parts) == 6 && r.Method == http.MethodDelete:
 		s.delete(w, req, ns, parts[5])
+	case len(parts) == 7 && parts[6] == "eviction" && r.Method == http.MethodPost:
+		s.evict(w, req, ns, parts[5])
 	default:
 		writeStatus(w, status(http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "not supported by fakeapi"))
 	}
@@ -324,6 +337,71 @@ func (s *Server) delete(w http.ResponseWriter, req Request, ns, name string) {
 	}
 	delete(s.pods, key)
 	writeJSON(w, http.StatusOK, p)
+}
+
+// evict serves an eviction as kube-apiserver does with no PodDisruptionBudget in the way: the
+// deleteOptions it carries apply as a DELETE's would, and success is 201 with a Status.
+// Tests play a PDB's refusal through Fail.
+func (s *Server) evict(w http.ResponseWriter, req Request, ns, name string) {
+	var ev struct {
+		APIVersion    string                `json:"apiVersion"`
+		Kind          string                `json:"kind"`
+		Metadata      metav1.ObjectMeta     `json:"metadata"`
+		DeleteOptions *metav1.DeleteOptions `json:"deleteOptions"`
+	}
+	if err := json.Unmarshal(req.Body, &ev); err != nil {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+		return
+	}
+	if ev.APIVersion != "policy/v1" || ev.Kind != "Eviction" || ev.Metadata.Name != name {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, "name in URL does not match name in Eviction object"))
+		return
+	}
+	opts := metav1.DeleteOptions{}
+	if ev.DeleteOptions != nil {
+		opts = *ev.DeleteOptions
+	}
+	if slices.Contains(req.Query["dryRun"], "All") {
+		opts.DryRun = []string{"All"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := ns + "/" + name
+	p := s.pods[key]
+	if st := checkPreconditions(p, name, opts.Preconditions); st != nil {
+		writeStatus(w, st)
+		return
+	}
+	if len(opts.DryRun) == 0 {
+		delete(s.pods, key)
+	}
+	writeJSON(w, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+}
+
+// checkPreconditions is the API server's answer to a kill of p (nil when none is stored) under
+// pre: 404, 409, or nil to go ahead.
+func checkPreconditions(p *corev1.Pod, name string, pre *metav1.Preconditions) *metav1.Status {
+	if p == nil {
+		return status(http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("pods %q not found", name))
+	}
+	if pre != nil && pre.UID != nil && *pre.UID != p.UID {
+		return status(http.StatusConflict, metav1.StatusReasonConflict,
+			fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, p.UID))
+	}
+	if pre != nil && pre.ResourceVersion != nil && *pre.ResourceVersion != p.ResourceVersion {
+		return status(http.StatusConflict, metav1.StatusReasonConflict,
+			fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s", *pre.ResourceVersion, p.ResourceVersion))
+	}
+	return nil
+}
+
+// PDBRefusal is the 429 kube-apiserver answers an eviction that PodDisruptionBudget pdb refuses,
+// needing want healthy pods and having have.
+func PDBRefusal(pdb string, want, have int) *metav1.Status {
+	st := status(http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests, "Cannot evict pod as it would violate the pod's disruption budget.")
+	st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "DisruptionBudget",
+		Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb, want, have)}}}
+	return st
 }
 
 func status(code int32, reason metav1.StatusReason, msg string) *metav1.Status {
