@@ -310,6 +310,7 @@ func TestKillCount(t *testing.T) {
 		deletes int
 		note    string // a substring of the last report's note; empty: no note
 		passed  string // a substring of one of the last report's passed entries; empty: none
+		tried   int    // when not 0, the picks passed over in all
 	}{
 		{name: "3 over three controllers of 3 pods: one of each", pods: three, count: killCount{n: 3},
 			want: []Outcome{OutcomeKilled, OutcomeKilled, OutcomeKilled}, deletes: 3},
@@ -338,6 +339,16 @@ func TestKillCount(t *testing.T) {
 			want: []Outcome{OutcomeKilled, OutcomeForbidden}, deletes: 2, note: "1 of 3 asked for: this failure ended the tick"},
 		{name: "stopping after a kill starts no further one", pods: three, count: killCount{n: 3}, stop: true,
 			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: macaque is stopping"},
+		{name: "a percentage tries picksPerTick picks per victim, not every pick it holds", pods: solos[:60], count: killCount{percent: 2},
+			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+				return func(r fakeapi.Request) *metav1.Status {
+					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
+						s.Remove(testNS, name) // every pick is gone by its read-back
+					}
+					return nil
+				}
+			},
+			want: []Outcome{OutcomeNotFound}, tried: picksPerTick},
 		{name: "nothing killed: one report, as with one victim", pods: three, count: killCount{n: 3},
 			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
@@ -399,6 +410,9 @@ func TestKillCount(t *testing.T) {
 				}
 			}
 			last := reports[len(reports)-1]
+			if tt.tried != 0 && len(last.Passed) != tt.tried {
+				t.Errorf("%d picks passed over, want %d", len(last.Passed), tt.tried)
+			}
 			if (tt.note == "") != (last.Note == "") || !strings.Contains(last.Note, tt.note) {
 				t.Errorf("last note = %q, want one containing %q", last.Note, tt.note)
 			}
