@@ -48,7 +48,7 @@ type Result struct {
 	Time       time.Time // the tick's scheduled time, in the schedule's zone
 	Scope      string    // the namespaces in scope, as scope.String names them
 	Namespace  string    // the victim's namespace; for a tick with no victim, the scope's only namespace, if it has one
-	Selector   string // as the user wrote it; empty means every pod
+	Selector   string    // as the user wrote it; empty means every pod
 	Pod        string
 	Owner      string // "Kind/name" of the controlling owner, empty for a bare pod
 	Node       string
@@ -154,17 +154,17 @@ const picksPerTick = 5
 
 // Killer picks and deletes one pod per tick.
 type Killer struct {
-	api       podAPI
-	scope     scope
-	selector  string
-	self      string // macaque's own pod, never a victim
-	dryRun    bool
-	timeouts  Timeouts
-	rng       *rand.Rand // only the killer goroutine uses it
-	now       func() time.Time
-	log       *slog.Logger
-	pageRows  int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard     *guard // the steady-state guard; nil kills any pick in scope
+	api      podAPI
+	scope    scope
+	selector string
+	self     string // macaque's own pod, never a victim
+	dryRun   bool
+	timeouts Timeouts
+	rng      *rand.Rand // only the killer goroutine uses it
+	now      func() time.Time
+	log      *slog.Logger
+	pageRows int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard    *guard // the steady-state guard; nil kills any pick in scope
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
