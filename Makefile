@@ -9,7 +9,7 @@ PLATFORMS ?= linux/amd64,linux/arm64
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build cross test unit fuzz mutation lint e2e image image-test controlplane demo bench clean
+.PHONY: all build cross test unit fuzz mutation lint e2e image image-test controlplane demo bench manifests clean
 
 all: lint unit build
 
@@ -31,6 +31,10 @@ lint:
 	cd e2e && $(GO) vet ./...
 	cd imagetest && $(GO) vet ./...
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## manifests: macaque-cluster.yml from macaque.yml (TestClusterManifest fails when they drift)
+manifests:
+	$(GO) test -count=1 -run '^TestClusterManifest$$' . -update-manifests
 
 ## unit: fast tests, no cluster
 unit:

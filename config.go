@@ -17,7 +17,6 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // envPrefix is the prefix of every setting macaque reads from the environment.
@@ -32,7 +31,8 @@ type Config struct {
 	Crontab           string `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
 	Timezone          string `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
 	AllowFastSchedule bool   `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
-	Namespace         string `split_words:"true" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
+	Namespace         string `split_words:"true" desc:"namespace to kill in, a comma-separated list of them, or * for every namespace (needs macaque-cluster.yml) but kube-system, kube-public, kube-node-lease and MACAQUE_EXCLUDE_NAMESPACES unless named beside it (default: macaque's own, or the kubeconfig context's)"`
+	ExcludeNamespaces string `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, comma-separated namespaces never to kill in"`
 	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
 	DryRun            bool   `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
 	RequireHealthy    bool   `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
@@ -53,7 +53,7 @@ type settings struct {
 	crontab   string
 	schedule  cron.Schedule
 	location  *time.Location
-	namespace string // empty until resolved against the pod's or the kubeconfig's namespace
+	scope     scope // unresolved (no namespace) until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
 	guard     guardSettings
@@ -127,11 +127,8 @@ func (c Config) check() (settings, error) {
 	if s.location, err = time.LoadLocation(c.Timezone); err != nil {
 		return s, badSetting("TIMEZONE", "unknown time zone %q (want an IANA name such as Europe/Paris)", c.Timezone)
 	}
-	if c.Namespace != "" {
-		if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
-			return s, badSetting("NAMESPACE", "invalid namespace %q: %s", c.Namespace, strings.Join(errs, "; "))
-		}
-		s.namespace = c.Namespace
+	if s.scope, err = parseScope(c.Namespace, c.ExcludeNamespaces); err != nil {
+		return s, err
 	}
 	if s.selector, err = labels.Parse(c.Selector); err != nil {
 		return s, badSetting("SELECTOR", "invalid label selector %q: %v", c.Selector, err)

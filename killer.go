@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,8 +47,9 @@ const (
 // Result is the report of one tick, sent from the killer to the notifier.
 type Result struct {
 	Time       time.Time // the tick's scheduled time, in the schedule's zone
-	Namespace  string
-	Selector   string // as the user wrote it; empty means every pod
+	Scope      string    // the namespaces in scope, as scope.String names them
+	Namespace  string    // the victim's namespace; for a tick with no victim, the scope's only namespace, if it has one
+	Selector   string    // as the user wrote it; empty means every pod
 	Pod        string
 	Owner      string // "Kind/name" of the controlling owner, empty for a bare pod
 	Node       string
@@ -60,7 +63,7 @@ type Result struct {
 	// a read-back because the DELETE's own answer never came.
 	Note string
 	// Passed lists the picks that were rejected before this one (since the tick's previous
-	// victim), each as "pod: why"; on the last report of a tick that killed fewer pods than
+	// victim), each as "namespace/pod: why"; on the last report of a tick that killed fewer pods than
 	// MACAQUE_KILL_COUNT asked for, also those rejected after it.
 	Passed []string
 	// KilledBefore counts the victims this tick killed before the pick this report is about,
@@ -71,6 +74,7 @@ type Result struct {
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
 type victim struct {
+	Namespace       string
 	UID             types.UID
 	ResourceVersion string
 	Controller      *ownerRef // the controlling owner, nil for a bare pod; the guard reads up from it
@@ -97,6 +101,10 @@ type podAPI interface {
 	// lookup reads one pod by name, among those matching selector (through list, so no "get"
 	// permission is needed). A pod that does not exist or does not match is errGone.
 	lookup(ctx context.Context, namespace, name, selector string) (victim, error)
+	// locate reads the pods named name in every namespace q lists (a cluster-wide q: a row of
+	// its table does not say its namespace, and the same name may be in several), among those
+	// matching q's selector. None is errGone.
+	locate(ctx context.Context, q listQuery, name string) ([]victim, error)
 	// delete deletes the pod only if it still has the given UID and resourceVersion, with
 	// grace seconds to terminate (nil: the pod's own terminationGracePeriodSeconds).
 	delete(ctx context.Context, namespace, name string, v victim, grace *int64) error
@@ -109,12 +117,27 @@ type podAPI interface {
 	probeEvict(ctx context.Context, namespace string) error
 }
 
-// listQuery selects one page of candidates: the Running pods in namespace that match selector,
-// except the one named exclude.
+// listQuery selects one page of candidates: the Running pods in namespace (every namespace but
+// excludeNamespaces when empty) that match selector, except the one named exclude.
 type listQuery struct {
 	namespace, selector, exclude string
+	excludeNamespaces            []string
 	limit                        int64 // rows per page
 	continueToken                string
+}
+
+// candidate is one row of a candidates' list. Its namespace is empty when it came from a
+// cluster-wide list, whose rows do not say it: the read-back finds it.
+type candidate struct {
+	namespace, name string
+}
+
+// String is how reports name the candidate.
+func (c candidate) String() string {
+	if c.namespace == "" {
+		return c.name
+	}
+	return c.namespace + "/" + c.name
 }
 
 // Timeouts bounds each step of a kill on its own, so a slow list cannot eat the time of the
@@ -147,7 +170,7 @@ const picksPerTick = 5
 // Killer picks and deletes (or evicts) MACAQUE_KILL_COUNT pods per tick.
 type Killer struct {
 	api       podAPI
-	namespace string
+	scope     scope
 	selector  string
 	self      string // macaque's own pod, never a victim
 	dryRun    bool
@@ -197,7 +220,10 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 	stopping := ctx
 	ctx = context.WithoutCancel(ctx)
-	base := Result{Time: at, Namespace: k.namespace, Selector: k.selector, Mode: k.mode}
+	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.mode}
+	if !k.scope.all && len(k.scope.namespaces) == 1 {
+		base.Namespace = k.scope.namespaces[0]
+	}
 	r := base
 	pickCtx, cancel := context.WithTimeout(ctx, k.timeouts.Pick)
 	defer cancel()
@@ -205,7 +231,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 	r.Candidates = n
 	base.Candidates = n
 	if err != nil {
-		return []Result{k.report(r, fmt.Errorf("list pods in %q: %w", k.namespace, err))}
+		return []Result{k.report(r, err)}
 	}
 	if n == 0 {
 		return []Result{k.report(r, nil)}
@@ -218,7 +244,8 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 	short := ""                      // why the tick stopped trying before it ran out of picks
 	seen := verdicts{}
 	hit := map[types.UID]bool{} // the controllers of this tick's victims
-	for _, name := range picks {
+	tried := map[candidate]bool{}
+	for _, c := range picks {
 		if len(done) == want {
 			break
 		}
@@ -231,8 +258,9 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			short = "macaque is stopping"
 			break
 		}
-		r.Pod, r.Owner, r.Node, r.Note = name, "", "", ""
-		v, err := k.api.lookup(pickCtx, k.namespace, name, k.selector)
+		r.Namespace, r.Pod, r.Owner, r.Node, r.Note = base.Namespace, c.name, "", "", ""
+		name := c.String()
+		v, err := k.readBack(pickCtx, c, tried)
 		if errors.Is(err, errGone) {
 			lastErr = fmt.Errorf("pod %q: %w", name, err)
 			r.Passed = append(r.Passed, name+": gone, or no longer matches the selector")
@@ -241,7 +269,8 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		if err != nil {
 			return k.finish(done, r, fmt.Errorf("read pod %q: %w", name, err), want)
 		}
-		r.Owner, r.Node = v.owner(), v.Node
+		name = candidate{v.Namespace, c.name}.String()
+		r.Namespace, r.Owner, r.Node = v.Namespace, v.owner(), v.Node
 		if !v.Running || v.Terminating {
 			// The pick changed between the list and now; deleting it would not test anything.
 			lastErr = fmt.Errorf("pod %q is no longer running: %w", name, errGone)
@@ -252,7 +281,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			r.Passed = append(r.Passed, name+": "+v.owner()+" already lost a pod this tick")
 			continue
 		}
-		safe, err := k.guard.check(pickCtx, k.namespace, v, seen)
+		safe, err := k.guard.check(pickCtx, v.Namespace, v, seen)
 		if err != nil {
 			return k.finish(done, r, fmt.Errorf("check the workload of pod %q: %w", name, err), want)
 		}
@@ -290,7 +319,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		return k.finish(done, r, nil, want, shortfall(len(done), want, n, capped, k.count, short))
 	}
 	// Every pick was rejected; Passed names each and says why.
-	r.Pod, r.Owner, r.Node, r.Note = "", "", "", ""
+	r.Namespace, r.Pod, r.Owner, r.Node, r.Note = base.Namespace, "", "", "", ""
 	if blocked {
 		// Not an error: a PodDisruptionBudget did its job. Other rejections are listed beside it.
 		r.Outcome = OutcomeBlocked
@@ -305,6 +334,30 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		lastErr = fmt.Errorf("listing took all the time for the pick, none left to read it back: %w", pickCtx.Err())
 	}
 	return []Result{k.report(r, lastErr)}
+}
+
+// readBack reads pick c back just before it may be deleted, and marks it tried. A pick from a
+// cluster-wide list names no namespace: of the pods of its name in scope, one not yet tried
+// this tick is taken at random, which keeps the pick uniform over pods when a name (a
+// StatefulSet's web-0) is in several namespaces, each of them a row of its own in the list.
+func (k *Killer) readBack(ctx context.Context, c candidate, tried map[candidate]bool) (victim, error) {
+	if c.namespace != "" {
+		tried[c] = true
+		return k.api.lookup(ctx, c.namespace, c.name, k.selector)
+	}
+	q := k.scope.lists()[0]
+	q.selector = k.selector
+	found, err := k.api.locate(ctx, q, c.name)
+	if err != nil {
+		return victim{}, err
+	}
+	found = slices.DeleteFunc(found, func(v victim) bool { return tried[candidate{v.Namespace, c.name}] })
+	if len(found) == 0 {
+		return victim{}, fmt.Errorf("no pod named %q left in scope: %w", c.name, errGone)
+	}
+	v := found[k.rng.IntN(len(found))]
+	tried[candidate{v.Namespace, c.name}] = true
+	return v, nil
 }
 
 // finish logs a tick's reports and returns them: the victims' (done), then, when err is not
@@ -375,7 +428,7 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	if k.mode == modeEvict {
 		kill, verb = k.api.evict, "evict"
 	}
-	err := kill(delCtx, k.namespace, r.Pod, v, k.grace)
+	err := kill(delCtx, v.Namespace, r.Pod, v, k.grace)
 	cancel()
 	if err == nil {
 		r.Outcome, r.Deleted = OutcomeKilled, k.now()
@@ -399,7 +452,7 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 
 	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
 	defer cancel()
-	back, readErr := k.api.lookup(readCtx, k.namespace, r.Pod, "")
+	back, readErr := k.api.lookup(readCtx, v.Namespace, r.Pod, "")
 	if readErr != nil && !errors.Is(readErr, errGone) {
 		r.Outcome = OutcomeUnknown
 		return r, fmt.Errorf("%s pod %q: no answer (%w), and the read-back failed: %w", verb, r.Pod, err, readErr)
@@ -499,33 +552,48 @@ func (k *Killer) report(r Result, err error) Result {
 	return r
 }
 
-// pick pages through the candidates and keeps up to k.count.reservoir() of them (picksPerTick
-// for one victim) chosen uniformly at random (reservoir sampling), in a random order: the first
-// is a uniform pick, and each next one is uniform among the rest, so the victims, the first
-// picks that qualify, are drawn without replacement. Memory stays constant however many pods
-// are in scope.
-func (k *Killer) pick(ctx context.Context) (names []string, n int, err error) {
-	q := listQuery{namespace: k.namespace, selector: k.selector, exclude: k.self, limit: cmp.Or(k.pageRows, pageSize)}
+// pick pages through the candidates of every list of the scope and keeps up to
+// k.count.reservoir() of them (picksPerTick for one victim) chosen uniformly at random
+// (reservoir sampling), in a random order: the first is a uniform pick, and each next one is
+// uniform among the rest, so the victims, the first picks that qualify, are drawn without
+// replacement. Memory stays constant however many pods are in scope, and however many
+// namespaces they are in.
+func (k *Killer) pick(ctx context.Context) (picks []candidate, n int, err error) {
 	size := k.count.reservoir()
-	keep := func(candidate string) {
-		n++
-		if len(names) < size {
-			names = append(names, candidate)
-		} else if i := k.rng.IntN(n); i < size {
-			names[i] = candidate
+	for _, q := range k.scope.lists() {
+		q.selector, q.exclude, q.limit = k.selector, k.self, cmp.Or(k.pageRows, pageSize)
+		keep := func(name string) {
+			n++
+			if len(picks) < size {
+				picks = append(picks, candidate{q.namespace, name})
+			} else if i := k.rng.IntN(n); i < size {
+				picks[i] = candidate{q.namespace, name}
+			}
+		}
+		for {
+			next, err := k.api.listPage(ctx, q, keep)
+			if err != nil {
+				return nil, n, fmt.Errorf("list pods in %s: %w", listScope(q), err)
+			}
+			if next == "" {
+				break
+			}
+			q.continueToken = next
 		}
 	}
-	for {
-		next, err := k.api.listPage(ctx, q, keep)
-		if err != nil {
-			return nil, n, err
-		}
-		if next == "" {
-			k.rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-			return names, n, nil
-		}
-		q.continueToken = next
+	k.rng.Shuffle(len(picks), func(i, j int) { picks[i], picks[j] = picks[j], picks[i] })
+	return picks, n, nil
+}
+
+// listScope is how an error names the namespaces a list covers.
+func listScope(q listQuery) string {
+	if q.namespace != "" {
+		return strconv.Quote(q.namespace)
 	}
+	if len(q.excludeNamespaces) == 0 {
+		return "every namespace"
+	}
+	return "every namespace except " + strings.Join(q.excludeNamespaces, ",")
 }
 
 // pageSize is the most rows one list request asks for, so a namespace of up to 50,000 pods in
@@ -568,10 +636,13 @@ func newRESTPods(cfg *rest.Config) (*restPods, error) {
 }
 
 func (p *restPods) listPage(ctx context.Context, q listQuery, each func(name string)) (string, error) {
-	sel := fields.OneTermEqualSelector("status.phase", "Running")
+	terms := []fields.Selector{fields.OneTermEqualSelector("status.phase", "Running")}
 	if q.exclude != "" {
-		sel = fields.AndSelectors(sel, fields.OneTermNotEqualSelector("metadata.name", q.exclude))
+		// In a cluster-wide list this also leaves out a pod of the same name in another
+		// namespace: a generated name (macaque-7d9f8-x2x4q), so in practice never another.
+		terms = append(terms, fields.OneTermNotEqualSelector("metadata.name", q.exclude))
 	}
+	sel := fields.AndSelectors(append(terms, notInNamespaces(q.excludeNamespaces)...)...)
 	req := p.client.Get().Namespace(q.namespace).Resource("pods").
 		SetHeader("Accept", tableAccept).
 		Param("fieldSelector", sel.String()).
@@ -598,6 +669,16 @@ func (p *restPods) listPage(ctx context.Context, q listQuery, each func(name str
 		return "", fmt.Errorf("decode pod table: %w", err)
 	}
 	return next, nil
+}
+
+// notInNamespaces are the terms selecting objects in none of namespaces: field selectors have
+// no "notin", so one inequality each.
+func notInNamespaces(namespaces []string) []fields.Selector {
+	terms := make([]fields.Selector, 0, len(namespaces))
+	for _, ns := range namespaces {
+		terms = append(terms, fields.OneTermNotEqualSelector("metadata.namespace", ns))
+	}
+	return terms
 }
 
 // drainLimit bounds what is read past the end of a table before its response is closed.
@@ -772,37 +853,62 @@ func (p podObject) ready() bool {
 func (p *restPods) lookup(ctx context.Context, namespace, name, selector string) (victim, error) {
 	// A list by metadata.name is served from a single key, like a get, but needs only "list";
 	// the label selector re-checks the scope, in case the pod was relabelled since it was listed.
-	req := p.client.Get().Namespace(namespace).Resource("pods").
-		Param("fieldSelector", fields.OneTermEqualSelector("metadata.name", name).String())
+	found, err := p.readPods(ctx, namespace, fields.OneTermEqualSelector("metadata.name", name), selector)
+	if err != nil {
+		return victim{}, err
+	}
+	if len(found) == 0 {
+		return victim{}, fmt.Errorf("pod %q: %w", name, errGone)
+	}
+	return found[0], nil
+}
+
+func (p *restPods) locate(ctx context.Context, q listQuery, name string) ([]victim, error) {
+	terms := append([]fields.Selector{fields.OneTermEqualSelector("metadata.name", name)}, notInNamespaces(q.excludeNamespaces)...)
+	found, err := p.readPods(ctx, q.namespace, fields.AndSelectors(terms...), q.selector)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("pod %q: %w", name, errGone)
+	}
+	return found, nil
+}
+
+// readPods lists the pods in namespace (every namespace when empty) that match both selectors,
+// as victims. Callers select by name, so the answer holds a pod, or a few in a cluster-wide list.
+func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fields.Selector, selector string) ([]victim, error) {
+	req := p.client.Get().Namespace(namespace).Resource("pods").Param("fieldSelector", fieldSel.String())
 	if selector != "" {
 		req = req.Param("labelSelector", selector)
 	}
 	body, err := req.DoRaw(ctx)
 	if err != nil {
-		return victim{}, err
+		return nil, err
 	}
 	var list struct {
 		Items []podObject `json:"items"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
-		return victim{}, fmt.Errorf("decode pod list: %w", err)
+		return nil, fmt.Errorf("decode pod list: %w", err)
 	}
-	if len(list.Items) == 0 {
-		return victim{}, fmt.Errorf("pod %q: %w", name, errGone)
+	out := make([]victim, 0, len(list.Items))
+	for _, pod := range list.Items {
+		v := victim{
+			Namespace:       pod.Metadata.Namespace,
+			UID:             pod.Metadata.UID,
+			ResourceVersion: pod.Metadata.ResourceVersion,
+			Node:            pod.Spec.NodeName,
+			Running:         pod.Status.Phase == "Running",
+			Ready:           pod.ready(),
+			Terminating:     pod.Metadata.DeletionTimestamp != nil,
+		}
+		if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
+			v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}
+		}
+		out = append(out, v)
 	}
-	pod := list.Items[0]
-	v := victim{
-		UID:             pod.Metadata.UID,
-		ResourceVersion: pod.Metadata.ResourceVersion,
-		Node:            pod.Spec.NodeName,
-		Running:         pod.Status.Phase == "Running",
-		Ready:           pod.ready(),
-		Terminating:     pod.Metadata.DeletionTimestamp != nil,
-	}
-	if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
-		v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}
-	}
-	return v, nil
+	return out, nil
 }
 
 func (p *restPods) delete(ctx context.Context, namespace, name string, v victim, grace *int64) error {

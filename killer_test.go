@@ -36,7 +36,7 @@ func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Killer{api: api, namespace: testNS, selector: selector, self: "macaque-0", dryRun: dryRun,
+	return &Killer{api: api, scope: scope{namespaces: []string{testNS}}, selector: selector, self: "macaque-0", dryRun: dryRun,
 		timeouts: testTimeouts, rng: rand.New(rand.NewPCG(1, 2)), now: func() time.Time { return tick0 }, log: discardLogger()}
 }
 
@@ -590,35 +590,43 @@ func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) 
 func (pagedNames) lookup(context.Context, string, string, string) (victim, error) {
 	panic("not used")
 }
+func (pagedNames) locate(context.Context, listQuery, string) ([]victim, error)  { panic("not used") }
 func (pagedNames) delete(context.Context, string, string, victim, *int64) error { panic("not used") }
 func (pagedNames) evict(context.Context, string, string, victim, *int64) error  { panic("not used") }
 func (pagedNames) probeDelete(context.Context, string) error                    { panic("not used") }
 func (pagedNames) probeEvict(context.Context, string) error                     { panic("not used") }
 
-// TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page it is
-// listed, must be equally likely to be the first pick, and equally likely to be among the
-// picks a tick may try; the picks are distinct.
+// TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page of
+// whichever namespace's list it is, must be equally likely to be the first pick, and equally
+// likely to be among the picks a tick may try; the picks are distinct.
 func TestPickIsUniformAcrossPages(t *testing.T) {
-	const pods, picks = 10, 100_000
-	names := make([]string, pods)
-	for i := range names {
-		names[i] = fmt.Sprint(i)
+	const perNamespace, picks = 5, 100_000
+	listed := make([]string, perNamespace)
+	for i := range listed {
+		listed[i] = fmt.Sprint(i)
 	}
-	k := &Killer{api: pagedNames{names: names, per: 3}, rng: rand.New(rand.NewPCG(7, 11))}
+	namespaces := []string{"a", "b"}
+	var names []string // every candidate, as candidate.String names it
+	for _, ns := range namespaces {
+		for _, name := range listed {
+			names = append(names, ns+"/"+name)
+		}
+	}
+	k := &Killer{api: pagedNames{names: listed, per: 3}, scope: scope{namespaces: namespaces}, rng: rand.New(rand.NewPCG(7, 11))}
 	first, tried := map[string]int{}, map[string]int{}
 	for range picks {
 		got, n, err := k.pick(boundedCtx(t))
-		if err != nil || n != pods || len(got) != picksPerTick {
+		if err != nil || n != len(names) || len(got) != picksPerTick {
 			t.Fatalf("pick: %v, %d candidates, picks %q", err, n, got)
 		}
-		first[got[0]]++
-		seen := map[string]bool{}
-		for _, name := range got {
-			if seen[name] {
-				t.Fatalf("picks %q repeat %s", got, name)
+		first[got[0].String()]++
+		seen := map[candidate]bool{}
+		for _, c := range got {
+			if seen[c] {
+				t.Fatalf("picks %q repeat %s", got, c)
 			}
-			seen[name] = true
-			tried[name]++
+			seen[c] = true
+			tried[c.String()]++
 		}
 	}
 	// 27.88 is the 0.999 quantile of chi-squared with 9 degrees of freedom.
@@ -629,7 +637,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 		t.Errorf("chi-squared = %.1f over %v, the picks a tick may try are not uniform", chi2, tried)
 	}
 	// Fewer candidates than tries: each is tried once.
-	k.api = pagedNames{names: names[:2], per: 1}
+	k.api, k.scope = pagedNames{names: listed[:2], per: 1}, scope{namespaces: namespaces[:1]}
 	if got, n, err := k.pick(boundedCtx(t)); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
 		t.Errorf("pick of 2 = %q, %d, %v; want both, once each", got, n, err)
 	}

@@ -103,14 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if self == "" {
 		self = hostname()
 	}
-	if err := preflight(ctx, pods, s.namespace, s.mode); err != nil {
+	if err := preflightScope(ctx, pods, s.scope, s.mode, s.guard.on); err != nil {
 		return err
 	}
 	var safety *guard
 	if s.guard.on {
-		if err := preflightGuard(ctx, pods, s.namespace); err != nil {
-			return err
-		}
 		safety = &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds}
 	}
 	slackClient := newSlackPoster(s.slack)
@@ -121,13 +118,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
+	log.Info("macaque started", "namespace", s.scope.String(), "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
 		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String())
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
-	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
+	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
@@ -206,7 +203,7 @@ func newRNG() *rand.Rand {
 }
 
 // kubeConfig finds the API server: the in-cluster service account when in a pod, otherwise
-// KUBECONFIG or ~/.kube/config. It also settles s.namespace, reading the service account's
+// KUBECONFIG or ~/.kube/config. It also settles an unresolved s.scope, reading the service account's
 // namespace from saNamespace (a parameter so that tests do not depend on where they run).
 // It reads only local files.
 func kubeConfig(s *settings, saNamespace string) (*rest.Config, error) {
@@ -219,11 +216,12 @@ func kubeConfig(s *settings, saNamespace string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the Kubernetes API (in-cluster service account, KUBECONFIG or ~/.kube/config): %w", err)
 	}
-	if s.namespace == "" {
-		s.namespace = defaultNamespace(loader, saNamespace)
-		if s.namespace == "" {
+	if !s.scope.resolved() {
+		ns := defaultNamespace(loader, saNamespace)
+		if ns == "" {
 			return nil, badSetting("NAMESPACE", "not set, and neither POD_NAMESPACE, a service account namespace nor the kubeconfig context names one")
 		}
+		s.scope.namespaces = []string{ns}
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "macaque"

@@ -389,7 +389,7 @@ type view struct {
 var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
-	v := view{Zone: s.location.String(), Namespace: s.namespace, Selector: s.selector.String(), DryRun: s.dryRun,
+	v := view{Zone: s.location.String(), Namespace: s.scope.String(), Selector: s.selector.String(), DryRun: s.dryRun,
 		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count}
 	at := viewFrom
 	for range 3 {
@@ -551,7 +551,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"CRONTAB": "@every 1s", "TIMEZONE": "Asia/Tokyo", "ALLOW_FAST_SCHEDULE": "maybe", "NAMESPACE": "prod",
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
-		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job",
+		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
 		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
@@ -726,7 +726,7 @@ func TestNoKubeconfigSaysWhereItLooked(t *testing.T) {
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("KUBERNETES_SERVICE_HOST", "") // not in a pod, even when the tests run in one
-	s := settings{namespace: "shop"}
+	s := settings{scope: scope{namespaces: []string{"shop"}}}
 	_, err := kubeConfig(&s, filepath.Join(t.TempDir(), "namespace"))
 	if err == nil || strings.Contains(err.Error(), "KUBERNETES_MASTER") || !strings.Contains(err.Error(), "KUBECONFIG or ~/.kube/config") {
 		t.Errorf("kubeConfig() = %v, want an error naming KUBECONFIG and ~/.kube/config only", err)
@@ -744,6 +744,8 @@ func TestNamespaceResolution(t *testing.T) {
 		wantBad bool
 	}{
 		{name: "explicit setting wins", setting: "shop", podNS: "chaos", context: "dev", want: "shop"},
+		{name: "a list is not defaulted", setting: "shop,web", podNS: "chaos", want: "shop,web"},
+		{name: "nor is every namespace", setting: "*", podNS: "chaos", want: "* except kube-system,kube-public,kube-node-lease"},
 		{name: "downward API next", podNS: "chaos", context: "dev", mounted: "sa-ns", want: "chaos"},
 		{name: "the mounted service account's namespace next", context: "dev", mounted: "sa-ns\n", want: "sa-ns"},
 		{name: "kubeconfig context last", context: "dev", want: "dev"},
@@ -753,7 +755,11 @@ func TestNamespaceResolution(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("KUBECONFIG", writeKubeconfig(t, tt.context))
 			t.Setenv("POD_NAMESPACE", tt.podNS)
-			s := settings{namespace: tt.setting}
+			sc, err := parseScope(tt.setting, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := settings{scope: sc}
 			saFile := filepath.Join(t.TempDir(), "namespace")
 			if tt.mounted != "" {
 				if err := os.WriteFile(saFile, []byte(tt.mounted), 0o600); err != nil {
@@ -771,8 +777,8 @@ func TestNamespaceResolution(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.namespace != tt.want {
-				t.Errorf("namespace = %q, want %q", s.namespace, tt.want)
+			if s.scope.String() != tt.want {
+				t.Errorf("namespace = %q, want %q", s.scope, tt.want)
 			}
 			if cfg.Host != "http://127.0.0.1:1" || cfg.UserAgent != "macaque" {
 				t.Errorf("rest config host %q, user agent %q", cfg.Host, cfg.UserAgent)

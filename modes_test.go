@@ -462,7 +462,7 @@ func TestKillCountIsUniformWithoutReplacement(t *testing.T) {
 		shared[names[i]] = fmt.Sprint("rs-", i%4)
 	}
 	api := &memPods{pagedNames: pagedNames{names: names, per: 3}, owner: own}
-	k := &Killer{api: api, rng: rand.New(rand.NewPCG(3, 5)), count: killCount{n: 3}, timeouts: testTimeouts,
+	k := &Killer{api: api, scope: scope{namespaces: []string{testNS}}, rng: rand.New(rand.NewPCG(3, 5)), count: killCount{n: 3}, timeouts: testTimeouts,
 		now: func() time.Time { return tick0 }, log: discardLogger()}
 	hits := map[string]int{}
 	for range ticks {
@@ -511,7 +511,7 @@ func TestPickReservoirIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.count.String(), func(t *testing.T) {
-			k := &Killer{api: pagedNames{names: names, per: 100}, rng: rand.New(rand.NewPCG(1, 1)), count: tt.count}
+			k := &Killer{api: pagedNames{names: names, per: 100}, scope: scope{namespaces: []string{testNS}}, rng: rand.New(rand.NewPCG(1, 1)), count: tt.count}
 			got, n, err := k.pick(boundedCtx(t))
 			if err != nil || n != len(names) || len(got) != tt.want {
 				t.Errorf("pick kept %d names of %d (err %v), want %d", len(got), n, err, tt.want)
@@ -693,7 +693,7 @@ func TestMessageModes(t *testing.T) {
 		{name: "a dry run in evict mode", r: with(evicted, func(r *Result) { r.Outcome, r.Deleted = OutcomeDryRun, time.Time{} }),
 			prefix: ":see_no_evil: dry run: would have evicted pod `shop/web-1`"},
 		{name: "blocked names the PDB", r: Result{Time: tick0, Namespace: "shop", Candidates: 2, Outcome: OutcomeBlocked, Mode: modeEvict,
-			Passed: []string{"web-1: eviction blocked by PodDisruptionBudget web-pdb (needs 3 healthy, has 3)"}},
+			Passed: []string{"shop/web-1: eviction blocked by PodDisruptionBudget web-pdb (needs 3 healthy, has 3)"}},
 			prefix:   ":vertical_traffic_light: blocked: PodDisruptionBudgets refused to let any pick among 2 candidates in namespace `shop` be evicted; nothing was evicted.",
 			contains: []string{"Picks passed over: `shop/web-1` (eviction blocked by PodDisruptionBudget web-pdb (needs 3 healthy, has 3))"}},
 		{name: "forbidden eviction", r: with(evicted, func(r *Result) { r.Outcome, r.Err = OutcomeForbidden, errors.New("no") }),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -186,7 +187,7 @@ func retryDelay(err error, b *wait.Backoff) (time.Duration, bool) {
 // starts with a fixed phrase per outcome (people and the e2e tests match on it) and ends with the
 // tick's own time, so that a report delivered late, after retries, is not read as a fresh kill.
 func message(r Result) string {
-	scope := fmt.Sprintf("namespace `%s`", r.Namespace)
+	scope := scopeText(r)
 	if r.Selector != "" {
 		scope += fmt.Sprintf(" matching `%s`", r.Selector)
 	}
@@ -248,6 +249,21 @@ func message(r Result) string {
 	return text
 }
 
+// scopeText names where the tick looked for candidates: one namespace, several, or all but some.
+func scopeText(r Result) string {
+	sc := cmp.Or(r.Scope, r.Namespace)
+	if all, except, _ := strings.Cut(sc, " except "); all == "*" {
+		if except == "" {
+			return "every namespace"
+		}
+		return fmt.Sprintf("every namespace except `%s`", except)
+	}
+	if strings.Contains(sc, ",") {
+		return fmt.Sprintf("namespaces `%s`", sc)
+	}
+	return fmt.Sprintf("namespace `%s`", sc)
+}
+
 // when is the end of a report's first line: the tick it belongs to and, for a kill, when the
 // API server accepted the delete, both on the schedule's clock.
 func when(r Result) string {
@@ -278,7 +294,7 @@ func passed(r Result) string {
 	items := make([]string, 0, min(len(r.Passed), maxPassed))
 	for _, p := range r.Passed[:min(len(r.Passed), maxPassed)] {
 		if name, why, ok := strings.Cut(p, ": "); ok {
-			p = fmt.Sprintf("`%s/%s` (%s)", r.Namespace, name, why)
+			p = fmt.Sprintf("`%s` (%s)", name, why)
 		}
 		items = append(items, strings.ReplaceAll(p, "\n", " "))
 	}

@@ -640,15 +640,15 @@ func TestMessage(t *testing.T) {
 	readBack := deleted
 	readBack.Note = "the DELETE's answer was lost; a read-back found the pod terminating"
 	passedKill := deleted
-	passedKill.Passed = []string{"web-2: no longer running", "web-3: replaced by a new pod"}
+	passedKill.Passed = []string{"shop/web-2: no longer running", "shop/web-3: replaced by a new pod"}
 	gone := with(OutcomeNotFound, errors.New(`pod "web-1" is no longer running: pod is gone`))
-	gone.Passed = []string{"web-2: gone", "web-3: replaced by a new pod"}
+	gone.Passed = []string{"shop/web-2: gone", "shop/web-3: replaced by a new pod"}
 	allGone := Result{Time: tick0, Namespace: "shop", Selector: "app=web", Candidates: 3, Outcome: OutcomeNotFound,
-		Passed: []string{"web-1: gone", "web-2: gone", "web-3: gone", "web-4: gone", "web-5: gone", "web-6: gone", "web-7: gone"}}
+		Passed: []string{"shop/web-1: gone", "shop/web-2: gone", "shop/web-3: gone", "shop/web-4: gone", "shop/web-5: gone", "shop/web-6: gone", "shop/web-7: gone"}}
 	fivePassed := allGone
 	fivePassed.Passed = allGone.Passed[:maxPassed]
 	skipped := Result{Time: tick0, Namespace: "shop", Selector: "app=web", Candidates: 4, Outcome: OutcomeSkipped, Passed: []string{
-		"web-1: web: 2/3 ready", "cron-abc: owned by a Job (cron), which MACAQUE_OWNER_KINDS does not list", "solo: bare pod, nothing would recreate it"}}
+		"shop/web-1: web: 2/3 ready", "shop/cron-abc: owned by a Job (cron), which MACAQUE_OWNER_KINDS does not list", "shop/solo: bare pod, nothing would recreate it"}}
 	unknown := with(OutcomeUnknown, errors.New("context deadline exceeded"))
 	unknown.Note = "a read-back found the pod still running with its old UID"
 

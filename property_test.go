@@ -191,10 +191,17 @@ func checkPickInWorld(t *testing.T, srv *fakeapi.Server, api podAPI, w world, rn
 	slices.Sort(want)
 
 	list := &smallPages{podAPI: api, limit: w.pageSize, budget: 100} // no world has 100 rows
-	k := &Killer{api: list, namespace: w.namespace, selector: w.selector, self: w.self, rng: rng, log: discardLogger()}
-	picks, n, err := k.pick(boundedCtx(t))
+	k := &Killer{api: list, scope: scope{namespaces: []string{w.namespace}}, selector: w.selector, self: w.self, rng: rng, log: discardLogger()}
+	got, n, err := k.pick(boundedCtx(t))
 	if err != nil {
 		fail("pick: %v", err)
+	}
+	picks := make([]string, 0, len(got))
+	for _, c := range got {
+		if c.namespace != w.namespace {
+			fail("picked %s, out of namespace %q", c, w.namespace)
+		}
+		picks = append(picks, c.name)
 	}
 	if offered := slices.Sorted(slices.Values(list.offered)); !slices.Equal(offered, want) {
 		fail("the pick was offered %q, want exactly the pods in scope %q", offered, want)
@@ -245,16 +252,16 @@ func TestPickIsUniformOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := &smallPages{podAPI: api, limit: 5, budget: 3 * draws} // 12 rows to list, 5 a page
-	k := &Killer{api: list, namespace: testNS, selector: "app=web", self: "macaque-0", rng: rand.New(rand.NewPCG(propertySeed, 2)), log: discardLogger()}
+	k := &Killer{api: list, scope: scope{namespaces: []string{testNS}}, selector: "app=web", self: "macaque-0", rng: rand.New(rand.NewPCG(propertySeed, 2)), log: discardLogger()}
 	first, tried := map[string]int{}, map[string]int{}
 	for range draws {
 		got, n, err := k.pick(boundedCtx(t))
 		if err != nil || n != len(candidates) || len(got) != picksPerTick {
 			t.Fatalf("pick: %v, %d candidates, picks %q; want %d candidates", err, n, got, len(candidates))
 		}
-		first[got[0]]++
-		for _, name := range got {
-			tried[name]++
+		first[got[0].name]++
+		for _, c := range got {
+			tried[c.name]++
 		}
 	}
 	// 24.32 is the 0.999 quantile of chi-squared with 7 degrees of freedom (8 candidates).

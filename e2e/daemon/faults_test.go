@@ -193,7 +193,7 @@ func TestSIGTERMWhileADeleteIsHeld(t *testing.T) {
 
 	lines := d.tickLines()
 	if len(lines) != 1 || lines[0].Pod != victim || lines[0].Outcome != "killed" || !strings.Contains(lines[0].Note, "read-back") {
-		t.Fatalf("tick reports %q, want one: %s killed, confirmed by a read-back", lines, victim)
+		t.Fatalf("tick reports %+v, want one: %s killed, confirmed by a read-back", lines, victim)
 	}
 	logs := d.Logs()
 	reported, stopped := slices.Index(logs, lines[0].raw), slices.IndexFunc(logs, func(l string) bool {

@@ -37,14 +37,16 @@ import (
 // tickLine is one tick's report in macaque's JSON log ("tick done" or "kill failed"): the
 // lines with both a tick and an outcome (a dropped report's line has no tick).
 type tickLine struct {
-	Msg     string   `json:"msg"`
-	Tick    string   `json:"tick"`
-	Outcome string   `json:"outcome"`
-	Pod     string   `json:"pod"`
-	Note    string   `json:"note"`
-	Err     string   `json:"err"`
-	Passed  []string `json:"passed"`
-	raw     string
+	Msg        string   `json:"msg"`
+	Tick       string   `json:"tick"`
+	Outcome    string   `json:"outcome"`
+	Namespace  string   `json:"namespace"`
+	Candidates int      `json:"candidates"`
+	Pod        string   `json:"pod"`
+	Note       string   `json:"note"`
+	Err        string   `json:"err"`
+	Passed     []string `json:"passed"`
+	raw        string
 }
 
 // tickLines are the tick reports in macaque's log so far, in order.

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -57,6 +58,9 @@ type Server struct {
 	Fail func(Request) *metav1.Status
 	// workloads are the controllers served to GETs, as JSON by URL path (see workloads.go).
 	workloads map[string][]byte
+	// Deny, if set, answers SelfSubjectAccessReviews: a non-empty reason denies the access
+	// asked for; nil allows everything, as a cluster-admin's review would.
+	Deny func(authorizationv1.ResourceAttributes) string
 }
 
 // New starts a server holding pods and stops it when the test ends.
@@ -182,6 +186,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && s.serveWorkload(w, r.URL.Path) {
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+		s.review(w, req)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/api/v1/pods" {
+		s.list(w, req, "") // every namespace
+		return
+	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	// api/v1/namespaces/{ns}/pods[/{name}]
 	if len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" || parts[4] != "pods" {
@@ -216,7 +228,7 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 	var matched []*corev1.Pod
 	for _, p := range s.pods {
 		f := fields.Set{"metadata.name": p.Name, "metadata.namespace": p.Namespace, "status.phase": string(p.Status.Phase), "spec.nodeName": p.Spec.NodeName}
-		if p.Namespace == ns && fsel.Matches(f) && lsel.Matches(labels.Set(p.Labels)) {
+		if (ns == "" || p.Namespace == ns) && fsel.Matches(f) && lsel.Matches(labels.Set(p.Labels)) {
 			matched = append(matched, p.DeepCopy())
 		}
 	}
@@ -402,6 +414,25 @@ func PDBRefusal(pdb string, want, have int) *metav1.Status {
 	st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "DisruptionBudget",
 		Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb, want, have)}}}
 	return st
+}
+
+// review answers a SelfSubjectAccessReview with Deny's verdict.
+func (s *Server) review(w http.ResponseWriter, req Request) {
+	var review authorizationv1.SelfSubjectAccessReview
+	if err := json.Unmarshal(req.Body, &review); err != nil || review.Spec.ResourceAttributes == nil {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("want a SelfSubjectAccessReview of resource attributes: %v", err)))
+		return
+	}
+	s.mu.Lock()
+	deny := s.Deny
+	s.mu.Unlock()
+	review.Status.Allowed = true
+	if deny != nil {
+		if reason := deny(*review.Spec.ResourceAttributes); reason != "" {
+			review.Status = authorizationv1.SubjectAccessReviewStatus{Allowed: false, Reason: reason}
+		}
+	}
+	writeJSON(w, http.StatusCreated, review)
 }
 
 func status(code int32, reason metav1.StatusReason, msg string) *metav1.Status {

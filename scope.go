@@ -1,0 +1,260 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// scope is where macaque kills: one namespace, a list of them, or every namespace but some.
+// With a list, the candidates of all its namespaces are pooled, so the pick is uniform over
+// pods, not over namespaces.
+type scope struct {
+	// all is MACAQUE_NAMESPACE=*: every namespace but exclude, in one cluster-wide list.
+	all bool
+	// namespaces are the named namespaces; with all, those named beside * are taken back from
+	// the default exclusions (MACAQUE_NAMESPACE=*,kube-system).
+	namespaces []string
+	// exclude are, with all, the namespaces never touched: the default exclusions not named,
+	// and MACAQUE_EXCLUDE_NAMESPACES.
+	exclude []string
+}
+
+// systemNamespaces are the cluster's own namespaces, which * leaves alone unless they are named.
+var systemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
+
+// parseScope reads MACAQUE_NAMESPACE and MACAQUE_EXCLUDE_NAMESPACES. An empty namespace list is
+// a scope still to be resolved against macaque's own namespace (see kubeConfig).
+func parseScope(namespace, exclude string) (scope, error) {
+	var s scope
+	names, err := namespaceList(namespace, true)
+	if err != nil {
+		return s, badSetting("NAMESPACE", "%v", err)
+	}
+	excluded, err := namespaceList(exclude, false)
+	if err != nil {
+		return s, badSetting("EXCLUDE_NAMESPACES", "%v", err)
+	}
+	for _, ns := range names {
+		if ns == "*" {
+			s.all = true
+			continue
+		}
+		s.namespaces = append(s.namespaces, ns)
+	}
+	if !s.all {
+		if len(excluded) > 0 {
+			return s, badSetting("EXCLUDE_NAMESPACES", "applies only to MACAQUE_NAMESPACE=*; %q names the namespaces to kill in already", namespace)
+		}
+		return s, nil
+	}
+	for _, ns := range excluded {
+		if slices.Contains(s.namespaces, ns) {
+			return s, badSetting("EXCLUDE_NAMESPACES", "%q is also named in MACAQUE_NAMESPACE: decide whether macaque may kill there", ns)
+		}
+	}
+	for _, ns := range systemNamespaces {
+		if !slices.Contains(s.namespaces, ns) && !slices.Contains(excluded, ns) {
+			s.exclude = append(s.exclude, ns)
+		}
+	}
+	s.exclude = append(s.exclude, excluded...)
+	return s, nil
+}
+
+// namespaceList splits a comma-separated list of namespace names, refusing bad names and
+// repeats; star allows the "*" of every namespace.
+func namespaceList(list string, star bool) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, item := range strings.Split(list, ",") {
+		ns := strings.TrimSpace(item)
+		if slices.Contains(out, ns) {
+			return nil, fmt.Errorf("%q is named twice", ns)
+		}
+		out = append(out, ns)
+		if star && ns == "*" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+	}
+	return out, nil
+}
+
+// String is how logs and reports name the scope: "shop", "shop,web", or "*" and what it leaves
+// out ("* except kube-public,kube-node-lease", when kube-system was named beside it).
+func (s scope) String() string {
+	if !s.all {
+		return strings.Join(s.namespaces, ",")
+	}
+	if len(s.exclude) == 0 {
+		return "*"
+	}
+	return "* except " + strings.Join(s.exclude, ",")
+}
+
+// resolved says whether the scope names where to kill; an empty one defaults to macaque's own
+// namespace.
+func (s scope) resolved() bool { return s.all || len(s.namespaces) > 0 }
+
+// lists are the list requests that find the candidates: one per named namespace, or one
+// cluster-wide request for *, which leaves the excluded namespaces out by field selector (the
+// namespaces named beside * are already in it).
+func (s scope) lists() []listQuery {
+	if s.all {
+		return []listQuery{{excludeNamespaces: s.exclude}}
+	}
+	out := make([]listQuery, 0, len(s.namespaces))
+	for _, ns := range s.namespaces {
+		out = append(out, listQuery{namespace: ns})
+	}
+	return out
+}
+
+// preflightScope runs the start-up checks in every namespace in scope: for named namespaces
+// the probes of preflight (and of preflightGuard when the guard is on) in each; for * a
+// cluster-wide list and a SelfSubjectAccessReview of every other permission at cluster scope,
+// since a probe in one namespace would say nothing of the others, nor of those created later.
+func preflightScope(ctx context.Context, api scopeAPI, sc scope, mode killMode, guarded bool) error {
+	if sc.all {
+		return preflightCluster(ctx, api, sc, mode, guarded)
+	}
+	for _, ns := range sc.namespaces {
+		if err := preflight(ctx, api, ns, mode); err != nil {
+			return err
+		}
+		if !guarded {
+			continue
+		}
+		if err := preflightGuard(ctx, api, ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scopeAPI is what the start-up checks call: the killer's and the guard's probes, and an
+// access review for the cluster-wide scope.
+type scopeAPI interface {
+	podAPI
+	workloadAPI
+	// mayI asks the API server whether macaque may do what p names in every namespace
+	// (SelfSubjectAccessReview, which any authenticated user may create): "" when it may,
+	// otherwise the authorizer's reason, or why it gave none.
+	mayI(ctx context.Context, p permission) (string, error)
+}
+
+// permission is one thing macaque's RBAC must allow, as a Role's rule spells it.
+type permission struct {
+	verb, group, resource, subresource string
+}
+
+// String is the permission as kubectl auth can-i takes it: "delete pods", "create pods/eviction".
+func (p permission) String() string {
+	res := p.resource
+	if p.subresource != "" {
+		res += "/" + p.subresource
+	}
+	if p.group != "" {
+		res += "." + p.group
+	}
+	return p.verb + " " + res
+}
+
+// preflightCluster checks what MACAQUE_NAMESPACE=* needs: a list of pods in every namespace
+// (which also proves the API server answers with a Table), and every other permission at
+// cluster scope.
+func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode, guarded bool) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	q := sc.lists()[0]
+	q.limit = 1
+	_, err := api.listPage(ctx, q, func(string) {})
+	if apierrors.IsForbidden(err) {
+		return badSetting("NAMESPACE", "* needs list on pods in every namespace (apply macaque-cluster.yml, whose ClusterRole grants it): %v", err)
+	}
+	if err != nil {
+		return fmt.Errorf("list pods in every namespace: %w", err)
+	}
+	need := []permission{{verb: "delete", resource: "pods"}}
+	if mode == modeEvict {
+		need = []permission{{verb: "create", resource: "pods", subresource: "eviction"}}
+	}
+	if guarded {
+		for _, k := range workloadKinds {
+			need = append(need, permission{verb: "get", group: k.group, resource: k.resource})
+		}
+	}
+	for _, p := range need {
+		why, err := api.mayI(ctx, p)
+		if err != nil {
+			return fmt.Errorf("check that macaque may %s in every namespace: %w", p, err)
+		}
+		if why == "" {
+			continue
+		}
+		key := "NAMESPACE"
+		if p.subresource == "eviction" {
+			key = "MODE"
+		}
+		if p.verb == "get" {
+			key = "REQUIRE_HEALTHY" // the guard's reads: turning it off is the other way out
+		}
+		return badSetting(key, "* needs %s in every namespace, which macaque may not (%s); apply macaque-cluster.yml, whose ClusterRole grants it", p, why)
+	}
+	return nil
+}
+
+// accessReview is the part of a SelfSubjectAccessReview that mayI sends and reads.
+type accessReview struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Spec       struct {
+		ResourceAttributes struct {
+			Namespace   string `json:"namespace"`
+			Verb        string `json:"verb"`
+			Group       string `json:"group"`
+			Resource    string `json:"resource"`
+			Subresource string `json:"subresource,omitempty"`
+		} `json:"resourceAttributes"`
+	} `json:"spec"`
+	Status struct {
+		Allowed         bool   `json:"allowed"`
+		Reason          string `json:"reason"`
+		EvaluationError string `json:"evaluationError"`
+	} `json:"status"`
+}
+
+func (p *restPods) mayI(ctx context.Context, perm permission) (string, error) {
+	review := accessReview{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"}
+	attrs := &review.Spec.ResourceAttributes
+	// An empty namespace asks about every namespace, which only a ClusterRoleBinding grants.
+	attrs.Verb, attrs.Group, attrs.Resource, attrs.Subresource = perm.verb, perm.group, perm.resource, perm.subresource
+	body, err := json.Marshal(review)
+	if err != nil {
+		return "", fmt.Errorf("encode access review: %w", err)
+	}
+	res := p.client.Post().AbsPath("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews").Body(body).Do(ctx)
+	raw, err := res.Raw()
+	if err != nil {
+		return "", res.Error()
+	}
+	var answer accessReview
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return "", fmt.Errorf("decode access review: %w", err)
+	}
+	if answer.Status.Allowed {
+		return "", nil
+	}
+	return cmp.Or(answer.Status.Reason, answer.Status.EvaluationError, "no rule allows it"), nil
+}
