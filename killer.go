@@ -169,17 +169,17 @@ const picksPerTick = 5
 
 // Killer picks and deletes (or evicts) MACAQUE_KILL_COUNT pods per tick.
 type Killer struct {
-	api       podAPI
-	scope     scope
-	selector  string
-	self      string // macaque's own pod, never a victim
-	dryRun    bool
-	timeouts  Timeouts
-	rng       *rand.Rand // only the killer goroutine uses it
-	now       func() time.Time
-	log       *slog.Logger
-	pageRows  int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard     *guard // the steady-state guard; nil kills any pick in scope
+	api      podAPI
+	scope    scope
+	selector string
+	self     string // macaque's own pod, never a victim
+	dryRun   bool
+	timeouts Timeouts
+	rng      *rand.Rand // only the killer goroutine uses it
+	now      func() time.Time
+	log      *slog.Logger
+	pageRows int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard    *guard // the steady-state guard; nil kills any pick in scope
 
 	mode  killMode  // delete (the zero value) or evict
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
