@@ -39,6 +39,7 @@ const (
 	releaseWorkflow = ".github/workflows/image.yml"
 	imageOutput     = "${{ steps.name.outputs.image }}" // the image, as later steps read it
 	stampedManifest = "release/macaque.yml"             // what the stamp step writes
+	clusterManifest = "macaque-cluster.yml"             // the cluster-wide manifest, stamped beside it
 )
 
 var imageLine = regexp.MustCompile(`(?m)^ *image: *(\S+) *$`)
@@ -134,14 +135,18 @@ func TestReleaseNamesTheManifestsImage(t *testing.T) {
 
 	// The stamp: run it on the repository's macaque.yml with the image of another version, so that
 	// a stamp that changes nothing cannot pass.
-	stamp := find("that writes "+stampedManifest, func(s step) bool {
-		return strings.Contains(s.Run, stampedManifest) && !strings.Contains(s.Run, "gh release")
+	stamp := find("that writes the manifests into release/", func(s step) bool {
+		return strings.Contains(s.Run, "release/") && !strings.Contains(s.Run, "gh release")
 	})
 	if stamp.Env["IMAGE"] != imageOutput {
 		t.Errorf("the stamp step's env IMAGE is %q, want %q", stamp.Env["IMAGE"], imageOutput)
 	}
 	dir := t.TempDir()
+	cluster := read(clusterManifest)
 	if err := os.WriteFile(filepath.Join(dir, "macaque.yml"), manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, clusterManifest), cluster, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	other := "ghcr.io/" + strings.ToLower(repository) + ":99.0.1-rc.1"
@@ -154,12 +159,24 @@ func TestReleaseNamesTheManifestsImage(t *testing.T) {
 	if !bytes.Equal(stamped, wantStamped) {
 		t.Errorf("the stamp step wrote a %s that is not macaque.yml with image %s:\n%s", stampedManifest, other, stamped)
 	}
+	// macaque-cluster.yml is macaque.yml made cluster-wide (TestClusterManifest): the same image.
+	stampedCluster, err := os.ReadFile(filepath.Join(dir, "release", clusterManifest))
+	if err != nil {
+		t.Fatalf("the stamp step wrote no release/%s: %v", clusterManifest, err)
+	}
+	clusterLines := imageLine.FindAllSubmatch(cluster, -1)
+	if len(clusterLines) != 1 || !bytes.Equal(clusterLines[0][1], lines[0][1]) {
+		t.Fatalf("%s names images %q, want the one of macaque.yml, %s", clusterManifest, clusterLines, lines[0][1])
+	}
+	if want := bytes.Replace(cluster, clusterLines[0][0], bytes.Replace(clusterLines[0][0], clusterLines[0][1], []byte(other), 1), 1); !bytes.Equal(stampedCluster, want) {
+		t.Errorf("the stamp step wrote a release/%s that is not %s with image %s:\n%s", clusterManifest, clusterManifest, other, stampedCluster)
+	}
 
 	// The release: the tag's, with the stamped manifest attached (as macaque.yml, the name the
 	// README's curl -LO .../releases/latest/download/macaque.yml asks for).
 	release := find("that runs gh release create", func(s step) bool { return strings.Contains(s.Run, "gh release create") })
-	if !strings.Contains(release.Run, `gh release create "$GITHUB_REF_NAME" `+stampedManifest) {
-		t.Errorf("the release step does not attach %s to the tag's release:\n%s", stampedManifest, release.Run)
+	if !strings.Contains(release.Run, `gh release create "$GITHUB_REF_NAME" `+stampedManifest+" release/"+clusterManifest+" ") {
+		t.Errorf("the release step does not attach %s and release/%s to the tag's release:\n%s", stampedManifest, clusterManifest, release.Run)
 	}
 }
 
