@@ -41,6 +41,7 @@ type Config struct {
 	Mode              string `split_words:"true" default:"delete" desc:"how to kill: delete, or evict through the Eviction API so that PodDisruptionBudgets are respected (a pick a PDB protects is passed over)"`
 	GracePeriod       string `split_words:"true" desc:"override the victim's terminationGracePeriodSeconds: whole seconds (30, 30s, 1m); 0 is a hard kill (empty: the pod's own)"`
 	KillCount         string `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
+	Cooldown          string `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off)"`
 	SlackToken        string `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
@@ -60,6 +61,7 @@ type settings struct {
 	mode      killMode
 	grace     *int64 // seconds; nil: the victim's own terminationGracePeriodSeconds
 	count     killCount
+	cooldown  time.Duration // 0: off
 	slack     slackSettings
 	logFormat string
 	logLevel  slog.Level
@@ -143,6 +145,9 @@ func (c Config) check() (settings, error) {
 	}
 	if s.grace, err = parseGracePeriod(c.GracePeriod); err != nil {
 		return s, badSetting("GRACE_PERIOD", "%v", err)
+	}
+	if s.cooldown, err = parseCooldown(c.Cooldown); err != nil {
+		return s, err
 	}
 	if s.count, err = parseKillCount(c.KillCount); err != nil {
 		return s, badSetting("KILL_COUNT", "%v", err)

@@ -58,6 +58,8 @@ type Server struct {
 	Fail func(Request) *metav1.Status
 	// workloads are the controllers served to GETs, as JSON by URL path (see workloads.go).
 	workloads map[string][]byte
+	// configMaps are the ConfigMaps served to GETs and PUTs, by namespace/name.
+	configMaps map[string]*corev1.ConfigMap
 	// Deny, if set, answers SelfSubjectAccessReviews: a non-empty reason denies the access
 	// asked for; nil allows everything, as a cluster-admin's review would.
 	Deny func(authorizationv1.ResourceAttributes) string
@@ -188,6 +190,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
 		s.review(w, req)
+		return
+	}
+	if strings.Contains(r.URL.Path, "/configmaps/") {
+		s.serveConfigMap(w, req)
 		return
 	}
 	if r.Method == http.MethodGet && r.URL.Path == "/api/v1/pods" {
@@ -414,6 +420,69 @@ func PDBRefusal(pdb string, want, have int) *metav1.Status {
 	st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "DisruptionBudget",
 		Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb, want, have)}}}
 	return st
+}
+
+// AddConfigMap stores (or replaces) a ConfigMap, giving it a new resourceVersion.
+func (s *Server) AddConfigMap(cm *corev1.ConfigMap) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cm = cm.DeepCopy()
+	s.rv++
+	cm.ResourceVersion = strconv.Itoa(s.rv)
+	if s.configMaps == nil {
+		s.configMaps = map[string]*corev1.ConfigMap{}
+	}
+	s.configMaps[cm.Namespace+"/"+cm.Name] = cm
+}
+
+// ConfigMap returns a copy of a stored ConfigMap, or nil.
+func (s *Server) ConfigMap(namespace, name string) *corev1.ConfigMap {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.configMaps[namespace+"/"+name].DeepCopy()
+}
+
+// serveConfigMap answers a GET of a ConfigMap, or a PUT that replaces it when its
+// resourceVersion is current (409 otherwise), as the API server does; dryRun=All changes nothing.
+func (s *Server) serveConfigMap(w http.ResponseWriter, req Request) {
+	parts := strings.Split(strings.Trim(req.Path, "/"), "/") // api/v1/namespaces/{ns}/configmaps/{name}
+	if len(parts) != 6 {
+		writeStatus(w, status(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource"))
+		return
+	}
+	key := parts[3] + "/" + parts[5]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.configMaps[key]
+	if cur == nil {
+		writeStatus(w, status(http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("configmaps %q not found", parts[5])))
+		return
+	}
+	if req.Method == http.MethodGet {
+		writeJSON(w, http.StatusOK, cur)
+		return
+	}
+	if req.Method != http.MethodPut {
+		writeStatus(w, status(http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "not supported by fakeapi"))
+		return
+	}
+	var next corev1.ConfigMap
+	if err := json.Unmarshal(req.Body, &next); err != nil || next.Name != parts[5] {
+		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("bad ConfigMap: %v", err)))
+		return
+	}
+	if next.ResourceVersion != cur.ResourceVersion {
+		writeStatus(w, status(http.StatusConflict, metav1.StatusReasonConflict,
+			fmt.Sprintf("Operation cannot be fulfilled on configmaps %q: the object has been modified; please apply your changes to the latest version and try again", next.Name)))
+		return
+	}
+	next.Namespace = cur.Namespace
+	if !slices.Contains(req.Query["dryRun"], "All") {
+		s.rv++
+		next.ResourceVersion = strconv.Itoa(s.rv)
+		s.configMaps[key] = next.DeepCopy()
+	}
+	writeJSON(w, http.StatusOK, &next)
 }
 
 // review answers a SelfSubjectAccessReview with Deny's verdict.

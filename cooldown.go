@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// The cooldown (MACAQUE_COOLDOWN): a workload that lost a pod is not hit again before the
+// period has passed. When each workload was last hit is kept in a ConfigMap that macaque.yml
+// creates in macaque's own namespace, so that a restart of macaque, a rollout of it or a
+// reschedule to another node does not forget it; macaque may only get and update that one
+// ConfigMap (resourceNames in the Role).
+
+// cooldownConfigMap is the ConfigMap macaque keeps its cooldown state in.
+const cooldownConfigMap = "macaque-cooldown"
+
+// maxCooldownEntries bounds the state: a ConfigMap holds at most 1 MiB, and an entry is under
+// 300 bytes (a namespace, a kind and a name, and a time). Entries past their period are
+// dropped at each write; when more are live than this, the oldest go first.
+const maxCooldownEntries = 2000
+
+// stateAPI reads and writes the one ConfigMap of macaque's state.
+type stateAPI interface {
+	getConfigMap(ctx context.Context, namespace, name string) (configMap, error)
+	// updateConfigMap replaces cm if its resourceVersion is still current (409 otherwise).
+	updateConfigMap(ctx context.Context, cm configMap) (configMap, error)
+	// probeUpdateConfigMap asks, with a server-side dry run, whether cm may be updated.
+	probeUpdateConfigMap(ctx context.Context, cm configMap) error
+}
+
+// configMap is the part of a v1 ConfigMap macaque reads and writes.
+type configMap struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name            string `json:"name"`
+		Namespace       string `json:"namespace"`
+		ResourceVersion string `json:"resourceVersion,omitempty"`
+	} `json:"metadata"`
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// cooldown decides, from the state in its ConfigMap, whether a workload may be hit now, and
+// records the hits. A nil *cooldown lets every workload be hit.
+type cooldown struct {
+	api       stateAPI
+	namespace string // macaque's own, where the ConfigMap is
+	period    time.Duration
+}
+
+// hits is the cooldown state as read at the start of a tick: when each workload was last hit,
+// by cooldownKey.
+type hits map[string]time.Time
+
+// cooldownKey names a workload in the state: "namespace.Kind.name", which a ConfigMap key may
+// hold (a namespace and a kind have no dots, so the key reads back unambiguously).
+func cooldownKey(namespace string, top ownerRef) string {
+	return namespace + "." + top.Kind + "." + top.Name
+}
+
+// load reads the state. A tick whose state cannot be read kills nothing: a cooldown that might
+// not hold is no cooldown.
+func (c *cooldown) load(ctx context.Context) (hits, error) {
+	if c == nil {
+		return hits{}, nil
+	}
+	cm, err := c.api.getConfigMap(ctx, c.namespace, cooldownConfigMap)
+	if err != nil {
+		return nil, fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
+	}
+	return parseHits(cm.Data), nil
+}
+
+// parseHits reads the state's entries; one that does not parse (edited by hand) is ignored.
+func parseHits(data map[string]string) hits {
+	out := hits{}
+	for k, v := range data {
+		if at, err := time.Parse(time.RFC3339, v); err == nil {
+			out[k] = at
+		}
+	}
+	return out
+}
+
+// check says why the workload keyed key may not be hit at now, or "" when it may.
+func (c *cooldown) check(h hits, key, name string, now time.Time) string {
+	if c == nil {
+		return ""
+	}
+	last, ok := h[key]
+	if !ok {
+		return ""
+	}
+	until := last.Add(c.period)
+	if !now.Before(until) {
+		return ""
+	}
+	return fmt.Sprintf("%s lost a pod %s ago: cooling down until %s (MACAQUE_COOLDOWN=%s)",
+		name, now.Sub(last).Round(time.Second), until.UTC().Format(time.RFC3339), c.period)
+}
+
+// record writes that the workloads keyed keys were hit at at, dropping the entries whose period
+// has passed. A write that lost a race with another (409) is retried once on a fresh read.
+func (c *cooldown) record(ctx context.Context, keys []string, at time.Time) error {
+	if c == nil || len(keys) == 0 {
+		return nil
+	}
+	var err error
+	for range 2 {
+		var cm configMap
+		cm, err = c.api.getConfigMap(ctx, c.namespace, cooldownConfigMap)
+		if err != nil {
+			return fmt.Errorf("read the cooldown state: %w", err)
+		}
+		h := parseHits(cm.Data)
+		for _, k := range keys {
+			h[k] = at
+		}
+		cm.Data = c.prune(h, at)
+		if _, err = c.api.updateConfigMap(ctx, cm); !apierrors.IsConflict(err) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
+	}
+	return nil
+}
+
+// prune keeps the entries still cooling down at now, at most maxCooldownEntries of them, the
+// latest first.
+func (c *cooldown) prune(h hits, now time.Time) map[string]string {
+	live := slices.DeleteFunc(slices.Collect(maps.Keys(h)), func(k string) bool { return !now.Before(h[k].Add(c.period)) })
+	slices.SortFunc(live, func(a, b string) int { return h[b].Compare(h[a]) })
+	out := map[string]string{}
+	for _, k := range live[:min(len(live), maxCooldownEntries)] {
+		out[k] = h[k].UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+// preflightCooldown checks at start that the state's ConfigMap exists and that macaque may
+// read and update it, so that a missing one stops macaque with one line instead of every tick.
+func preflightCooldown(ctx context.Context, c *cooldown) error {
+	if c == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	cm, err := c.api.getConfigMap(ctx, c.namespace, cooldownConfigMap)
+	if apierrors.IsNotFound(err) {
+		return badSetting("COOLDOWN", "the ConfigMap %s that keeps the cooldown state is not in %q: macaque.yml creates it (an empty one will do), or unset MACAQUE_COOLDOWN", cooldownConfigMap, c.namespace)
+	}
+	if isRBACDenial(err) {
+		return badSetting("COOLDOWN", "cannot get ConfigMap %s in %q (macaque's Role must grant get and update on it): %v", cooldownConfigMap, c.namespace, err)
+	}
+	if err != nil {
+		return fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
+	}
+	err = c.api.probeUpdateConfigMap(ctx, cm)
+	if isRBACDenial(err) {
+		return badSetting("COOLDOWN", "cannot update ConfigMap %s in %q (macaque's Role must grant get and update on it): %v", cooldownConfigMap, c.namespace, err)
+	}
+	if err != nil {
+		return fmt.Errorf("check that macaque may update ConfigMap %s/%s: %w", c.namespace, cooldownConfigMap, err)
+	}
+	return nil
+}
+
+// parseCooldown reads MACAQUE_COOLDOWN: a Go duration, whole seconds, 0 for off.
+func parseCooldown(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < 0 || d%time.Second != 0 {
+		return 0, badSetting("COOLDOWN", "%q is not a duration of whole seconds, 0 or more (e.g. 1h, 90m, 0 for off)", v)
+	}
+	return d, nil
+}
+
+// configMapPath is the URL path of ConfigMap name in namespace.
+func configMapPath(namespace, name string) string {
+	return "/api/v1/namespaces/" + namespace + "/configmaps/" + name
+}
+
+func (p *restPods) getConfigMap(ctx context.Context, namespace, name string) (configMap, error) {
+	var cm configMap
+	res := p.client.Get().AbsPath(configMapPath(namespace, name)).Do(ctx)
+	body, err := res.Raw()
+	if err != nil {
+		return cm, res.Error()
+	}
+	if err := json.Unmarshal(body, &cm); err != nil {
+		return cm, fmt.Errorf("decode ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	return cm, nil
+}
+
+func (p *restPods) updateConfigMap(ctx context.Context, cm configMap) (configMap, error) {
+	return p.putConfigMap(ctx, cm, false)
+}
+
+func (p *restPods) probeUpdateConfigMap(ctx context.Context, cm configMap) error {
+	_, err := p.putConfigMap(ctx, cm, true)
+	return err
+}
+
+// putConfigMap sends cm as a PUT, with its resourceVersion as the precondition.
+func (p *restPods) putConfigMap(ctx context.Context, cm configMap, dryRun bool) (configMap, error) {
+	cm.APIVersion, cm.Kind = "v1", "ConfigMap"
+	body, err := json.Marshal(cm)
+	if err != nil {
+		return cm, fmt.Errorf("encode ConfigMap: %w", err)
+	}
+	req := p.client.Put().AbsPath(configMapPath(cm.Metadata.Namespace, cm.Metadata.Name)).Body(body)
+	if dryRun {
+		req = req.Param("dryRun", "All")
+	}
+	res := req.Do(ctx)
+	raw, err := res.Raw()
+	if err != nil {
+		return cm, res.Error()
+	}
+	var out configMap
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return cm, fmt.Errorf("decode ConfigMap: %w", err)
+	}
+	return out, nil
+}
+
+// cooldownNote is how a report that recorded no cooldown says so: the kill happened, but the
+// workload may be hit again before its period.
+func cooldownNote(err error) string {
+	return "the cooldown was not recorded, so this workload may be hit again before MACAQUE_COOLDOWN: " + strings.ReplaceAll(err.Error(), "\n", " ")
+}
