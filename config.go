@@ -32,6 +32,7 @@ type Config struct {
 	Crontab           string `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
 	Timezone          string `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
 	AllowFastSchedule bool   `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
+	ExcludedDays      string `split_words:"true" desc:"comma-separated days on which nothing is killed, read in MACAQUE_TIMEZONE: 2026-12-25 (that day) or 12-25 (every year)"`
 	Namespace         string `split_words:"true" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
 	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
 	DryRun            bool   `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
@@ -50,6 +51,7 @@ type settings struct {
 	crontab   string
 	schedule  cron.Schedule
 	location  *time.Location
+	excluded  excludedDays // already applied to schedule; kept for the start log
 	namespace string // empty until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
@@ -120,6 +122,15 @@ func (c Config) check() (settings, error) {
 	}
 	if s.location, err = time.LoadLocation(c.Timezone); err != nil {
 		return s, badSetting("TIMEZONE", "unknown time zone %q (want an IANA name such as Europe/Paris)", c.Timezone)
+	}
+	if s.excluded, err = parseExcludedDays(c.ExcludedDays); err != nil {
+		return s, badSetting("EXCLUDED_DAYS", "%v", err)
+	}
+	if !s.excluded.empty() {
+		s.schedule = excludingSchedule{schedule: s.schedule, days: s.excluded, location: s.location}
+		if s.schedule.Next(time.Now()).IsZero() {
+			return s, badSetting("EXCLUDED_DAYS", "every activation of %q for years ahead falls on an excluded day: it would never fire", c.Crontab)
+		}
 	}
 	if c.Namespace != "" {
 		if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {

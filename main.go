@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
-		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
+		"timezone", s.location.String(), "excluded_days", s.excluded.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
 		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","))
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
@@ -163,7 +163,11 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 		if now.Before(last) {
 			now = last // never fire the same activation twice if the wall clock steps back
 		}
-		next := nextTick(s.schedule, s.location, now)
+		next, passed := nextTickPassing(s.schedule, s.location, now)
+		if len(passed) > 0 {
+			// Once per computed tick, so once per excluded day: the log says why a day had no tick.
+			s.log.Info("passing over excluded days: nothing is killed on them (MACAQUE_EXCLUDED_DAYS)", "days", passed, "next_tick", next)
+		}
 		if next.IsZero() {
 			s.log.Error("the schedule has no further activations; idling until stopped")
 			<-ctx.Done()

@@ -448,6 +448,14 @@ func TestConfigCheck(t *testing.T) {
 			want: func(v *view) {
 				v.Guard.allowOrphans, v.Guard.ownerKinds = true, map[string]bool{"Job": true, "Rollout": true}
 			}},
+		{name: "excluded days, read in the zone", edit: func(c *Config) { c.ExcludedDays = "2026-11-27, 11-28" },
+			want: func(v *view) {
+				v.Next = []time.Time{time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC)}
+			}},
+		{name: "excluded day not a date", edit: func(c *Config) { c.ExcludedDays = "12-25,2026-02-29" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: `"2026-02-29" is not a date`},
+		{name: "excluded day in another format", edit: func(c *Config) { c.ExcludedDays = "25.12" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: `"25.12" is not a date`},
+		{name: "every day excluded", edit: func(c *Config) { c.ExcludedDays = everyDay() }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
+		{name: "every activation excluded", edit: func(c *Config) { c.Crontab, c.ExcludedDays = "0 9 29 2 *", "02-29" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
 		{name: "owner kind in lower case", edit: func(c *Config) { c.OwnerKinds = "job" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"job" is not a kind`},
 		{name: "owner kinds with an empty item", edit: func(c *Config) { c.OwnerKinds = "Job,,Rollout" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"" is not a kind`},
 		{name: "owner kinds naming a plural", edit: func(c *Config) { c.OwnerKinds = "Job,rollouts.argoproj.io" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "not a kind"},
