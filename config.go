@@ -52,7 +52,7 @@ type settings struct {
 	schedule  cron.Schedule
 	location  *time.Location
 	excluded  excludedDays // already applied to schedule; kept for the start log
-	namespace string // empty until resolved against the pod's or the kubeconfig's namespace
+	namespace string       // empty until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
 	guard     guardSettings

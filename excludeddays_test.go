@@ -87,7 +87,7 @@ func TestExcludingScheduleNext(t *testing.T) {
 			from: time.Date(2027, 12, 24, 10, 0, 0, 0, time.UTC),
 			want: []time.Time{time.Date(2027, 12, 26, 9, 0, 0, 0, time.UTC)}, passed: []string{"2027-12-25"}},
 		{name: "across the new year", spec: "0 9 * * *", zone: "UTC", days: "12-31,01-01",
-			from: time.Date(2026, 12, 30, 10, 0, 0, 0, time.UTC),
+			from:   time.Date(2026, 12, 30, 10, 0, 0, 0, time.UTC),
 			want:   []time.Time{time.Date(2027, 1, 2, 9, 0, 0, 0, time.UTC), time.Date(2027, 1, 3, 9, 0, 0, 0, time.UTC)},
 			passed: []string{"2026-12-31", "2027-01-01"}},
 		{name: "02-29 in a leap year", spec: "0 9 * * *", zone: "UTC", days: "02-29",
@@ -161,7 +161,7 @@ func TestStartOfNextDay(t *testing.T) {
 	}{
 		{"UTC", time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), "2027-01-01 00:00:00 UTC"},
 		{"Europe/Paris", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), "2026-03-29 00:00:00 CET"},
-		{"America/Havana", time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC), "2026-03-08 01:00:00 CDT"},  // 00:00 does not exist
+		{"America/Havana", time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC), "2026-03-08 01:00:00 CDT"},   // 00:00 does not exist
 		{"America/Santiago", time.Date(2026, 9, 5, 12, 0, 0, 0, time.UTC), "2026-09-06 01:00:00 -03"}, // nor here
 		{"Asia/Beirut", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), "2026-03-29 01:00:00 EEST"},
 	} {
@@ -227,5 +227,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-

@@ -122,8 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
-		"timezone", s.location.String(), "excluded_days", s.excluded.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
-		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","))
+		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
+		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
+		"excluded_days", s.excluded.String())
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,

@@ -532,6 +532,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job",
+		"EXCLUDED_DAYS": "not-a-date",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {
