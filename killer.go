@@ -35,6 +35,7 @@ const (
 	OutcomeNoCandidates Outcome = "no candidates"
 	OutcomeNotFound     Outcome = "not found" // every pick was gone, out of scope or changed by the time we deleted it
 	OutcomeSkipped      Outcome = "skipped"   // the steady-state guard passed over every pick: none was safe to kill
+	OutcomePaused       Outcome = "paused"    // the pause switch on macaque's Deployment is on: nothing was listed or killed
 	OutcomeForbidden    Outcome = "forbidden" // RBAC denied macaque's ServiceAccount
 	OutcomeDenied       Outcome = "denied"    // the API server refused for another reason: an admission webhook or policy
 	OutcomeUnknown      Outcome = "unknown"   // the DELETE was sent but its result could not be learnt
@@ -59,7 +60,12 @@ type Result struct {
 	Note string
 	// Passed lists the picks that were rejected before this one, each as "pod: why".
 	Passed []string
-	Err    error // why, for every outcome but killed, dry-run and no candidates
+	// Resumed, on the first tick after a pause, says how the pause ended.
+	Resumed string
+	// Quiet is a report that is logged but not posted: a paused tick after the one that
+	// announced the pause.
+	Quiet bool
+	Err   error // why, for every outcome but killed, dry-run, no candidates and paused
 }
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
@@ -140,8 +146,9 @@ type Killer struct {
 	rng       *rand.Rand // only the killer goroutine uses it
 	now       func() time.Time
 	log       *slog.Logger
-	pageRows  int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard     *guard // the steady-state guard; nil kills any pick in scope
+	pageRows  int64        // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard     *guard       // the steady-state guard; nil kills any pick in scope
+	pause     *pauseSwitch // the kill switch, read before anything else at each tick; nil: none
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
@@ -173,6 +180,15 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 	r := Result{Time: at, Namespace: k.namespace, Selector: k.selector}
 	pickCtx, cancel := context.WithTimeout(ctx, k.timeouts.Pick)
 	defer cancel()
+	sw, err := k.pause.check(pickCtx)
+	if err != nil {
+		return k.report(r, err)
+	}
+	r.Resumed = sw.resumed
+	if sw.paused {
+		r.Outcome, r.Note, r.Quiet = OutcomePaused, sw.terms, !sw.announce
+		return k.report(r, nil)
+	}
 	picks, n, err := k.pick(pickCtx)
 	r.Candidates = n
 	if err != nil {
@@ -315,6 +331,9 @@ func outcomeOf(set Outcome, err error) Outcome {
 	if set == OutcomeUnknown {
 		return set // the read-back failed: err says why, but not what the API server did
 	}
+	if errors.Is(err, errPauseUnread) {
+		return OutcomeError // even RBAC's 403: it was the switch that could not be read, not a pod
+	}
 	if err == nil && set == "" {
 		return OutcomeNoCandidates
 	}
@@ -348,6 +367,9 @@ func (k *Killer) report(r Result, err error) Result {
 	}
 	if len(r.Passed) > 0 {
 		log = log.With("passed", r.Passed)
+	}
+	if r.Resumed != "" {
+		log = log.With("resumed", r.Resumed)
 	}
 	if err != nil {
 		log.Error("kill failed", "err", err)

@@ -113,6 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		safety = &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds}
 	}
+	pause, pauseSays, err := startPauseSwitch(ctx, pods, self, ownNamespace(saNamespaceFile), log)
+	if err != nil {
+		return err
+	}
 	slackClient := newSlackPoster(s.slack)
 	if slackClient != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -124,11 +128,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
 		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
-		"excluded_days", s.excluded.String())
+		"excluded_days", s.excluded.String(), "pause_switch", pauseSays)
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety}
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, pause: pause}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer

@@ -99,7 +99,7 @@ func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Du
 
 	dropped := 0
 	for r := range results {
-		if n.slack == nil {
+		if n.slack == nil || r.Quiet {
 			continue // the killer has logged it already
 		}
 		if err := n.post(postCtx, r); err != nil {
@@ -212,6 +212,9 @@ func message(r Result) string {
 	case OutcomeSkipped:
 		// The guard's doing, not a failure: each pick was unhealthy, mid-rollout or unowned.
 		text = fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was killed.", r.Candidates, scope)
+	case OutcomePaused:
+		// Posted once per pause (r.Quiet after that); the note says until when and how to lift it.
+		text = fmt.Sprintf(":double_vertical_bar: paused: macaque's pause switch is on, nothing is killed in %s.", scope)
 	case OutcomeForbidden:
 		text = fmt.Sprintf(":no_entry: forbidden to kill %s; nothing was killed. Check macaque's Role.", target)
 	case OutcomeDenied:
@@ -224,6 +227,9 @@ func message(r Result) string {
 		text = fmt.Sprintf(":warning: failed to kill %s; nothing was killed.", target)
 	}
 	text += when(r)
+	if r.Resumed != "" {
+		text += "\nResumed: " + r.Resumed
+	}
 	if len(r.Passed) > 0 {
 		text += "\n" + passed(r)
 	}
