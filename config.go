@@ -295,6 +295,8 @@ func printUsage(w io.Writer) error {
 Set by the Deployment's downward API, not by hand:
   POD_NAME       macaque's own pod, never a victim (default: the hostname)
   POD_NAMESPACE  the namespace macaque runs in, the default for MACAQUE_NAMESPACE
+Pause every kill by annotating macaque's own Deployment (found from POD_NAME at start):
+  chaos.macaque.dev/paused=true (until removed) or =<RFC 3339 time> (until then)
 
 Out of a cluster, macaque uses KUBECONFIG (or ~/.kube/config) and its current context.
 Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting, 1 for any other failure to start.
