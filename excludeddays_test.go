@@ -66,6 +66,15 @@ func everyDay() string {
 	return strings.Join(days, ",")
 }
 
+// daysOf lists every day of the years from first to last as dated entries.
+func daysOf(first, last int) string {
+	var days []string
+	for d := time.Date(first, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() <= last; d = d.AddDate(0, 0, 1) {
+		days = append(days, d.Format(time.DateOnly))
+	}
+	return strings.Join(days, ",")
+}
+
 func TestExcludingScheduleNext(t *testing.T) {
 	paris := mustLoad(t, "Europe/Paris")
 	tests := []struct {
@@ -112,6 +121,9 @@ func TestExcludingScheduleNext(t *testing.T) {
 			from:   time.Date(2026, 12, 23, 23, 59, 59, 0, time.UTC),
 			want:   []time.Time{time.Date(2026, 12, 27, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 27, 0, 0, 1, 0, time.UTC)},
 			passed: []string{"2026-12-24", "2026-12-25", "2026-12-26"}},
+		{name: "two years of dated days passed over", spec: "0 9 * * *", zone: "UTC", days: daysOf(2027, 2028),
+			from: time.Date(2026, 12, 31, 10, 0, 0, 0, time.UTC), want: []time.Time{time.Date(2029, 1, 1, 9, 0, 0, 0, time.UTC)},
+			passed: []string{"2027-01-01", "2027-01-02", "2027-01-03", "2027-01-04", "2027-01-05", "2027-01-06", "2027-01-07", "2027-01-08", "2027-01-09", "2027-01-10"}},
 		{name: "every day excluded: none, and soon", spec: "@every 1s", zone: "UTC", days: everyDay(),
 			from: time.Date(2026, 12, 24, 10, 0, 0, 0, time.UTC), want: []time.Time{{}},
 			passed: []string{"2026-12-24", "2026-12-25", "2026-12-26", "2026-12-27", "2026-12-28", "2026-12-29", "2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02"}},
@@ -141,6 +153,9 @@ func TestExcludingScheduleNext(t *testing.T) {
 			}
 			at := tt.from
 			for i, want := range tt.want {
+				if direct := s.Next(at.UTC()); !direct.Equal(nextTick(s, loc, at)) {
+					t.Errorf("Next(%v) = %v, want the activation in the schedule's zone", at.UTC(), direct.UTC())
+				}
 				at = nextTick(s, loc, at)
 				if i == 0 && !at.Equal(next) {
 					t.Errorf("Next %v, nextPassing %v", at, next)
