@@ -54,7 +54,7 @@ func parseExcludedDays(list string) (excludedDays, error) {
 			e.yearly[day] = true
 			continue
 		}
-		if _, err := time.Parse(time.DateOnly, day); err != nil || len(day) != len(time.DateOnly) {
+		if _, err := time.Parse(time.DateOnly, day); err != nil {
 			return e, fmt.Errorf("%q is not a date: want YYYY-MM-DD, or MM-DD for every year, comma-separated", day)
 		}
 		e.dates[day] = true
@@ -76,7 +76,8 @@ type excludingSchedule struct {
 	location *time.Location // the zone the days are read in: MACAQUE_TIMEZONE
 }
 
-// Next is the first activation after t that does not fall on an excluded day, zero if none.
+// Next is the first activation after t that does not fall on an excluded day, zero if none. The
+// spec is read in s.location whatever t's location, as nextTick reads it.
 func (s excludingSchedule) Next(t time.Time) time.Time {
 	next, _ := s.nextPassing(t)
 	return next
@@ -91,12 +92,12 @@ const maxPassedListed = 10
 // firing every second costs one step per excluded day.
 func (s excludingSchedule) nextPassing(t time.Time) (time.Time, []string) {
 	var passed []string
+	t = t.In(s.location) // robfig/cron reads the spec, and the days are read, on t's wall clock
 	for range maxSkippedDays {
 		next := s.schedule.Next(t)
 		if next.IsZero() {
 			return next, passed
 		}
-		next = next.In(s.location)
 		if !s.days.excludes(next) {
 			return next, passed
 		}
