@@ -174,20 +174,24 @@ func findOwnDeployment(ctx context.Context, api selfAPI, podName, namespace stri
 	return up.Name, "", nil
 }
 
-// startPauseSwitch finds macaque's own Deployment and returns the switch on it, with what the
-// start line says of it. Without one to find (run from a laptop, or not by a Deployment) it
-// warns and returns a nil switch: macaque then runs, but cannot be paused by annotation.
+// startPauseSwitch finds macaque's own Deployment and returns the switch on it. Without one to
+// find (run from a laptop, or not by a Deployment) it returns a nil switch and why: macaque then
+// runs, but cannot be paused by annotation, which run warns of (after the other start checks,
+// so that one of them refusing to start is still the only line).
 func startPauseSwitch(ctx context.Context, api selfAPI, podName, namespace string, log *slog.Logger) (*pauseSwitch, string, error) {
 	name, why, err := findOwnDeployment(ctx, api, podName, namespace)
-	if err != nil {
-		return nil, "", err
+	if err != nil || name == "" {
+		return nil, why, err
 	}
-	if name == "" {
-		log.Warn("pause switch unavailable: macaque cannot be paused by annotation", "why", why)
-		return nil, "unavailable: " + why, nil
+	return &pauseSwitch{api: api, namespace: namespace, deployment: name, now: time.Now, log: log}, "", nil
+}
+
+// describe is what the start line says of the switch; why is the reason there is none.
+func (p *pauseSwitch) describe(why string) string {
+	if p == nil {
+		return "unavailable: " + why
 	}
-	return &pauseSwitch{api: api, namespace: namespace, deployment: name, now: time.Now, log: log},
-		"annotation " + pausedAnnotation + " on deployment " + namespace + "/" + name, nil
+	return "annotation " + pausedAnnotation + " on deployment " + p.namespace + "/" + p.deployment
 }
 
 // selfReadError words a failure to read macaque's own pod, ReplicaSet or Deployment: RBAC's

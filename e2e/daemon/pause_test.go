@@ -184,7 +184,14 @@ func TestExcludedDaysKillNothing(t *testing.T) {
 	}
 	now := time.Now().In(tokyo)
 	excluded := []string{now.AddDate(0, 0, -1).Format(time.DateOnly), now.Format(time.DateOnly), now.AddDate(0, 0, 1).Format(time.DateOnly)}
-	d := startMacaque(t, kubeconfig, nil, "MACAQUE_TIMEZONE=Asia/Tokyo", "MACAQUE_EXCLUDED_DAYS="+strings.Join(excluded, ","))
+	d := startMacaque(t, kubeconfig, nil, "MACAQUE_TIMEZONE=Asia/Tokyo", "MACAQUE_EXCLUDED_DAYS="+strings.Join(excluded, ","), "POD_NAMESPACE="+ns)
+	// POD_NAME is macaque-e2e, which names no pod: macaque starts without the pause switch, and says so.
+	if got, want := fmt.Sprint(d.startedLine(t)["pause_switch"]), `unavailable: no pod "macaque-e2e" in "`+ns+`"`; !strings.HasPrefix(got, want) {
+		t.Errorf("started with pause_switch %q, want %q...", got, want)
+	}
+	if !slices.ContainsFunc(d.Logs(), func(l string) bool { return strings.Contains(l, `"level":"WARN","msg":"pause switch unavailable`) }) {
+		t.Errorf("no warning that the pause switch is unavailable:\n%s", strings.Join(d.Logs(), "\n"))
+	}
 
 	var said []string
 	cluster.Eventually(t, 30*time.Second, "the log to say which days are passed over", func(context.Context) error {
