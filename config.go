@@ -31,6 +31,7 @@ type Config struct {
 	Crontab           string `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
 	Timezone          string `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
 	AllowFastSchedule bool   `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
+	ExcludedDays      string `split_words:"true" desc:"comma-separated days on which nothing is killed, read in MACAQUE_TIMEZONE: 2026-12-25 (that day) or 12-25 (every year)"`
 	Namespace         string `split_words:"true" desc:"namespace to kill in, a comma-separated list of them, or * for every namespace (needs macaque-cluster.yml) but kube-system, kube-public, kube-node-lease and MACAQUE_EXCLUDE_NAMESPACES unless named beside it (default: macaque's own, or the kubeconfig context's)"`
 	ExcludeNamespaces string `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, comma-separated namespaces never to kill in"`
 	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
@@ -54,6 +55,7 @@ type settings struct {
 	crontab   string
 	schedule  cron.Schedule
 	location  *time.Location
+	excluded  excludedDays // already applied to schedule; kept for the start log
 	scope     scope // unresolved (no namespace) until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
@@ -128,6 +130,15 @@ func (c Config) check() (settings, error) {
 	}
 	if s.location, err = time.LoadLocation(c.Timezone); err != nil {
 		return s, badSetting("TIMEZONE", "unknown time zone %q (want an IANA name such as Europe/Paris)", c.Timezone)
+	}
+	if s.excluded, err = parseExcludedDays(c.ExcludedDays); err != nil {
+		return s, badSetting("EXCLUDED_DAYS", "%v", err)
+	}
+	if !s.excluded.empty() {
+		s.schedule = excludingSchedule{schedule: s.schedule, days: s.excluded, location: s.location}
+		if s.schedule.Next(time.Now()).IsZero() {
+			return s, badSetting("EXCLUDED_DAYS", "every activation of %q for years ahead falls on an excluded day: it would never fire", c.Crontab)
+		}
 	}
 	if s.scope, err = parseScope(c.Namespace, c.ExcludeNamespaces); err != nil {
 		return s, err
@@ -301,6 +312,8 @@ func printUsage(w io.Writer) error {
 Set by the Deployment's downward API, not by hand:
   POD_NAME       macaque's own pod, never a victim (default: the hostname)
   POD_NAMESPACE  the namespace macaque runs in, the default for MACAQUE_NAMESPACE
+Pause every kill by annotating macaque's own Deployment (found from POD_NAME at start):
+  chaos.macaque.dev/paused=true (until removed) or =<RFC 3339 time> (until then)
 
 Out of a cluster, macaque uses KUBECONFIG (or ~/.kube/config) and its current context.
 Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting, 1 for any other failure to start.

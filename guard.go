@@ -81,10 +81,11 @@ func checkedKind(ref ownerRef) (workloadKind, bool) {
 // kinds' specs and statuses share one struct, each kind filling its own.
 type workload struct {
 	Metadata struct {
-		Name            string     `json:"name"`
-		UID             types.UID  `json:"uid"`
-		Generation      int64      `json:"generation"`
-		OwnerReferences []ownerRef `json:"ownerReferences"`
+		Name            string            `json:"name"`
+		UID             types.UID         `json:"uid"`
+		Generation      int64             `json:"generation"`
+		OwnerReferences []ownerRef        `json:"ownerReferences"`
+		Annotations     map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
 		Replicas       *int32 `json:"replicas"`

@@ -38,6 +38,7 @@ const (
 	OutcomeNotFound     Outcome = "not found" // every pick was gone, out of scope or changed by the time we deleted it
 	OutcomeSkipped      Outcome = "skipped"   // the steady-state guard passed over every pick: none was safe to kill
 	OutcomeBlocked      Outcome = "blocked"   // evict mode: a PodDisruptionBudget refused the eviction of every pick the guard let through
+	OutcomePaused       Outcome = "paused"    // the pause switch on macaque's Deployment is on: nothing was listed or killed
 	OutcomeForbidden    Outcome = "forbidden" // RBAC denied macaque's ServiceAccount
 	OutcomeDenied       Outcome = "denied"    // the API server refused for another reason: an admission webhook or policy
 	OutcomeUnknown      Outcome = "unknown"   // the DELETE was sent but its result could not be learnt
@@ -69,7 +70,12 @@ type Result struct {
 	// KilledBefore counts the victims this tick killed before the pick this report is about,
 	// on the report of a failure that ended a tick of several (MACAQUE_KILL_COUNT).
 	KilledBefore int
-	Err          error // why, for every outcome but killed, dry-run and no candidates
+	// Resumed, on the first tick after a pause, says how the pause ended.
+	Resumed string
+	// Quiet is a report that is logged but not posted: a paused tick after the one that
+	// announced the pause.
+	Quiet bool
+	Err   error // why, for every outcome but killed, dry-run, no candidates and paused
 }
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
@@ -178,8 +184,9 @@ type Killer struct {
 	rng      *rand.Rand // only the killer goroutine uses it
 	now      func() time.Time
 	log      *slog.Logger
-	pageRows int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard    *guard // the steady-state guard; nil kills any pick in scope
+	pageRows int64        // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard    *guard       // the steady-state guard; nil kills any pick in scope
+	pause    *pauseSwitch // the kill switch, read before anything else at each tick; nil: none
 
 	mode  killMode  // delete (the zero value) or evict
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
@@ -227,6 +234,15 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 	r := base
 	pickCtx, cancel := context.WithTimeout(ctx, k.timeouts.Pick)
 	defer cancel()
+	sw, err := k.pause.check(pickCtx)
+	if err != nil {
+		return []Result{k.report(r, err)}
+	}
+	r.Resumed = sw.resumed
+	if sw.paused {
+		r.Outcome, r.Note, r.Quiet = OutcomePaused, sw.terms, !sw.announce
+		return []Result{k.report(r, nil)}
+	}
 	picks, n, err := k.pick(pickCtx)
 	r.Candidates = n
 	base.Candidates = n
@@ -510,6 +526,9 @@ func outcomeOf(set Outcome, err error) Outcome {
 	if set == OutcomeUnknown {
 		return set // the read-back failed: err says why, but not what the API server did
 	}
+	if errors.Is(err, errPauseUnread) {
+		return OutcomeError // even RBAC's 403: it was the switch that could not be read, not a pod
+	}
 	if err == nil && set == "" {
 		return OutcomeNoCandidates
 	}
@@ -543,6 +562,9 @@ func (k *Killer) report(r Result, err error) Result {
 	}
 	if len(r.Passed) > 0 {
 		log = log.With("passed", r.Passed)
+	}
+	if r.Resumed != "" {
+		log = log.With("resumed", r.Resumed)
 	}
 	if err != nil {
 		log.Error("kill failed", "err", err)

@@ -110,6 +110,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if s.guard.on {
 		safety = &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds}
 	}
+	pause, noPause, err := startPauseSwitch(ctx, pods, self, ownNamespace(saNamespaceFile), log)
+	if err != nil {
+		return err
+	}
 	slackClient := newSlackPoster(s.slack)
 	if slackClient != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -118,14 +122,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if pause == nil {
+		log.Warn("pause switch unavailable: macaque cannot be paused by annotation", "why", noPause)
+	}
 	log.Info("macaque started", "namespace", s.scope.String(), "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
 		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
-		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String())
+		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
+		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause))
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count}
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
+		pause: pause}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
@@ -161,7 +170,11 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 		if now.Before(last) {
 			now = last // never fire the same activation twice if the wall clock steps back
 		}
-		next := nextTick(s.schedule, s.location, now)
+		next, passed := nextTickPassing(s.schedule, s.location, now)
+		if len(passed) > 0 {
+			// Once per computed tick, so once per excluded day: the log says why a day had no tick.
+			s.log.Info("passing over excluded days: nothing is killed on them (MACAQUE_EXCLUDED_DAYS)", "days", passed, "next_tick", next)
+		}
 		if next.IsZero() {
 			s.log.Error("the schedule has no further activations; idling until stopped")
 			<-ctx.Done()

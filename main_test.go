@@ -476,6 +476,14 @@ func TestConfigCheck(t *testing.T) {
 		{name: "kill count 0%", edit: func(c *Config) { c.KillCount = "0%" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"0%": want a whole percentage from 1% to 100%`},
 		{name: "kill count over 100%", edit: func(c *Config) { c.KillCount = "101%" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"101%": want a whole percentage`},
 		{name: "kill count fractional percentage", edit: func(c *Config) { c.KillCount = "2.5%" }, wantVar: "MACAQUE_KILL_COUNT", wantMsg: `"2.5%": want a whole percentage`},
+		{name: "excluded days, read in the zone", edit: func(c *Config) { c.ExcludedDays = "2026-11-27, 11-28" },
+			want: func(v *view) {
+				v.Next = []time.Time{time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC)}
+			}},
+		{name: "excluded day not a date", edit: func(c *Config) { c.ExcludedDays = "12-25,2026-02-29" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: `"2026-02-29" is not a date`},
+		{name: "excluded day in another format", edit: func(c *Config) { c.ExcludedDays = "25.12" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: `"25.12" is not a date`},
+		{name: "every day excluded", edit: func(c *Config) { c.ExcludedDays = everyDay() }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
+		{name: "every activation excluded", edit: func(c *Config) { c.Crontab, c.ExcludedDays = "0 9 29 2 *", "02-29" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
 		{name: "owner kind in lower case", edit: func(c *Config) { c.OwnerKinds = "job" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"job" is not a kind`},
 		{name: "owner kinds with an empty item", edit: func(c *Config) { c.OwnerKinds = "Job,,Rollout" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"" is not a kind`},
 		{name: "owner kinds naming a plural", edit: func(c *Config) { c.OwnerKinds = "Job,rollouts.argoproj.io" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "not a kind"},
@@ -552,7 +560,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
-		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%",
+		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {

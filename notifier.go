@@ -100,7 +100,7 @@ func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Du
 
 	dropped := 0
 	for r := range results {
-		if n.slack == nil {
+		if n.slack == nil || r.Quiet {
 			continue // the killer has logged it already
 		}
 		if err := n.post(postCtx, r); err != nil {
@@ -225,6 +225,9 @@ func message(r Result) string {
 	case OutcomeBlocked:
 		// The PDBs' doing, not a failure: Passed names the budget that refused each pick.
 		text = fmt.Sprintf(":vertical_traffic_light: blocked: PodDisruptionBudgets refused to let any pick among %d candidates in %s be evicted; nothing was evicted.", r.Candidates, scope)
+	case OutcomePaused:
+		// Posted once per pause (r.Quiet after that); the note says until when and how to lift it.
+		text = fmt.Sprintf(":double_vertical_bar: paused: macaque's pause switch is on, nothing is killed in %s.", scope)
 	case OutcomeForbidden:
 		text = fmt.Sprintf(":no_entry: forbidden to %s %s; %s. Check macaque's Role.", kill, target, nothing)
 	case OutcomeDenied:
@@ -237,6 +240,9 @@ func message(r Result) string {
 		text = fmt.Sprintf(":warning: failed to %s %s; %s.", kill, target, nothing)
 	}
 	text += when(r)
+	if r.Resumed != "" {
+		text += "\nResumed: " + r.Resumed
+	}
 	if len(r.Passed) > 0 {
 		text += "\n" + passed(r)
 	}
