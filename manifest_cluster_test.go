@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -41,18 +43,8 @@ metadata:
     app.kubernetes.io/name: macaque
 `
 
-// clusterEdits turn macaque.yml's objects into macaque-cluster.yml's, each an exact
-// replacement that must apply once: when macaque.yml changes under one, the test says which.
-var clusterEdits = []struct{ old, new string }{
-	{"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: macaque\n",
-		"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: macaque\n  namespace: macaque\n"},
-	{"\nkind: Role\nmetadata:\n", "\nkind: ClusterRole\nmetadata:\n"},
-	{"\nkind: RoleBinding\nmetadata:\n", "\nkind: ClusterRoleBinding\nmetadata:\n"},
-	{"  kind: Role\n  name: macaque\n", "  kind: ClusterRole\n  name: macaque\n"},
-	{"  - kind: ServiceAccount\n    name: macaque\n", "  - kind: ServiceAccount\n    name: macaque\n    namespace: macaque\n"},
-	{"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: macaque\n",
-		"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: macaque\n  namespace: macaque\n"},
-	{`            # Namespace to kill in, or a comma-separated list of them ("shop,cart", one candidate
+// clusterEnvEdit turns macaque.yml's MACAQUE_NAMESPACE into macaque-cluster.yml's.
+var clusterEnvEdit = strings.NewReplacer(`            # Namespace to kill in, or a comma-separated list of them ("shop,cart", one candidate
             # pool: the pick is uniform over their pods; apply the Role and RoleBinding in each).
             # Default: the namespace macaque runs in (POD_NAMESPACE below). For every namespace
             # ("*"), apply macaque-cluster.yml instead: this Role does not reach beyond one.
@@ -67,22 +59,49 @@ var clusterEdits = []struct{ old, new string }{
             # empty.
             # - name: MACAQUE_EXCLUDE_NAMESPACES
             #   value: ""
-`},
-}
+`)
 
-// clusterManifest derives macaque-cluster.yml from macaque.yml.
+// objectHead matches the kind and the metadata name of one object of the manifest.
+var objectHead = regexp.MustCompile(`(?m)^kind: (\w+)\nmetadata:\n  name: ([a-z0-9-]+)\n`)
+
+// clusterManifest derives macaque-cluster.yml from macaque.yml, object by object: the Role and
+// RoleBinding named macaque become cluster-wide, every namespaced object is placed in
+// clusterNamespace (the state's Role and RoleBinding stay there: they name one ConfigMap), every
+// binding's subject names that namespace, and MACAQUE_NAMESPACE is "*".
 func clusterManifest(single string) (string, error) {
 	_, objects, ok := strings.Cut(single, "\n---\n")
 	if !ok {
-		return "", fmt.Errorf("macaque.yml has no --- after its header")
+		return "", errors.New("macaque.yml has no --- after its header")
 	}
-	for _, e := range clusterEdits {
-		if n := strings.Count(objects, e.old); n != 1 {
-			return "", fmt.Errorf("macaque.yml has %d of the text this edit replaces, want 1 (update clusterEdits):\n%s", n, e.old)
+	docs := strings.Split(objects, "\n---\n")
+	for i, doc := range docs {
+		doc += "\n" // the separator took the last line's end
+		m := objectHead.FindStringSubmatchIndex(doc)
+		if m == nil {
+			return "", fmt.Errorf("object %d of macaque.yml has no kind and metadata name, in that order", i+1)
 		}
-		objects = strings.Replace(objects, e.old, e.new, 1)
+		kind, name := doc[m[2]:m[3]], doc[m[4]:m[5]]
+		head := doc[m[0]:m[1]]
+		if kind == "RoleBinding" || kind == "ClusterRoleBinding" {
+			subject := "  - kind: ServiceAccount\n    name: macaque\n"
+			if strings.Count(doc, subject) != 1 {
+				return "", fmt.Errorf("%s %s binds no ServiceAccount macaque, or binds it twice", kind, name)
+			}
+			doc = strings.Replace(doc, subject, subject+"    namespace: "+clusterNamespace+"\n", 1)
+		}
+		if (kind == "Role" || kind == "RoleBinding") && name == "macaque" {
+			doc = strings.Replace(doc, head, "kind: Cluster"+kind+"\nmetadata:\n  name: macaque\n", 1)
+			doc = strings.Replace(doc, "  kind: Role\n  name: macaque\n", "  kind: ClusterRole\n  name: macaque\n", 1)
+		} else {
+			doc = strings.Replace(doc, head, head+"  namespace: "+clusterNamespace+"\n", 1)
+		}
+		docs[i] = strings.TrimSuffix(doc, "\n")
 	}
-	return clusterHeader + "---\n" + objects, nil
+	out := clusterEnvEdit.Replace(strings.Join(docs, "\n---\n"))
+	if !strings.Contains(out, `              value: "*"`) {
+		return "", errors.New("macaque.yml's MACAQUE_NAMESPACE comment changed: update clusterEnvEdit")
+	}
+	return clusterHeader + "---\n" + out, nil
 }
 
 // TestClusterManifest checks that macaque-cluster.yml is macaque.yml made cluster-wide, so that
@@ -108,7 +127,14 @@ func TestClusterManifest(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("macaque-cluster.yml is not macaque.yml made cluster-wide: run make manifests")
 	}
-	if strings.Count(want, "namespace: "+clusterNamespace+"\n") != 3 {
-		t.Errorf("macaque-cluster.yml should place the ServiceAccount, the binding's subject and the Deployment in %s", clusterNamespace)
+	for _, kind := range []string{"ClusterRole", "ClusterRoleBinding", "Namespace"} {
+		if strings.Contains(want, "kind: "+kind+"\nmetadata:\n  name: macaque\n  namespace:") {
+			t.Errorf("macaque-cluster.yml places the %s, which is cluster-scoped, in a namespace", kind)
+		}
+	}
+	for _, obj := range []string{"ServiceAccount", "Deployment", "ConfigMap", "Role", "RoleBinding"} {
+		if !regexp.MustCompile(`kind: ` + obj + `\nmetadata:\n  name: [a-z-]+\n  namespace: ` + clusterNamespace + `\n`).MatchString(want) {
+			t.Errorf("macaque-cluster.yml does not place its %s in %s", obj, clusterNamespace)
+		}
 	}
 }
