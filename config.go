@@ -29,20 +29,21 @@ const envPrefix = "MACAQUE"
 // unprefixed name (DRY_RUN for MACAQUE_DRY_RUN) when the prefixed one is unset, and a stray
 // NAMESPACE=prod from an envFrom ConfigMap must not redirect the kills.
 type Config struct {
-	Crontab           string `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
-	Timezone          string `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
-	AllowFastSchedule bool   `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
-	Namespace         string `split_words:"true" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
-	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
-	DryRun            bool   `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
-	RequireHealthy    bool   `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
-	AllowOrphans      bool   `split_words:"true" default:"false" desc:"with the guard, also kill bare pods (no controller), which nothing recreates"`
-	OwnerKinds        string `split_words:"true" desc:"with the guard, comma-separated owner kinds to kill unchecked (Job, an operator's kind); pods of other unknown kinds are skipped"`
-	SlackToken        string `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
-	SlackChannel      string `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
-	SlackAPIUrl       string `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
-	LogFormat         string `split_words:"true" default:"text" desc:"log format: text or json"`
-	LogLevel          string `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
+	Crontab           string        `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
+	Timezone          string        `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
+	AllowFastSchedule bool          `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
+	Namespace         string        `split_words:"true" desc:"namespace to kill in (default: macaque's own, or the kubeconfig context's)"`
+	Selector          string        `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
+	DryRun            bool          `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
+	RequireHealthy    bool          `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
+	AllowOrphans      bool          `split_words:"true" default:"false" desc:"with the guard, also kill bare pods (no controller), which nothing recreates"`
+	OwnerKinds        string        `split_words:"true" desc:"with the guard, comma-separated owner kinds to kill unchecked (Job, an operator's kind); pods of other unknown kinds are skipped"`
+	MinPodAge         time.Duration `split_words:"true" default:"0" desc:"pods younger than this (a Go duration: 10m, 1h30m) are not killed; 0 is off"`
+	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
+	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
+	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
+	LogFormat         string        `split_words:"true" default:"text" desc:"log format: text or json"`
+	LogLevel          string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 }
 
 // settings is a Config checked and turned into the values the goroutines use.
@@ -54,6 +55,7 @@ type settings struct {
 	selector  labels.Selector
 	dryRun    bool
 	guard     guardSettings
+	minPodAge time.Duration // 0: off
 	slack     slackSettings
 	logFormat string
 	logLevel  slog.Level
@@ -135,6 +137,10 @@ func (c Config) check() (settings, error) {
 	if s.guard.ownerKinds, err = parseOwnerKinds(c.OwnerKinds); err != nil {
 		return s, badSetting("OWNER_KINDS", "%v", err)
 	}
+	if c.MinPodAge < 0 {
+		return s, badSetting("MIN_POD_AGE", "%s is negative: want a duration such as 10m, or 0 for no minimum", c.MinPodAge)
+	}
+	s.minPodAge = c.MinPodAge
 
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
 	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)

@@ -697,7 +697,7 @@ func TestPreflightGuard(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflightGuard(t.Context(), api, testNS)
+			err = preflightGuard(t.Context(), api, testNS, false)
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}

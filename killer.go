@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -60,6 +61,26 @@ type Result struct {
 	// Passed lists the picks that were rejected before this one, each as "pod: why".
 	Passed []string
 	Err    error // why, for every outcome but killed, dry-run and no candidates
+	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
+	// guard: a kill's Event goes on it as well as on the pod.
+	top *ownerRef
+	// blamed are the workloads whose annotation or state passed picks over, each once, in the
+	// order first met: a skipped tick's Events go on them.
+	blamed []blame
+}
+
+// blame is a workload that made the guard pass over a pick, the first such pick and why.
+type blame struct {
+	workload ownerRef
+	pod, why string
+}
+
+// addBlame records that workload passed pod over for why, unless it already passed one over.
+func (r *Result) addBlame(workload *ownerRef, pod, why string) {
+	if workload == nil || slices.ContainsFunc(r.blamed, func(b blame) bool { return b.workload.UID == workload.UID }) {
+		return
+	}
+	r.blamed = append(r.blamed, blame{workload: *workload, pod: pod, why: why})
 }
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
@@ -71,6 +92,8 @@ type victim struct {
 	Running         bool
 	Ready           bool // the pod's Ready condition is True
 	Terminating     bool
+	Annotations     map[string]string // read for the opt-out annotation
+	Created         time.Time         // creationTimestamp, for MACAQUE_MIN_POD_AGE
 }
 
 // owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
@@ -140,8 +163,10 @@ type Killer struct {
 	rng       *rand.Rand // only the killer goroutine uses it
 	now       func() time.Time
 	log       *slog.Logger
-	pageRows  int64  // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard     *guard // the steady-state guard; nil kills any pick in scope
+	pageRows  int64          // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard     *guard         // the steady-state guard; nil kills any pick in scope
+	minAge    time.Duration  // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
+	events    *eventRecorder // writes an Event for each kill and skipped tick; nil writes none
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
@@ -163,6 +188,9 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 		default:
 			k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
 		}
+		// After the kill and its report, never before: Events are bounded by a timeout of their
+		// own and cannot change what the tick did.
+		k.events.record(context.WithoutCancel(ctx), r)
 	}
 }
 
@@ -188,7 +216,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 		if pickCtx.Err() != nil {
 			break // out of time for another try; the delete of a later pick would start too late
 		}
-		r.Pod, r.Owner, r.Node, r.Note = name, "", "", ""
+		r.Pod, r.Owner, r.Node, r.Note, r.top = name, "", "", "", nil
 		v, err := k.api.lookup(pickCtx, k.namespace, name, k.selector)
 		if errors.Is(err, errGone) {
 			lastErr = fmt.Errorf("pod %q: %w", name, err)
@@ -205,6 +233,11 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 			r.Passed = append(r.Passed, name+": no longer running")
 			continue
 		}
+		if why := tooYoung(v.Created, k.now(), k.minAge); why != "" {
+			guarded = true
+			r.Passed = append(r.Passed, name+": "+why)
+			continue
+		}
 		safe, err := k.guard.check(pickCtx, k.namespace, v, seen)
 		if err != nil {
 			return k.report(r, fmt.Errorf("check the workload of pod %q: %w", name, err))
@@ -212,9 +245,10 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 		if safe.why != "" {
 			guarded = true
 			r.Passed = append(r.Passed, name+": "+safe.why)
+			r.addBlame(safe.cause, name, safe.why)
 			continue
 		}
-		r.Note = safe.note
+		r.Note, r.top = safe.note, safe.top
 		if k.dryRun {
 			r.Outcome = OutcomeDryRun
 			return k.report(r, nil)
@@ -228,7 +262,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) Result {
 		return k.report(r, err)
 	}
 	// Every pick was rejected; Passed names each and says why.
-	r.Pod, r.Owner, r.Node, r.Note = "", "", "", ""
+	r.Pod, r.Owner, r.Node, r.Note, r.top = "", "", "", "", nil
 	if guarded {
 		// Not an error: the guard did its job. Picks that vanished are listed beside it.
 		r.Outcome = OutcomeSkipped
@@ -653,6 +687,8 @@ func (p *restPods) lookup(ctx context.Context, namespace, name, selector string)
 		Running:         pod.Status.Phase == "Running",
 		Ready:           pod.ready(),
 		Terminating:     pod.Metadata.DeletionTimestamp != nil,
+		Annotations:     pod.Metadata.Annotations,
+		Created:         pod.Metadata.CreationTimestamp.Time,
 	}
 	if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
 		v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -106,13 +107,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := preflight(ctx, pods, s.namespace); err != nil {
 		return err
 	}
-	var safety *guard
-	if s.guard.on {
-		if err := preflightGuard(ctx, pods, s.namespace); err != nil {
-			return err
-		}
-		safety = &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds}
+	// The guard reads the controller chain for the opt-out annotation whatever the setting;
+	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
+	if err := preflightGuard(ctx, pods, s.namespace, !s.guard.on); err != nil {
+		return err
 	}
+	safety := &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds, healthOff: !s.guard.on}
+	events := &eventRecorder{api: pods, instance: cmp.Or(self, reportingController), mode: "delete", now: time.Now, timeout: eventsTimeout, log: log}
+	preflightEvents(ctx, events, s.namespace)
 	slackClient := newSlackPoster(s.slack)
 	if slackClient != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -123,11 +125,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	log.Info("macaque started", "namespace", s.namespace, "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
-		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","))
+		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","))
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, namespace: s.namespace, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety}
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, minAge: s.minPodAge, events: events}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer

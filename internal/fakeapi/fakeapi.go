@@ -25,6 +25,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -57,6 +58,8 @@ type Server struct {
 	Fail func(Request) *metav1.Status
 	// workloads are the controllers served to GETs, as JSON by URL path (see workloads.go).
 	workloads map[string][]byte
+	// events are the Events created by POSTs (see events.go).
+	events []eventsv1.Event
 }
 
 // New starts a server holding pods and stops it when the test ends.
@@ -169,6 +172,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Method == http.MethodGet && s.serveWorkload(w, r.URL.Path) {
+		return
+	}
+	if s.serveEvent(w, req) {
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
