@@ -113,7 +113,9 @@ func TestOptOut(t *testing.T) {
 	web := map[string]string{"app": "web"}
 	rsRef := ctrl("apps/v1", "ReplicaSet", "web-7d9")
 	depRef := ctrl("apps/v1", "Deployment", "web")
-	pod := func(name string, ref *metav1.OwnerReference) *corev1.Pod { return ownedBy(fakeapi.Pod(testNS, name, web), ref) }
+	pod := func(name string, ref *metav1.OwnerReference) *corev1.Pod {
+		return ownedBy(fakeapi.Pod(testNS, name, web), ref)
+	}
 	webRS := steadyReplicaSet("web-7d9", 3, &depRef, nil)
 	webDep := steadyDeployment("web", 3, nil)
 	young := func(p *corev1.Pod, age time.Duration) *corev1.Pod {
@@ -248,8 +250,8 @@ func TestOptOut(t *testing.T) {
 			want: OutcomeSkipped, passed: []string{"web-1: 1m old, younger than MACAQUE_MIN_POD_AGE (10m)"},
 		},
 		{
-			name: "a pod old enough is killed beside a young one",
-			pods: []*corev1.Pod{young(pod("web-1", &rsRef), time.Minute), young(pod("web-2", &rsRef), time.Minute), young(pod("web-3", &rsRef), 10*time.Minute)},
+			name:      "a pod old enough is killed beside a young one",
+			pods:      []*corev1.Pod{young(pod("web-1", &rsRef), time.Minute), young(pod("web-2", &rsRef), time.Minute), young(pod("web-3", &rsRef), 10*time.Minute)},
 			workloads: []metav1.Object{webRS, webDep}, minAge: 10 * time.Minute,
 			want: OutcomeKilled, victim: "web-3", top: "Deployment/web",
 		},
