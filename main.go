@@ -32,8 +32,9 @@ import (
 )
 
 // Timing of the daemon's goroutines. shutdownGrace outlasts a kill in flight at SIGTERM
-// (defaultTimeouts.total, 25s) so its report still gets out, and stays under the Deployment's
-// terminationGracePeriodSeconds (40s) so the kubelet never has to SIGKILL us.
+// (defaultTimeouts.total, 25s) and its Events (eventsTimeout, 4s) so its report still gets
+// out, and stays under the Deployment's terminationGracePeriodSeconds (40s) so the kubelet
+// never has to SIGKILL us.
 const (
 	preflightTimeout = 15 * time.Second
 	shutdownGrace    = 30 * time.Second
