@@ -248,42 +248,59 @@ func TestEventFailuresAreWarnedAndCounted(t *testing.T) {
 // out before the first Event is tried, and the Events give up after their own timeout, so the
 // killer goes on to its next tick.
 func TestEventsNeverDelayTheKill(t *testing.T) {
-	srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
-	held := hold(t)
-	srv.Fail = func(r fakeapi.Request) *metav1.Status {
-		if strings.HasPrefix(r.Path, eventsAPI) {
-			held()
-		}
-		return nil
-	}
-	k := newTestKiller(t, srv, "", false)
-	var log bytes.Buffer
-	k.events = newTestRecorder(t, srv, &log)
-	k.events.timeout = 50 * time.Millisecond
-	ticks, results := make(chan time.Time, 2), make(chan Result, 2)
-	ticks <- tick0
-	ticks <- tick0.Add(time.Minute)
-	close(ticks)
-	done := make(chan struct{})
-	go func() { k.run(t.Context(), ticks, results); close(done) }()
-	for i := range 2 {
-		r, _ := recvWithin(t, results, fmt.Sprintf("report %d", i))
-		if r.Outcome != OutcomeKilled {
-			t.Errorf("tick %d: outcome %q (err %v), want killed whatever becomes of its Events", i, r.Outcome, r.Err)
-		}
-	}
-	recvWithin(t, done, "the killer to finish both ticks though no Event is ever answered")
-	var order []string
-	for _, r := range srv.Requests() {
-		if r.Method != http.MethodGet {
-			order = append(order, r.Method)
-		}
-	}
-	if strings.Join(order, " ") != "DELETE POST DELETE POST" {
-		t.Errorf("requests %q, want each tick's DELETE before its Event (the second given up after the first's timeout)", order)
-	}
-	if k.events.failed != 2 {
-		t.Errorf("failed = %d, want 2: %s", k.events.failed, log.String())
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration // the Events' own
+		ticks   int
+		failed  int // Events given up
+	}{
+		{name: "the report goes out while the Events are held", timeout: time.Hour, ticks: 1, failed: 0},
+		{name: "the Events give up after their timeout and the next tick runs", timeout: 50 * time.Millisecond, ticks: 2, failed: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
+			release := make(chan struct{})
+			srv.Fail = func(r fakeapi.Request) *metav1.Status {
+				if strings.HasPrefix(r.Path, eventsAPI) {
+					<-release
+				}
+				return nil
+			}
+			k := newTestKiller(t, srv, "", false)
+			var log bytes.Buffer
+			k.events = newTestRecorder(t, srv, &log)
+			k.events.timeout = tt.timeout
+			ticks, results := make(chan time.Time, tt.ticks), make(chan Result, tt.ticks)
+			for i := range tt.ticks {
+				ticks <- tick0.Add(time.Duration(i) * time.Minute)
+			}
+			close(ticks)
+			done := make(chan struct{})
+			go func() { k.run(t.Context(), ticks, results); close(done) }()
+			for i := range tt.ticks {
+				r, _ := recvWithin(t, results, fmt.Sprintf("report %d while its Events are held", i))
+				if r.Outcome != OutcomeKilled {
+					t.Errorf("tick %d: outcome %q (err %v), want killed whatever becomes of its Events", i, r.Outcome, r.Err)
+				}
+			}
+			if tt.ticks > 1 {
+				recvWithin(t, done, "the killer to finish its ticks though no Event is ever answered")
+			}
+			close(release)
+			recvWithin(t, done, "the killer to finish")
+			var order []string
+			for _, r := range srv.Requests() {
+				if r.Method != http.MethodGet {
+					order = append(order, r.Method)
+				}
+			}
+			if want := strings.Repeat("DELETE POST ", tt.ticks); strings.Join(order, " ")+" " != want {
+				t.Errorf("requests %q, want %q: each tick's DELETE before its Event (the second given up after the first's timeout)", order, want)
+			}
+			if k.events.failed != tt.failed {
+				t.Errorf("failed = %d, want %d: %s", k.events.failed, tt.failed, log.String())
+			}
+		})
 	}
 }
 
