@@ -66,7 +66,9 @@ func TestEventsOfEachOutcome(t *testing.T) {
 	depRef := ctrl("apps/v1", "Deployment", "web")
 	top := ownerRef{APIVersion: depRef.APIVersion, Kind: depRef.Kind, Name: depRef.Name, UID: depRef.UID, Controller: depRef.Controller}
 	sts := ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-db"}
-	killed := Result{Time: tick0, Namespace: testNS, Pod: "web-1", Owner: "ReplicaSet/web-7d9", Outcome: OutcomeKilled, Deleted: tick0.Add(time.Second), top: &top}
+	// A kill after a pick of db was passed over: its Events are the kill's alone.
+	killed := Result{Time: tick0, Namespace: testNS, Pod: "web-1", Owner: "ReplicaSet/web-7d9", Outcome: OutcomeKilled, Deleted: tick0.Add(time.Second), top: &top,
+		Passed: []string{"db-0: db: 2/3 ready"}, blamed: []blame{{workload: sts, pod: "db-0", why: "db: 2/3 ready"}}}
 	tests := []struct {
 		name string
 		r    Result
@@ -326,7 +328,11 @@ func TestPreflightEvents(t *testing.T) {
 			preflightEvents(t.Context(), newTestRecorder(t, srv, &log), testNS)
 			posts := eventPosts(srv)
 			if len(posts) != 1 || posts[0].Query.Get("dryRun") != "All" || len(srv.Events()) != 0 {
-				t.Fatalf("POSTs %+v, stored %d: want one dry run, nothing stored", posts, len(srv.Events()))
+				var queries []string
+				for _, p := range posts {
+					queries = append(queries, p.Path+"?"+p.Query.Encode())
+				}
+				t.Fatalf("POSTs %q, stored %d: want one dry run, nothing stored", queries, len(srv.Events()))
 			}
 			got := strings.TrimSpace(log.String())
 			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) || strings.Count(got, "\n") > 0 || (got != "" && !strings.Contains(got, "level=WARN")) {

@@ -210,6 +210,10 @@ func TestOptOut(t *testing.T) {
 			want: OutcomeKilled, victim: "api-1", top: "Deployment/api",
 		},
 		{
+			name: "a pick whose ReplicaSet is gone blames no workload", pods: []*corev1.Pod{pod("web-1", &rsRef)},
+			want: OutcomeSkipped, passed: []string{"web-1: ReplicaSet web-7d9 not found"},
+		},
+		{
 			name: "with the guard off, strength is not judged", pods: []*corev1.Pod{notReady(pod("web-1", &rsRef))}, healthOff: true,
 			workloads: []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 1 })},
 			want:      OutcomeKilled, victim: "web-1", top: "Deployment/web",
