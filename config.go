@@ -28,26 +28,27 @@ const envPrefix = "MACAQUE"
 // unprefixed name (DRY_RUN for MACAQUE_DRY_RUN) when the prefixed one is unset, and a stray
 // NAMESPACE=prod from an envFrom ConfigMap must not redirect the kills.
 type Config struct {
-	Crontab           string `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
-	Timezone          string `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
-	AllowFastSchedule bool   `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
-	ExcludedDays      string `split_words:"true" desc:"comma-separated days on which nothing is killed, read in MACAQUE_TIMEZONE: 2026-12-25 (that day) or 12-25 (every year)"`
-	Namespace         string `split_words:"true" desc:"namespace to kill in, a comma-separated list of them, or * for every namespace (needs macaque-cluster.yml) but kube-system, kube-public, kube-node-lease and MACAQUE_EXCLUDE_NAMESPACES unless named beside it (default: macaque's own, or the kubeconfig context's)"`
-	ExcludeNamespaces string `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, comma-separated namespaces never to kill in"`
-	Selector          string `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
-	DryRun            bool   `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
-	RequireHealthy    bool   `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
-	AllowOrphans      bool   `split_words:"true" default:"false" desc:"with the guard, also kill bare pods (no controller), which nothing recreates"`
-	OwnerKinds        string `split_words:"true" desc:"with the guard, comma-separated owner kinds to kill unchecked (Job, an operator's kind); pods of other unknown kinds are skipped"`
-	Mode              string `split_words:"true" default:"delete" desc:"how to kill: delete, or evict through the Eviction API so that PodDisruptionBudgets are respected (a pick a PDB protects is passed over)"`
-	GracePeriod       string `split_words:"true" desc:"override the victim's terminationGracePeriodSeconds: whole seconds (30, 30s, 1m); 0 is a hard kill (empty: the pod's own)"`
-	KillCount         string `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
-	Cooldown          string `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off)"`
-	SlackToken        string `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
-	SlackChannel      string `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
-	SlackAPIUrl       string `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
-	LogFormat         string `split_words:"true" default:"text" desc:"log format: text or json"`
-	LogLevel          string `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
+	Crontab           string        `split_words:"true" required:"true" desc:"when to kill: 5-field cron spec or descriptor (@hourly, @every 30m), read in MACAQUE_TIMEZONE"`
+	Timezone          string        `split_words:"true" default:"UTC" desc:"IANA time zone the cron spec is evaluated in"`
+	AllowFastSchedule bool          `split_words:"true" default:"false" desc:"allow a schedule firing more often than once a minute (demos and tests)"`
+	ExcludedDays      string        `split_words:"true" desc:"comma-separated days on which nothing is killed, read in MACAQUE_TIMEZONE: 2026-12-25 (that day) or 12-25 (every year)"`
+	Namespace         string        `split_words:"true" desc:"namespace to kill in, a comma-separated list of them, or * for every namespace (needs macaque-cluster.yml) but kube-system, kube-public, kube-node-lease and MACAQUE_EXCLUDE_NAMESPACES unless named beside it (default: macaque's own, or the kubeconfig context's)"`
+	ExcludeNamespaces string        `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, comma-separated namespaces never to kill in"`
+	Selector          string        `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
+	DryRun            bool          `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
+	RequireHealthy    bool          `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
+	AllowOrphans      bool          `split_words:"true" default:"false" desc:"with the guard, also kill bare pods (no controller), which nothing recreates"`
+	OwnerKinds        string        `split_words:"true" desc:"with the guard, comma-separated owner kinds to kill unchecked (Job, an operator's kind); pods of other unknown kinds are skipped"`
+	MinPodAge         time.Duration `split_words:"true" default:"0" desc:"pods younger than this (a Go duration: 10m, 1h30m) are not killed; 0 is off"`
+	Mode              string        `split_words:"true" default:"delete" desc:"how to kill: delete, or evict through the Eviction API so that PodDisruptionBudgets are respected (a pick a PDB protects is passed over)"`
+	GracePeriod       string        `split_words:"true" desc:"override the victim's terminationGracePeriodSeconds: whole seconds (30, 30s, 1m); 0 is a hard kill (empty: the pod's own)"`
+	KillCount         string        `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
+	Cooldown          string        `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off)"`
+	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
+	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
+	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
+	LogFormat         string        `split_words:"true" default:"text" desc:"log format: text or json"`
+	LogLevel          string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 }
 
 // settings is a Config checked and turned into the values the goroutines use.
@@ -56,7 +57,7 @@ type settings struct {
 	schedule  cron.Schedule
 	location  *time.Location
 	excluded  excludedDays // already applied to schedule; kept for the start log
-	scope     scope // unresolved (no namespace) until resolved against the pod's or the kubeconfig's namespace
+	scope     scope        // unresolved (no namespace) until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
 	guard     guardSettings
@@ -64,6 +65,7 @@ type settings struct {
 	grace     *int64 // seconds; nil: the victim's own terminationGracePeriodSeconds
 	count     killCount
 	cooldown  time.Duration // 0: off
+	minPodAge time.Duration // 0: off
 	slack     slackSettings
 	logFormat string
 	logLevel  slog.Level
@@ -163,6 +165,10 @@ func (c Config) check() (settings, error) {
 	if s.count, err = parseKillCount(c.KillCount); err != nil {
 		return s, badSetting("KILL_COUNT", "%v", err)
 	}
+	if c.MinPodAge < 0 {
+		return s, badSetting("MIN_POD_AGE", "%s is negative: want a duration such as 10m, or 0 for no minimum", c.MinPodAge)
+	}
+	s.minPodAge = c.MinPodAge
 
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
 	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)

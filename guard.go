@@ -15,11 +15,15 @@ import (
 // never takes down the last healthy replica of an application that is already degraded, nor a
 // bare pod that nothing would bring back.
 
-// guard decides whether a read-back pick may be killed. A nil *guard lets every pick through.
+// guard decides whether a read-back pick may be killed. A nil *guard lets every pick through
+// (tests only: run always builds one, since the opt-out annotations are read whatever the
+// setting). With healthOff (MACAQUE_REQUIRE_HEALTHY=false) it still reads the controller chain
+// for chaos.macaque.dev/exclude, but judges neither their strength nor the pod's readiness.
 type guard struct {
 	api          workloadAPI
 	allowOrphans bool            // bare pods are candidates too
 	ownerKinds   map[string]bool // owner kinds macaque cannot check, accepted unchecked
+	healthOff    bool            // MACAQUE_REQUIRE_HEALTHY=false: read the chain for opt-outs only
 }
 
 // workloadAPI reads the controllers above a pod: get on the workload kinds, nothing more,
@@ -147,6 +151,13 @@ func (w workload) desired() int32 {
 type verdict struct {
 	why  string
 	note string
+	// top is the highest controller of the pod macaque knows of (the Deployment above its
+	// ReplicaSet, its StatefulSet, DaemonSet or ReplicationController, or an owner of a kind
+	// the guard cannot read), nil for a bare pod: the workload a kill's Event is written on.
+	top *ownerRef
+	// cause is the workload whose annotation or state made why, nil when it is the pod itself
+	// or a workload that is gone: the workload a skipped tick's Event is written on.
+	cause *ownerRef
 }
 
 // verdicts caches, within one tick, the verdict on each controller by UID, so that picks of
@@ -160,11 +171,14 @@ func (g *guard) check(ctx context.Context, namespace string, v victim, seen verd
 	if g == nil {
 		return verdict{}, nil
 	}
-	if !v.Ready {
+	if why := excludedBy(v.Annotations, "the pod"); why != "" {
+		return verdict{why: why}, nil
+	}
+	if !v.Ready && !g.healthOff {
 		return verdict{why: "not Ready"}, nil
 	}
 	if v.Controller == nil {
-		if g.allowOrphans {
+		if g.allowOrphans || g.healthOff {
 			return verdict{note: "a bare pod (MACAQUE_ALLOW_ORPHANS): nothing will recreate it"}, nil
 		}
 		return verdict{why: "bare pod, nothing would recreate it"}, nil
@@ -189,33 +203,41 @@ func (g *guard) check(ctx context.Context, namespace string, v victim, seen verd
 // a Job, or an operator's custom resource. Those are skipped unless MACAQUE_OWNER_KINDS names
 // the kind, and then the report says that nothing vouched for the workload's strength.
 func (g *guard) uncheckedOwner(ref ownerRef) verdict {
-	if g.ownerKinds[ref.Kind] {
-		return verdict{note: fmt.Sprintf("owned by %s, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made", ref)}
+	if g.healthOff {
+		return verdict{top: &ref}
 	}
-	return verdict{why: fmt.Sprintf("owned by a %s (%s), which MACAQUE_OWNER_KINDS does not list", ref.Kind, ref.Name)}
+	if g.ownerKinds[ref.Kind] {
+		return verdict{top: &ref, note: fmt.Sprintf("owned by %s, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made", ref)}
+	}
+	return verdict{top: &ref, cause: &ref, why: fmt.Sprintf("owned by a %s (%s), which MACAQUE_OWNER_KINDS does not list", ref.Kind, ref.Name)}
 }
 
 // chain reads the pod's controller and, for a ReplicaSet, the Deployment above it, and
-// judges them. The Deployment is judged first so that a report names the application
-// (web: 2/3 ready) rather than its ReplicaSet of the moment.
+// judges them: each is first read for the opt-out annotation, then (unless healthOff) for its
+// strength. The Deployment is judged first so that a report names the application (web: 2/3
+// ready, excluded ... on Deployment/web) rather than its ReplicaSet of the moment.
 func (g *guard) chain(ctx context.Context, namespace string, kind workloadKind, ref ownerRef, seen verdicts) (verdict, error) {
 	w, why, err := g.read(ctx, namespace, kind, ref)
-	if err != nil || why != "" {
-		return verdict{why: why}, err
+	if err != nil {
+		return verdict{}, err
 	}
+	if why != "" {
+		return g.gone(why, ref), nil
+	}
+	self := g.judge(kind, ref, w)
 	if kind != kindReplicaSet {
-		return verdict{why: strength(kind, w)}, nil
+		return self, nil
 	}
 	up, ok := w.controller()
 	if !ok {
-		return verdict{why: strength(kind, w)}, nil
+		return self, nil
 	}
 	if upKind, _ := checkedKind(up); upKind != kindDeployment { // the zero kind when unchecked
 		// A ReplicaSet run by something else (an operator's rollout): its own strength is
 		// known, the rollout above it is not.
 		out := g.uncheckedOwner(up)
-		if out.why == "" {
-			out.why = strength(kind, w)
+		if self.why != "" {
+			out.why, out.cause, out.note = self.why, self.cause, ""
 		}
 		return out, nil
 	}
@@ -225,16 +247,43 @@ func (g *guard) chain(ctx context.Context, namespace string, kind workloadKind, 
 		if err != nil {
 			return verdict{}, err
 		}
-		top = verdict{why: why}
+		top = g.gone(why, up)
 		if why == "" {
-			top.why = strength(kindDeployment, d)
+			top = g.judge(kindDeployment, up, d)
 		}
 		seen[up.UID] = top
 	}
 	if top.why != "" {
 		return top, nil
 	}
-	return verdict{why: strength(kind, w)}, nil
+	self.top = top.top
+	return self, nil
+}
+
+// judge is the verdict on one controller w of kind k, read through ref: excluded by its
+// annotation, else (with the guard on) below strength, else safe; ref is its top either way.
+func (g *guard) judge(k workloadKind, ref ownerRef, w workload) verdict {
+	out := verdict{top: &ref, cause: &ref}
+	if out.why = excludedBy(w.Metadata.Annotations, ref.String()); out.why != "" {
+		return out
+	}
+	if !g.healthOff {
+		out.why = strength(k, w)
+	}
+	if out.why == "" {
+		out.cause = nil
+	}
+	return out
+}
+
+// gone is the verdict on a controller read could not find as the pod names it (why, empty when
+// it was found): a reason to pass the pick over with the guard on; with it off the pod may be
+// killed, as before macaque read controllers at all, since nothing annotated is left to read.
+func (g *guard) gone(why string, ref ownerRef) verdict {
+	if g.healthOff {
+		why = ""
+	}
+	return verdict{why: why, top: &ref}
 }
 
 // read gets the controller ref names. One that is gone, or replaced by another of the same
@@ -373,15 +422,21 @@ func (p *restPods) probeGet(ctx context.Context, namespace string, k workloadKin
 }
 
 // preflightGuard checks that macaque may read every workload kind the guard reads, so that a
-// Role without them stops macaque at start rather than failing every tick.
-func preflightGuard(ctx context.Context, api workloadAPI, namespace string) error {
+// Role without them stops macaque at start rather than failing every tick. The chain is read
+// for the opt-out annotation even with the guard off (healthOff), so the check runs then too,
+// and its message names the setting that needs it.
+func preflightGuard(ctx context.Context, api workloadAPI, namespace string, healthOff bool) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	for _, k := range workloadKinds {
 		err := api.probeGet(ctx, namespace, k)
+		if isRBACDenial(err) && healthOff {
+			return badSetting("NAMESPACE", "cannot get %s in %q (macaque reads the controllers above each pick for the %s annotation, even with MACAQUE_REQUIRE_HEALTHY=false, and needs get on %s: grant it in macaque's Role there): %v",
+				k.resource, namespace, excludeAnnotation, strings.Join(workloadResources(), ", "), err)
+		}
 		if isRBACDenial(err) {
-			return badSetting("REQUIRE_HEALTHY", "cannot get %s in %q (the steady-state guard needs get on %s; grant it in macaque's Role, or set MACAQUE_REQUIRE_HEALTHY=false): %v",
-				k.resource, namespace, strings.Join(workloadResources(), ", "), err)
+			return badSetting("REQUIRE_HEALTHY", "cannot get %s in %q (the steady-state guard and the %s annotation need get on %s; grant it in macaque's Role): %v",
+				k.resource, namespace, excludeAnnotation, strings.Join(workloadResources(), ", "), err)
 		}
 		if err != nil {
 			return fmt.Errorf("check that macaque may get %s in %q: %w", k.resource, namespace, err)

@@ -650,6 +650,7 @@ func TestPreflightGuard(t *testing.T) {
 		wantErr    string
 		wantConfig bool
 		probes     int
+		healthOff  bool // MACAQUE_REQUIRE_HEALTHY=false: the chain is still read, for the opt-out annotation
 	}{
 		{name: "every kind readable", probes: len(workloadKinds)},
 		{
@@ -661,6 +662,17 @@ func TestPreflightGuard(t *testing.T) {
 				return nil
 			},
 		},
+		{
+			name: "with the guard off, a Role without get on statefulsets still stops macaque, naming the Role's namespace and the annotation", healthOff: true,
+			wantErr: `cannot get statefulsets in "shop" (macaque reads the controllers above each pick for the chaos.macaque.dev/exclude annotation`, wantConfig: true, probes: 3,
+			fail: func(r fakeapi.Request) *metav1.Status {
+				if strings.Contains(r.Path, "/statefulsets/") {
+					return workloadForbidden("statefulsets")
+				}
+				return nil
+			},
+		},
+		{name: "with the guard off, every kind readable", healthOff: true, probes: len(workloadKinds)},
 		{
 			name: "a Role without get on replicationcontrollers names the setting", wantErr: "cannot get replicationcontrollers", wantConfig: true, probes: 5,
 			fail: func(r fakeapi.Request) *metav1.Status {
@@ -697,13 +709,17 @@ func TestPreflightGuard(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflightGuard(t.Context(), api, testNS)
+			err = preflightGuard(t.Context(), api, testNS, tt.healthOff)
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			var ce *configError
-			if isConfig := errors.As(err, &ce) && ce.variable == "MACAQUE_REQUIRE_HEALTHY"; isConfig != tt.wantConfig {
-				t.Errorf("err = %v; a MACAQUE_REQUIRE_HEALTHY setting error: %v, want %v", err, isConfig, tt.wantConfig)
+			variable := "MACAQUE_REQUIRE_HEALTHY"
+			if tt.healthOff {
+				variable = "MACAQUE_NAMESPACE" // the guard is off: the Role in that namespace is what needs fixing
+			}
+			if isConfig := errors.As(err, &ce) && ce.variable == variable; isConfig != tt.wantConfig {
+				t.Errorf("err = %v; a %s setting error: %v, want %v", err, variable, isConfig, tt.wantConfig)
 			}
 			reqs := srv.Requests()
 			if len(reqs) != tt.probes {

@@ -76,6 +76,29 @@ type Result struct {
 	// announced the pause.
 	Quiet bool
 	Err   error // why, for every outcome but killed, dry-run, no candidates and paused
+	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
+	// guard: a kill's Event goes on it as well as on the pod.
+	top *ownerRef
+	// blamed are the workloads whose annotation or state passed picks over, each once, in the
+	// order first met: a skipped tick's Events go on them.
+	blamed []blame
+}
+
+// blame is a workload that made the tick pass over a pick (the guard, or its
+// PodDisruptionBudget), the first such pick and why, and the Event reason that says which.
+type blame struct {
+	workload            ownerRef
+	namespace, pod, why string
+	reason              string
+}
+
+// addBlame records that workload, in namespace, passed pod over for why, unless it already
+// passed one over.
+func (r *Result) addBlame(workload *ownerRef, namespace, pod, why, reason string) {
+	if workload == nil || slices.ContainsFunc(r.blamed, func(b blame) bool { return b.workload.UID == workload.UID }) {
+		return
+	}
+	r.blamed = append(r.blamed, blame{workload: *workload, namespace: namespace, pod: pod, why: why, reason: reason})
 }
 
 // victim is the pod chosen for a kill, as read back just before deleting it.
@@ -88,6 +111,8 @@ type victim struct {
 	Running         bool
 	Ready           bool // the pod's Ready condition is True
 	Terminating     bool
+	Annotations     map[string]string // read for the opt-out annotation
+	Created         time.Time         // creationTimestamp, for MACAQUE_MIN_POD_AGE
 }
 
 // owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
@@ -184,9 +209,11 @@ type Killer struct {
 	rng      *rand.Rand // only the killer goroutine uses it
 	now      func() time.Time
 	log      *slog.Logger
-	pageRows int64        // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard    *guard       // the steady-state guard; nil kills any pick in scope
-	pause    *pauseSwitch // the kill switch, read before anything else at each tick; nil: none
+	pageRows int64          // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard    *guard         // the steady-state guard; nil kills any pick in scope
+	pause    *pauseSwitch   // the kill switch, read before anything else at each tick; nil: none
+	minAge   time.Duration  // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
+	events   *eventRecorder // writes an Event for each kill and skipped tick; nil writes none
 
 	mode  killMode  // delete (the zero value) or evict
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
@@ -215,6 +242,9 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 				k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
 			}
 		}
+		// After the kill and its reports, never before: Events are bounded by one timeout for
+		// the tick, however many victims it had, and cannot change what the tick did.
+		k.events.recordAll(context.WithoutCancel(ctx), reports)
 	}
 }
 
@@ -274,7 +304,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			short = "macaque is stopping"
 			break
 		}
-		r.Namespace, r.Pod, r.Owner, r.Node, r.Note = base.Namespace, c.name, "", "", ""
+		r.Namespace, r.Pod, r.Owner, r.Node, r.Note, r.top = base.Namespace, c.name, "", "", "", nil
 		name := c.String()
 		v, err := k.readBack(pickCtx, c, tried)
 		if errors.Is(err, errGone) {
@@ -297,6 +327,11 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			r.Passed = append(r.Passed, name+": "+v.owner()+" already lost a pod this tick")
 			continue
 		}
+		if why := tooYoung(v.Created, k.now(), k.minAge); why != "" {
+			guarded = true
+			r.Passed = append(r.Passed, name+": "+why)
+			continue
+		}
 		safe, err := k.guard.check(pickCtx, v.Namespace, v, seen)
 		if err != nil {
 			return k.finish(done, r, fmt.Errorf("check the workload of pod %q: %w", name, err), want)
@@ -304,9 +339,10 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		if safe.why != "" {
 			guarded = true
 			r.Passed = append(r.Passed, name+": "+safe.why)
+			r.addBlame(safe.cause, v.Namespace, c.name, safe.why, reasonSkipped)
 			continue
 		}
-		r.Note = joinNotes(safe.note, graceNote(k.grace))
+		r.Note, r.top = joinNotes(safe.note, graceNote(k.grace)), safe.top
 		if k.dryRun {
 			r.Outcome = OutcomeDryRun
 		} else {
@@ -320,6 +356,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		if errors.Is(err, errBlocked) {
 			blocked = true
 			r.Passed = append(r.Passed, name+": "+err.Error())
+			r.addBlame(safe.top, v.Namespace, c.name, err.Error(), reasonBlocked)
 			continue
 		}
 		if err != nil {
@@ -335,7 +372,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		return k.finish(done, r, nil, want, shortfall(len(done), want, n, capped, k.count, short))
 	}
 	// Every pick was rejected; Passed names each and says why.
-	r.Namespace, r.Pod, r.Owner, r.Node, r.Note = base.Namespace, "", "", "", ""
+	r.Namespace, r.Pod, r.Owner, r.Node, r.Note, r.top = base.Namespace, "", "", "", "", nil
 	if blocked {
 		// Not an error: a PodDisruptionBudget did its job. Other rejections are listed beside it.
 		r.Outcome = OutcomeBlocked
@@ -924,6 +961,8 @@ func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fiel
 			Running:         pod.Status.Phase == "Running",
 			Ready:           pod.ready(),
 			Terminating:     pod.Metadata.DeletionTimestamp != nil,
+			Annotations:     pod.Metadata.Annotations,
+			Created:         pod.Metadata.CreationTimestamp.Time,
 		}
 		if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
 			v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}

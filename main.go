@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -31,8 +32,9 @@ import (
 )
 
 // Timing of the daemon's goroutines. shutdownGrace outlasts a kill in flight at SIGTERM
-// (defaultTimeouts.total, 25s) so its report still gets out, and stays under the Deployment's
-// terminationGracePeriodSeconds (40s) so the kubelet never has to SIGKILL us.
+// (defaultTimeouts.total, 25s) and its Events (eventsTimeout, 4s) so its report still gets
+// out, and stays under the Deployment's terminationGracePeriodSeconds (40s) so the kubelet
+// never has to SIGKILL us.
 const (
 	preflightTimeout = 15 * time.Second
 	shutdownGrace    = 30 * time.Second
@@ -103,13 +105,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if self == "" {
 		self = hostname()
 	}
-	if err := preflightScope(ctx, pods, s.scope, s.mode, s.guard.on); err != nil {
+	if err := preflightScope(ctx, pods, s.scope, s.mode, !s.guard.on); err != nil {
 		return err
 	}
-	var safety *guard
-	if s.guard.on {
-		safety = &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds}
-	}
+	// The guard reads the controller chain for the opt-out annotation whatever the setting;
+	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
+	safety := &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds, healthOff: !s.guard.on}
+	events := &eventRecorder{api: pods, instance: cmp.Or(self, reportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
+	preflightEventsScope(ctx, pods, events, s.scope)
 	pause, noPause, err := startPauseSwitch(ctx, pods, self, ownNamespace(saNamespaceFile), log)
 	if err != nil {
 		return err
@@ -127,14 +130,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("macaque started", "namespace", s.scope.String(), "selector", s.selector.String(), "crontab", s.crontab,
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
-		"require_healthy", s.guard.on, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
+		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
 		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause))
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
-		pause: pause}
+		pause: pause, minAge: s.minPodAge, events: events}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer

@@ -377,6 +377,7 @@ type view struct {
 	Selector  string
 	DryRun    bool
 	Guard     guardSettings
+	MinPodAge time.Duration
 	Slack     slackSettings
 	LogFormat string
 	LogLevel  slog.Level
@@ -390,7 +391,7 @@ var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
 	v := view{Zone: s.location.String(), Namespace: s.scope.String(), Selector: s.selector.String(), DryRun: s.dryRun,
-		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count}
+		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, MinPodAge: s.minPodAge, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count}
 	at := viewFrom
 	for range 3 {
 		at = nextTick(s.schedule, s.location, at)
@@ -484,6 +485,8 @@ func TestConfigCheck(t *testing.T) {
 		{name: "excluded day in another format", edit: func(c *Config) { c.ExcludedDays = "25.12" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: `"25.12" is not a date`},
 		{name: "every day excluded", edit: func(c *Config) { c.ExcludedDays = everyDay() }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
 		{name: "every activation excluded", edit: func(c *Config) { c.Crontab, c.ExcludedDays = "0 9 29 2 *", "02-29" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
+		{name: "min pod age", edit: func(c *Config) { c.MinPodAge = 10 * time.Minute }, want: func(v *view) { v.MinPodAge = 10 * time.Minute }},
+		{name: "negative min pod age", edit: func(c *Config) { c.MinPodAge = -time.Minute }, wantVar: "MACAQUE_MIN_POD_AGE", wantMsg: "-1m0s is negative"},
 		{name: "owner kind in lower case", edit: func(c *Config) { c.OwnerKinds = "job" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"job" is not a kind`},
 		{name: "owner kinds with an empty item", edit: func(c *Config) { c.OwnerKinds = "Job,,Rollout" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"" is not a kind`},
 		{name: "owner kinds naming a plural", edit: func(c *Config) { c.OwnerKinds = "Job,rollouts.argoproj.io" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: "not a kind"},
@@ -561,6 +564,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
 		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h",
+		"MIN_POD_AGE": "1h",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {
@@ -635,6 +639,8 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"bad selector", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_SELECTOR=a=b=c"}, "macaque: MACAQUE_SELECTOR: invalid label selector"},
 		{"half slack", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_SLACK_TOKEN=xoxb-1"}, "macaque: MACAQUE_SLACK_CHANNEL: required when MACAQUE_SLACK_TOKEN is set"},
 		{"bad bool", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_DRY_RUN=maybe"}, `macaque: MACAQUE_DRY_RUN: "maybe" is not a valid bool`},
+		{"bad duration", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_MIN_POD_AGE=10"}, `macaque: MACAQUE_MIN_POD_AGE: "10" is not a valid`},
+		{"negative duration", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_MIN_POD_AGE=-5m"}, `macaque: MACAQUE_MIN_POD_AGE: -5m0s is negative`},
 		{"fast schedule", []string{kc, "MACAQUE_CRONTAB=@every 1s"}, `macaque: MACAQUE_CRONTAB: "@every 1s" fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true`},
 		{"zone in the spec", []string{kc, "MACAQUE_CRONTAB=CRON_TZ=Asia/Tokyo 0 9 * * *"}, `macaque: MACAQUE_CRONTAB: "CRON_TZ=Asia/Tokyo" sets the time zone in the spec: set MACAQUE_TIMEZONE instead`},
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},

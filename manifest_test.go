@@ -25,6 +25,9 @@ func TestShutdownFitsTheManifestsGracePeriod(t *testing.T) {
 	if kill := defaultTimeouts.total(); kill >= shutdownGrace {
 		t.Errorf("a kill may take %v, not less than the shutdown grace %v: its report would be lost", kill, shutdownGrace)
 	}
+	if kill := defaultTimeouts.total() + eventsTimeout; kill >= shutdownGrace {
+		t.Errorf("a kill and its Events may take %v, not less than the shutdown grace %v: the killer would outlive it", kill, shutdownGrace)
+	}
 	if shutdownGrace+5*time.Second > grace {
 		t.Errorf("shutdown grace %v leaves less than 5s before the manifest's terminationGracePeriodSeconds (%v)", shutdownGrace, grace)
 	}

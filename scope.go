@@ -122,25 +122,47 @@ func (s scope) lists() []listQuery {
 }
 
 // preflightScope runs the start-up checks in every namespace in scope: for named namespaces
-// the probes of preflight (and of preflightGuard when the guard is on) in each; for * a
+// the probes of preflight and preflightGuard in each (the guard reads the controller chain for
+// the opt-out annotation even when healthOff, MACAQUE_REQUIRE_HEALTHY=false); for * a
 // cluster-wide list and a SelfSubjectAccessReview of every other permission at cluster scope,
 // since a probe in one namespace would say nothing of the others, nor of those created later.
-func preflightScope(ctx context.Context, api scopeAPI, sc scope, mode killMode, guarded bool) error {
+func preflightScope(ctx context.Context, api scopeAPI, sc scope, mode killMode, healthOff bool) error {
 	if sc.all {
-		return preflightCluster(ctx, api, sc, mode, guarded)
+		return preflightCluster(ctx, api, sc, mode, healthOff)
 	}
 	for _, ns := range sc.namespaces {
 		if err := preflight(ctx, api, ns, mode); err != nil {
 			return err
 		}
-		if !guarded {
-			continue
-		}
-		if err := preflightGuard(ctx, api, ns); err != nil {
+		if err := preflightGuard(ctx, api, ns, healthOff); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// preflightEventsScope checks that macaque may write Events where it kills: a dry-run create
+// in each named namespace, an access review at cluster scope for *. Like preflightEvents, it
+// only warns: Events record what macaque did and play no part in killing safely.
+func preflightEventsScope(ctx context.Context, api scopeAPI, rec *eventRecorder, sc scope) {
+	if !sc.all {
+		for _, ns := range sc.namespaces {
+			preflightEvents(ctx, rec, ns)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	p := permission{verb: "create", group: "events.k8s.io", resource: "events"}
+	why, err := api.mayI(ctx, p)
+	if err != nil {
+		rec.log.Warn("could not check that macaque may write Events", "namespace", sc.String(), "err", err)
+		return
+	}
+	if why != "" {
+		rec.log.Warn("macaque may not write Events in every namespace: kills and skipped ticks will not show in kubectl get events (grant create on events in group events.k8s.io in macaque's ClusterRole)",
+			"namespace", sc.String(), "why", why)
+	}
 }
 
 // scopeAPI is what the start-up checks call: the killer's and the guard's probes, and an
@@ -174,7 +196,7 @@ func (p permission) String() string {
 // preflightCluster checks what MACAQUE_NAMESPACE=* needs: a list of pods in every namespace
 // (which also proves the API server answers with a Table), and every other permission at
 // cluster scope.
-func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode, guarded bool) error {
+func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode, healthOff bool) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	q := sc.lists()[0]
@@ -190,10 +212,8 @@ func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode
 	if mode == modeEvict {
 		need = []permission{{verb: "create", resource: "pods", subresource: "eviction"}}
 	}
-	if guarded {
-		for _, k := range workloadKinds {
-			need = append(need, permission{verb: "get", group: k.group, resource: k.resource})
-		}
+	for _, k := range workloadKinds {
+		need = append(need, permission{verb: "get", group: k.group, resource: k.resource})
 	}
 	for _, p := range need {
 		why, err := api.mayI(ctx, p)
@@ -207,8 +227,8 @@ func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode
 		if p.subresource == "eviction" {
 			key = "MODE"
 		}
-		if p.verb == "get" {
-			key = "REQUIRE_HEALTHY" // the guard's reads: turning it off is the other way out
+		if p.verb == "get" && !healthOff {
+			key = "REQUIRE_HEALTHY" // the guard's reads (also the opt-out annotation's)
 		}
 		return badSetting(key, "* needs %s in every namespace, which macaque may not (%s); apply macaque-cluster.yml, whose ClusterRole grants it", p, why)
 	}

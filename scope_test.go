@@ -244,6 +244,22 @@ func TestClusterReadBackTriesEachPodOnce(t *testing.T) {
 	}
 }
 
+// nsProbes are the start-up probes in namespace ns: a list of one row, the kill's dry run
+// (method, and the path's suffix after the pod), and a get of each workload kind.
+func nsProbes(ns, kill, suffix string) []string {
+	out := []string{"GET /api/v1/namespaces/" + ns + "/pods", kill + " /api/v1/namespaces/" + ns + "/pods/" + preflightPod + suffix}
+	for _, k := range workloadKinds {
+		out = append(out, "GET "+k.prefix+"/namespaces/"+ns+"/"+k.resource+"/"+preflightPod)
+	}
+	return out
+}
+
+// clusterReviews are the access reviews of * after its cluster-wide list: the kill's, then a
+// get of each workload kind.
+func clusterReviews(kill string) []string {
+	return append([]string{kill}, "get replicasets.apps", "get deployments.apps", "get statefulsets.apps", "get daemonsets.apps", "get replicationcontrollers")
+}
+
 func TestPreflightScope(t *testing.T) {
 	denyVerb := func(verb, resource string) func(authorizationv1.ResourceAttributes) string {
 		return func(a authorizationv1.ResourceAttributes) string {
@@ -256,7 +272,7 @@ func TestPreflightScope(t *testing.T) {
 	tests := []struct {
 		name, namespace string
 		mode            killMode
-		guarded         bool
+		healthOff       bool
 		fail            func(fakeapi.Request) *metav1.Status
 		deny            func(authorizationv1.ResourceAttributes) string
 		wantVar         string // a bad setting naming it, or "" for a start
@@ -264,18 +280,10 @@ func TestPreflightScope(t *testing.T) {
 		wantReviews     []string // "verb resource.group" asked at cluster scope, in order
 		wantPaths       []string // the GETs and DELETEs of the probes, in order
 	}{
-		{name: "each named namespace is probed", namespace: "shop,cart", wantPaths: []string{
-			"GET /api/v1/namespaces/shop/pods", "DELETE /api/v1/namespaces/shop/pods/" + preflightPod,
-			"GET /api/v1/namespaces/cart/pods", "DELETE /api/v1/namespaces/cart/pods/" + preflightPod}},
-		{name: "with the guard, its gets in each namespace too", namespace: "shop,cart", guarded: true, wantPaths: []string{
-			"GET /api/v1/namespaces/shop/pods", "DELETE /api/v1/namespaces/shop/pods/" + preflightPod,
-			"GET /apis/apps/v1/namespaces/shop/replicasets/" + preflightPod, "GET /apis/apps/v1/namespaces/shop/deployments/" + preflightPod,
-			"GET /apis/apps/v1/namespaces/shop/statefulsets/" + preflightPod, "GET /apis/apps/v1/namespaces/shop/daemonsets/" + preflightPod,
-			"GET /api/v1/namespaces/shop/replicationcontrollers/" + preflightPod,
-			"GET /api/v1/namespaces/cart/pods", "DELETE /api/v1/namespaces/cart/pods/" + preflightPod,
-			"GET /apis/apps/v1/namespaces/cart/replicasets/" + preflightPod, "GET /apis/apps/v1/namespaces/cart/deployments/" + preflightPod,
-			"GET /apis/apps/v1/namespaces/cart/statefulsets/" + preflightPod, "GET /apis/apps/v1/namespaces/cart/daemonsets/" + preflightPod,
-			"GET /api/v1/namespaces/cart/replicationcontrollers/" + preflightPod}},
+		{name: "each named namespace is probed", namespace: "shop,cart",
+			wantPaths: append(nsProbes("shop", "DELETE", ""), nsProbes("cart", "DELETE", "")...)},
+		{name: "with the guard off, its gets still run: the opt-out annotation needs them", namespace: "shop,cart", healthOff: true,
+			wantPaths: append(nsProbes("shop", "DELETE", ""), nsProbes("cart", "DELETE", "")...)},
 		{name: "the second namespace's Role is checked too", namespace: "shop,cart", wantVar: "MACAQUE_NAMESPACE", wantMsg: `cannot delete pods in "cart"`,
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if r.Method == http.MethodDelete && strings.Contains(r.Path, "/cart/") {
@@ -284,9 +292,7 @@ func TestPreflightScope(t *testing.T) {
 				return nil
 			}},
 		{name: "every namespace: one list, reviews at cluster scope", namespace: "*",
-			wantPaths: []string{"GET /api/v1/pods"}, wantReviews: []string{"delete pods"}},
-		{name: "every namespace with the guard", namespace: "*", guarded: true, wantPaths: []string{"GET /api/v1/pods"},
-			wantReviews: []string{"delete pods", "get replicasets.apps", "get deployments.apps", "get statefulsets.apps", "get daemonsets.apps", "get replicationcontrollers"}},
+			wantPaths: []string{"GET /api/v1/pods"}, wantReviews: clusterReviews("delete pods")},
 		{name: "every namespace without a ClusterRole to list", namespace: "*", wantVar: "MACAQUE_NAMESPACE", wantMsg: "* needs list on pods in every namespace",
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if r.Method == http.MethodGet {
@@ -295,16 +301,17 @@ func TestPreflightScope(t *testing.T) {
 				return nil
 			}},
 		{name: "every namespace, evicting", namespace: "*", mode: modeEvict,
-			wantPaths: []string{"GET /api/v1/pods"}, wantReviews: []string{"create pods/eviction"}},
+			wantPaths: []string{"GET /api/v1/pods"}, wantReviews: clusterReviews("create pods/eviction")},
 		{name: "every namespace without eviction", namespace: "*", mode: modeEvict, deny: denyVerb("create", "pods"),
 			wantVar: "MACAQUE_MODE", wantMsg: "* needs create pods/eviction in every namespace"},
-		{name: "each named namespace is probed for eviction", namespace: "shop,cart", mode: modeEvict, wantPaths: []string{
-			"GET /api/v1/namespaces/shop/pods", "POST /api/v1/namespaces/shop/pods/" + preflightPod + "/eviction",
-			"GET /api/v1/namespaces/cart/pods", "POST /api/v1/namespaces/cart/pods/" + preflightPod + "/eviction"}},
+		{name: "each named namespace is probed for eviction", namespace: "shop,cart", mode: modeEvict,
+			wantPaths: append(nsProbes("shop", "POST", "/eviction"), nsProbes("cart", "POST", "/eviction")...)},
 		{name: "every namespace without delete", namespace: "*", deny: denyVerb("delete", "pods"),
 			wantVar: "MACAQUE_NAMESPACE", wantMsg: "* needs delete pods in every namespace, which macaque may not (no RBAC policy matched)"},
-		{name: "every namespace without the guard's gets", namespace: "*", guarded: true, deny: denyVerb("get", "statefulsets"),
+		{name: "every namespace without the guard's gets", namespace: "*", deny: denyVerb("get", "statefulsets"),
 			wantVar: "MACAQUE_REQUIRE_HEALTHY", wantMsg: "* needs get statefulsets.apps in every namespace"},
+		{name: "every namespace without the gets, guard off", namespace: "*", healthOff: true, deny: denyVerb("get", "statefulsets"),
+			wantVar: "MACAQUE_NAMESPACE", wantMsg: "* needs get statefulsets.apps in every namespace"},
 		{name: "a failed review is no bad setting", namespace: "*", wantMsg: "check that macaque may delete pods in every namespace",
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if r.Method == http.MethodPost {
@@ -325,7 +332,7 @@ func TestPreflightScope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflightScope(boundedCtx(t), api, sc, tt.mode, tt.guarded)
+			err = preflightScope(boundedCtx(t), api, sc, tt.mode, tt.healthOff)
 			var bad *configError
 			if tt.wantMsg == "" && err != nil {
 				t.Fatalf("preflight: %v, want none", err)

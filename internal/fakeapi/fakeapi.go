@@ -26,6 +26,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -63,6 +64,8 @@ type Server struct {
 	// Deny, if set, answers SelfSubjectAccessReviews: a non-empty reason denies the access
 	// asked for; nil allows everything, as a cluster-admin's review would.
 	Deny func(authorizationv1.ResourceAttributes) string
+	// events are the Events created by POSTs (see events.go).
+	events []eventsv1.Event
 }
 
 // New starts a server holding pods and stops it when the test ends.
@@ -186,6 +189,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Method == http.MethodGet && s.serveWorkload(w, r.URL.Path) {
+		return
+	}
+	if s.serveEvent(w, req) {
 		return
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
