@@ -21,6 +21,9 @@ import (
 // cooldownConfigMap is the ConfigMap macaque keeps its cooldown state in.
 const cooldownConfigMap = "macaque-cooldown"
 
+// cooldownTimeout bounds the write of a tick's hits, after its kills.
+const cooldownTimeout = 3 * time.Second
+
 // maxCooldownEntries bounds the state: a ConfigMap holds at most 1 MiB, and an entry is under
 // 300 bytes (a namespace, a kind and a name, and a time). Entries past their period are
 // dropped at each write; when more are live than this, the oldest go first.
@@ -89,12 +92,14 @@ func parseHits(data map[string]string) hits {
 	return out
 }
 
-// check says why the workload keyed key may not be hit at now, or "" when it may.
-func (c *cooldown) check(h hits, key, name string, now time.Time) string {
-	if c == nil {
+// check says why top, the top controller of a pick in namespace, may not be hit at now, or ""
+// when it may. A bare pod (top nil) has no workload to cool down.
+func (c *cooldown) check(h hits, namespace string, top *ownerRef, now time.Time) string {
+	if c == nil || top == nil {
 		return ""
 	}
-	last, ok := h[key]
+	name := top.String()
+	last, ok := h[cooldownKey(namespace, *top)]
 	if !ok {
 		return ""
 	}
@@ -144,6 +149,26 @@ func (c *cooldown) prune(h hits, now time.Time) map[string]string {
 		out[k] = h[k].UTC().Format(time.RFC3339)
 	}
 	return out
+}
+
+// startCooldown builds the cooldown for MACAQUE_COOLDOWN=period (nil when 0) and checks its
+// state, in namespace, macaque's own: where macaque.yml creates the ConfigMap. Out of a pod
+// with no namespace of its own, the first namespace of a named scope stands in.
+func startCooldown(ctx context.Context, api stateAPI, period time.Duration, namespace string, sc scope) (*cooldown, error) {
+	if period == 0 {
+		return nil, nil
+	}
+	if namespace == "" && len(sc.namespaces) > 0 {
+		namespace = sc.namespaces[0]
+	}
+	if namespace == "" {
+		return nil, badSetting("COOLDOWN", "macaque's own namespace, where the ConfigMap %s keeps the cooldown state, is unknown: set POD_NAMESPACE", cooldownConfigMap)
+	}
+	c := &cooldown{api: api, namespace: namespace, period: period}
+	if err := preflightCooldown(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // preflightCooldown checks at start that the state's ConfigMap exists and that macaque may

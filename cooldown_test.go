@@ -28,7 +28,8 @@ func cooldownServer(t *testing.T, data map[string]string) (*fakeapi.Server, *coo
 
 func TestCooldownCheck(t *testing.T) {
 	c := &cooldown{period: time.Hour}
-	key := cooldownKey("shop", ownerRef{Kind: "Deployment", Name: "web"})
+	web := &ownerRef{Kind: "Deployment", Name: "web"}
+	key := cooldownKey("shop", *web)
 	if key != "shop.Deployment.web" {
 		t.Fatalf("key %q", key)
 	}
@@ -38,24 +39,30 @@ func TestCooldownCheck(t *testing.T) {
 		at   time.Time
 		want string
 	}{
-		{"just hit", tick0, "web lost a pod 0s ago: cooling down until 2026-03-29T10:00:00Z (MACAQUE_COOLDOWN=1h0m0s)"},
-		{"a second before it passes", tick0.Add(time.Hour - time.Second), "web lost a pod 59m59s ago: cooling down until 2026-03-29T10:00:00Z"},
+		{"just hit", tick0, "Deployment/web lost a pod 0s ago: cooling down until 2026-03-29T10:00:00Z (MACAQUE_COOLDOWN=1h0m0s)"},
+		{"a second before it passes", tick0.Add(time.Hour - time.Second), "Deployment/web lost a pod 59m59s ago: cooling down until 2026-03-29T10:00:00Z"},
 		{"the moment it passes", tick0.Add(time.Hour), ""},
 		{"long after", tick0.Add(48 * time.Hour), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := c.check(h, key, "web", tt.at)
+			got := c.check(h, "shop", web, tt.at)
 			if (tt.want == "") != (got == "") || !strings.HasPrefix(got, tt.want) {
 				t.Errorf("check at %v = %q, want %q", tt.at, got, tt.want)
 			}
 		})
 	}
-	if got := c.check(h, "shop.Deployment.api", "api", tick0); got != "" {
+	if got := c.check(h, "shop", &ownerRef{Kind: "Deployment", Name: "api"}, tick0); got != "" {
 		t.Errorf("a workload never hit: %q, want none", got)
 	}
+	if got := c.check(h, "cart", web, tick0); got != "" {
+		t.Errorf("a workload of the same name in another namespace: %q, want none", got)
+	}
+	if got := c.check(h, "shop", nil, tick0); got != "" {
+		t.Errorf("a bare pod: %q, want none", got)
+	}
 	var off *cooldown
-	if got := off.check(h, key, "web", tick0); got != "" {
+	if got := off.check(h, "shop", web, tick0); got != "" {
 		t.Errorf("no cooldown: %q, want none", got)
 	}
 }
@@ -85,7 +92,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	_, again := cooldownServer(t, nil)
 	again.api = c.api
 	h, err = again.load(boundedCtx(t))
-	if err != nil || again.check(h, "shop.Deployment.web", "web", tick0.Add(time.Minute)) == "" {
+	if err != nil || again.check(h, "shop", &ownerRef{Kind: "Deployment", Name: "web"}, tick0.Add(time.Minute)) == "" {
 		t.Errorf("after a restart: %v, %v; want web still cooling down", h, err)
 	}
 }
@@ -201,5 +208,103 @@ func TestPreflightCooldown(t *testing.T) {
 	}
 	if err := preflightCooldown(boundedCtx(t), nil); err != nil {
 		t.Errorf("no cooldown: %v", err)
+	}
+}
+
+// cooldownWorld is fakeapi holding two steady Deployments in testNS, web and api, a pod each
+// (through a ReplicaSet each), and the cooldown ConfigMap with data; and a guarded Killer over
+// it whose cooldown is an hour.
+func cooldownWorld(t *testing.T, data map[string]string) (*fakeapi.Server, *Killer) {
+	t.Helper()
+	srv, c := cooldownServer(t, data)
+	for _, app := range []string{"web", "api"} {
+		d := ctrl("apps/v1", "Deployment", app)
+		rs := ctrl("apps/v1", "ReplicaSet", app+"-7d9")
+		srv.AddWorkload(steadyDeployment(app, 1, nil))
+		srv.AddWorkload(steadyReplicaSet(app+"-7d9", 1, &d, nil))
+		srv.Add(ownedBy(fakeapi.Pod(testNS, app+"-1", nil), &rs))
+	}
+	k := newGuardedKiller(t, srv, "", guard{})
+	c.api = k.api.(*restPods)
+	k.cooldown = c
+	return srv, k
+}
+
+// TestKillHonoursTheCooldown: a workload hit within the period is passed over (and blamed),
+// another is killed and recorded, and once both are cooling down the tick is skipped; a new
+// Killer (a restart) reads the same state, and the period's end lets them be hit again.
+func TestKillHonoursTheCooldown(t *testing.T) {
+	srv, k := cooldownWorld(t, map[string]string{"shop.Deployment.web": tick0.Add(-10 * time.Minute).Format(time.RFC3339)})
+	r := killOnce(t, k)
+	if r.Outcome != OutcomeKilled || r.Pod != "api-1" {
+		t.Fatalf("first tick: %s of %q (%v), passed %q; want api-1 killed, web cooling down", r.Outcome, r.Pod, r.Err, r.Passed)
+	}
+	assertPassed(t, r.Passed, []string{"shop/web-1: Deployment/web lost a pod 10m0s ago: cooling down until 2026-03-29T09:50:00Z"})
+	if got := srv.ConfigMap(testNS, cooldownConfigMap).Data["shop.Deployment.api"]; got != "2026-03-29T09:00:00Z" {
+		t.Errorf("api's hit recorded as %q, want the time of the kill", got)
+	}
+
+	// A restart: a new Killer and cooldown over the same cluster, a minute later.
+	srv.Add(ownedBy(fakeapi.Pod(testNS, "api-2", nil), new(ctrl("apps/v1", "ReplicaSet", "api-7d9"))))
+	restarted := newGuardedKiller(t, srv, "", guard{})
+	restarted.cooldown = &cooldown{api: restarted.api.(*restPods), namespace: testNS, period: time.Hour}
+	restarted.now = func() time.Time { return tick0.Add(time.Minute) }
+	r = killOnce(t, restarted)
+	if r.Outcome != OutcomeSkipped || r.Err != nil {
+		t.Fatalf("after a restart: %s (%v), passed %q; want skipped: both workloads are cooling down", r.Outcome, r.Err, r.Passed)
+	}
+	assertPassed(t, r.Passed, []string{"shop/web-1: Deployment/web lost a pod", "shop/api-2: Deployment/api lost a pod 1m0s ago"})
+	if len(r.blamed) != 2 {
+		t.Errorf("blamed %+v, want both Deployments (a skipped tick's Events go on them)", r.blamed)
+	}
+
+	restarted.now = func() time.Time { return tick0.Add(time.Hour) }
+	if r = killOnce(t, restarted); r.Outcome != OutcomeKilled {
+		t.Errorf("an hour later: %s (%v), passed %q; want a kill: api's period is over", r.Outcome, r.Err, r.Passed)
+	}
+}
+
+// TestKillWithAnUnreadableCooldownKillsNothing: a tick that cannot read the state cannot know
+// what is cooling down, so it kills nothing and says why; a state that cannot be written after
+// a kill leaves the kill reported, with a note that its cooldown may not hold.
+func TestKillWithAnUnreadableCooldownKillsNothing(t *testing.T) {
+	srv, k := cooldownWorld(t, nil)
+	srv.Fail = func(r fakeapi.Request) *metav1.Status {
+		if strings.Contains(r.Path, "/configmaps/") {
+			return fakeapi.InternalError("etcdserver: leader changed")
+		}
+		return nil
+	}
+	r := killOnce(t, k)
+	if r.Outcome != OutcomeError || !strings.Contains(r.Err.Error(), "read the cooldown state") || len(srv.Deletes()) != 0 {
+		t.Fatalf("%s (%v), %d deletes; want an error and no kill", r.Outcome, r.Err, len(srv.Deletes()))
+	}
+
+	srv.Fail = func(r fakeapi.Request) *metav1.Status {
+		if r.Method == http.MethodPut {
+			return fakeapi.InternalError("etcdserver: leader changed")
+		}
+		return nil
+	}
+	r = killOnce(t, k)
+	if r.Outcome != OutcomeKilled || !strings.Contains(r.Note, "the cooldown was not recorded") {
+		t.Errorf("%s, note %q; want killed, noting that the cooldown was not recorded", r.Outcome, r.Note)
+	}
+}
+
+// TestCooldownKeysAreTheTopControllers: a kill is recorded against the Deployment above the
+// ReplicaSet, which outlives a rollout's new ReplicaSet; a bare pod is recorded against nothing.
+func TestCooldownKeysAreTheTopControllers(t *testing.T) {
+	srv, k := cooldownWorld(t, nil)
+	srv.Remove(testNS, "web-1")
+	srv.Add(ownedBy(fakeapi.Pod(testNS, "solo", nil), nil))
+	k.guard.allowOrphans = true
+	for range 2 {
+		if r := killOnce(t, k); r.Outcome != OutcomeKilled {
+			t.Fatalf("%s (%v), passed %q; want a kill", r.Outcome, r.Err, r.Passed)
+		}
+	}
+	if got := srv.ConfigMap(testNS, cooldownConfigMap).Data; fmt.Sprint(got) != "map[shop.Deployment.api:2026-03-29T09:00:00Z]" {
+		t.Errorf("state %v, want only the Deployment of api-1", got)
 	}
 }

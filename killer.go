@@ -214,6 +214,7 @@ type Killer struct {
 	pause    *pauseSwitch   // the kill switch, read before anything else at each tick; nil: none
 	minAge   time.Duration  // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
 	events   *eventRecorder // writes an Event for each kill and skipped tick; nil writes none
+	cooldown *cooldown      // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
 
 	mode  killMode  // delete (the zero value) or evict
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
@@ -273,6 +274,10 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		r.Outcome, r.Note, r.Quiet = OutcomePaused, sw.terms, !sw.announce
 		return []Result{k.report(r, nil)}
 	}
+	recent, err := k.cooldown.load(pickCtx)
+	if err != nil {
+		return []Result{k.report(r, err)}
+	}
 	picks, n, err := k.pick(pickCtx)
 	r.Candidates = n
 	base.Candidates = n
@@ -313,7 +318,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			continue
 		}
 		if err != nil {
-			return k.finish(done, r, fmt.Errorf("read pod %q: %w", name, err), want)
+			return k.finish(ctx, done, r, fmt.Errorf("read pod %q: %w", name, err), want)
 		}
 		name = candidate{v.Namespace, c.name}.String()
 		r.Namespace, r.Owner, r.Node = v.Namespace, v.owner(), v.Node
@@ -334,12 +339,18 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		}
 		safe, err := k.guard.check(pickCtx, v.Namespace, v, seen)
 		if err != nil {
-			return k.finish(done, r, fmt.Errorf("check the workload of pod %q: %w", name, err), want)
+			return k.finish(ctx, done, r, fmt.Errorf("check the workload of pod %q: %w", name, err), want)
 		}
 		if safe.why != "" {
 			guarded = true
 			r.Passed = append(r.Passed, name+": "+safe.why)
 			r.addBlame(safe.cause, v.Namespace, c.name, safe.why, reasonSkipped)
+			continue
+		}
+		if why := k.cooldown.check(recent, v.Namespace, safe.top, k.now()); why != "" {
+			guarded = true
+			r.Passed = append(r.Passed, name+": "+why)
+			r.addBlame(safe.top, v.Namespace, c.name, why, reasonSkipped)
 			continue
 		}
 		r.Note, r.top = joinNotes(safe.note, graceNote(k.grace)), safe.top
@@ -360,7 +371,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			continue
 		}
 		if err != nil {
-			return k.finish(done, r, err, want)
+			return k.finish(ctx, done, r, err, want)
 		}
 		if v.Controller != nil {
 			hit[v.Controller.UID] = true
@@ -369,7 +380,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		r = base
 	}
 	if len(done) > 0 {
-		return k.finish(done, r, nil, want, shortfall(len(done), want, n, capped, k.count, short))
+		return k.finish(ctx, done, r, nil, want, shortfall(len(done), want, n, capped, k.count, short))
 	}
 	// Every pick was rejected; Passed names each and says why.
 	r.Namespace, r.Pod, r.Owner, r.Node, r.Note, r.top = base.Namespace, "", "", "", "", nil
@@ -417,7 +428,8 @@ func (k *Killer) readBack(ctx context.Context, c candidate, tried map[candidate]
 // nil, the report of the pick the tick failed on (r). A tick that killed fewer pods than want
 // says so, with why, on its last report: the failure's, or the last victim's, which also lists
 // the picks passed over after it. notes are added to that last report.
-func (k *Killer) finish(done []Result, r Result, err error, want int, notes ...string) []Result {
+func (k *Killer) finish(ctx context.Context, done []Result, r Result, err error, want int, notes ...string) []Result {
+	k.remember(ctx, done)
 	if err != nil {
 		if len(done) > 0 {
 			r.KilledBefore = len(done)
@@ -442,6 +454,27 @@ func (k *Killer) finish(done []Result, r Result, err error, want int, notes ...s
 		out = append(out, k.report(d, e))
 	}
 	return out
+}
+
+// remember records in the cooldown state the workloads of the tick's victims, so that they are
+// passed over until MACAQUE_COOLDOWN has passed, even across a restart. A write that fails is
+// noted on the last victim's report: the kills happened, but their cooldown may not hold.
+func (k *Killer) remember(ctx context.Context, done []Result) {
+	if k.cooldown == nil {
+		return
+	}
+	var keys []string
+	for _, d := range done {
+		if d.Outcome == OutcomeKilled && d.top != nil {
+			keys = append(keys, cooldownKey(d.Namespace, *d.top))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cooldownTimeout)
+	defer cancel()
+	if err := k.cooldown.record(ctx, keys, k.now()); err != nil {
+		last := &done[len(done)-1]
+		last.Note = joinNotes(last.Note, cooldownNote(err))
+	}
 }
 
 // shortfall is the note on the last report of a tick that killed got of the want pods asked

@@ -32,12 +32,12 @@ import (
 )
 
 // Timing of the daemon's goroutines. shutdownGrace outlasts a kill in flight at SIGTERM
-// (defaultTimeouts.total, 25s) and its Events (eventsTimeout, 4s) so its report still gets
-// out, and stays under the Deployment's terminationGracePeriodSeconds (40s) so the kubelet
-// never has to SIGKILL us.
+// (defaultTimeouts.total, 25s), the write of its cooldown (cooldownTimeout, 3s) and its Events
+// (eventsTimeout, 4s) so its report still gets out, and stays under the Deployment's
+// terminationGracePeriodSeconds (45s) so the kubelet never has to SIGKILL us.
 const (
 	preflightTimeout = 15 * time.Second
-	shutdownGrace    = 30 * time.Second
+	shutdownGrace    = 35 * time.Second
 	reportBuffer     = 64 // reports the notifier may fall behind by before the killer drops one
 	// maxSleep is the longest the scheduler sleeps at once: it then reads the clock again, so a
 	// clock step or a paused VM moves the next tick by at most this much.
@@ -117,6 +117,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cool, err := startCooldown(ctx, pods, s.cooldown, ownNamespace(saNamespaceFile), s.scope)
+	if err != nil {
+		return err
+	}
 	slackClient := newSlackPoster(s.slack)
 	if slackClient != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -132,12 +136,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
 		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
-		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause))
+		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause), "cooldown", s.cooldown)
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
-		pause: pause, minAge: s.minPodAge, events: events}
+		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool}
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer

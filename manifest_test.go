@@ -25,7 +25,7 @@ func TestShutdownFitsTheManifestsGracePeriod(t *testing.T) {
 	if kill := defaultTimeouts.total(); kill >= shutdownGrace {
 		t.Errorf("a kill may take %v, not less than the shutdown grace %v: its report would be lost", kill, shutdownGrace)
 	}
-	if kill := defaultTimeouts.total() + eventsTimeout; kill >= shutdownGrace {
+	if kill := defaultTimeouts.total() + cooldownTimeout + eventsTimeout; kill >= shutdownGrace {
 		t.Errorf("a kill and its Events may take %v, not less than the shutdown grace %v: the killer would outlive it", kill, shutdownGrace)
 	}
 	if shutdownGrace+5*time.Second > grace {
