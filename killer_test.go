@@ -851,77 +851,76 @@ func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
 func TestPreflight(t *testing.T) {
 	webhook := &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
 		Message: `admission webhook "x" denied the request`}
+	probesWith := func(method string, st *metav1.Status) func(fakeapi.Request) *metav1.Status {
+		return func(r fakeapi.Request) *metav1.Status {
+			if r.Method == method {
+				return st
+			}
+			return nil
+		}
+	}
 	tests := []struct {
-		name       string
-		fail       func(fakeapi.Request) *metav1.Status
-		podList    bool // the list answers a PodList, as through a proxy that drops Accept
-		wantErr    string
-		wantConfig bool // a configError naming MACAQUE_NAMESPACE, which exits 2
-		requests   int
+		name     string
+		mode     killMode
+		fail     func(fakeapi.Request) *metav1.Status
+		podList  bool   // the list answers a PodList, as through a proxy that drops Accept
+		wantErr  string // "" for a start
+		wantVar  string // the variable of the configError, which exits 2; "" for none
+		requests int
 	}{
-		{name: "namespace readable and pods deletable", requests: 2},
-		{
-			name: "list forbidden names the setting", wantErr: "cannot list pods", wantConfig: true, requests: 1,
-			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) },
-		},
-		{
-			name: "server error is not a bad setting", wantErr: "leader changed", requests: 1,
-			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") },
-		},
-		{
-			name: "a Role without delete names the setting", wantErr: "cannot delete pods", wantConfig: true, requests: 2,
-			fail: func(r fakeapi.Request) *metav1.Status {
-				if r.Method == http.MethodDelete {
-					return fakeapi.Forbidden("delete", testNS)
-				}
-				return nil
-			},
-		},
-		{
-			name: "a non-RBAC 403 to the probe is not blamed on the Role", wantErr: "denied the request", requests: 2,
-			fail: func(r fakeapi.Request) *metav1.Status {
-				if r.Method == http.MethodDelete {
-					return webhook
-				}
-				return nil
-			},
-		},
-		{name: "a list answer that is not a Table fails the start", podList: true, wantErr: "not a pod Table", requests: 1},
+		{name: "namespace readable and pods deletable", mode: modeDelete, requests: 2},
+		{name: "list forbidden names the setting", mode: modeDelete, wantErr: "cannot list pods", wantVar: "MACAQUE_NAMESPACE", requests: 1,
+			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) }},
+		{name: "server error is not a bad setting", mode: modeDelete, wantErr: "leader changed", requests: 1,
+			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") }},
+		{name: "a Role without delete names the setting", mode: modeDelete, wantErr: "cannot delete pods", wantVar: "MACAQUE_NAMESPACE", requests: 2,
+			fail: probesWith(http.MethodDelete, fakeapi.Forbidden("delete", testNS))},
+		{name: "a non-RBAC 403 to the probe is not blamed on the Role", mode: modeDelete, wantErr: "denied the request", requests: 2,
+			fail: probesWith(http.MethodDelete, webhook)},
+		{name: "a list answer that is not a Table fails the start", mode: modeDelete, podList: true, wantErr: "not a pod Table", requests: 1},
+		{name: "eviction allowed", mode: modeEvict, requests: 2},
+		{name: "a Role without pods/eviction create names MACAQUE_MODE", mode: modeEvict, wantErr: "pods/eviction", wantVar: "MACAQUE_MODE", requests: 2,
+			fail: probesWith(http.MethodPost, fakeapi.Forbidden("create", testNS))},
+		{name: "a webhook's 403 to the eviction is not blamed on the Role", mode: modeEvict, wantErr: "denied the request", requests: 2,
+			fail: probesWith(http.MethodPost, webhook)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
-			srv.Fail = func(r fakeapi.Request) *metav1.Status {
-				if tt.fail != nil {
-					return tt.fail(r)
-				}
-				return nil
-			}
+			srv.Fail = tt.fail
 			srv.IgnoreAccept = tt.podList
 			api, err := newRESTPods(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflight(t.Context(), api, testNS, modeDelete)
+			err = preflight(t.Context(), api, testNS, tt.mode)
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			var ce *configError
-			if isConfig := errors.As(err, &ce) && ce.variable == "MACAQUE_NAMESPACE"; isConfig != tt.wantConfig {
-				t.Errorf("err = %v; a MACAQUE_NAMESPACE setting error: %v, want %v", err, isConfig, tt.wantConfig)
+			if got := ""; errors.As(err, &ce) {
+				got = ce.variable
+				if got != tt.wantVar {
+					t.Errorf("config error names %s, want %q", got, tt.wantVar)
+				}
+			} else if tt.wantVar != "" {
+				t.Errorf("err = %v, want a configError naming %s", err, tt.wantVar)
 			}
 			reqs := srv.Requests()
 			if len(reqs) != tt.requests || reqs[0].Method != http.MethodGet || reqs[0].Query.Get("limit") != "1" {
-				t.Fatalf("requests = %+v, want a list of a single row, then a dry-run delete", reqs)
+				t.Fatalf("requests = %+v, want a list of a single row, then a dry-run %s", reqs, tt.mode.request())
 			}
 			if tt.requests == 2 {
-				d := reqs[1]
-				if d.Method != http.MethodDelete || d.Path != "/api/v1/namespaces/"+testNS+"/pods/"+preflightPod || d.Query.Get("dryRun") != "All" {
-					t.Errorf("probe = %s %s?%s, want a dry-run DELETE of %s", d.Method, d.Path, d.Query.Encode(), preflightPod)
+				method, path := http.MethodDelete, "/api/v1/namespaces/"+testNS+"/pods/"+preflightPod
+				if tt.mode == modeEvict {
+					method, path = http.MethodPost, path+"/eviction"
+				}
+				if p := reqs[1]; p.Method != method || p.Path != path || p.Query.Get("dryRun") != "All" {
+					t.Errorf("probe = %s %s?%s, want a dry-run %s %s", p.Method, p.Path, p.Query.Encode(), method, path)
 				}
 			}
 			if srv.Len() != 2 {
-				t.Errorf("%d pods left, want 2: preflight must delete nothing", srv.Len())
+				t.Errorf("%d pods left, want 2: preflight must kill nothing", srv.Len())
 			}
 		})
 	}

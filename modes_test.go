@@ -578,69 +578,6 @@ func TestRunSendsEachReport(t *testing.T) {
 	}
 }
 
-func TestPreflightEvictMode(t *testing.T) {
-	tests := []struct {
-		name    string
-		fail    func(fakeapi.Request) *metav1.Status
-		wantErr string
-		wantVar string // the variable of the configError, which exits 2
-	}{
-		{name: "eviction allowed"},
-		{
-			name: "a Role without pods/eviction create names MACAQUE_MODE", wantErr: "pods/eviction", wantVar: "MACAQUE_MODE",
-			fail: func(r fakeapi.Request) *metav1.Status {
-				if r.Method == http.MethodPost {
-					return fakeapi.Forbidden("create", testNS)
-				}
-				return nil
-			},
-		},
-		{
-			name: "a webhook's 403 is not blamed on the Role", wantErr: "denied the request",
-			fail: func(r fakeapi.Request) *metav1.Status {
-				if r.Method == http.MethodPost {
-					return &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden, Message: `admission webhook "x" denied the request`}
-				}
-				return nil
-			},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil))
-			srv.Fail = tt.fail
-			api, err := newRESTPods(&rest.Config{Host: srv.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = preflight(t.Context(), api, testNS, modeEvict)
-			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-			}
-			var ce *configError
-			if got := ""; errors.As(err, &ce) {
-				got = ce.variable
-				if got != tt.wantVar {
-					t.Errorf("config error names %s, want %q", got, tt.wantVar)
-				}
-			} else if tt.wantVar != "" {
-				t.Errorf("err = %v, want a configError naming %s", err, tt.wantVar)
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 2 {
-				t.Fatalf("requests = %+v, want a list and a dry-run eviction", reqs)
-			}
-			p := reqs[1]
-			if p.Method != http.MethodPost || p.Path != "/api/v1/namespaces/"+testNS+"/pods/"+preflightPod+"/eviction" || p.Query.Get("dryRun") != "All" {
-				t.Errorf("probe = %s %s?%s, want a dry-run eviction of %s", p.Method, p.Path, p.Query.Encode(), preflightPod)
-			}
-			if srv.Len() != 1 {
-				t.Error("preflight evicted a pod")
-			}
-		})
-	}
-}
-
 func TestPDBCause(t *testing.T) {
 	tests := []struct {
 		name string
