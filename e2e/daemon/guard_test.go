@@ -161,7 +161,7 @@ func TestGuardSkipsBarePodsUnlessAllowed(t *testing.T) {
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=solo")
 	for _, l := range d.waitTicks(t, 3, guardTimeout) {
-		if l.Outcome != "skipped" || len(l.Passed) != 1 || !strings.HasPrefix(l.Passed[0], "solo: bare pod") {
+		if l.Outcome != "skipped" || len(l.Passed) != 1 || !strings.HasPrefix(l.Passed[0], ns+"/solo: bare pod") {
 			t.Errorf("tick %s, want skipped, passing over solo as a bare pod", l.raw)
 		}
 	}

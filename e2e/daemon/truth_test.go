@@ -429,7 +429,7 @@ func TestRelabelledPickIsNotKilled(t *testing.T) {
 			if first.Outcome != tt.want {
 				t.Errorf("first tick %s, want outcome %s", first.raw, tt.want)
 			}
-			if !slices.ContainsFunc(first.Passed, func(s string) bool { return strings.HasPrefix(s, moved+":") }) {
+			if !slices.ContainsFunc(first.Passed, func(s string) bool { return strings.HasPrefix(s, ns+"/"+moved+":") }) {
 				t.Errorf("first tick %s does not say %s was passed over", first.raw, moved)
 			}
 			for _, e := range proxy.Log() {
