@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 )
 
 func TestPerTickAttributesRequestsAndCPUToTheirTick(t *testing.T) {
@@ -300,5 +303,201 @@ func TestListAllPagesAsTheStrategySays(t *testing.T) {
 				t.Errorf("%d rows, want %d", got, want)
 			}
 		})
+	}
+}
+
+func TestParseOptionsSizesAndClusterCase(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		sizes   []int
+		cluster clusterSpec
+		wantErr string // part of the error; empty: none
+	}{
+		{name: "defaults: 10k, 50k, then 100k pods in 1,000 namespaces", sizes: []int{10000, 50000},
+			cluster: clusterSpec{pods: 100000, namespaces: 1000}},
+		{name: "cluster-wide case skipped", args: []string{"-cluster", ""}, sizes: []int{10000, 50000}},
+		{name: "cluster-wide case alone", args: []string{"-pods", "", "-cluster", "2000x100"},
+			cluster: clusterSpec{pods: 2000, namespaces: 100}},
+		{name: "spaces around", args: []string{"-pods", " ", "-cluster", " 30x3 "}, cluster: clusterSpec{pods: 30, namespaces: 3}},
+		{name: "nothing to measure", args: []string{"-pods", "", "-cluster", ""}, wantErr: "nothing to measure"},
+		{name: "no x", args: []string{"-cluster", "100000"}, wantErr: "-cluster: \"100000\" is not PODSxNAMESPACES"},
+		{name: "not numbers", args: []string{"-cluster", "tenxtwo"}, wantErr: "-cluster: \"tenxtwo\": PODS and NAMESPACES must be positive"},
+		{name: "no namespaces", args: []string{"-cluster", "100x0"}, wantErr: "must be positive"},
+		{name: "no pods", args: []string{"-cluster", "0x10"}, wantErr: "must be positive"},
+		{name: "fewer pods than namespaces", args: []string{"-cluster", "100x1000"}, wantErr: "do not spread evenly"},
+		{name: "uneven", args: []string{"-cluster", "1001x10"}, wantErr: "1001 pods do not spread evenly over 10 namespaces"},
+		{name: "bad size still refused", args: []string{"-pods", "10,x", "-cluster", ""}, wantErr: "-pods"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(o.sizes, tt.sizes) || o.cluster != tt.cluster {
+				t.Errorf("sizes %v, cluster %+v; want %v, %+v", o.sizes, o.cluster, tt.sizes, tt.cluster)
+			}
+			if o.cluster.pods > 0 && o.cluster.replicas()*o.cluster.namespaces != o.cluster.pods {
+				t.Errorf("%d replicas in each of %d namespaces is not %d pods", o.cluster.replicas(), o.cluster.namespaces, o.cluster.pods)
+			}
+		})
+	}
+}
+
+func TestIsReadBack(t *testing.T) {
+	for _, c := range []struct {
+		name, method, url string
+		want              bool
+	}{
+		{"in a namespace", "GET", "/api/v1/namespaces/ns/pods?fieldSelector=metadata.name%3Dweb-1&labelSelector=a%3Db", true},
+		{"cluster-wide, system namespaces left out", "GET",
+			"/api/v1/pods?fieldSelector=metadata.name%3Dweb-1%2Cmetadata.namespace%21%3Dkube-system&labelSelector=a%3Db", true},
+		{"candidate list leaving macaque out", "GET",
+			"/api/v1/pods?fieldSelector=status.phase%3DRunning%2Cmetadata.name%21%3Dmacaque-bench&includeObject=None&limit=50000", false},
+		{"the victim's ReplicaSet", "GET", "/apis/apps/v1/namespaces/ns/replicasets/web-1?fieldSelector=metadata.name%3Dweb-1", false},
+		{"the DELETE", "DELETE", "/api/v1/namespaces/ns/pods/web-1", false},
+		{"an Event", "POST", "/apis/events.k8s.io/v1/namespaces/ns/events", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := isReadBack(record{method: c.method, url: c.url}); got != c.want {
+				t.Errorf("isReadBack(%s %s) = %v, want %v", c.method, c.url, got, c.want)
+			}
+		})
+	}
+}
+
+// TestClusterWideTickIsAttributed checks a cluster-wide tick's requests: the list of every
+// namespace, the read-back by name across them, and the DELETE in the namespace it found.
+func TestClusterWideTickIsAttributed(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	every := 11 * time.Second
+	ticks := []tickLog{{Tick: t0, Time: t0.Add(2 * time.Second), Pod: "web-042-5d8f-x2x4q", Outcome: "killed"}}
+	records := []record{
+		{at: t0.Add(time.Millisecond), method: "GET", url: "/api/v1/pods?fieldSelector=status.phase%3DRunning%2Cmetadata.namespace%21%3Dkube-system&includeObject=None&limit=50000",
+			took: 1400 * time.Millisecond},
+		{at: t0.Add(1500 * time.Millisecond), method: "GET", url: "/api/v1/pods?fieldSelector=metadata.name%3Dweb-042-5d8f-x2x4q%2Cmetadata.namespace%21%3Dkube-system",
+			took: 300 * time.Millisecond},
+		{at: t0.Add(1850 * time.Millisecond), method: "GET", url: "/apis/apps/v1/namespaces/wide-042/replicasets/web-042-5d8f", took: 5 * time.Millisecond},
+		{at: t0.Add(1900 * time.Millisecond), method: "DELETE", url: "/api/v1/namespaces/wide-042/pods/web-042-5d8f-x2x4q", took: 10 * time.Millisecond},
+	}
+	m := perTick(ticks, records, every)[0]
+	if !m.sentDelete || m.toDelete != 1900*time.Millisecond || m.requests != 4 || m.lists != 1 {
+		t.Errorf("tick %+v, want the DELETE at 1.9s and 4 requests of which 1 list", m)
+	}
+	if got := listTimes(ticks, records, every); !slices.Equal(got, []time.Duration{1400 * time.Millisecond}) {
+		t.Errorf("list times %v, want the cluster-wide list's 1.4s", got)
+	}
+	if got := requestTimes(ticks, records, every, isReadBack); !slices.Equal(got, []time.Duration{300 * time.Millisecond}) {
+		t.Errorf("read-back times %v, want the one read-back's 300ms", got)
+	}
+}
+
+func TestAtFullStrength(t *testing.T) {
+	three := int32(3)
+	full := func() appsv1.Deployment {
+		d := appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &three}}
+		d.Generation = 2
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
+		return d
+	}
+	tests := []struct {
+		name   string
+		change func(*appsv1.Deployment)
+		want   bool
+	}{
+		{name: "every pod updated, Ready and available", change: func(*appsv1.Deployment) {}, want: true},
+		{name: "spec not yet seen by the controller", change: func(d *appsv1.Deployment) { d.Generation = 3 }},
+		{name: "a kill not yet replaced", change: func(d *appsv1.Deployment) { d.Status.ReadyReplicas, d.Status.AvailableReplicas = 2, 2 }},
+		{name: "replacement Ready, not yet available", change: func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 2 }},
+		{name: "one pod too many", change: func(d *appsv1.Deployment) { d.Status.Replicas = 4 }},
+		{name: "mid-rollout", change: func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 }},
+		{name: "replicas unset means one", change: func(d *appsv1.Deployment) {
+			d.Spec.Replicas = nil
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+		}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := full()
+			tt.change(&d)
+			if got := atFullStrength(d); got != tt.want {
+				t.Errorf("atFullStrength(%+v) = %v, want %v", d.Status, got, tt.want)
+			}
+		})
+	}
+	short := full()
+	short.Status.ReadyReplicas = 1
+	if ready, n := spreadProgress([]appsv1.Deployment{full(), short, full()}); ready != 7 || n != 2 {
+		t.Errorf("spreadProgress: %d Ready, %d at full strength; want 7, 2", ready, n)
+	}
+}
+
+func TestDaemonEnvScope(t *testing.T) {
+	for _, c := range []struct {
+		name, scope, want string
+	}{
+		{name: "the ServiceAccount's namespace", want: "MACAQUE_NAMESPACE=bench-x1"},
+		{name: "cluster-wide", scope: "*", want: "MACAQUE_NAMESPACE=*"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := daemonEnv("/kc", "/home", "bench-x1", measureSpec{every: 2 * time.Second, scope: c.scope})
+			var got []string
+			for _, kv := range env {
+				if strings.HasPrefix(kv, "MACAQUE_NAMESPACE=") {
+					got = append(got, kv)
+				}
+			}
+			if !slices.Equal(got, []string{c.want}) {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestPrintSizeClusterWide checks the cluster-wide row's report: it names the spread and the
+// scope, holds no latency or CPU target past 50,000 pods but the memory target at every size,
+// and names the case in what it missed.
+func TestPrintSizeClusterWide(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	r := sizeResult{
+		pods: 100000, namespaces: 1000, scope: "*", ns: "macaque", binary: "../bin/macaque", every: 11 * time.Second,
+		goMemLimit: "28MiB",
+		setup: setupResult{method: createCluster, created: 100000, namespaces: 1000, create: 20 * time.Second,
+			running: 9 * time.Minute},
+		ticks:     []tickLog{{Tick: t0, Candidates: 100000, Outcome: "killed"}},
+		perTick:   []tickMetrics{{sentDelete: true, toDelete: 5 * time.Second}},
+		readBacks: []time.Duration{300 * time.Millisecond},
+		cpu:       []time.Duration{time.Second},
+		peakRSS:   40 << 20,
+	}
+	var out bytes.Buffer
+	missed := printSize(&out, r)
+	text := out.String()
+	for _, want := range []string{
+		"== 100000 pods in 1000 namespaces, ../bin/macaque: MACAQUE_NAMESPACE=* as ServiceAccount macaque/macaque,",
+		"setup: 100000 pods in 1000 namespaces, one Deployment of 100 replicas in each",
+		"created after 20s, all Running and Ready after 9m0s",
+		"each read-back (list by name)  300.0 ms",
+		"*** MISSED at 100000 pods in 1000 namespaces: peak RSS (VmHWM) ***",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
+	}
+	if want := []string{"peak RSS (VmHWM) at 100000 pods in 1000 namespaces"}; !slices.Equal(missed, want) {
+		t.Errorf("missed %q, want %q (no latency or CPU target at 100k)", missed, want)
+	}
+	r.namespaces, r.scope, r.ns, r.pods = 0, "", "bench-x1", 50000
+	out.Reset()
+	printSize(&out, r)
+	if !strings.Contains(out.String(), "== 50000 pods, ../bin/macaque: namespace bench-x1,") {
+		t.Errorf("a single-namespace header changed:\n%s", out.String())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,10 @@ type measureSpec struct {
 	every      time.Duration
 	binary     string
 	goMemLimit string
+	// scope is MACAQUE_NAMESPACE; empty: the namespace macaque's ServiceAccount is in.
+	scope string
+	// namespaces is how many namespaces the pods are spread over (0: that one namespace).
+	namespaces int
 }
 
 // measure runs macaque through a measuring proxy for spec.ticks ticks, as the ServiceAccount of
@@ -75,8 +80,10 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 
 	return sizeResult{
 		pods: spec.pods, binary: spec.binary, every: spec.every, goMemLimit: spec.goMemLimit, ns: ns, ticks: ticks,
+		scope: spec.scope, namespaces: spec.namespaces,
 		perTick:      perTick(ticks, proxy.Records(), spec.every),
 		lists:        listTimes(ticks, proxy.Records(), spec.every),
+		readBacks:    requestTimes(ticks, proxy.Records(), spec.every, isReadBack),
 		cpu:          cpuPerTick(ticks, cpu.series(0), spec.every),
 		apiserverCPU: cpuPerTick(ticks, cpu.series(1), spec.every),
 		etcdCPU:      cpuPerTick(ticks, cpu.series(2), spec.every),
@@ -119,7 +126,7 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 		// -create pods makes bare pods, which the steady-state guard skips unless orphans are
 		// allowed; Deployment-owned pods are guarded the same either way.
 		"MACAQUE_ALLOW_ORPHANS=true",
-		"MACAQUE_NAMESPACE=" + ns,
+		"MACAQUE_NAMESPACE=" + cmp.Or(spec.scope, ns),
 		"MACAQUE_SELECTOR=" + scopeSelector,
 		"MACAQUE_LOG_FORMAT=json",
 		"POD_NAME=macaque-bench",
@@ -130,7 +137,7 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 	return env
 }
 
-// macaqueKubeconfig mints a token for macaque's ServiceAccount (a fresh one per size: tokens
+// macaqueKubeconfig mints a token for macaque's ServiceAccount in ns (a fresh one per size: tokens
 // live an hour) and writes a kubeconfig in dir that reaches the API server through the proxy.
 func macaqueKubeconfig(ctx context.Context, c *cluster.Cluster, ns string, proxy *measuringProxy, dir string) (string, error) {
 	saKubeconfig, err := c.TokenKubeconfig(ctx, ns, "macaque")

@@ -4,13 +4,18 @@
 // bench prints per size how long a tick takes to send its DELETE, the bytes read and the CPU
 // spent per tick and the peak RSS, each against its target, plus the binary's size.
 //
-//	make bench                                       # 10k and 50k Deployment-owned pods, 20 ticks each
-//	cd e2e && go run ./cmd/bench -pods 2000 -ticks 5 # a quick look
+//	make bench                                       # 10k and 50k Deployment-owned pods, 20 ticks each,
+//	                                                 # then 100k pods in 1,000 namespaces, cluster-wide
+//	cd e2e && go run ./cmd/bench -pods 2000 -ticks 5 -cluster '' # a quick look
+//	cd e2e && go run ./cmd/bench -pods '' -cluster 2000x100      # the cluster-wide case alone, small
 //	cd e2e && go run ./cmd/bench -compare /tmp/old   # and an older build, on the same pods
 //
-// One control plane serves every size: sizes run smallest first and the namespace is grown
-// between them, which saves creating the small population twice. bench exits non-zero only
-// when the harness itself fails; a missed target is printed as MISS and does not fail the run.
+// One control plane serves every namespace size: sizes run smallest first and the namespace is
+// grown between them, which saves creating the small population twice. The cluster-wide case
+// (-cluster, macaque-cluster.yml, MACAQUE_NAMESPACE=*) runs after them on a control plane of its
+// own, so the pods of the single-namespace sizes are not in the cluster it lists. bench exits
+// non-zero only when the harness itself fails; a missed target is printed as MISS and does not
+// fail the run.
 package main
 
 import (
@@ -46,6 +51,9 @@ type options struct {
 	goMemLimit string        // GOMEMLIMIT for the daemon, as macaque.yml sets it
 	rounds     int           // rounds of the list-strategy probe per size; 0 skips it
 	cmQPS      int           // kube-controller-manager's --kube-api-qps
+	// cluster is the cluster-wide case: pods spread over namespaces; zero pods skips it.
+	cluster         clusterSpec
+	clusterManifest string // the cluster-wide manifest, applied as a user would
 }
 
 // parseOptions reads the command line.
@@ -53,7 +61,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pods := fs.String("pods", "10000,50000", "comma-separated namespace sizes (Running pods in scope)")
+	pods := fs.String("pods", "10000,50000", "comma-separated namespace sizes (Running pods in scope); empty: none")
 	fs.IntVar(&o.ticks, "ticks", 20, "ticks measured per size")
 	fs.DurationVar(&o.every, "every", 0, "tick spacing, whole seconds (0: 2s up to 10k pods, 1s more per further 10k)")
 	// A real namespace of 50,000 pods is owned by controllers, which keep the API server busier
@@ -69,6 +77,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	// At the e2e suite's 200 requests a second the ReplicaSet controller alone would need over 4
 	// minutes for 50,000 pods; the API server, not this limit, should bound the bench's setup.
 	fs.IntVar(&o.cmQPS, "controller-qps", 1000, "kube-controller-manager's --kube-api-qps (burst twice that)")
+	// Issue 12: 100,000 pods across 1,000 namespaces, peak RSS within the 32 MiB of the manifest.
+	wide := fs.String("cluster", "100000x1000", "cluster-wide case: PODSxNAMESPACES, one Deployment of PODS/NAMESPACES replicas in each namespace, macaque-cluster.yml with MACAQUE_NAMESPACE=* (empty: skip it)")
+	fs.StringVar(&o.clusterManifest, "cluster-manifest", "../macaque-cluster.yml", "manifest applied for the cluster-wide case")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -76,6 +87,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for s := range strings.SplitSeq(*pods, ",") {
+		if strings.TrimSpace(*pods) == "" {
+			break
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
 			return o, fmt.Errorf("-pods: %q is not a positive number", s)
@@ -89,7 +103,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	slices.Sort(o.sizes)
 	o.sizes = slices.Compact(o.sizes)
+	var err error
+	if o.cluster, err = parseClusterSpec(*wide); err != nil {
+		return o, fmt.Errorf("-cluster: %w", err)
+	}
 	switch {
+	case len(o.sizes) == 0 && o.cluster.pods == 0:
+		return o, errors.New("-pods and -cluster both empty: nothing to measure")
 	case o.ticks < 2:
 		return o, errors.New("-ticks: need at least 2")
 	case o.every != 0 && (o.every < time.Second || o.every%time.Second != 0):
@@ -142,8 +162,9 @@ func main() {
 	logger.Printf("done in %s", time.Since(began).Round(time.Second))
 }
 
-// run is the whole benchmark: one control plane, one namespace grown through every size, and a
-// report printed as soon as each size is measured. Everything it starts is stopped on return.
+// run is the whole benchmark: the single-namespace sizes on one control plane, then the
+// cluster-wide case on another, and a report printed as soon as each is measured. Everything it
+// starts is stopped on return.
 func run(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) error {
 	began := time.Now()
 	facts, err := readMachineFacts(o.macaque)
@@ -155,32 +176,55 @@ func run(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) e
 			return fmt.Errorf("-compare: %w", err)
 		}
 	}
+	if o.cluster.pods > 0 {
+		if _, err := os.Stat(o.clusterManifest); err != nil {
+			return fmt.Errorf("-cluster-manifest: %w", err)
+		}
+	}
 	printFacts(stdout, facts)
 
-	c, err := cluster.Start(ctx, cluster.Options{Logf: logger.Printf, ControllerQPS: o.cmQPS})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		logger.Print("stopping the control plane")
-		if err := c.Stop(); err != nil {
-			logger.Print(err)
+	var missed []string
+	if len(o.sizes) > 0 {
+		m, err := benchNamespace(ctx, o, stdout, logger)
+		if err != nil {
+			return err
 		}
-	}()
+		missed = append(missed, m...)
+	}
+	if o.cluster.pods > 0 {
+		m, err := benchCluster(ctx, o, stdout, logger)
+		if err != nil {
+			return fmt.Errorf("cluster-wide case (%s): %w", o.cluster, err)
+		}
+		missed = append(missed, m...)
+	}
+	missed = append(missed, printBinary(stdout, facts)...)
+	printVerdict(stdout, missed, time.Since(began))
+	return nil
+}
+
+// benchNamespace measures every single-namespace size on one control plane, one namespace
+// grown through them, and returns the targets missed.
+func benchNamespace(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) ([]string, error) {
+	c, err := startControlPlane(ctx, o, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer stopControlPlane(c, logger)
 
 	ns, err := deployManifest(ctx, c, o.manifest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pop, err := newPopulation(c, ns, o.create, o.creators, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var missed []string
 	for _, size := range o.sizes {
 		setup, err := pop.growTo(ctx, size)
 		if err != nil {
-			return fmt.Errorf("set up %d pods: %w", size, err)
+			return nil, fmt.Errorf("set up %d pods: %w", size, err)
 		}
 		every := o.every
 		if every == 0 {
@@ -191,7 +235,7 @@ func run(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) e
 				pods: size, ticks: o.ticks, every: every, binary: binary, goMemLimit: o.goMemLimit,
 			}, logger)
 			if err != nil {
-				return fmt.Errorf("measure %s at %d pods: %w", binary, size, err)
+				return nil, fmt.Errorf("measure %s at %d pods: %w", binary, size, err)
 			}
 			res.setup = setup
 			if i == 0 { // the targets are the binary under test's; the others are for comparison
@@ -203,14 +247,25 @@ func run(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) e
 		if o.rounds > 0 {
 			probed, err := probeStrategies(ctx, c, ns, o.rounds, logger)
 			if err != nil {
-				return fmt.Errorf("probe list strategies at %d pods: %w", size, err)
+				return nil, fmt.Errorf("probe list strategies at %d pods: %w", size, err)
 			}
 			printStrategies(stdout, size, probed)
 		}
 	}
-	missed = append(missed, printBinary(stdout, facts)...)
-	printVerdict(stdout, missed, time.Since(began))
-	return nil
+	return missed, nil
+}
+
+// startControlPlane starts a control plane with bench's controller-manager rate.
+func startControlPlane(ctx context.Context, o options, logger *log.Logger) (*cluster.Cluster, error) {
+	return cluster.Start(ctx, cluster.Options{Logf: logger.Printf, ControllerQPS: o.cmQPS})
+}
+
+// stopControlPlane stops c and removes its directory, etcd's data with it.
+func stopControlPlane(c *cluster.Cluster, logger *log.Logger) {
+	logger.Print("stopping the control plane")
+	if err := c.Stop(); err != nil {
+		logger.Print(err)
+	}
 }
 
 // deployManifest creates a namespace and applies the shipped manifest in it, as a user would,

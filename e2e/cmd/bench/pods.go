@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,6 +29,9 @@ const (
 	// createDeployment scales one Deployment: the ReplicaSet controller creates the pods (at most
 	// kube-controller-manager's --kube-api-qps per second) and replaces the ones macaque kills.
 	createDeployment = "deployment"
+	// createCluster spreads the pods over many namespaces, one Deployment in each (the
+	// cluster-wide case, -cluster).
+	createCluster = "cluster"
 )
 
 // Scope of the benchmark: macaque is run with this selector (the sample one in macaque.yml), and
@@ -77,6 +81,8 @@ type setupResult struct {
 	created int           // pods bench (or the ReplicaSet controller) created for this size
 	create  time.Duration // until the last create returned (bare pods) or replicas were set
 	running time.Duration // until the namespace held the size's number of Running pods
+	// namespaces the pods were spread over (createCluster only).
+	namespaces int
 }
 
 // population fills one namespace with Running pods in scope and grows it size by size.
@@ -144,7 +150,7 @@ func (p *population) createBare(ctx context.Context, n int) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var done atomic.Int64
-	stopProgress := p.logProgress(ctx, "created", n, &done)
+	stopProgress := p.logProgress(ctx, "created", "pods", n, &done)
 	defer stopProgress()
 	tmpl := podTemplate(p.node)
 	workqueue.ParallelizeUntil(ctx, p.creators, n, func(i int) {
@@ -162,13 +168,22 @@ func (p *population) createBare(ctx context.Context, n int) error {
 	return nil
 }
 
-// createPod creates one pod, retrying what an overloaded API server may answer; a pod that
-// already exists counts as created, so a retried create that had in fact succeeded is no error.
+// createPod creates one pod, retrying what an overloaded API server may answer.
 func (p *population) createPod(ctx context.Context, pod *corev1.Pod) error {
+	return createRetrying(ctx, "pod "+pod.Name, func(ctx context.Context) error {
+		_, err := p.fast.CoreV1().Pods(p.ns).Create(ctx, pod, metav1.CreateOptions{})
+		return err
+	})
+}
+
+// createRetrying runs create up to 5 times, retrying what an overloaded API server may answer;
+// an object that already exists counts as created, so a retried create that had in fact
+// succeeded is no error. what names the object in the error.
+func createRetrying(ctx context.Context, what string, create func(context.Context) error) error {
 	const attempts = 5
 	var err error
 	for attempt := range attempts {
-		_, err = p.fast.CoreV1().Pods(p.ns).Create(ctx, pod, metav1.CreateOptions{})
+		err = create(ctx)
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			return nil
 		}
@@ -177,7 +192,7 @@ func (p *population) createPod(ctx context.Context, pod *corev1.Pod) error {
 		}
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
-	return fmt.Errorf("create pod %s after %d attempts: %w", pod.Name, attempts, err)
+	return fmt.Errorf("create %s after %d attempts: %w", what, attempts, err)
 }
 
 // scaleDeployment creates the Deployment with replicas pods, or scales it to that.
@@ -185,16 +200,7 @@ func (p *population) scaleDeployment(ctx context.Context, replicas int32) error 
 	deployments := p.admin.AppsV1().Deployments(p.ns)
 	_, err := deployments.Get(ctx, appName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		tmpl := podTemplate(p.node)
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: appName, Labels: podLabels()},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: &replicas,
-				Selector: &metav1.LabelSelector{MatchLabels: podLabels()},
-				Template: tmpl,
-			},
-		}
-		if _, err := deployments.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		if _, err := deployments.Create(ctx, deploymentOf(appName, replicas, p.node), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create deployment: %w", err)
 		}
 		return nil
@@ -211,6 +217,18 @@ func (p *population) scaleDeployment(ctx context.Context, replicas int32) error 
 		return fmt.Errorf("scale deployment to %d: %w", replicas, err)
 	}
 	return nil
+}
+
+// deploymentOf is the bench's Deployment: replicas copies of podTemplate, bound to node.
+func deploymentOf(name string, replicas int32, node string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: podLabels()},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: podLabels()},
+			Template: podTemplate(node),
+		},
+	}
 }
 
 // runningPoll is how often the Running count is taken while waiting: each count pages through
@@ -248,8 +266,8 @@ func (p *population) waitRunning(ctx context.Context, want int) error {
 // runningStall is how long the Running count may stay put before the setup is deemed stuck.
 const runningStall = 3 * time.Minute
 
-// logProgress logs done/total every 10 seconds until the returned func is called.
-func (p *population) logProgress(ctx context.Context, what string, total int, done *atomic.Int64) func() {
+// logProgress logs done/total (of things) every 10 seconds until the returned func is called.
+func (p *population) logProgress(ctx context.Context, what, things string, total int, done *atomic.Int64) func() {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -262,7 +280,7 @@ func (p *population) logProgress(ctx context.Context, what string, total int, do
 			case <-stop:
 				return
 			case <-t.C:
-				p.log.Printf("%s %d of %d pods", what, done.Load(), total)
+				p.log.Printf("%s %d of %d %s", what, done.Load(), total, things)
 			}
 		}
 	})
@@ -293,7 +311,7 @@ func countRunning(ctx context.Context, client rest.Interface, ns, selector strin
 		}
 		body, err := req.DoRaw(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("count Running pods in %s: %w", ns, err)
+			return 0, fmt.Errorf("count Running pods in %s: %w", cmp.Or(ns, "every namespace"), err)
 		}
 		rows, next, err := countTableRows(body)
 		if err != nil {

@@ -41,6 +41,9 @@ type sizeResult struct {
 	ticks        []tickLog
 	perTick      []tickMetrics
 	lists        []time.Duration // each candidate list request of the ticks, in the proxy
+	readBacks    []time.Duration // each read-back of a pick (a list by metadata.name), in the proxy
+	scope        string          // MACAQUE_NAMESPACE when not ns
+	namespaces   int             // namespaces the pods are spread over (0: ns alone)
 	cpu          []time.Duration // macaque's CPU per tick
 	apiserverCPU []time.Duration // kube-apiserver's CPU over each tick's window
 	etcdCPU      []time.Duration // etcd's CPU over each tick's window
@@ -97,16 +100,38 @@ func perTick(ticks []tickLog, records []record, every time.Duration) []tickMetri
 
 // listTimes is the time in the proxy of every candidate list request in the ticks' windows.
 func listTimes(ticks []tickLog, records []record, every time.Duration) []time.Duration {
+	return requestTimes(ticks, records, every, isCandidateList)
+}
+
+// requestTimes is the time in the proxy of every request in the ticks' windows that is one of
+// the kind asked for.
+func requestTimes(ticks []tickLog, records []record, every time.Duration, kind func(record) bool) []time.Duration {
 	var out []time.Duration
 	for i, t := range ticks {
 		end := tickEnd(ticks, i, every)
 		for _, r := range records {
-			if !r.at.Before(t.Tick) && r.at.Before(end) && isCandidateList(r) {
+			if !r.at.Before(t.Tick) && r.at.Before(end) && kind(r) {
 				out = append(out, r.took)
 			}
 		}
 	}
 	return out
+}
+
+// isReadBack reports whether r is macaque's read-back of a pick: a list of whole pods by
+// metadata.name, served from one key in a namespace but by a pass over every pod of the
+// cluster when cluster-wide (a table row names no namespace).
+func isReadBack(r record) bool {
+	u, err := url.Parse(r.url)
+	if err != nil || r.method != http.MethodGet || path.Base(u.Path) != "pods" {
+		return false
+	}
+	for term := range strings.SplitSeq(u.Query().Get("fieldSelector"), ",") {
+		if strings.HasPrefix(term, "metadata.name=") {
+			return true
+		}
+	}
+	return false
 }
 
 // isCandidateList reports whether r is one of macaque's candidate lists: only those ask for a
@@ -201,6 +226,7 @@ func (r sizeResult) rows() []row {
 		{metric: "tick → report logged", s: summarize(toReport), unit: millis},
 		{metric: "  of which in the API (proxy)", s: summarize(apiTime), unit: millis},
 		{metric: "  each candidate list request", s: summarize(durations(r.lists)), unit: millis},
+		{metric: "  each read-back (list by name)", s: summarize(durations(r.readBacks)), unit: millis},
 		{metric: "CPU per tick", s: summarize(durations(r.cpu)), unit: millis, limit: cpuLimit},
 		{metric: "CPU per tick (mean)", s: summary{median: mean(durations(r.cpu)), n: 1}, single: true, unit: millis},
 		{metric: "bytes read per tick", s: summarize(bytes), unit: kilobytes},
@@ -233,8 +259,8 @@ func mean(xs []float64) float64 {
 
 // printSize writes one size's header, table and verdict, and returns the targets it missed.
 func printSize(w io.Writer, r sizeResult) []string {
-	fmt.Fprintf(w, "\n== %d pods, %s: namespace %s, MACAQUE_CRONTAB=\"@every %s\", GOMEMLIMIT=%s, %d ticks ==\n",
-		r.pods, r.binary, r.ns, r.every, orNone(r.goMemLimit), len(r.ticks))
+	fmt.Fprintf(w, "\n== %s, %s: %s, MACAQUE_CRONTAB=\"@every %s\", GOMEMLIMIT=%s, %d ticks ==\n",
+		r.label(), r.binary, r.where(), r.every, orNone(r.goMemLimit), len(r.ticks))
 	fmt.Fprintf(w, "setup: %s\n", r.setup)
 	fmt.Fprintf(w, "macaque: candidates %s; outcomes %s; ticks skipped %d\n", candidates(r.ticks), outcomes(r.ticks), r.skipped)
 
@@ -265,16 +291,37 @@ func printSize(w io.Writer, r sizeResult) []string {
 	fmt.Fprintln(w, " the control plane's include its background work. API: sum over the tick's requests of request received")
 	fmt.Fprintln(w, " → response sent by the proxy; the rest of a tick's time is macaque's own.)")
 	if len(missed) > 0 {
-		fmt.Fprintf(w, "*** MISSED at %d pods: %s ***\n", r.pods, strings.Join(missed, ", "))
+		fmt.Fprintf(w, "*** MISSED at %s: %s ***\n", r.label(), strings.Join(missed, ", "))
 	}
 	for i := range missed {
-		missed[i] = fmt.Sprintf("%s at %d pods", missed[i], r.pods)
+		missed[i] = fmt.Sprintf("%s at %s", missed[i], r.label())
 	}
 	return missed
 }
 
+// label names the measured population: "50000 pods", or "100000 pods in 1000 namespaces".
+func (r sizeResult) label() string {
+	if r.namespaces > 0 {
+		return fmt.Sprintf("%d pods in %d namespaces", r.pods, r.namespaces)
+	}
+	return fmt.Sprintf("%d pods", r.pods)
+}
+
+// where says what macaque was pointed at: its namespace, or its scope and where its
+// ServiceAccount lives when the scope is not that namespace.
+func (r sizeResult) where() string {
+	if r.scope == "" {
+		return "namespace " + r.ns
+	}
+	return fmt.Sprintf("MACAQUE_NAMESPACE=%s as ServiceAccount %s/macaque", r.scope, r.ns)
+}
+
 func (s setupResult) String() string {
 	running := s.running.Round(100 * time.Millisecond)
+	if s.method == createCluster {
+		return fmt.Sprintf("%d pods in %d namespaces, one Deployment of %d replicas in each (ReplicaSet controller creates them); namespaces and Deployments created after %s, all Running and Ready after %s",
+			s.created, s.namespaces, s.created/max(1, s.namespaces), s.create.Round(100*time.Millisecond), running)
+	}
 	if s.method == createDeployment {
 		return fmt.Sprintf("%d more pods by scaling the Deployment (ReplicaSet controller creates them); all Running after %s",
 			s.created, running)
