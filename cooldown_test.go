@@ -80,8 +80,12 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	if len(h) != 2 || !h["shop.Deployment.recent"].Equal(tick0.Add(-10*time.Minute)) {
 		t.Errorf("loaded %v, want the two entries that parse", h)
 	}
+	before := len(srv.Requests())
 	if err := c.record(boundedCtx(t), []string{"shop.Deployment.web", "cart.StatefulSet.db"}, tick0); err != nil {
 		t.Fatal(err)
+	}
+	if sent := srv.Requests()[before:]; len(sent) != 2 || sent[0].Method != http.MethodGet || sent[1].Method != http.MethodPut {
+		t.Errorf("the write sent %+v, want one GET and one PUT", sent)
 	}
 	got := srv.ConfigMap(testNS, cooldownConfigMap).Data
 	want := map[string]string{"shop.Deployment.web": "2026-03-29T09:00:00Z", "cart.StatefulSet.db": "2026-03-29T09:00:00Z", "shop.Deployment.recent": recent}
@@ -306,5 +310,27 @@ func TestCooldownKeysAreTheTopControllers(t *testing.T) {
 	}
 	if got := srv.ConfigMap(testNS, cooldownConfigMap).Data; fmt.Sprint(got) != "map[shop.Deployment.api:2026-03-29T09:00:00Z]" {
 		t.Errorf("state %v, want only the Deployment of api-1", got)
+	}
+}
+
+func TestParseCooldown(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "", want: 0}, {in: "0", want: 0}, {in: " 90m ", want: 90 * time.Minute}, {in: "24h", want: 24 * time.Hour},
+		{in: "-1h", bad: true}, {in: "1.5s", bad: true}, {in: "1500ms", bad: true}, {in: "soon", bad: true}, {in: "1", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseCooldown(tt.in)
+		var bad *configError
+		if tt.bad != errors.As(err, &bad) || (tt.bad && (bad.variable != "MACAQUE_COOLDOWN" || !strings.Contains(bad.problem, "whole seconds"))) {
+			t.Errorf("parseCooldown(%q) = %v, %v; want a bad setting: %v", tt.in, got, err, tt.bad)
+			continue
+		}
+		if !tt.bad && got != tt.want {
+			t.Errorf("parseCooldown(%q) = %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }
