@@ -383,6 +383,7 @@ type view struct {
 	Mode      killMode
 	Grace     string // graceSetting of the grace period
 	Count     killCount
+	HTTPAddr  string
 }
 
 // viewFrom is a Friday noon, UTC.
@@ -390,7 +391,7 @@ var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
 	v := view{Zone: s.location.String(), Namespace: s.scope.String(), Selector: s.selector.String(), DryRun: s.dryRun,
-		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count}
+		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count, HTTPAddr: s.httpAddr}
 	at := viewFrom
 	for range 3 {
 		at = nextTick(s.schedule, s.location, at)
@@ -462,6 +463,14 @@ func TestConfigCheck(t *testing.T) {
 		{name: "kill count at the cap", edit: func(c *Config) { c.KillCount = "100" }, want: func(v *view) { v.Count = killCount{n: 100} }},
 		{name: "kill count as a percentage", edit: func(c *Config) { c.KillCount = "10%" }, want: func(v *view) { v.Count = killCount{percent: 10} }},
 		{name: "kill count of every candidate", edit: func(c *Config) { c.KillCount = "100%" }, want: func(v *view) { v.Count = killCount{percent: 100} }},
+		{name: "http server on every interface", edit: func(c *Config) { c.HTTPAddr = ":9090" }, want: func(v *view) { v.HTTPAddr = ":9090" }},
+		{name: "http server on loopback, any port", edit: func(c *Config) { c.HTTPAddr = " 127.0.0.1:0 " }, want: func(v *view) { v.HTTPAddr = "127.0.0.1:0" }},
+		{name: "http server on IPv6", edit: func(c *Config) { c.HTTPAddr = "[::1]:8080" }, want: func(v *view) { v.HTTPAddr = "[::1]:8080" }},
+		{name: "no http server", edit: func(c *Config) { c.HTTPAddr = "  " }, want: func(*view) {}},
+		{name: "http addr without a port", edit: func(c *Config) { c.HTTPAddr = "8080" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `"8080" is not host:port`},
+		{name: "http addr with a named port", edit: func(c *Config) { c.HTTPAddr = ":http" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `":http": the port must be a number from 0 to 65535`},
+		{name: "http addr with a port too high", edit: func(c *Config) { c.HTTPAddr = ":65536" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `":65536": the port must be a number`},
+		{name: "http addr with a bare IPv6 host", edit: func(c *Config) { c.HTTPAddr = "::1:8080" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `"::1:8080" is not host:port`},
 		{name: "unknown mode", edit: func(c *Config) { c.Mode = "drain" }, wantVar: "MACAQUE_MODE", wantMsg: `unknown mode "drain" (want delete or evict)`},
 		{name: "mode in upper case", edit: func(c *Config) { c.Mode = "Evict" }, wantVar: "MACAQUE_MODE", wantMsg: `unknown mode "Evict"`},
 		{name: "negative grace period", edit: func(c *Config) { c.GracePeriod = "-1" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"-1" is negative`},
@@ -560,7 +569,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
-		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h",
+		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h", "HTTP_ADDR": "nowhere",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {
@@ -589,7 +598,8 @@ func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	// GOCOVERDIR: a binary built with -cover warns on stderr when it is unset.
-	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir()}, env...)
+	// A free loopback port unless env says otherwise: tests running at once must not fight over :8080.
+	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir(), "MACAQUE_HTTP_ADDR=127.0.0.1:0"}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -709,6 +719,7 @@ func runInProcess(t *testing.T, args []string, env ...string) (int, string, stri
 		}
 	}
 	t.Setenv("HOME", t.TempDir())
+	t.Setenv("MACAQUE_HTTP_ADDR", "127.0.0.1:0") // as runMain: env may say otherwise
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
