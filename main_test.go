@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -634,6 +635,11 @@ current-context: x
 // API call (the kubeconfig points at a closed port, so any call would give a different error).
 func TestBadSettingsExit2(t *testing.T) {
 	kc := "KUBECONFIG=" + writeKubeconfig(t, "shop")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	tests := []struct {
 		name string
 		env  []string
@@ -647,6 +653,9 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"bad bool", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_DRY_RUN=maybe"}, `macaque: MACAQUE_DRY_RUN: "maybe" is not a valid bool`},
 		{"fast schedule", []string{kc, "MACAQUE_CRONTAB=@every 1s"}, `macaque: MACAQUE_CRONTAB: "@every 1s" fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true`},
 		{"zone in the spec", []string{kc, "MACAQUE_CRONTAB=CRON_TZ=Asia/Tokyo 0 9 * * *"}, `macaque: MACAQUE_CRONTAB: "CRON_TZ=Asia/Tokyo" sets the time zone in the spec: set MACAQUE_TIMEZONE instead`},
+		{"http addr unparsable", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_HTTP_ADDR=8080"}, `macaque: MACAQUE_HTTP_ADDR: "8080" is not host:port`},
+		{"http port taken", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_HTTP_ADDR=" + taken.Addr().String()},
+			`macaque: MACAQUE_HTTP_ADDR: cannot listen on "` + taken.Addr().String() + `": listen tcp ` + taken.Addr().String() + `: bind: address already in use`},
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},
 	}
 	for _, runner := range runners {
