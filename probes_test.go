@@ -309,8 +309,12 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no line saying where it serves; log:\n%s", logs)
 	}
+	// One client, whose idle connection only the server's shutdown closes: closing the listener
+	// alone would leave it serving.
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok", "/metrics": "macaque_ticks_total 0"} {
-		res, err := http.Get("http://" + m[1] + path)
+		res, err := client.Get("http://" + m[1] + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
@@ -332,5 +336,9 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	if conn, err := net.Dial("tcp", m[1]); err == nil {
 		conn.Close()
 		t.Errorf("%s still accepts connections after run returned", m[1])
+	}
+	if res, err := client.Get("http://" + m[1] + "/healthz"); err == nil {
+		res.Body.Close()
+		t.Errorf("%s still answers on an open connection after run returned", m[1])
 	}
 }

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -119,16 +120,18 @@ func TestProbesAndMetricsFollowRBAC(t *testing.T) {
 	// waitReadyz waits until /readyz answers code with a body containing say.
 	waitReadyz := func(code int, say string) {
 		t.Helper()
+		last := "no answer yet"
 		cluster.Eventually(t, 60*time.Second, fmt.Sprintf("/readyz to answer %d saying %q", code, say), func(ctx context.Context) error {
-			if err := healthy(ctx); err != nil {
-				return err
-			}
 			got, body, err := get(ctx, addr, "/readyz")
 			if err != nil {
-				return err
+				return fmt.Errorf("%w (last answer: %s)", err, last)
+			}
+			last = fmt.Sprintf("%d %q", got, body)
+			if err := healthy(ctx); err != nil {
+				return fmt.Errorf("%w (last /readyz: %s)", err, last)
 			}
 			if got != code || !strings.Contains(body, say) {
-				return fmt.Errorf("%d %q", got, body)
+				return errors.New(last)
 			}
 			return nil
 		})
