@@ -30,15 +30,18 @@ lint:
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
 	cd imagetest && $(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## manifests: macaque-cluster.yml from macaque.yml (TestClusterManifest fails when they drift)
 manifests:
 	$(GO) test -count=1 -run '^TestClusterManifest$$' . -update-manifests
 
-## unit: fast tests, no cluster
+## unit: fast tests, no cluster; deploy/'s check the alert rules and the dashboard against the
+## metrics macaque exports (deploy/metrics.txt, which the root module's TestMetricsFile keeps true)
 unit:
 	$(GO) test -race -count=1 ./...
+	cd deploy && $(GO) test -race -count=1 ./...
 
 ## fuzz: each fuzz target for FUZZTIME; go test -fuzz takes one target of one package a run
 FUZZTIME ?= 10s

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -47,6 +48,7 @@ type Config struct {
 	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
+	HTTPAddr          string        `split_words:"true" default:":8080" desc:"host:port of the HTTP server for /metrics, /healthz and /readyz (empty: no server, then the manifest's probes must go too)"`
 	LogFormat         string        `split_words:"true" default:"text" desc:"log format: text or json"`
 	LogLevel          string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
 }
@@ -67,6 +69,7 @@ type settings struct {
 	cooldown  time.Duration // 0: off
 	minPodAge time.Duration // 0: off
 	slack     slackSettings
+	httpAddr  string // "" serves no metrics nor probes
 	logFormat string
 	logLevel  slog.Level
 }
@@ -188,6 +191,10 @@ func (c Config) check() (settings, error) {
 	}
 	s.slack = slackSettings{token: c.SlackToken, channel: c.SlackChannel, apiURL: apiURL}
 
+	if s.httpAddr, err = parseHTTPAddr(c.HTTPAddr); err != nil {
+		return s, badSetting("HTTP_ADDR", "%v", err)
+	}
+
 	switch c.LogFormat {
 	case "text", "json":
 		s.logFormat = c.LogFormat
@@ -198,6 +205,24 @@ func (c Config) check() (settings, error) {
 		return s, badSetting("LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
 	return s, nil
+}
+
+// parseHTTPAddr reads MACAQUE_HTTP_ADDR: host:port (host may be empty for every interface, the
+// port 0 for any free one), or empty for no server. Whether the port is free is for the bind
+// to say, at start.
+func parseHTTPAddr(addr string) (string, error) {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port (:8080, 0.0.0.0:8080, [::1]:8080): %v", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	return addr, nil
 }
 
 // kindName is what a Kubernetes kind looks like: CamelCase, starting with an upper-case letter.

@@ -219,6 +219,10 @@ type Killer struct {
 	mode  killMode  // delete (the zero value) or evict
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
 	count killCount // victims per tick; the zero value is one
+
+	alive   *heartbeat // beaten when a kill starts, due again within its timeouts; nil: none
+	ready   *readiness // told whether each tick's list succeeded; nil: none
+	metrics *metrics   // nil: none
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
@@ -234,12 +238,16 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 			k.log.Warn("skipping tick: the previous kill was still running", "tick", at, "previous_done", busyUntil)
 			continue
 		}
+		k.alive.beat(k.now(), k.timeouts.total()+heartbeatMargin)
 		reports := k.kill(ctx, at)
 		busyUntil = k.now()
+		k.alive.rest(busyUntil) // waiting for the scheduler, whose own heartbeat covers the wait
+		k.metrics.ticked(at, reports)
 		for _, r := range reports {
 			select {
 			case results <- r:
 			default:
+				k.metrics.reportDropped()
 				k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
 			}
 		}
@@ -279,11 +287,13 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		return []Result{k.report(r, err)}
 	}
 	picks, n, err := k.pick(pickCtx)
+	k.ready.observe("the list of pods", k.now(), err)
 	r.Candidates = n
 	base.Candidates = n
 	if err != nil {
 		return []Result{k.report(r, err)}
 	}
+	k.metrics.listed(n)
 	if n == 0 {
 		return []Result{k.report(r, nil)}
 	}
@@ -620,6 +630,7 @@ func outcomeOf(set Outcome, err error) Outcome {
 // report classifies err into r's outcome and logs the result.
 func (k *Killer) report(r Result, err error) Result {
 	r.Err, r.Outcome = err, outcomeOf(r.Outcome, err)
+	k.metrics.reported(r)
 	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
 		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node, "mode", cmp.Or(r.Mode, modeDelete))

@@ -91,11 +91,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	listener, err := listenHTTP(s.httpAddr)
+	if err != nil {
+		return err
+	}
+	if listener != nil {
+		defer listener.Close() // on a refused start; once served, stopHTTP has closed it already
+	}
 	restCfg, err := kubeConfig(&s, saNamespaceFile)
 	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, s)
+	// Served from here, so the probes answer during the start-up checks (/readyz: not yet), but
+	// logged only once they pass: a refused start stays one line.
+	stats := newMetrics(s.scope.namespaces)
+	probes := newHealth(time.Now)
+	stopHTTP := serveHTTP(listener, newHTTPHandler(stats, probes, log), log)
+	defer stopHTTP()
 
 	pods, err := newRESTPods(restCfg)
 	if err != nil {
@@ -129,6 +142,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	probes.ready.observe("the start-up checks", time.Now(), nil)
+	if listener != nil {
+		log.Info("serving metrics and probes", "addr", listener.Addr().String(), "paths", "/metrics /healthz /readyz")
+	}
 	if pause == nil {
 		log.Warn("pause switch unavailable: macaque cannot be paused by annotation", "why", noPause)
 	}
@@ -138,11 +155,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
 		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause), "cooldown", s.cooldown)
 
-	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log}
+	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log,
+		alive: &probes.scheduler, metrics: stats}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
-		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool}
-	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log}
+		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.killer, ready: &probes.ready, metrics: stats}
+	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats}
+	access := &accessCheck{api: pods, scope: s.scope, mode: s.mode, healthOff: !s.guard.on, every: accessCheckEvery,
+		now: time.Now, after: time.After, ready: &probes.ready, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
 	results := make(chan Result, reportBuffer)
@@ -150,6 +170,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	wg.Go(func() { sched.run(ctx, ticks) })
 	wg.Go(func() { killer.run(ctx, ticks, results) })
 	wg.Go(func() { notifier.run(ctx, results, shutdownGrace) })
+	if listener != nil {
+		wg.Go(func() { access.run(ctx) }) // only /readyz reads what it finds
+	}
 	wg.Wait()
 	log.Info("macaque stopped")
 	return nil
@@ -162,6 +185,8 @@ type scheduler struct {
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
 	log      *slog.Logger
+	alive    *heartbeat // beaten at every wake-up, at most maxSleep apart; nil: none
+	metrics  *metrics   // nil: none
 }
 
 // run sends each tick's scheduled time on ticks until ctx is done, then closes ticks.
@@ -174,6 +199,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 	var last time.Time
 	for {
 		now := s.now()
+		s.alive.beat(now, maxSleep+heartbeatMargin)
 		if now.Before(last) {
 			now = last // never fire the same activation twice if the wall clock steps back
 		}
@@ -182,9 +208,10 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 			// Once per computed tick, so once per excluded day: the log says why a day had no tick.
 			s.log.Info("passing over excluded days: nothing is killed on them (MACAQUE_EXCLUDED_DAYS)", "days", passed, "next_tick", next)
 		}
+		s.metrics.upcoming(next)
 		if next.IsZero() {
 			s.log.Error("the schedule has no further activations; idling until stopped")
-			<-ctx.Done()
+			s.idle(ctx)
 			return
 		}
 		s.log.Debug("next tick", "at", next)
@@ -195,6 +222,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 			case <-s.after(min(next.Sub(now), maxSleep)):
 			}
 			now = s.now()
+			s.alive.beat(now, maxSleep+heartbeatMargin)
 		}
 		last = next
 		if late := now.Sub(next); late > maxSleep {
@@ -203,8 +231,22 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 		}
 		select {
 		case ticks <- next:
+			s.metrics.scheduled(next)
 		default:
 			s.log.Warn("skipping tick: the killer has not taken the previous one", "tick", next)
+		}
+	}
+}
+
+// idle waits for ctx, still beating, so that a schedule with no activations left is not taken
+// for a stalled scheduler and restarted (a restart would refuse the schedule and crash-loop).
+func (s *scheduler) idle(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.after(maxSleep):
+			s.alive.beat(s.now(), maxSleep+heartbeatMargin)
 		}
 	}
 }

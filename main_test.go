@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -384,6 +385,7 @@ type view struct {
 	Mode      killMode
 	Grace     string // graceSetting of the grace period
 	Count     killCount
+	HTTPAddr  string
 }
 
 // viewFrom is a Friday noon, UTC.
@@ -391,7 +393,7 @@ var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
 	v := view{Zone: s.location.String(), Namespace: s.scope.String(), Selector: s.selector.String(), DryRun: s.dryRun,
-		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, MinPodAge: s.minPodAge, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count}
+		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, MinPodAge: s.minPodAge, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count, HTTPAddr: s.httpAddr}
 	at := viewFrom
 	for range 3 {
 		at = nextTick(s.schedule, s.location, at)
@@ -463,6 +465,14 @@ func TestConfigCheck(t *testing.T) {
 		{name: "kill count at the cap", edit: func(c *Config) { c.KillCount = "100" }, want: func(v *view) { v.Count = killCount{n: 100} }},
 		{name: "kill count as a percentage", edit: func(c *Config) { c.KillCount = "10%" }, want: func(v *view) { v.Count = killCount{percent: 10} }},
 		{name: "kill count of every candidate", edit: func(c *Config) { c.KillCount = "100%" }, want: func(v *view) { v.Count = killCount{percent: 100} }},
+		{name: "http server on every interface", edit: func(c *Config) { c.HTTPAddr = ":9090" }, want: func(v *view) { v.HTTPAddr = ":9090" }},
+		{name: "http server on loopback, any port", edit: func(c *Config) { c.HTTPAddr = " 127.0.0.1:0 " }, want: func(v *view) { v.HTTPAddr = "127.0.0.1:0" }},
+		{name: "http server on IPv6", edit: func(c *Config) { c.HTTPAddr = "[::1]:8080" }, want: func(v *view) { v.HTTPAddr = "[::1]:8080" }},
+		{name: "no http server", edit: func(c *Config) { c.HTTPAddr = "  " }, want: func(*view) {}},
+		{name: "http addr without a port", edit: func(c *Config) { c.HTTPAddr = "8080" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `"8080" is not host:port`},
+		{name: "http addr with a named port", edit: func(c *Config) { c.HTTPAddr = ":http" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `":http": the port must be a number from 0 to 65535`},
+		{name: "http addr with a port too high", edit: func(c *Config) { c.HTTPAddr = ":65536" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `":65536": the port must be a number`},
+		{name: "http addr with a bare IPv6 host", edit: func(c *Config) { c.HTTPAddr = "::1:8080" }, wantVar: "MACAQUE_HTTP_ADDR", wantMsg: `"::1:8080" is not host:port`},
 		{name: "unknown mode", edit: func(c *Config) { c.Mode = "drain" }, wantVar: "MACAQUE_MODE", wantMsg: `unknown mode "drain" (want delete or evict)`},
 		{name: "mode in upper case", edit: func(c *Config) { c.Mode = "Evict" }, wantVar: "MACAQUE_MODE", wantMsg: `unknown mode "Evict"`},
 		{name: "negative grace period", edit: func(c *Config) { c.GracePeriod = "-1" }, wantVar: "MACAQUE_GRACE_PERIOD", wantMsg: `"-1" is negative`},
@@ -563,7 +573,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SELECTOR": "app=payments", "DRY_RUN": "maybe", "SLACK_TOKEN": "xoxb-stray", "SLACK_CHANNEL": "CSTRAY",
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
-		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h",
+		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h", "HTTP_ADDR": "nowhere",
 		"MIN_POD_AGE": "1h",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
@@ -593,7 +603,8 @@ func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	// GOCOVERDIR: a binary built with -cover warns on stderr when it is unset.
-	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir()}, env...)
+	// A free loopback port unless env says otherwise: tests running at once must not fight over :8080.
+	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir(), "MACAQUE_HTTP_ADDR=127.0.0.1:0"}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -628,6 +639,11 @@ current-context: x
 // API call (the kubeconfig points at a closed port, so any call would give a different error).
 func TestBadSettingsExit2(t *testing.T) {
 	kc := "KUBECONFIG=" + writeKubeconfig(t, "shop")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	tests := []struct {
 		name string
 		env  []string
@@ -643,6 +659,9 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"negative duration", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_MIN_POD_AGE=-5m"}, `macaque: MACAQUE_MIN_POD_AGE: -5m0s is negative`},
 		{"fast schedule", []string{kc, "MACAQUE_CRONTAB=@every 1s"}, `macaque: MACAQUE_CRONTAB: "@every 1s" fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true`},
 		{"zone in the spec", []string{kc, "MACAQUE_CRONTAB=CRON_TZ=Asia/Tokyo 0 9 * * *"}, `macaque: MACAQUE_CRONTAB: "CRON_TZ=Asia/Tokyo" sets the time zone in the spec: set MACAQUE_TIMEZONE instead`},
+		{"http addr unparsable", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_HTTP_ADDR=8080"}, `macaque: MACAQUE_HTTP_ADDR: "8080" is not host:port`},
+		{"http port taken", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_HTTP_ADDR=" + taken.Addr().String()},
+			`macaque: MACAQUE_HTTP_ADDR: cannot listen on "` + taken.Addr().String() + `": listen tcp ` + taken.Addr().String() + `: bind: address already in use`},
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},
 	}
 	for _, runner := range runners {
@@ -715,6 +734,7 @@ func runInProcess(t *testing.T, args []string, env ...string) (int, string, stri
 		}
 	}
 	t.Setenv("HOME", t.TempDir())
+	t.Setenv("MACAQUE_HTTP_ADDR", "127.0.0.1:0") // as runMain: env may say otherwise
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)

@@ -29,6 +29,7 @@ type Notifier struct {
 	after   func(time.Duration) <-chan time.Time // the clock's timer, injected so tests never sleep
 	backoff wait.Backoff                         // retry delays for failures that say nothing of when to retry
 	log     *slog.Logger
+	metrics *metrics // counts the reports dropped; nil: none
 }
 
 // newSlackPoster builds the Slack client for s, or returns nil when Slack is not configured.
@@ -105,6 +106,7 @@ func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Du
 		}
 		if err := n.post(postCtx, r); err != nil {
 			dropped++
+			n.metrics.slackDropped()
 			n.log.Error("slack report dropped", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome, "dropped_total", dropped, "err", err)
 		}
 	}

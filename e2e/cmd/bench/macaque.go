@@ -130,6 +130,7 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 		"MACAQUE_SELECTOR=" + scopeSelector,
 		"MACAQUE_LOG_FORMAT=json",
 		"POD_NAME=macaque-bench",
+		"MACAQUE_HTTP_ADDR=127.0.0.1:0", // any free port: the bench reads no metrics, and :8080 may be taken
 	}
 	if spec.goMemLimit != "" {
 		env = append(env, "GOMEMLIMIT="+spec.goMemLimit)

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// The HTTP server on MACAQUE_HTTP_ADDR: /metrics for Prometheus, /healthz and /readyz for the
+// kubelet's probes.
+
+// httpShutdownTimeout bounds how long a scrape in flight at SIGTERM may hold up the exit; it
+// comes after the kill in flight has finished, within terminationGracePeriodSeconds.
+const httpShutdownTimeout = 5 * time.Second
+
+// httpReadHeaderTimeout stops a client that opens a connection and never sends its request
+// from holding it forever.
+const httpReadHeaderTimeout = 10 * time.Second
+
+// listenHTTP binds addr, before anything touches the cluster, so that a port already taken
+// stops macaque at start with one line naming the variable. An empty addr serves nothing: nil.
+func listenHTTP(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, badSetting("HTTP_ADDR", "cannot listen on %q: %v", addr, err)
+	}
+	return ln, nil
+}
+
+// newHTTPHandler routes /metrics to m's registry and the probes to h.
+func newHTTPHandler(m *metrics, h *health, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
+	}))
+	mux.HandleFunc("GET /healthz", h.serveHealthz)
+	mux.HandleFunc("GET /readyz", h.serveReadyz)
+	return mux
+}
+
+// serveHTTP serves handler on ln (nothing when ln is nil) until the returned stop is called;
+// stop returns once the server has stopped, after at most httpShutdownTimeout for the requests
+// in flight.
+func serveHTTP(ln net.Listener, handler http.Handler, log *slog.Logger) (stop func()) {
+	if ln == nil {
+		return func() {}
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: httpReadHeaderTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			// The probes now fail, and the kubelet restarts macaque: the kills go on meanwhile.
+			log.Error("http server stopped: no metrics nor probes", "err", err)
+		}
+	})
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close() // a scrape that outlasted the timeout is cut
+		}
+		wg.Wait()
+	}
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Prometheus metrics. Every goroutine records what it alone knows, so data still flows one way:
+// the scheduler its ticks, the killer each report where it logs it, the notifier its drops, and
+// later the recovery verdicts their durations. Labels are namespace and outcome (or stage) only:
+// never a pod, so the number of series stays bounded by the namespaces in scope.
+
+// metrics holds macaque's collectors, registered on a registry of its own made in run (never the
+// global default one, which is package-level state). A nil *metrics records nothing, so that a
+// goroutine built without it (in tests) needs no stub.
+type metrics struct {
+	registry    *prometheus.Registry
+	ticks       prometheus.Counter
+	kills       *prometheus.CounterVec
+	candidates  prometheus.Gauge
+	recovery    *prometheus.HistogramVec
+	unrecovered *prometheus.CounterVec
+	slackDrops  prometheus.Counter
+	reportDrops prometheus.Counter
+	lastSuccess prometheus.Gauge
+	lastTick    prometheus.Gauge
+	nextTick    prometheus.Gauge
+}
+
+// recoveryStage is a milestone of a workload's recovery after a kill, as the label stage names it.
+type recoveryStage string
+
+// The stages of macaque_recovery_seconds, in the order a recovery reaches them.
+const (
+	stageCreated      recoveryStage = "created"       // a replacement pod exists
+	stageReady        recoveryStage = "ready"         // the replacement is Ready
+	stageFullStrength recoveryStage = "full_strength" // the controller reports every desired replica ready
+)
+
+// recoveryBuckets span a replacement created in a fraction of a second to a workload back after
+// the default recovery timeout (5m) and beyond.
+var recoveryBuckets = []float64{0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
+
+// successfulOutcomes are the outcomes of a tick that did what it should, whether or not a pod
+// died: the API server answered and allowed what macaque asked. "not found" is one: the picks
+// vanished under churn, which says nothing is wrong with macaque. The others (error, forbidden,
+// denied, unknown) need someone to look.
+var successfulOutcomes = map[Outcome]bool{
+	OutcomeKilled: true, OutcomeDryRun: true, OutcomeNoCandidates: true, OutcomeNotFound: true,
+	OutcomeSkipped: true, OutcomeBlocked: true, OutcomePaused: true,
+}
+
+// newMetrics makes the registry with macaque's metrics and the Go and process collectors.
+// namespaces are the named namespaces in scope: their macaque_unrecovered_total series start
+// at 0, so an alert on its increase sees the first verdict too.
+func newMetrics(namespaces []string) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		ticks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "macaque_ticks_total",
+			Help: "Ticks the killer ran (a tick skipped because the previous kill was still running is not one).",
+		}),
+		kills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "macaque_kills_total",
+			Help: "Reports of ticks by outcome, one per victim (a tick with no victim has one): namespace is the victim's, or for a tick with no victim the scope's when it has exactly one namespace, else empty.",
+		}, []string{"namespace", "outcome"}),
+		candidates: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "macaque_candidates",
+			Help: "Running pods in scope at the last tick that listed them.",
+		}),
+		recovery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "macaque_recovery_seconds",
+			Help:    "Seconds from the API server accepting a kill to each stage of the workload's recovery: created (a replacement pod exists), ready (it is Ready), full_strength (its controller has every desired replica ready).",
+			Buckets: recoveryBuckets,
+		}, []string{"namespace", "stage"}),
+		unrecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "macaque_unrecovered_total",
+			Help: "Kills whose workload was not back at full strength within MACAQUE_RECOVERY_TIMEOUT.",
+		}, []string{"namespace"}),
+		slackDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "macaque_slack_messages_dropped_total",
+			Help: "Reports the notifier gave up posting to Slack: Slack refused them, or was unreachable through every retry.",
+		}),
+		reportDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "macaque_reports_dropped_total",
+			Help: "Reports the killer dropped, logged but never handed to the notifier, because it was too far behind (Slack slow or rate limiting).",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "macaque_last_successful_tick_timestamp_seconds",
+			Help: "Scheduled time of the last tick whose every report had a successful outcome (killed, dry-run, no candidates, not found, skipped, blocked, paused; not error, forbidden, denied or unknown).",
+		}),
+		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "macaque_last_tick_timestamp_seconds",
+			Help: "Scheduled time of the last tick the scheduler handed to the killer; above macaque_last_successful_tick_timestamp_seconds while that tick runs, and after it failed.",
+		}),
+		nextTick: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "macaque_next_tick_timestamp_seconds",
+			Help: "Scheduled time of the next tick (0: none to come); long in the past means the scheduler has stalled.",
+		}),
+	}
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick)
+	for _, ns := range namespaces {
+		m.unrecovered.WithLabelValues(ns)
+	}
+	return m
+}
+
+// seconds is t as a Prometheus timestamp gauge holds it.
+func seconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / 1e9
+}
+
+// scheduled records, from the scheduler, the tick it handed to the killer.
+func (m *metrics) scheduled(at time.Time) {
+	if m == nil {
+		return
+	}
+	m.lastTick.Set(seconds(at))
+}
+
+// upcoming records, from the scheduler, the next tick it waits for; zero: none.
+func (m *metrics) upcoming(next time.Time) {
+	if m == nil {
+		return
+	}
+	if next.IsZero() {
+		m.nextTick.Set(0)
+		return
+	}
+	m.nextTick.Set(seconds(next))
+}
+
+// listed records, from the killer, how many candidates a tick's list found.
+func (m *metrics) listed(n int) {
+	if m == nil {
+		return
+	}
+	m.candidates.Set(float64(n))
+}
+
+// reported records, from the killer, one report of a tick.
+func (m *metrics) reported(r Result) {
+	if m == nil {
+		return
+	}
+	m.kills.WithLabelValues(r.Namespace, string(r.Outcome)).Inc()
+}
+
+// ticked records, from the killer, a tick it ran and its reports: the tick succeeded when every
+// report did.
+func (m *metrics) ticked(at time.Time, reports []Result) {
+	if m == nil {
+		return
+	}
+	m.ticks.Inc()
+	for _, r := range reports {
+		if !successfulOutcomes[r.Outcome] {
+			return
+		}
+	}
+	m.lastSuccess.Set(seconds(at))
+}
+
+// reportDropped records, from the killer, a report the notifier was too far behind to take.
+func (m *metrics) reportDropped() {
+	if m == nil {
+		return
+	}
+	m.reportDrops.Inc()
+}
+
+// slackDropped records, from the notifier, a report it gave up posting.
+func (m *metrics) slackDropped() {
+	if m == nil {
+		return
+	}
+	m.slackDrops.Inc()
+}
+
+// recovered records, from a recovery verdict, how long the workload of a kill in namespace took
+// to reach stage. A verdict calls it once per stage it saw reached.
+func (m *metrics) recovered(namespace string, stage recoveryStage, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.recovery.WithLabelValues(namespace, string(stage)).Observe(took.Seconds())
+}
+
+// notRecovered records, from a recovery verdict, a kill in namespace whose workload was not back
+// at full strength in time.
+func (m *metrics) notRecovered(namespace string) {
+	if m == nil {
+		return
+	}
+	m.unrecovered.WithLabelValues(namespace).Inc()
+}
