@@ -381,7 +381,9 @@ func TestKillCount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k.api, k.count = api, tt.count
+			// Up to 100 kills a tick: no case holds a request, so the short DELETE deadline of
+			// testTimeouts would only make a loaded machine fail it.
+			k.api, k.count, k.timeouts = api, tt.count, defaultTimeouts
 			reports := k.kill(ctx, tick0)
 			var got []Outcome
 			for _, r := range reports {
