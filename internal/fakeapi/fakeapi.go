@@ -83,7 +83,10 @@ func New(t testing.TB, pods ...*corev1.Pod) *Server {
 		s.Add(p)
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		s.CloseWatches() // a watch left open would hold Close
+		s.Close()
+	})
 	return s
 }
 
