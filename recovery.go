@@ -57,8 +57,15 @@ type milestone struct {
 	reached bool
 }
 
-// String is how a verdict says it: "0.3 s".
-func (m milestone) String() string { return fmt.Sprintf("%.1f s", m.after.Seconds()) }
+// String is how a verdict says it: "4.1 s", or to the millisecond under a second ("0.031 s"),
+// where a replacement on a fast cluster is created.
+func (m milestone) String() string {
+	d := m.after.Round(time.Millisecond)
+	if d >= time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
+}
 
 // Recovery is the verdict on one kill, sent from the recovery goroutine to the notifier.
 type Recovery struct {
