@@ -436,8 +436,8 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 	})
 	t.Run("past the bound in flight: unknown, saying so", func(t *testing.T) {
 		_, api := recoveryWorld(t)
-		clock := newSyncClock()
-		rc := newTestRecoverer(api, clock, time.Minute)
+		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
+		rc.now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
 		rc.max = 1
 		ctx, cancel := context.WithCancel(boundedCtx(t))
 		defer cancel()
