@@ -45,6 +45,7 @@ type Config struct {
 	GracePeriod       string        `split_words:"true" desc:"override the victim's terminationGracePeriodSeconds: whole seconds (30, 30s, 1m); 0 is a hard kill (empty: the pod's own)"`
 	KillCount         string        `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
 	Cooldown          string        `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off)"`
+	RecoveryTimeout   time.Duration `split_words:"true" default:"5m" desc:"how long after a kill macaque follows the victim's controller for its recovery verdict (time to the replacement created, Ready, and the workload back at full strength) before calling it not recovered, an alarm (Go duration: 5m, 30s)"`
 	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
@@ -68,6 +69,7 @@ type settings struct {
 	count     killCount
 	cooldown  time.Duration // 0: off
 	minPodAge time.Duration // 0: off
+	recovery  time.Duration // MACAQUE_RECOVERY_TIMEOUT
 	slack     slackSettings
 	httpAddr  string // "" serves no metrics nor probes
 	logFormat string
@@ -172,6 +174,13 @@ func (c Config) check() (settings, error) {
 		return s, badSetting("MIN_POD_AGE", "%s is negative: want a duration such as 10m, or 0 for no minimum", c.MinPodAge)
 	}
 	s.minPodAge = c.MinPodAge
+	if c.RecoveryTimeout <= 0 {
+		return s, badSetting("RECOVERY_TIMEOUT", "%s is not positive: want how long to wait for a killed pod's workload to recover, such as 5m", c.RecoveryTimeout)
+	}
+	if c.RecoveryTimeout > maxRecoveryTimeout {
+		return s, badSetting("RECOVERY_TIMEOUT", "%s is more than %s: a workload not back by then is not recovering", c.RecoveryTimeout, maxRecoveryTimeout)
+	}
+	s.recovery = c.RecoveryTimeout
 
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
 	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
@@ -224,6 +233,10 @@ func parseHTTPAddr(addr string) (string, error) {
 	}
 	return addr, nil
 }
+
+// maxRecoveryTimeout bounds MACAQUE_RECOVERY_TIMEOUT, and so how long a verdict holds its
+// watches open.
+const maxRecoveryTimeout = 24 * time.Hour
 
 // kindName is what a Kubernetes kind looks like: CamelCase, starting with an upper-case letter.
 var kindName = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)

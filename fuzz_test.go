@@ -165,7 +165,7 @@ func FuzzConfigCheck(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, crontab, zone, namespace, selector, token, channel, apiURL, format, level string, fast, dryRun bool) {
 		c := Config{Crontab: crontab, Timezone: zone, AllowFastSchedule: fast, Namespace: namespace, Selector: selector, DryRun: dryRun,
-			SlackToken: token, SlackChannel: channel, SlackAPIUrl: apiURL, LogFormat: format, LogLevel: level}
+			SlackToken: token, SlackChannel: channel, SlackAPIUrl: apiURL, LogFormat: format, LogLevel: level, RecoveryTimeout: 5 * time.Minute}
 		s, err := c.check()
 		if err == nil {
 			// Settings the daemon would start with must be usable as they are.

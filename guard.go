@@ -88,11 +88,15 @@ type workload struct {
 		Name            string            `json:"name"`
 		UID             types.UID         `json:"uid"`
 		Generation      int64             `json:"generation"`
+		ResourceVersion string            `json:"resourceVersion"` // where a recovery's watch of it resumes
 		OwnerReferences []ownerRef        `json:"ownerReferences"`
 		Annotations     map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
-		Replicas       *int32 `json:"replicas"`
+		Replicas *int32 `json:"replicas"`
+		// Selector finds its pods for a recovery's watch: a LabelSelector for the apps kinds, a
+		// plain map of labels for a ReplicationController, so kept raw and read by kind.
+		Selector       json.RawMessage `json:"selector"`
 		UpdateStrategy struct {
 			Type          string `json:"type"`
 			RollingUpdate *struct {
@@ -116,8 +120,10 @@ type workload struct {
 		NumberUnavailable      int32 `json:"numberUnavailable"`
 		UpdatedNumberScheduled int32 `json:"updatedNumberScheduled"`
 		Conditions             []struct {
-			Type   string `json:"type"`
-			Reason string `json:"reason"`
+			Type    string `json:"type"`
+			Status  string `json:"status"` // read by a recovery verdict that says what is missing
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
 		} `json:"conditions"`
 	} `json:"status"`
 }

@@ -79,6 +79,15 @@ type Result struct {
 	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
 	// guard: a kill's Event goes on it as well as on the pod.
 	top *ownerRef
+	// controller is the victim's own controller (its ReplicaSet, for a Deployment's pod), nil
+	// for a bare pod: the recovery verdict watches for the pod it recreates.
+	controller *ownerRef
+	// uid is the victim's UID, which tells its replacement from it and its verdict's thread.
+	uid types.UID
+	// killRV is the resourceVersion at which the kill was seen: the DELETE's answer, or (for an
+	// eviction, whose answer is a Status) the read-back's list just before it, so that the
+	// recovery's watches start there and miss no pod created after the kill.
+	killRV string
 	// blamed are the workloads whose annotation or state passed picks over, each once, in the
 	// order first met: a skipped tick's Events go on them.
 	blamed []blame
@@ -113,6 +122,9 @@ type victim struct {
 	Terminating     bool
 	Annotations     map[string]string // read for the opt-out annotation
 	Created         time.Time         // creationTimestamp, for MACAQUE_MIN_POD_AGE
+	// listRV is the resourceVersion of the list that read it back: the whole store's at that
+	// moment, where a recovery's watches start when the kill's own answer carries none.
+	listRV string
 }
 
 // owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
@@ -138,7 +150,9 @@ type podAPI interface {
 	locate(ctx context.Context, q listQuery, name string) ([]victim, error)
 	// delete deletes the pod only if it still has the given UID and resourceVersion, with
 	// grace seconds to terminate (nil: the pod's own terminationGracePeriodSeconds).
-	delete(ctx context.Context, namespace, name string, v victim, grace *int64) error
+	// It returns the resourceVersion of the deletion, from the deleted pod the API server
+	// answers with ("" when the answer carries none).
+	delete(ctx context.Context, namespace, name string, v victim, grace *int64) (string, error)
 	// evict evicts the pod through the Eviction API, with the same preconditions as delete.
 	evict(ctx context.Context, namespace, name string, v victim, grace *int64) error
 	// probeDelete asks the API server, without deleting anything, whether macaque may delete
@@ -215,6 +229,9 @@ type Killer struct {
 	minAge   time.Duration  // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
 	events   *eventRecorder // writes an Event for each kill and skipped tick; nil writes none
 	cooldown *cooldown      // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
+	// recover gets each kill the API server accepted, for its recovery verdict; nil: none.
+	// run closes it when it ends.
+	recover chan<- Result
 
 	mode  killMode  // delete (the zero value) or evict
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
@@ -232,6 +249,9 @@ type Killer struct {
 // notifier is behind, a report is dropped.
 func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- Result) {
 	defer close(results)
+	if k.recover != nil {
+		defer close(k.recover)
+	}
 	var busyUntil time.Time
 	for at := range ticks {
 		if at.Before(busyUntil) {
@@ -251,9 +271,29 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 				k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
 			}
 		}
+		// After the reports, so that the notifier has a kill's report before its verdict.
+		k.followAll(reports)
 		// After the kill and its reports, never before: Events are bounded by one timeout for
 		// the tick, however many victims it had, and cannot change what the tick did.
 		k.events.recordAll(context.WithoutCancel(ctx), reports)
+	}
+}
+
+// followAll hands each kill of reports to the recovery goroutine, never waiting on it: when it
+// is behind, the kill gets no verdict, and the log says so.
+func (k *Killer) followAll(reports []Result) {
+	if k.recover == nil {
+		return
+	}
+	for _, r := range reports {
+		if r.Outcome != OutcomeKilled {
+			continue
+		}
+		select {
+		case k.recover <- r:
+		default:
+			k.log.Error("recovery verdicts are behind, this kill gets none", "namespace", r.Namespace, "pod", r.Pod)
+		}
 	}
 }
 
@@ -520,12 +560,15 @@ func (m killMode) request() string {
 // gone. An eviction a PodDisruptionBudget refused is errBlocked, worded to name the PDB.
 func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error) {
 	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
-	kill, verb := k.api.delete, "delete"
+	verb, rv := "delete", ""
+	var err error
 	if k.mode == modeEvict {
-		kill, verb = k.api.evict, "evict"
+		verb, err = "evict", k.api.evict(delCtx, v.Namespace, r.Pod, v, k.grace)
+	} else {
+		rv, err = k.api.delete(delCtx, v.Namespace, r.Pod, v, k.grace)
 	}
-	err := kill(delCtx, v.Namespace, r.Pod, v, k.grace)
 	cancel()
+	r.controller, r.uid, r.killRV = v.Controller, v.UID, cmp.Or(rv, v.listRV)
 	if err == nil {
 		r.Outcome, r.Deleted = OutcomeKilled, k.now()
 		return r, nil
@@ -990,6 +1033,9 @@ func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fiel
 		return nil, err
 	}
 	var list struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
 		Items []podObject `json:"items"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
@@ -1007,6 +1053,7 @@ func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fiel
 			Terminating:     pod.Metadata.DeletionTimestamp != nil,
 			Annotations:     pod.Metadata.Annotations,
 			Created:         pod.Metadata.CreationTimestamp.Time,
+			listRV:          list.Metadata.ResourceVersion,
 		}
 		if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
 			v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}
@@ -1016,15 +1063,28 @@ func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fiel
 	return out, nil
 }
 
-func (p *restPods) delete(ctx context.Context, namespace, name string, v victim, grace *int64) error {
+func (p *restPods) delete(ctx context.Context, namespace, name string, v victim, grace *int64) (string, error) {
 	body, err := deleteOptions(preconditions(v), grace)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Never resent: a second DELETE of a pod the first one killed answers 404, which would read
 	// as "gone before we could delete it". client-go does not resend a request with a body
 	// today; MaxRetries(0) keeps it so.
-	return p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).MaxRetries(0).Do(ctx).Error()
+	res := p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).MaxRetries(0).Do(ctx)
+	if err := res.Error(); err != nil {
+		return "", err
+	}
+	raw, _ := res.Raw()
+	// The answer is the pod as deleted (a Status from an older server): its resourceVersion is
+	// the kill's. One that does not decode leaves the read-back's.
+	var gone struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(raw, &gone)
+	return gone.Metadata.ResourceVersion, nil
 }
 
 // preconditions make a kill of v fail with 409 Conflict unless the pod still has v's UID and

@@ -590,11 +590,13 @@ func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) 
 func (pagedNames) lookup(context.Context, string, string, string) (victim, error) {
 	panic("not used")
 }
-func (pagedNames) locate(context.Context, listQuery, string) ([]victim, error)  { panic("not used") }
-func (pagedNames) delete(context.Context, string, string, victim, *int64) error { panic("not used") }
-func (pagedNames) evict(context.Context, string, string, victim, *int64) error  { panic("not used") }
-func (pagedNames) probeDelete(context.Context, string) error                    { panic("not used") }
-func (pagedNames) probeEvict(context.Context, string) error                     { panic("not used") }
+func (pagedNames) locate(context.Context, listQuery, string) ([]victim, error) { panic("not used") }
+func (pagedNames) delete(context.Context, string, string, victim, *int64) (string, error) {
+	panic("not used")
+}
+func (pagedNames) evict(context.Context, string, string, victim, *int64) error { panic("not used") }
+func (pagedNames) probeDelete(context.Context, string) error                   { panic("not used") }
+func (pagedNames) probeEvict(context.Context, string) error                    { panic("not used") }
 
 // TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page of
 // whichever namespace's list it is, must be equally likely to be the first pick, and equally

@@ -121,6 +121,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := preflightScope(ctx, pods, s.scope, s.mode, !s.guard.on); err != nil {
 		return err
 	}
+	if err := preflightRecoveryScope(ctx, pods, s.scope); err != nil {
+		return err
+	}
 	// The guard reads the controller chain for the opt-out annotation whatever the setting;
 	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
 	safety := &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds, healthOff: !s.guard.on}
@@ -153,14 +156,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
 		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
-		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause), "cooldown", s.cooldown)
+		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log,
 		alive: &probes.scheduler, metrics: stats}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
 		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.killer, ready: &probes.ready, metrics: stats}
-	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats}
+	recov := &recoverer{api: pods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: events, observer: stats}
+	kills := make(chan Result, reportBuffer)
+	verdicts := make(chan Recovery, reportBuffer)
+	killer.recover = kills
+	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: verdicts}
 	access := &accessCheck{api: pods, scope: s.scope, mode: s.mode, healthOff: !s.guard.on, every: accessCheckEvery,
 		now: time.Now, after: time.After, ready: &probes.ready, log: log}
 
@@ -169,6 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.run(ctx, ticks) })
 	wg.Go(func() { killer.run(ctx, ticks, results) })
+	wg.Go(func() { recov.run(ctx, kills, verdicts) })
 	wg.Go(func() { notifier.run(ctx, results, shutdownGrace) })
 	if listener != nil {
 		wg.Go(func() { access.run(ctx) }) // only /readyz reads what it finds

@@ -386,6 +386,7 @@ type view struct {
 	Grace     string // graceSetting of the grace period
 	Count     killCount
 	HTTPAddr  string
+	Recovery  time.Duration
 }
 
 // viewFrom is a Friday noon, UTC.
@@ -393,7 +394,7 @@ var viewFrom = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func viewOf(s settings) view {
 	v := view{Zone: s.location.String(), Namespace: s.scope.String(), Selector: s.selector.String(), DryRun: s.dryRun,
-		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, MinPodAge: s.minPodAge, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count, HTTPAddr: s.httpAddr}
+		Guard: s.guard, Slack: s.slack, LogFormat: s.logFormat, LogLevel: s.logLevel, MinPodAge: s.minPodAge, Mode: s.mode, Grace: graceSetting(s.grace), Count: s.count, HTTPAddr: s.httpAddr, Recovery: s.recovery}
 	at := viewFrom
 	for range 3 {
 		at = nextTick(s.schedule, s.location, at)
@@ -404,13 +405,13 @@ func viewOf(s settings) view {
 
 func TestConfigCheck(t *testing.T) {
 	good := Config{Crontab: "0 10-16 * * 1-5", Timezone: "Europe/Paris", Selector: "app in (a,b),tier!=db",
-		SlackAPIUrl: "https://slack.com/api", LogFormat: "text", LogLevel: "info", RequireHealthy: true}
+		SlackAPIUrl: "https://slack.com/api", LogFormat: "text", LogLevel: "info", RequireHealthy: true, RecoveryTimeout: 5 * time.Minute}
 	utc := func(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, time.UTC) }
 	goodView := view{
 		Next: []time.Time{utc(27, 13, 0), utc(27, 14, 0), utc(27, 15, 0)}, // 14:00, 15:00, 16:00 in Paris
 		Zone: "Europe/Paris", Selector: "app in (a,b),tier!=db", Slack: slackSettings{apiURL: "https://slack.com/api/"},
 		LogFormat: "text", LogLevel: slog.LevelInfo, Guard: guardSettings{on: true, ownerKinds: map[string]bool{}},
-		Mode: modeDelete, Grace: "the pod's own", Count: killCount{n: 1},
+		Mode: modeDelete, Grace: "the pod's own", Count: killCount{n: 1}, Recovery: 5 * time.Minute,
 	}
 	tests := []struct {
 		name    string
@@ -496,6 +497,11 @@ func TestConfigCheck(t *testing.T) {
 		{name: "every day excluded", edit: func(c *Config) { c.ExcludedDays = everyDay() }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
 		{name: "every activation excluded", edit: func(c *Config) { c.Crontab, c.ExcludedDays = "0 9 29 2 *", "02-29" }, wantVar: "MACAQUE_EXCLUDED_DAYS", wantMsg: "would never fire"},
 		{name: "min pod age", edit: func(c *Config) { c.MinPodAge = 10 * time.Minute }, want: func(v *view) { v.MinPodAge = 10 * time.Minute }},
+		{name: "recovery timeout", edit: func(c *Config) { c.RecoveryTimeout = 10 * time.Second }, want: func(v *view) { v.Recovery = 10 * time.Second }},
+		{name: "zero recovery timeout", edit: func(c *Config) { c.RecoveryTimeout = 0 }, wantVar: "MACAQUE_RECOVERY_TIMEOUT", wantMsg: "0s is not positive"},
+		{name: "negative recovery timeout", edit: func(c *Config) { c.RecoveryTimeout = -time.Second }, wantVar: "MACAQUE_RECOVERY_TIMEOUT", wantMsg: "-1s is not positive"},
+		{name: "recovery timeout past a day", edit: func(c *Config) { c.RecoveryTimeout = 25 * time.Hour }, wantVar: "MACAQUE_RECOVERY_TIMEOUT", wantMsg: "25h0m0s is more than 24h0m0s"},
+		{name: "recovery timeout of a day", edit: func(c *Config) { c.RecoveryTimeout = 24 * time.Hour }, want: func(v *view) { v.Recovery = 24 * time.Hour }},
 		{name: "negative min pod age", edit: func(c *Config) { c.MinPodAge = -time.Minute }, wantVar: "MACAQUE_MIN_POD_AGE", wantMsg: "-1m0s is negative"},
 		{name: "owner kind in lower case", edit: func(c *Config) { c.OwnerKinds = "job" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"job" is not a kind`},
 		{name: "owner kinds with an empty item", edit: func(c *Config) { c.OwnerKinds = "Job,,Rollout" }, wantVar: "MACAQUE_OWNER_KINDS", wantMsg: `"" is not a kind`},
@@ -574,7 +580,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"SLACK_API_URL": "http://stray.invalid/", "LOG_FORMAT": "yaml", "LOG_LEVEL": "loud",
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
 		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h", "HTTP_ADDR": "nowhere",
-		"MIN_POD_AGE": "1h",
+		"MIN_POD_AGE": "1h", "RECOVERY_TIMEOUT": "1s",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {

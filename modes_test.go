@@ -446,9 +446,9 @@ func (m *memPods) lookup(_ context.Context, _, name, _ string) (victim, error) {
 		Controller: &ownerRef{Kind: "ReplicaSet", Name: m.owner[name], UID: types.UID("uid-" + m.owner[name])}}, nil
 }
 
-func (m *memPods) delete(_ context.Context, _, name string, _ victim, _ *int64) error {
+func (m *memPods) delete(_ context.Context, _, name string, _ victim, _ *int64) (string, error) {
 	m.killed = append(m.killed, name)
-	return nil
+	return "", nil
 }
 
 // TestKillCountIsUniformWithoutReplacement is a chi-squared test: with KILL_COUNT=3 over 10

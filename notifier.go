@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -30,6 +31,10 @@ type Notifier struct {
 	backoff wait.Backoff                         // retry delays for failures that say nothing of when to retry
 	log     *slog.Logger
 	metrics *metrics // counts the reports dropped; nil: none
+	// verdicts are the kills' recovery verdicts, each posted in the thread of its kill's
+	// message; nil: none. run reads it until it is closed.
+	verdicts <-chan Recovery
+	threads  threads // the ts of each kill's message, for its verdict
 }
 
 // newSlackPoster builds the Slack client for s, or returns nil when Slack is not configured.
@@ -100,32 +105,154 @@ func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Du
 	defer stop()
 
 	dropped := 0
-	for r := range results {
+	report := func(r Result) {
 		if n.slack == nil || r.Quiet {
-			continue // the killer has logged it already
+			return // the killer has logged it already
 		}
-		if err := n.post(postCtx, r); err != nil {
+		ts, err := n.postText(postCtx, message(r), r.Pod)
+		if err != nil {
 			dropped++
 			n.metrics.slackDropped()
 			n.log.Error("slack report dropped", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome, "dropped_total", dropped, "err", err)
+			return
+		}
+		if r.Outcome == OutcomeKilled && r.uid != "" {
+			n.threads.remember(r.uid, ts)
 		}
 	}
+	verdicts := n.verdicts
+	for results != nil || verdicts != nil {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				results = nil
+				continue
+			}
+			report(r)
+		case v, ok := <-verdicts:
+			if !ok {
+				verdicts = nil
+				continue
+			}
+			// The killer sends a kill's report before its verdict: post those waiting first, so
+			// that the verdict finds its kill's thread.
+			for drained := false; !drained && results != nil; {
+				select {
+				case r, ok := <-results:
+					if !ok {
+						results = nil
+						continue
+					}
+					report(r)
+				default:
+					drained = true
+				}
+			}
+			if n.slack == nil {
+				continue // the recovery goroutine has logged it already
+			}
+			if err := n.postVerdict(postCtx, v); err != nil {
+				dropped++
+				n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", dropped, "err", err)
+			}
+		}
+	}
+}
+
+// maxThreads bounds the kills whose message ts the notifier remembers for their verdicts: a
+// verdict comes within MACAQUE_RECOVERY_TIMEOUT, after at most this many later kills unless
+// many a minute are killed; one whose kill is forgotten is posted to the channel.
+const maxThreads = 256
+
+// threads maps kills (by victim UID) to the ts of their Slack message, the oldest forgotten
+// past maxThreads. Only the notifier goroutine uses it.
+type threads struct {
+	ts    map[types.UID]string
+	order []types.UID
+}
+
+// remember records that the kill of uid was posted as ts.
+func (t *threads) remember(uid types.UID, ts string) {
+	if t.ts == nil {
+		t.ts = map[types.UID]string{}
+	}
+	if len(t.order) == maxThreads {
+		delete(t.ts, t.order[0])
+		t.order = t.order[1:]
+	}
+	t.ts[uid] = ts
+	t.order = append(t.order, uid)
+}
+
+// take returns the ts of uid's kill and forgets it: a kill has one verdict.
+func (t *threads) take(uid types.UID) (string, bool) {
+	ts, ok := t.ts[uid]
+	if ok {
+		delete(t.ts, uid)
+	}
+	return ts, ok
+}
+
+// postVerdict posts v as a reply in the thread of its kill's message, and a not recovered one
+// to the channel as well (reply_broadcast), since an alarm must not hide in a thread. A kill
+// whose message was never posted (dropped, Slack down) gets its verdict in the channel.
+func (n *Notifier) postVerdict(ctx context.Context, v Recovery) error {
+	var opts []slack.MsgOption
+	if ts, ok := n.threads.take(v.kill); ok {
+		opts = append(opts, slack.MsgOptionTS(ts))
+		if v.Status == statusNotRecovered {
+			opts = append(opts, slack.MsgOptionBroadcast())
+		}
+	}
+	_, err := n.postText(ctx, verdictMessage(v), v.Pod, opts...)
+	return err
+}
+
+// verdictMessage renders a recovery verdict for humans. Its first words are fixed per verdict
+// (people and the e2e tests match on them).
+func verdictMessage(v Recovery) string {
+	icon := ":white_check_mark:"
+	if v.Status == statusNotRecovered {
+		icon = ":rotating_light:"
+	}
+	if v.Status == statusNotReplaced {
+		icon = ":warning:"
+	}
+	if v.Status == statusUnknown {
+		icon = ":grey_question:"
+	}
+	where := "`" + v.Namespace + "/" + v.Pod + "`"
+	if v.Workload != "" {
+		where = fmt.Sprintf("%s `%s/%s`", strings.ToLower(strings.SplitN(v.Workload, "/", 2)[0]), v.Namespace, v.name())
+	}
+	text := fmt.Sprintf("%s %s: %s: %s.", icon, v.Status, where, v.summary())
+	if v.Status == statusNotRecovered {
+		text += fmt.Sprintf(" (MACAQUE_RECOVERY_TIMEOUT %v)", v.Timeout)
+	}
+	return text + when(Result{Time: v.Time})
 }
 
 // post sends one report, retrying rate limits after the Retry-After Slack asked for and
 // transient failures with backoff. Errors Slack gives a reason for (bad token, unknown channel)
 // are not retried: retrying cannot fix them.
 func (n *Notifier) post(ctx context.Context, r Result) error {
+	_, err := n.postText(ctx, message(r), r.Pod)
+	return err
+}
+
+// postText posts text as post does a report, with extra options (a thread), and returns the
+// message's ts. pod names it in the log.
+func (n *Notifier) postText(ctx context.Context, text, pod string, extra ...slack.MsgOption) (string, error) {
 	b := n.backoff
-	text := message(r)
 	for {
-		_, _, err := n.slack.PostMessageContext(ctx, n.channel, slack.MsgOptionText(text, false), slack.MsgOptionDisableLinkUnfurl())
+		opts := append([]slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionDisableLinkUnfurl()}, extra...)
+		_, ts, err := n.slack.PostMessageContext(ctx, n.channel, opts...)
 		if err == nil {
-			return nil
+			return ts, nil
 		}
 		delay, retry := retryDelay(err, &b)
 		if !retry || ctx.Err() != nil {
-			return fmt.Errorf("post to slack channel %q: %w", n.channel, err)
+			return "", fmt.Errorf("post to slack channel %q: %w", n.channel, err)
 		}
 		// Once an attempt may have been posted, every later one says so, even one that follows
 		// a plain rate limit: the channel could otherwise show one kill twice with nothing to
@@ -133,10 +260,10 @@ func (n *Notifier) post(ctx context.Context, r Result) error {
 		if mayHavePosted(err) && !strings.HasSuffix(text, resentNote) {
 			text += resentNote
 		}
-		n.log.Warn("slack post failed, will retry", "pod", r.Pod, "retry_in", delay, "err", err)
+		n.log.Warn("slack post failed, will retry", "pod", pod, "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("post to slack channel %q: gave up at shutdown: %w", n.channel, err)
+			return "", fmt.Errorf("post to slack channel %q: gave up at shutdown: %w", n.channel, err)
 		case <-n.after(delay):
 		}
 	}

@@ -203,7 +203,7 @@ func TestForbiddenDeleteIsReportedAndSurvived(t *testing.T) {
 		}
 	}
 	if forbidden == 0 {
-		t.Errorf("no forbidden report in Slack posts %q", slack.Posts())
+		t.Errorf("no forbidden report in Slack posts %+v", slack.Posts())
 	}
 	if !d.running() {
 		t.Fatal("macaque exited on Forbidden")

@@ -124,7 +124,7 @@ func postAbout(t *testing.T, slack *slackstub.Server, ns, name string) slackstub
 			return p
 		}
 	}
-	t.Fatalf("no Slack post names pod %s/%s; posts: %q", ns, name, slack.Posts())
+	t.Fatalf("no Slack post names pod %s/%s; posts: %+v", ns, name, slack.Posts())
 	return slackstub.Post{}
 }
 
@@ -137,7 +137,7 @@ func (d *daemon) waitPostAbout(t *testing.T, slack *slackstub.Server, ns, name s
 				return nil
 			}
 		}
-		return fmt.Errorf("posts: %q", slack.Posts())
+		return fmt.Errorf("posts: %+v", slack.Posts())
 	})
 	return postAbout(t, slack, ns, name)
 }

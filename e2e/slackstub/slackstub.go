@@ -18,6 +18,12 @@ type Post struct {
 	Token   string
 	Channel string
 	Text    string
+	// ThreadTS is the thread the post replies in (chat.postMessage's thread_ts), empty for a
+	// post to the channel; Broadcast says it is also sent to the channel (reply_broadcast).
+	ThreadTS  string
+	Broadcast bool
+	// TS is the ts the stub answered with: what a reply in its thread names.
+	TS string
 }
 
 // RevokedToken is a token the stub always rejects, as Slack does a revoked one.
@@ -134,7 +140,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"ok":true,"url":"https://stub.slack.invalid/","team":"Stub","user":"macaque","team_id":"T0STUB","user_id":"U0STUB","bot_id":"B0STUB"}`)
 		return
 	}
-	p := Post{Token: token, Channel: r.PostForm.Get("channel"), Text: r.PostForm.Get("text")}
+	p := Post{Token: token, Channel: r.PostForm.Get("channel"), Text: r.PostForm.Get("text"),
+		ThreadTS: r.PostForm.Get("thread_ts"), Broadcast: r.PostForm.Get("reply_broadcast") == "true"}
 	s.mu.Lock()
 	var f Fault
 	if len(s.faults) > 0 {
@@ -163,11 +170,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	p.TS = fmt.Sprintf("1700000000.%06d", len(s.posts)+1) // unique per post
 	s.posts = append(s.posts, p)
 	s.attempts[i].Posted = true
 	s.mu.Unlock()
 	if s.notify != nil {
 		s.notify <- p
 	}
-	fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, p.Channel, len(s.Posts()))
+	fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, p.Channel, p.TS)
 }

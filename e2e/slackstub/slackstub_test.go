@@ -188,3 +188,37 @@ func TestFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestThreads checks that each post gets a ts of its own, answered and recorded, and that a
+// reply records the thread it is in and whether it is broadcast to the channel.
+func TestThreads(t *testing.T) {
+	s := slackstub.New(nil)
+	defer s.Close()
+	post := func(form url.Values) string {
+		t.Helper()
+		form.Set("token", "xoxb-good")
+		form.Set("channel", "C1")
+		resp, err := http.PostForm(s.APIURL()+"chat.postMessage", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			TS string `json:"ts"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return body.TS
+	}
+	kill := post(url.Values{"text": {"kill"}})
+	post(url.Values{"text": {"verdict"}, "thread_ts": {kill}})
+	alarm := post(url.Values{"text": {"alarm"}, "thread_ts": {kill}, "reply_broadcast": {"true"}})
+	posts := s.Posts()
+	if len(posts) != 3 || posts[0].TS != kill || posts[2].TS != alarm || kill == alarm {
+		t.Fatalf("posts %+v, want three with the ts answered, each its own", posts)
+	}
+	if posts[0].ThreadTS != "" || posts[1].ThreadTS != kill || posts[1].Broadcast || posts[2].ThreadTS != kill || !posts[2].Broadcast {
+		t.Errorf("posts %+v, want the kill in the channel, two replies in its thread, the second broadcast", posts)
+	}
+}

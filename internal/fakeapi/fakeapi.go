@@ -8,6 +8,7 @@
 package fakeapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -40,6 +41,7 @@ type Request struct {
 	Query  url.Values
 	Accept string
 	Body   []byte
+	ctx    context.Context // the request's: a watch ends with it
 }
 
 // Server serves a set of pods. Its methods are safe for concurrent use.
@@ -66,6 +68,12 @@ type Server struct {
 	Deny func(authorizationv1.ResourceAttributes) string
 	// events are the Events created by POSTs (see events.go).
 	events []eventsv1.Event
+	// changes is the log of pod and workload events that watches replay (see watch.go), from
+	// the resourceVersion after compacted; changed is closed at each new one.
+	changes      []change
+	changed      chan struct{}
+	compacted    int
+	closeWatches chan struct{} // closed by CloseWatches
 }
 
 // New starts a server holding pods and stops it when the test ends.
@@ -75,7 +83,10 @@ func New(t testing.TB, pods ...*corev1.Pod) *Server {
 		s.Add(p)
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		s.CloseWatches() // a watch left open would hold Close
+		s.Close()
+	})
 	return s
 }
 
@@ -86,14 +97,33 @@ func (s *Server) Add(p *corev1.Pod) {
 	p = p.DeepCopy()
 	s.rv++
 	p.ResourceVersion = strconv.Itoa(s.rv)
+	kind := "ADDED"
+	if old := s.pods[p.Namespace+"/"+p.Name]; old != nil && old.UID == p.UID {
+		kind = "MODIFIED"
+	}
 	s.pods[p.Namespace+"/"+p.Name] = p
+	s.podChange(p, kind)
 }
 
 // Remove deletes a pod from the store, as another client's delete would.
 func (s *Server) Remove(namespace, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.pods, namespace+"/"+name)
+	s.deletePod(namespace + "/" + name)
+}
+
+// deletePod removes the pod at key, giving the deletion a resourceVersion of its own as the
+// API server does, logs it for watches and returns it as deleted (nil if none); s.mu must be held.
+func (s *Server) deletePod(key string) *corev1.Pod {
+	p := s.pods[key]
+	if p == nil {
+		return nil
+	}
+	delete(s.pods, key)
+	s.rv++
+	p.ResourceVersion = strconv.Itoa(s.rv)
+	s.podChange(p, "DELETED")
+	return p
 }
 
 // Pod returns a copy of a stored pod, or nil.
@@ -176,7 +206,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
 		return
 	}
-	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Accept: r.Header.Get("Accept"), Body: body}
+	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Accept: r.Header.Get("Accept"), Body: body, ctx: r.Context()}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	fail := s.Fail
@@ -188,6 +218,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if isWatch(req) {
+		s.serveWatch(w, req)
+		return
+	}
 	if r.Method == http.MethodGet && s.serveWorkload(w, r.URL.Path) {
 		return
 	}
@@ -359,8 +393,7 @@ func (s *Server) delete(w http.ResponseWriter, req Request, ns, name string) {
 		writeJSON(w, http.StatusOK, p)
 		return
 	}
-	delete(s.pods, key)
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, s.deletePod(key))
 }
 
 // evict serves an eviction as kube-apiserver does with no PodDisruptionBudget in the way: the
@@ -397,7 +430,7 @@ func (s *Server) evict(w http.ResponseWriter, req Request, ns, name string) {
 		return
 	}
 	if len(opts.DryRun) == 0 {
-		delete(s.pods, key)
+		s.deletePod(key)
 	}
 	writeJSON(w, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
 }

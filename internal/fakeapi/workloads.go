@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,25 +14,40 @@ import (
 
 // AddWorkload stores (or replaces) a ReplicaSet, Deployment, StatefulSet, DaemonSet or
 // ReplicationController, served to a GET of its path as the API server would serve it.
+// Each store gets a new resourceVersion (set on obj too) and is an event for watches of it.
 func (s *Server) AddWorkload(obj metav1.Object) {
 	path := workloadPath(obj)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rv++
+	obj.SetResourceVersion(strconv.Itoa(s.rv))
 	body, err := json.Marshal(obj)
 	if err != nil {
 		panic(fmt.Sprintf("fakeapi: encode %s: %v", path, err))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.workloads == nil {
 		s.workloads = map[string][]byte{}
 	}
+	kind := "ADDED"
+	if _, ok := s.workloads[path]; ok {
+		kind = "MODIFIED"
+	}
 	s.workloads[path] = body
+	s.record(change{rv: s.rv, collection: path[:strings.LastIndex(path, "/")], name: obj.GetName(), kind: kind, object: body})
 }
 
 // RemoveWorkload deletes a workload stored by AddWorkload.
 func (s *Server) RemoveWorkload(obj metav1.Object) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.workloads, workloadPath(obj))
+	path := workloadPath(obj)
+	body, ok := s.workloads[path]
+	if !ok {
+		return
+	}
+	delete(s.workloads, path)
+	s.rv++
+	s.record(change{rv: s.rv, collection: path[:strings.LastIndex(path, "/")], name: obj.GetName(), kind: "DELETED", object: body})
 }
 
 // workloadPath is the URL path of obj, a workload of one of the kinds AddWorkload takes.

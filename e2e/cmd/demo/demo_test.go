@@ -45,6 +45,13 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(text[dying:], "deployment web: 3/3 ready") {
 		t.Errorf("the app did not come back to 3/3 ready after %s was killed", victim)
 	}
+	// The verdict on the first kill, shown as a reply to it: timed, back at full strength.
+	verdict := regexp.MustCompile("slack #chaos, reply to the kill of " + regexp.QuoteMeta(victim) +
+		": :white_check_mark: recovered: deployment `demo/web`: web lost " + regexp.QuoteMeta(victim) +
+		": replacement web-[a-z0-9-]+ created in [0-9.]+ s, Ready in [0-9.]+ s, web back to 3/3 in [0-9.]+ s")
+	if !verdict.MatchString(text[m[0]:]) {
+		t.Errorf("no recovered verdict shown beside the kill of %s", victim)
+	}
 	if !strings.Contains(text, "macaque stopped cleanly") {
 		t.Error("macaque did not stop cleanly")
 	}

@@ -1,7 +1,8 @@
 // Command demo shows macaque at work with nothing but this repository: it starts a local
 // control plane (etcd, kube-apiserver, kube-controller-manager, kwok as the kubelet), deploys a
 // 3-replica sample app and the shipped macaque.yml, runs macaque against it on a fast schedule
-// with a local Slack stand-in, and prints each kill and the app coming back until Ctrl-C.
+// with a local Slack stand-in, and prints each kill, the app coming back and macaque's recovery
+// verdict on it (a reply in the kill's thread) until Ctrl-C.
 //
 //	make demo                      # from the repository root
 //	go run ./cmd/demo -every 3s    # from e2e/, after make build
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -107,9 +109,18 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	defer wg.Wait()
 	wg.Go(func() { watchApp(ctx, c, p) })
 	wg.Go(func() {
+		kills := map[string]string{} // the ts of each kill's message -> the pod it killed
 		for {
 			select {
 			case post := <-posts:
+				if m := killedPod.FindStringSubmatch(post.Text); m != nil {
+					kills[post.TS] = m[1]
+				}
+				if victim, ok := kills[post.ThreadTS]; ok {
+					// A recovery verdict, a reply in the thread of its kill: shown beside it.
+					p.say("slack #chaos, reply to the kill of %s: %s", victim, post.Text)
+					continue
+				}
 				p.say("slack #chaos: %s", post.Text)
 			case <-ctx.Done():
 				return
@@ -124,6 +135,9 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	p.say("running macaque as ServiceAccount %s/macaque, every %v, with the manifest's settings; Ctrl-C to stop", namespace, o.every)
 	return runMacaque(ctx, p, o, kubeconfig, slack.APIURL(), env)
 }
+
+// killedPod finds the victim in a kill's Slack message.
+var killedPod = regexp.MustCompile("^:monkey_face: killed pod `[^/`]+/([^`]+)`")
 
 // deployApp creates the demo namespace and a Deployment of replicas pods on the kwok node.
 func deployApp(ctx context.Context, c *cluster.Cluster) error {

@@ -1,0 +1,740 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The recovery verdict: after each accepted kill, macaque follows the victim's controller until
+// it is back at full strength, or MACAQUE_RECOVERY_TIMEOUT has passed, and reports how long each
+// step took. It follows with watches started from the resourceVersion of the kill, never with a
+// list, so that no list of the controller's pods is ever held: memory stays flat however many
+// pods it has, and each watch event is decoded on its own into a small struct.
+
+// recoveryStatus is what became of a kill's victim.
+type recoveryStatus string
+
+// The verdicts a kill can get.
+const (
+	statusRecovered    recoveryStatus = "recovered"
+	statusNotRecovered recoveryStatus = "not recovered"                // an alarm: the workload is still short after the timeout
+	statusNotReplaced  recoveryStatus = "not replaced (no controller)" // a bare pod: nothing recreates it
+	statusUnknown      recoveryStatus = "unknown"                      // the verdict could not be learnt; Why says why
+)
+
+// recoveryObserver is told each verdict's measures: the seconds from the kill to each stage
+// reached, and each workload not recovered. The metrics implement it; nil observes nothing.
+type recoveryObserver interface {
+	// recovered records that a kill in namespace reached stage (stageCreated, stageReady,
+	// stageFullStrength) after took.
+	recovered(namespace string, stage recoveryStage, took time.Duration)
+	// notRecovered records a kill in namespace whose workload was not back by the timeout.
+	notRecovered(namespace string)
+}
+
+// milestone is how long after the kill a stage of the recovery was seen, if it was.
+type milestone struct {
+	after   time.Duration
+	reached bool
+}
+
+// String is how a verdict says it: "4.1 s", or to the millisecond under a second ("0.031 s"),
+// where a replacement on a fast cluster is created.
+func (m milestone) String() string {
+	d := m.after.Round(time.Millisecond)
+	if d >= time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
+}
+
+// Recovery is the verdict on one kill, sent from the recovery goroutine to the notifier.
+type Recovery struct {
+	Time        time.Time // the kill's tick, as its report has it
+	Namespace   string
+	Pod         string // the victim
+	Workload    string // "Kind/name" of the workload followed (the victim's top controller)
+	Status      recoveryStatus
+	Replacement string // the replacement pod, once one was seen
+	Created     milestone
+	Ready       milestone
+	Full        milestone
+	Strength    string // "3/3": ready of desired, as last seen; empty when never seen
+	Why         string // what is missing (not recovered), or why the verdict is unknown
+	Timeout     time.Duration
+	// kill is the victim's UID: which kill's Slack thread the verdict goes in.
+	kill types.UID
+}
+
+// name is the workload's name without its kind: "web".
+func (v Recovery) name() string {
+	_, name, _ := strings.Cut(v.Workload, "/")
+	return name
+}
+
+// summary is the verdict in one line, as the log, the Event and Slack say it:
+// "web lost web-7d9f-abc: replacement web-7d9f-xyz created in 0.3 s, Ready in 4.1 s, web back to 3/3 in 4.1 s".
+func (v Recovery) summary() string {
+	if v.Status == statusNotReplaced {
+		return fmt.Sprintf("%s was a bare pod: nothing will recreate it", v.Pod)
+	}
+	head := fmt.Sprintf("%s lost %s", v.name(), v.Pod)
+	var steps []string
+	if v.Created.reached {
+		steps = append(steps, fmt.Sprintf("replacement %s created in %s", v.Replacement, v.Created))
+	}
+	if v.Ready.reached {
+		steps = append(steps, "Ready in "+v.Ready.String())
+	}
+	if v.Full.reached {
+		steps = append(steps, fmt.Sprintf("%s back to %s in %s", v.name(), v.Strength, v.Full))
+	}
+	text := head
+	if len(steps) > 0 {
+		text += ": " + strings.Join(steps, ", ")
+	}
+	if v.Why != "" {
+		text += "; " + v.Why
+	}
+	return text
+}
+
+// recoveryAPI is what following a controller needs: get and watch on the workload kinds, watch
+// on pods, which is what the Role in macaque.yml grants.
+type recoveryAPI interface {
+	// getWorkload reads one controller of kind k; a 404 comes back as the API server's error.
+	getWorkload(ctx context.Context, namespace string, k workloadKind, name string) (workload, error)
+	// watch opens a watch of q from resourceVersion rv: a stream of watch events, as JSON.
+	watch(ctx context.Context, q watchQuery, rv string) (io.ReadCloser, error)
+}
+
+// watchQuery is one collection watched: pods by label selector, or a workload by name.
+type watchQuery struct {
+	prefix, namespace, resource  string // /api/v1, shop, pods
+	labelSelector, fieldSelector string
+}
+
+// String names the watch in an error.
+func (q watchQuery) String() string {
+	sel := q.labelSelector
+	if q.fieldSelector != "" {
+		sel = q.fieldSelector
+	}
+	return fmt.Sprintf("%s in %q (%s)", q.resource, q.namespace, sel)
+}
+
+// maxFollowing bounds the verdicts in flight: each holds a goroutine and two watches. A kill
+// past it gets the verdict unknown at once, saying so, rather than a goroutine more.
+const maxFollowing = 32
+
+// maxResumes bounds how often one watch is reopened after the API server closed it (it does
+// every few minutes, and on a restart), so that a server that closes it at once cannot make
+// macaque spin.
+const maxResumes = 10
+
+// recoverer follows each killed pod's controller and sends a verdict on it.
+type recoverer struct {
+	api      recoveryAPI
+	timeout  time.Duration // MACAQUE_RECOVERY_TIMEOUT
+	now      func() time.Time
+	after    func(time.Duration) <-chan time.Time
+	log      *slog.Logger
+	events   *eventRecorder   // writes the verdict's Event on the workload; nil: none
+	observer recoveryObserver // the metrics; nil: none
+	max      int              // verdicts in flight at most; zero means maxFollowing
+}
+
+// run follows every kill that comes on kills, each in a goroutine of its own so that a verdict
+// never delays a tick nor another verdict, and sends each verdict on verdicts (never waiting:
+// when the notifier is behind, the verdict is logged and dropped). When kills is closed, it
+// waits for the verdicts in flight, which end at once with ctx done (unknown: macaque stopped),
+// then closes verdicts.
+func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan<- Recovery) {
+	defer close(verdicts)
+	limit := rc.max
+	if limit == 0 {
+		limit = maxFollowing
+	}
+	slots := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for r := range kills {
+		if r.Outcome != OutcomeKilled {
+			continue
+		}
+		if r.controller == nil {
+			rc.finish(ctx, verdicts, rc.base(r, statusNotReplaced))
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			v := rc.base(r, statusUnknown)
+			v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", limit)
+			rc.finish(ctx, verdicts, v)
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			rc.finish(ctx, verdicts, rc.follow(ctx, r))
+		})
+	}
+	wg.Wait()
+}
+
+// base is the verdict on r with nothing measured yet.
+func (rc *recoverer) base(r Result, s recoveryStatus) Recovery {
+	v := Recovery{Time: r.Time, Namespace: r.Namespace, Pod: r.Pod, Status: s, Timeout: rc.timeout, kill: r.uid}
+	if r.top != nil {
+		v.Workload = r.top.String()
+	}
+	return v
+}
+
+// finish logs v as one line, writes its Event, tells the observer and sends it to the notifier.
+func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, v Recovery) {
+	log := rc.log.With("namespace", v.Namespace, "pod", v.Pod, "workload", v.Workload, "verdict", v.Status,
+		"replacement", v.Replacement, "created_seconds", milestoneSeconds(v.Created), "ready_seconds", milestoneSeconds(v.Ready),
+		"full_strength_seconds", milestoneSeconds(v.Full), "strength", v.Strength)
+	if v.Why != "" {
+		log = log.With("why", v.Why)
+	}
+	if v.Status == statusRecovered {
+		log.Info("recovery verdict")
+	} else {
+		log.Warn("recovery verdict")
+	}
+	if rc.observer != nil {
+		for _, m := range []struct {
+			stage recoveryStage
+			m     milestone
+		}{{stageCreated, v.Created}, {stageReady, v.Ready}, {stageFullStrength, v.Full}} {
+			if m.m.reached {
+				rc.observer.recovered(v.Namespace, m.stage, m.m.after)
+			}
+		}
+		if v.Status == statusNotRecovered {
+			rc.observer.notRecovered(v.Namespace)
+		}
+	}
+	select {
+	case verdicts <- v:
+	default:
+		rc.log.Error("notifier is behind, dropping verdict", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status)
+	}
+	// After the notifier has it, and not once macaque is stopping: a SIGTERM's verdicts,
+	// unknown, then reach Slack within shutdownGrace without waiting on an Event that would
+	// only repeat the kill's own.
+	if ctx.Err() == nil {
+		rc.record(ctx, v)
+	}
+}
+
+// milestoneSeconds is a milestone as the log line gives it: -1 when it was not reached.
+func milestoneSeconds(m milestone) float64 {
+	if !m.reached {
+		return -1
+	}
+	return m.after.Seconds()
+}
+
+// reasonRecovered and reasonNotRecovered are the reasons of a verdict's Event.
+const (
+	reasonRecovered    = "ChaosRecovered"
+	reasonNotRecovered = "ChaosNotRecovered"
+	reasonUnknown      = "ChaosRecoveryUnknown"
+)
+
+// record writes v's Event on the workload followed (Warning when it did not recover), bounded
+// by eventsTimeout. A bare pod's verdict has no workload to write it on, and the kill's own
+// Event already says that nothing owns it.
+func (rc *recoverer) record(ctx context.Context, v Recovery) {
+	if rc.events == nil || v.Workload == "" || v.Status == statusNotReplaced {
+		return
+	}
+	kind, name, _ := strings.Cut(v.Workload, "/")
+	ref, ok := rc.workloadRef(kind, name, v.Namespace)
+	if !ok {
+		return
+	}
+	reason, typ := reasonRecovered, "Normal"
+	if v.Status == statusNotRecovered {
+		reason, typ = reasonNotRecovered, "Warning"
+	}
+	if v.Status == statusUnknown {
+		reason = reasonUnknown
+	}
+	pod := objectRef{APIVersion: "v1", Kind: "Pod", Namespace: v.Namespace, Name: v.Pod}
+	ev := rc.events.event(rc.now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.summary())
+	ev.Type = typ
+	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
+	defer cancel()
+	if err := rc.events.api.createEvent(ctx, ev, false); err != nil {
+		rc.log.Warn("could not write an event", "namespace", v.Namespace, "regarding", v.Workload, "reason", reason, "err", err)
+	}
+}
+
+// workloadRef is an Event's reference to the workload kind/name, if it is one the guard knows.
+func (rc *recoverer) workloadRef(kind, name, namespace string) (objectRef, bool) {
+	for _, k := range workloadKinds {
+		if k.Kind == kind {
+			api := "v1"
+			if k.group != "" {
+				api = k.group + "/v1"
+			}
+			return objectRef{APIVersion: api, Kind: kind, Namespace: namespace, Name: name}, true
+		}
+	}
+	return objectRef{}, false
+}
+
+// watched is one event of a watch, decoded: a pod or a workload, or the error that ended it.
+type watched struct {
+	kind string // ADDED, MODIFIED, DELETED
+	pod  *watchedPod
+	wl   *workload
+	err  error
+}
+
+// watchedPod is the part of a pod a recovery reads.
+type watchedPod struct {
+	Metadata struct {
+		Name            string     `json:"name"`
+		UID             types.UID  `json:"uid"`
+		ResourceVersion string     `json:"resourceVersion"`
+		OwnerReferences []ownerRef `json:"ownerReferences"`
+	} `json:"metadata"`
+	Status struct {
+		Phase      string `json:"phase"`
+		Conditions []struct {
+			Type    string `json:"type"`
+			Status  string `json:"status"`
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+// ready says whether the pod's Ready condition is True.
+func (p watchedPod) ready() bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == "True"
+		}
+	}
+	return false
+}
+
+// controlledBy says whether uid is the pod's controller.
+func (p watchedPod) controlledBy(uid types.UID) bool {
+	c, ok := controllerOf(p.Metadata.OwnerReferences)
+	return ok && c.UID == uid
+}
+
+// why says what keeps the pod from being Ready: "web-7d9f-xyz is Pending: 0/1 nodes are
+// available: ...", from the first of its conditions that is not True and says why.
+func (p watchedPod) why() string {
+	text := fmt.Sprintf("%s is %s", p.Metadata.Name, orNone(p.Status.Phase, "Pending"))
+	for _, c := range p.Status.Conditions {
+		if c.Status != "True" && (c.Message != "" || c.Reason != "") {
+			return text + ": " + orNone(c.Message, c.Reason)
+		}
+	}
+	return text
+}
+
+// follow watches r's controller until it is back at full strength, the timeout passes or ctx is
+// done, and returns the verdict. The replacement is a pod that the victim's own controller (by
+// UID) created after the kill: for a Deployment, its ReplicaSet of the moment, the one that
+// recreates the pod (the guard only kills when no rollout is under way); for a StatefulSet, a
+// pod of the victim's name with a new UID. Full strength is judged on the top controller (the
+// Deployment above a ReplicaSet), as the guard judges it before a kill.
+func (rc *recoverer) follow(ctx context.Context, r Result) Recovery {
+	v := rc.base(r, statusUnknown)
+	direct := *r.controller
+	dk, ok := checkedKind(direct)
+	if !ok {
+		v.Workload = direct.String()
+		v.Why = fmt.Sprintf("macaque cannot follow a %s: it reads only ReplicaSets, Deployments, StatefulSets, DaemonSets and ReplicationControllers", direct.Kind)
+		return v
+	}
+	top, tk := direct, dk
+	if r.top != nil {
+		if k, ok := checkedKind(*r.top); ok {
+			top, tk = *r.top, k
+		}
+	}
+	v.Workload = top.String()
+	if ctx.Err() != nil {
+		v.Why = "macaque stopped"
+		return v
+	}
+	deadline := rc.after(rc.timeout)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	readCtx, readCancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	owner, err := rc.api.getWorkload(readCtx, r.Namespace, dk, direct.Name)
+	readCancel()
+	if err != nil {
+		v.Why = stoppedOr(ctx, fmt.Sprintf("read %s: %v", direct, err))
+		return v
+	}
+	sel, err := podSelector(dk, owner)
+	if err != nil {
+		v.Why = fmt.Sprintf("%s: %v", direct, err)
+		return v
+	}
+	events := make(chan watched)
+	pods := watchQuery{prefix: "/api/v1", namespace: r.Namespace, resource: "pods", labelSelector: sel}
+	ctl := watchQuery{prefix: tk.prefix, namespace: r.Namespace, resource: tk.resource, fieldSelector: "metadata.name=" + top.Name}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before wg.Wait: the watches end with ctx
+	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, decodePod) })
+	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, decodeWorkload) })
+
+	var (
+		repl      *watchedPod // the replacement, as last seen
+		readyRV   string      // the resourceVersion at which it was first seen Ready
+		latest    *workload   // the top controller, as its watch last showed it
+		lastShown = owner     // and as last known, for the timeout's message
+	)
+	if top != direct {
+		lastShown = workload{} // read below if the watch never shows it
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			v.Why = "macaque stopped"
+			return v
+		case <-deadline:
+			v.Status = statusNotRecovered
+			v.Why = rc.missing(ctx, r, dk, direct, tk, top, latest, lastShown, repl)
+			if latest != nil {
+				v.Strength = strengthOf(tk, *latest)
+			}
+			return v
+		case e := <-events:
+			if e.err != nil {
+				v.Why = stoppedOr(ctx, e.err.Error())
+				return v
+			}
+			at := rc.now().Sub(r.Deleted)
+			if p := e.pod; p != nil {
+				if repl == nil && e.kind == "ADDED" && p.controlledBy(direct.UID) && p.Metadata.UID != r.uid &&
+					(dk != kindStatefulSet || p.Metadata.Name == r.Pod) {
+					repl, v.Replacement, v.Created = p, p.Metadata.Name, milestone{at, true}
+				}
+				if repl != nil && p.Metadata.UID == repl.Metadata.UID {
+					repl = p
+					if e.kind == "DELETED" {
+						// Gone before it was Ready: the controller will make another.
+						repl, readyRV, v.Replacement, v.Created, v.Ready = nil, "", "", milestone{}, milestone{}
+					} else if !v.Ready.reached && p.ready() {
+						v.Ready, readyRV = milestone{at, true}, p.Metadata.ResourceVersion
+					}
+				}
+			}
+			if e.wl != nil {
+				latest, lastShown = e.wl, *e.wl
+			}
+			// The controller's status counts the replacement Ready only after the pod's own
+			// update, so a full strength shown by an earlier state (not yet counting the loss)
+			// is not the recovery: it must come at or after the Ready.
+			if v.Ready.reached && latest != nil && strength(tk, *latest) == "" && !rvBefore(latest.Metadata.ResourceVersion, readyRV) {
+				v.Status, v.Full, v.Strength = statusRecovered, milestone{at, true}, strengthOf(tk, *latest)
+				return v
+			}
+		}
+	}
+}
+
+// stoppedOr is why, unless ctx is done: then macaque stopped, which is why the watch ended.
+func stoppedOr(ctx context.Context, why string) string {
+	if ctx.Err() != nil {
+		return "macaque stopped"
+	}
+	return why
+}
+
+// rvBefore says whether resourceVersion a is older than b. resourceVersions are opaque to
+// clients, but kube-apiserver's are etcd revisions, one counter for every object: compared as
+// numbers when both are, otherwise a is taken as not older (the order the events came in).
+func rvBefore(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
+}
+
+// strengthOf is "ready/desired" of w, a workload of kind k: 3/3.
+func strengthOf(k workloadKind, w workload) string {
+	if k == kindDaemonSet {
+		return fmt.Sprintf("%d/%d", w.Status.NumberReady, w.Status.DesiredNumberScheduled)
+	}
+	return fmt.Sprintf("%d/%d", w.Status.ReadyReplicas, w.desired())
+}
+
+// missing says, at the timeout, what keeps the workload from full strength: its own state
+// ("web: 2/3 ready after 5m0s"), then the replacement's ("web-7d9f-xyz is Pending: 0/1 nodes
+// are available") or, when none was created, why the controller says it could not create one
+// (a ReplicaFailure condition: a quota, an admission webhook).
+func (rc *recoverer) missing(ctx context.Context, r Result, dk workloadKind, direct ownerRef, tk workloadKind, top ownerRef,
+	latest *workload, shown workload, repl *watchedPod) string {
+	readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	defer cancel()
+	if latest == nil {
+		if w, err := rc.api.getWorkload(readCtx, r.Namespace, tk, top.Name); err == nil {
+			shown = w
+		}
+	}
+	state := strength(tk, shown)
+	if shown.Metadata.Name == "" {
+		state = top.Name + ": state unknown"
+	}
+	if state == "" {
+		state = top.Name + ": at full strength but its replacement is not Ready"
+	}
+	parts := []string{fmt.Sprintf("%s after %v", state, rc.timeout)}
+	if repl != nil {
+		return strings.Join(append(parts, repl.why()), "; ")
+	}
+	parts = append(parts, "no replacement created")
+	if w, err := rc.api.getWorkload(readCtx, r.Namespace, dk, direct.Name); err == nil {
+		for _, c := range w.Status.Conditions {
+			if c.Type == "ReplicaFailure" && c.Status == "True" {
+				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", dk.Kind, direct.Name, orNone(c.Message, c.Reason))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// podSelector is the label selector of w's pods, for the watch: from its spec.selector, a
+// LabelSelector for the apps kinds, a map for a ReplicationController.
+func podSelector(k workloadKind, w workload) (string, error) {
+	if len(w.Spec.Selector) == 0 || string(w.Spec.Selector) == "null" {
+		return "", errors.New("no spec.selector to find its pods by")
+	}
+	if k == kindRC {
+		var set map[string]string
+		if err := json.Unmarshal(w.Spec.Selector, &set); err != nil {
+			return "", fmt.Errorf("decode spec.selector: %w", err)
+		}
+		return labels.SelectorFromSet(set).String(), nil
+	}
+	var ls metav1.LabelSelector
+	if err := json.Unmarshal(w.Spec.Selector, &ls); err != nil {
+		return "", fmt.Errorf("decode spec.selector: %w", err)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&ls)
+	if err != nil {
+		return "", fmt.Errorf("spec.selector: %w", err)
+	}
+	if sel.Empty() {
+		return "", errors.New("an empty spec.selector would watch every pod in the namespace")
+	}
+	return sel.String(), nil
+}
+
+// errWatchExpired is a watch whose resourceVersion the API server no longer has (410 Gone).
+var errWatchExpired = errors.New("the API server no longer has the resourceVersion to resume from (410 Gone)")
+
+// stream runs one watch of q from rv, decoding each event with decode and sending it on out,
+// until ctx is done. A watch the API server closes is reopened from the last resourceVersion
+// seen, maxResumes times at most; one that cannot be (refused, expired) sends its error, last.
+func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out chan<- watched, decode func(string, json.RawMessage) (watched, error)) {
+	send := func(w watched) bool {
+		select {
+		case out <- w:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for resumes := 0; ; resumes++ {
+		if resumes > maxResumes {
+			send(watched{err: fmt.Errorf("watch %s: closed by the API server %d times, not reopened again", q, maxResumes+1)})
+			return
+		}
+		body, err := rc.api.watch(ctx, q, rv)
+		if err != nil {
+			if ctx.Err() == nil {
+				send(watched{err: fmt.Errorf("watch %s: %w", q, err)})
+			}
+			return
+		}
+		rv, err = decodeWatch(body, rv, func(kind string, obj json.RawMessage) error {
+			w, err := decode(kind, obj)
+			if err != nil {
+				return err
+			}
+			if !send(w) {
+				return ctx.Err()
+			}
+			return nil
+		})
+		_ = body.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			send(watched{err: fmt.Errorf("watch %s: %w", q, err)})
+			return
+		}
+	}
+}
+
+// decodePod decodes a pod's watch event.
+func decodePod(kind string, obj json.RawMessage) (watched, error) {
+	var p watchedPod
+	if err := json.Unmarshal(obj, &p); err != nil {
+		return watched{}, fmt.Errorf("decode pod: %w", err)
+	}
+	return watched{kind: kind, pod: &p}, nil
+}
+
+// decodeWorkload decodes a workload's watch event.
+func decodeWorkload(kind string, obj json.RawMessage) (watched, error) {
+	var w workload
+	if err := json.Unmarshal(obj, &w); err != nil {
+		return watched{}, fmt.Errorf("decode workload: %w", err)
+	}
+	return watched{kind: kind, wl: &w}, nil
+}
+
+// decodeWatch reads a watch's stream of events ({"type": ..., "object": ...}, one after the
+// other) one at a time, calling each with the type and object of every ADDED, MODIFIED or
+// DELETED event, and returns the last resourceVersion seen (rv if none) for a resumption:
+// bookmarks move it too. It ends when the stream does (io.EOF is no error), or with the error of
+// an ERROR event: errWatchExpired for a 410.
+func decodeWatch(r io.Reader, rv string, each func(kind string, obj json.RawMessage) error) (string, error) {
+	dec := json.NewDecoder(r)
+	var ev struct {
+		Type   string          `json:"type"`
+		Object json.RawMessage `json:"object"`
+	}
+	var meta struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+		Code    int32  `json:"code"`
+		Message string `json:"message"`
+	}
+	for {
+		ev.Type, ev.Object = "", ev.Object[:0]
+		err := dec.Decode(&ev)
+		if errors.Is(err, io.EOF) {
+			return rv, nil
+		}
+		if err != nil {
+			return rv, fmt.Errorf("decode watch event: %w", err)
+		}
+		meta.Metadata.ResourceVersion, meta.Code, meta.Message = "", 0, ""
+		if err := json.Unmarshal(ev.Object, &meta); err != nil {
+			return rv, fmt.Errorf("decode %s event: %w", ev.Type, err)
+		}
+		if ev.Type == "ERROR" {
+			if meta.Code == 410 {
+				return rv, fmt.Errorf("%w: %s", errWatchExpired, meta.Message)
+			}
+			return rv, fmt.Errorf("the API server ended the watch: %d %s", meta.Code, meta.Message)
+		}
+		if meta.Metadata.ResourceVersion != "" {
+			rv = meta.Metadata.ResourceVersion
+		}
+		if ev.Type == "BOOKMARK" {
+			continue
+		}
+		if err := each(ev.Type, ev.Object); err != nil {
+			return rv, err
+		}
+	}
+}
+
+// watchTimeout is how long the API server keeps one watch open before it closes it and macaque
+// reopens it from where it was: within the server's own limit (5 to 10 minutes by default).
+const watchTimeout = 5 * time.Minute
+
+func (p *restPods) watch(ctx context.Context, q watchQuery, rv string) (io.ReadCloser, error) {
+	req := p.client.Get().AbsPath(q.prefix, "namespaces", q.namespace, q.resource).
+		Param("watch", "true").Param("allowWatchBookmarks", "true").
+		Param("timeoutSeconds", strconv.Itoa(int(watchTimeout.Seconds())))
+	if rv != "" {
+		req = req.Param("resourceVersion", rv)
+	}
+	if q.labelSelector != "" {
+		req = req.Param("labelSelector", q.labelSelector)
+	}
+	if q.fieldSelector != "" {
+		req = req.Param("fieldSelector", q.fieldSelector)
+	}
+	body, err := req.Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// preflightRecoveryScope runs preflightRecovery in each named namespace, or, for *, asks for
+// watch on pods and the workload kinds in every namespace with access reviews.
+func preflightRecoveryScope(ctx context.Context, api interface {
+	recoveryAPI
+	scopeAPI
+}, sc scope) error {
+	if !sc.all {
+		for _, ns := range sc.namespaces {
+			if err := preflightRecovery(ctx, api, ns); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	need := []permission{{verb: "watch", resource: "pods"}}
+	for _, k := range workloadKinds {
+		need = append(need, permission{verb: "watch", group: k.group, resource: k.resource})
+	}
+	for _, p := range need {
+		why, err := api.mayI(ctx, p)
+		if err != nil {
+			return fmt.Errorf("check that macaque may %s in every namespace: %w", p, err)
+		}
+		if why != "" {
+			return badSetting("RECOVERY_TIMEOUT", "* needs %s in every namespace for the recovery verdicts, which macaque may not (%s); apply macaque-cluster.yml, whose ClusterRole grants it", p, why)
+		}
+	}
+	return nil
+}
+
+// preflightRecovery checks that macaque may watch pods and the workload kinds in namespace, as
+// following a victim's controller needs: a watch of a name that cannot exist, closed at once.
+func preflightRecovery(ctx context.Context, api recoveryAPI, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	kinds := append([]workloadKind{{Kind: "Pod", prefix: "/api/v1", resource: "pods"}}, workloadKinds...)
+	for _, k := range kinds {
+		body, err := api.watch(ctx, watchQuery{prefix: k.prefix, namespace: namespace, resource: k.resource, fieldSelector: "metadata.name=" + preflightPod}, "")
+		if isRBACDenial(err) {
+			return badSetting("RECOVERY_TIMEOUT", "cannot watch %s in %q (the recovery verdict after each kill watches pods and %s; grant watch on them in macaque's Role): %v",
+				k.resource, namespace, strings.Join(workloadResources(), ", "), err)
+		}
+		if err != nil {
+			return fmt.Errorf("check that macaque may watch %s in %q: %w", k.resource, namespace, err)
+		}
+		_ = body.Close()
+	}
+	return nil
+}

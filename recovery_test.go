@@ -1,0 +1,546 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+)
+
+// syncClock is a clock each read of which the test answers: the follower reads it once per
+// watch event it handles, so the test, answering one read after each change it makes, knows
+// which event each time is for. Its timer fires when the test says.
+type syncClock struct {
+	asks  chan chan time.Time
+	fire  chan time.Time
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func newSyncClock() *syncClock {
+	return &syncClock{asks: make(chan chan time.Time), fire: make(chan time.Time, 1)}
+}
+
+func (c *syncClock) now() time.Time {
+	reply := make(chan time.Time)
+	c.asks <- reply
+	return <-reply
+}
+
+func (c *syncClock) after(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	return c.fire
+}
+
+// tell answers the next read of the clock with kill0 + d: the follower has taken an event.
+func (c *syncClock) tell(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case reply := <-c.asks:
+		reply <- kill0.Add(d)
+	case <-time.After(waitWithin):
+		t.Fatalf("the follower read no clock within %v: it did not see the change made at +%v", waitWithin, d)
+	}
+}
+
+// kill0 is when the API server accepted the kill in these tests.
+var kill0 = time.Date(2026, 3, 29, 9, 0, 1, 0, time.UTC)
+
+// The workloads of the tests: Deployment web above ReplicaSet web-7d9f, StatefulSet db.
+var (
+	webDeploy = ownerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy-web", Controller: new(true)}
+	webRS     = ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "uid-rs-web", Controller: new(true)}
+	dbSTS     = ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-sts-db", Controller: new(true)}
+)
+
+// ownedPod is a Running pod of owner, Ready or not, with labels that owner's selector matches.
+func ownedPod(name string, uid types.UID, owner ownerRef, ready bool) *corev1.Pod {
+	app, _, _ := strings.Cut(owner.Name, "-")
+	p := fakeapi.Pod(testNS, name, map[string]string{"app": app, "pod-template-hash": "7d9f"})
+	p.UID = uid
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: owner.APIVersion, Kind: owner.Kind, Name: owner.Name, UID: owner.UID, Controller: new(true)}}
+	if !ready {
+		p.Status.Phase = corev1.PodPending
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"}}
+	}
+	return p
+}
+
+// deployment is web at ready/3, its latest generation observed.
+func deployment(ready int32) *appsv1.Deployment {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "web", UID: webDeploy.UID, Generation: 1},
+		Spec: appsv1.DeploymentSpec{Replicas: new(int32(3)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, ReadyReplicas: ready, AvailableReplicas: ready, UpdatedReplicas: 3, UnavailableReplicas: 3 - ready}
+	return d
+}
+
+// replicaSet is web's ReplicaSet, its failure to create a pod (a quota) in why if not empty.
+func replicaSet(why string) *appsv1.ReplicaSet {
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: webRS.Name, UID: webRS.UID, Generation: 1,
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: webDeploy.UID, Controller: new(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: new(int32(3)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", "pod-template-hash": "7d9f"}}}}
+	if why != "" {
+		rs.Status.Conditions = []appsv1.ReplicaSetCondition{{Type: appsv1.ReplicaSetReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: why}}
+	}
+	return rs
+}
+
+// statefulSet is db at ready/3.
+func statefulSet(ready int32) *appsv1.StatefulSet {
+	s := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "db", UID: dbSTS.UID, Generation: 1},
+		Spec: appsv1.StatefulSetSpec{Replicas: new(int32(3)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}
+	s.Status = appsv1.StatefulSetStatus{ObservedGeneration: 1, Replicas: 3, ReadyReplicas: ready, CurrentRevision: "r1", UpdateRevision: "r1", UpdatedReplicas: 3}
+	return s
+}
+
+// recoveryWorld is a fake API server with web (3 pods) and db (3 pods), at full strength.
+func recoveryWorld(t *testing.T) (*fakeapi.Server, *restPods) {
+	t.Helper()
+	srv := fakeapi.New(t)
+	for _, n := range []string{"a", "b", "c"} {
+		srv.Add(ownedPod("web-7d9f-"+n, types.UID("uid-web-"+n), webRS, true))
+	}
+	for i := range 3 {
+		srv.Add(ownedPod(fmt.Sprint("db-", i), types.UID(fmt.Sprint("uid-db-", i)), dbSTS, true))
+	}
+	srv.AddWorkload(deployment(3))
+	srv.AddWorkload(replicaSet(""))
+	srv.AddWorkload(statefulSet(3))
+	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, api
+}
+
+// killFor deletes pod (as the killer does, through the API) and returns its report.
+func killFor(t *testing.T, api *restPods, pod string, uid types.UID, controller, top ownerRef) Result {
+	t.Helper()
+	rv, err := api.delete(boundedCtx(t), testNS, pod, victim{UID: uid}, nil)
+	if err != nil {
+		t.Fatalf("delete %s: %v", pod, err)
+	}
+	if rv == "" {
+		t.Fatal("the DELETE's answer carried no resourceVersion")
+	}
+	return Result{Time: tick0, Namespace: testNS, Pod: pod, Outcome: OutcomeKilled, Deleted: kill0, uid: uid, killRV: rv, controller: &controller, top: &top}
+}
+
+// startFollow runs rc on kills, returning the verdicts channel; ctx's cancel stops it.
+func startFollow(t *testing.T, rc *recoverer, ctx context.Context, kills ...Result) <-chan Recovery {
+	t.Helper()
+	in := make(chan Result, len(kills))
+	for _, k := range kills {
+		in <- k
+	}
+	close(in)
+	out := make(chan Recovery, 8)
+	go rc.run(ctx, in, out)
+	return out
+}
+
+func newTestRecoverer(api recoveryAPI, clock *syncClock, timeout time.Duration) *recoverer {
+	return &recoverer{api: api, timeout: timeout, now: clock.now, after: clock.after, log: discardLogger()}
+}
+
+// recordingObserver records what a recoverer observes.
+type recordingObserver struct {
+	mu     sync.Mutex
+	stages []string
+	missed []string
+}
+
+func (o *recordingObserver) recovered(ns string, stage recoveryStage, took time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stages = append(o.stages, fmt.Sprintf("%s %s %.1f", ns, stage, took.Seconds()))
+}
+
+func (o *recordingObserver) notRecovered(ns string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.missed = append(o.missed, ns)
+}
+
+// TestRecoveryVerdict follows kills through a fake API server's watches, the test playing the
+// controllers (each change, then the time the follower sees it at), and checks each verdict.
+func TestRecoveryVerdict(t *testing.T) {
+	second := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	tests := []struct {
+		name string
+		pod  string
+		uid  types.UID
+		ctl  ownerRef
+		top  ownerRef
+		// play makes the controllers' changes after the kill, answering the follower's clock.
+		play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
+		timeout bool // fire the timeout after play
+		want    recoveryStatus
+		created time.Duration // 0: not reached
+		ready   time.Duration
+		full    time.Duration
+		repl    string
+		why     []string // in the verdict's Why
+		summary string   // the verdict's summary, if not empty
+	}{
+		{
+			name: "deployment recovered: three milestones timed from the kill", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.AddWorkload(deployment(2))
+				clock.tell(t, second(0.1))
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
+				clock.tell(t, second(0.3))
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
+				clock.tell(t, second(4.1))
+				srv.AddWorkload(deployment(3))
+				clock.tell(t, second(4.1))
+			},
+			want: statusRecovered, created: second(0.3), ready: second(4.1), full: second(4.1), repl: "web-7d9f-x",
+			summary: "web lost web-7d9f-a: replacement web-7d9f-x created in 0.3 s, Ready in 4.1 s, web back to 3/3 in 4.1 s",
+		},
+		{
+			name: "a full strength shown before the replacement is Ready is not the recovery", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.AddWorkload(deployment(3)) // not yet counting the loss
+				clock.tell(t, second(0.1))
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
+				clock.tell(t, second(0.5))
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
+				clock.tell(t, second(2))
+				srv.AddWorkload(deployment(3))
+				clock.tell(t, second(2.5))
+			},
+			want: statusRecovered, created: second(0.5), ready: second(2), full: second(2.5), repl: "web-7d9f-x",
+		},
+		{
+			name: "a sibling's change is no replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.Add(ownedPod("web-7d9f-b", "uid-web-b", webRS, true)) // MODIFIED, an old pod
+				clock.tell(t, second(0.2))
+				srv.Add(ownedPod("other-1", "uid-other", ownerRef{Kind: "ReplicaSet", Name: "other", UID: "uid-other-rs"}, true))
+				srv.Add(ownedPod("web-7d9f-y", "uid-web-y", webRS, true))
+				clock.tell(t, second(1))
+				srv.AddWorkload(deployment(3))
+				clock.tell(t, second(1.5))
+			},
+			want: statusRecovered, created: second(1), ready: second(1), full: second(1.5), repl: "web-7d9f-y",
+		},
+		{
+			name: "replacement pending past the timeout: not recovered, saying why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.AddWorkload(deployment(2))
+				clock.tell(t, second(0.1))
+				p := ownedPod("web-7d9f-x", "uid-web-x", webRS, false)
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
+					Message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}}
+				srv.Add(p)
+				clock.tell(t, second(0.2))
+			},
+			timeout: true, want: statusNotRecovered, created: second(0.2), repl: "web-7d9f-x",
+			why: []string{"web: 2/3 ready after 10s", "web-7d9f-x is Pending: 0/1 nodes are available: 1 node(s) didn't match"},
+		},
+		{
+			name: "no replacement created past the timeout: the ReplicaSet's failure", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.AddWorkload(replicaSet(`pods "web-7d9f-z" is forbidden: exceeded quota: none`))
+				srv.AddWorkload(deployment(2))
+				clock.tell(t, second(0.1))
+			},
+			timeout: true, want: statusNotRecovered,
+			why: []string{"web: 2/3 ready after 10s", "no replacement created (ReplicaSet web-7d9f: pods \"web-7d9f-z\" is forbidden: exceeded quota"},
+		},
+		{
+			name: "statefulset: the same name with a new UID, not another pod", pod: "db-1", uid: "uid-db-1", ctl: dbSTS, top: dbSTS,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.Add(ownedPod("db-3", "uid-db-3", dbSTS, true)) // a scale-up, not the replacement
+				clock.tell(t, second(0.5))
+				srv.Add(ownedPod("db-1", "uid-db-1-new", dbSTS, false))
+				clock.tell(t, second(1.5))
+				srv.Add(ownedPod("db-1", "uid-db-1-new", dbSTS, true))
+				clock.tell(t, second(3))
+				srv.AddWorkload(statefulSet(3))
+				clock.tell(t, second(3.2))
+			},
+			want: statusRecovered, created: second(1.5), ready: second(3), full: second(3.2), repl: "db-1",
+		},
+		{
+			name: "a replacement deleted before it was Ready is replaced in turn", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
+				clock.tell(t, second(0.3))
+				srv.Remove(testNS, "web-7d9f-x")
+				clock.tell(t, second(0.6))
+				srv.Add(ownedPod("web-7d9f-y", "uid-web-y", webRS, true))
+				clock.tell(t, second(2))
+				srv.AddWorkload(deployment(3))
+				clock.tell(t, second(2.1))
+			},
+			want: statusRecovered, created: second(2), ready: second(2), full: second(2.1), repl: "web-7d9f-y",
+		},
+		{
+			name: "watches the API server closes are resumed from the last resourceVersion", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
+				clock.tell(t, second(0.3))
+				srv.CloseWatches()
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
+				clock.tell(t, second(1))
+				srv.CloseWatches()
+				srv.AddWorkload(deployment(3))
+				clock.tell(t, second(1.2))
+			},
+			want: statusRecovered, created: second(0.3), ready: second(1), full: second(1.2), repl: "web-7d9f-x",
+		},
+		{
+			name: "a watch too old for the API server (410) is unknown, not a crash", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
+			want: statusUnknown, why: []string{"410 Gone"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, api := recoveryWorld(t)
+			clock := newSyncClock()
+			obs := &recordingObserver{}
+			rc := newTestRecoverer(api, clock, 10*time.Second)
+			rc.observer = obs
+			kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
+			if tt.want == statusUnknown {
+				srv.AddWorkload(deployment(2))
+				srv.Compact() // the kill's resourceVersion is now too old
+			}
+			verdicts := startFollow(t, rc, boundedCtx(t), kill)
+			tt.play(t, srv, clock)
+			if tt.timeout {
+				for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("watches %v, want the pods' and the workload's before the timeout", srv.Watches())
+					}
+				}
+				clock.fire <- kill0.Add(10 * time.Second)
+			}
+			v, _ := recvWithin(t, verdicts, "the verdict")
+			if v.Status != tt.want {
+				t.Fatalf("verdict %q (%s), want %q", v.Status, v.summary(), tt.want)
+			}
+			for _, m := range []struct {
+				name string
+				got  milestone
+				want time.Duration
+			}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
+				if m.got.reached != (m.want != 0) || m.got.after != m.want {
+					t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
+				}
+			}
+			if v.Replacement != tt.repl {
+				t.Errorf("replacement %q, want %q", v.Replacement, tt.repl)
+			}
+			for _, w := range tt.why {
+				if !strings.Contains(v.Why, w) {
+					t.Errorf("why %q, want it to say %q", v.Why, w)
+				}
+			}
+			if tt.summary != "" && v.summary() != tt.summary {
+				t.Errorf("summary %q\nwant    %q", v.summary(), tt.summary)
+			}
+			if v.kill != tt.uid || v.Workload != tt.top.String() {
+				t.Errorf("verdict of kill %q on %q, want %q on %q", v.kill, v.Workload, tt.uid, tt.top)
+			}
+			if w := clock.waits; len(w) != 1 || w[0] != 10*time.Second {
+				t.Errorf("timers %v, want one of the timeout, 10s", w)
+			}
+			least := 2 // the pods' and the workload's
+			if tt.want == statusUnknown {
+				least = 1 // the first to fail ends the follow, maybe before the other starts
+			}
+			checkWatchesOnly(t, srv, kill.killRV, least)
+			var wantStages []string
+			for _, s := range []struct {
+				stage recoveryStage
+				d     time.Duration
+			}{{stageCreated, tt.created}, {stageReady, tt.ready}, {stageFullStrength, tt.full}} {
+				if s.d != 0 {
+					wantStages = append(wantStages, fmt.Sprintf("%s %s %.1f", testNS, s.stage, s.d.Seconds()))
+				}
+			}
+			if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
+				t.Errorf("observed %q, want %q", obs.stages, wantStages)
+			}
+			if (len(obs.missed) == 1) != (tt.want == statusNotRecovered) {
+				t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
+			}
+		})
+	}
+}
+
+// checkWatchesOnly checks that no pod was ever listed after the kill (the victim's is never
+// read, every pod is watched), and that every watch started at the kill's resourceVersion or
+// resumed after it, with a label selector for pods and a name for the workload.
+func checkWatchesOnly(t *testing.T, srv *fakeapi.Server, killRV string, least int) {
+	t.Helper()
+	watches := 0
+	for _, r := range srv.Requests() {
+		if r.Method != http.MethodGet {
+			continue
+		}
+		if r.Query.Get("watch") != "true" {
+			if strings.HasSuffix(r.Path, "/pods") {
+				t.Errorf("pods listed: %s?%s", r.Path, r.Query.Encode())
+			}
+			continue
+		}
+		watches++
+		if rv := r.Query.Get("resourceVersion"); rv == "" || rvBefore(rv, killRV) {
+			t.Errorf("watch %s from resourceVersion %q, want the kill's %s or later", r.Path, rv, killRV)
+		}
+		if strings.HasSuffix(r.Path, "/pods") && r.Query.Get("labelSelector") != "app=web,pod-template-hash=7d9f" && r.Query.Get("labelSelector") != "app=db" {
+			t.Errorf("pods watched with selector %q, want the controller's", r.Query.Get("labelSelector"))
+		}
+		if !strings.HasSuffix(r.Path, "/pods") && !strings.HasPrefix(r.Query.Get("fieldSelector"), "metadata.name=") {
+			t.Errorf("workload watched with field selector %q, want its name", r.Query.Get("fieldSelector"))
+		}
+	}
+	if watches < least {
+		t.Errorf("%d watches, want at least %d", watches, least)
+	}
+}
+
+// TestRecoveryVerdictsOutsideTheFollow checks the verdicts given without following: a bare pod
+// at once, a kill past the bound of those in flight, the kills in flight at SIGTERM, a watch
+// RBAC refuses; and that dry runs and failures get none.
+func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
+	t.Run("a bare pod is not replaced, at once; dry runs and failures get no verdict", func(t *testing.T) {
+		_, api := recoveryWorld(t)
+		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
+		bare := Result{Namespace: testNS, Pod: "lonely", Outcome: OutcomeKilled, uid: "uid-lonely"}
+		verdicts := startFollow(t, rc, boundedCtx(t), Result{Pod: "dry", Outcome: OutcomeDryRun}, Result{Pod: "x", Outcome: OutcomeError}, bare)
+		v, _ := recvWithin(t, verdicts, "the bare pod's verdict")
+		if v.Status != statusNotReplaced || v.Pod != "lonely" {
+			t.Errorf("verdict %+v, want %q for lonely", v, statusNotReplaced)
+		}
+		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
+			t.Error("a second verdict, want none for the dry run and the failure")
+		}
+	})
+	t.Run("past the bound in flight: unknown, saying so", func(t *testing.T) {
+		_, api := recoveryWorld(t)
+		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
+		rc.now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
+		rc.max = 1
+		ctx, cancel := context.WithCancel(boundedCtx(t))
+		defer cancel()
+		first := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy)
+		second := killFor(t, api, "web-7d9f-b", "uid-web-b", webRS, webDeploy)
+		verdicts := startFollow(t, rc, ctx, first, second)
+		v, _ := recvWithin(t, verdicts, "the second kill's verdict")
+		if v.Status != statusUnknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
+			t.Errorf("verdict %q on %s (%s), want unknown for web-7d9f-b, 1 in flight", v.Status, v.Pod, v.Why)
+		}
+		cancel()
+		v, _ = recvWithin(t, verdicts, "the first kill's verdict at stop")
+		if v.Status != statusUnknown || v.Pod != "web-7d9f-a" || v.Why != "macaque stopped" {
+			t.Errorf("verdict %q on %s (%s), want unknown: macaque stopped for web-7d9f-a", v.Status, v.Pod, v.Why)
+		}
+		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
+			t.Error("verdicts still open after every kill had one")
+		}
+	})
+	t.Run("a watch RBAC refuses is unknown, naming it", func(t *testing.T) {
+		srv, api := recoveryWorld(t)
+		srv.Fail = func(r fakeapi.Request) *metav1.Status {
+			if r.Query.Get("watch") == "true" && strings.HasSuffix(r.Path, "/pods") {
+				return fakeapi.Forbidden("watch", testNS)
+			}
+			return nil
+		}
+		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
+		verdicts := startFollow(t, rc, boundedCtx(t), killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
+		v, _ := recvWithin(t, verdicts, "the verdict")
+		if v.Status != statusUnknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
+			t.Errorf("verdict %q (%s), want unknown naming the refused watch", v.Status, v.Why)
+		}
+	})
+}
+
+// TestVerdictsInTheKillsThread checks that the notifier posts each verdict as a reply in the
+// thread of its kill's message, broadcasts a not recovered one to the channel too, and posts a
+// verdict whose kill was never posted to the channel.
+func TestVerdictsInTheKillsThread(t *testing.T) {
+	ts := func(ts string) func(http.ResponseWriter) {
+		return func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ok":true,"channel":"C123","ts":%q}`, ts)
+		}
+	}
+	kill := func(pod string, uid types.UID) Result {
+		r := killed
+		r.Pod, r.uid = pod, uid
+		return r
+	}
+	verdict := func(pod string, uid types.UID, s recoveryStatus) Recovery {
+		return Recovery{Namespace: "shop", Pod: pod, Workload: "Deployment/web", Status: s, kill: uid, Timeout: time.Minute,
+			Created: milestone{300 * time.Millisecond, true}, Replacement: "web-x"}
+	}
+	stub := newSlackStub(t, ts("1.000001"), ts("1.000002"))
+	n := newTestNotifier(stub, &fakeAfter{})
+	results, verdicts := make(chan Result, 4), make(chan Recovery, 4)
+	n.verdicts = verdicts
+	results <- kill("web-1", "uid-1")
+	results <- kill("web-2", "uid-2")
+	verdicts <- verdict("web-2", "uid-2", statusNotRecovered)
+	verdicts <- verdict("web-1", "uid-1", statusRecovered)
+	verdicts <- verdict("web-3", "uid-never-posted", statusRecovered)
+	close(results)
+	close(verdicts)
+	done := make(chan struct{})
+	go func() { n.run(t.Context(), results, time.Second); close(done) }()
+	recvWithin(t, done, "the notifier to end")
+	posts := stub.Posts()
+	if len(posts) != 5 {
+		t.Fatalf("%d posts, want 5: %v", len(posts), posts)
+	}
+	want := []struct{ thread, broadcast, text string }{
+		{"", "", ":monkey_face: killed"}, {"", "", ":monkey_face: killed"},
+		{"1.000002", "true", ":rotating_light: not recovered: deployment `shop/web`"},
+		{"1.000001", "", ":white_check_mark: recovered: deployment `shop/web`: web lost web-1: replacement web-x created in 0.3 s"},
+		{"", "", ":white_check_mark: recovered"},
+	}
+	for i, w := range want {
+		p := posts[i]
+		if p["thread_ts"] != w.thread || p["reply_broadcast"] != w.broadcast || !strings.HasPrefix(p["text"], w.text) {
+			t.Errorf("post %d: thread_ts %q, reply_broadcast %q, text %q; want %q, %q, %q", i, p["thread_ts"], p["reply_broadcast"], p["text"], w.thread, w.broadcast, w.text)
+		}
+	}
+}
+
+// TestThreadsAreBounded checks that the notifier forgets the oldest kills past maxThreads.
+func TestThreadsAreBounded(t *testing.T) {
+	var th threads
+	for i := range maxThreads + 1 {
+		th.remember(types.UID(fmt.Sprint(i)), fmt.Sprint(i))
+	}
+	if _, ok := th.take("0"); ok {
+		t.Error("the oldest kill is remembered past maxThreads")
+	}
+	if ts, ok := th.take("1"); !ok || ts != "1" {
+		t.Errorf("kill 1: %q, %v; want its ts", ts, ok)
+	}
+	if _, ok := th.take("1"); ok {
+		t.Error("a kill's ts is taken twice")
+	}
+	if len(th.ts) != maxThreads-1 || len(th.order) != maxThreads {
+		t.Errorf("%d ts and %d in order, want %d and %d", len(th.ts), len(th.order), maxThreads-1, maxThreads)
+	}
+}
