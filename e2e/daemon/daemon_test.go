@@ -57,6 +57,9 @@ func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 		if p.Channel != "C0E2E" || p.Token != "xoxb-e2e" {
 			t.Errorf("post to channel %q with token %q", p.Channel, p.Token)
 		}
+		if p.ThreadTS != "" {
+			continue // a recovery verdict, in the thread of its kill (recovery_test.go)
+		}
 		kills = append(kills, parseKill(t, p))
 	}
 	// Every kill reported is a deletion the API server saw, and there is no other.
@@ -285,6 +288,8 @@ func TestServiceAccountIsConfinedToItsNamespace(t *testing.T) {
 	}{
 		{"list", ns, "yes"},
 		{"delete", ns, "yes"},
+		{"watch", ns, "yes"}, // the recovery verdict follows the replacement
+		{"watch", otherNS, "no"},
 		{"get", ns, "no"}, // macaque reads its victim back through list
 		{"create", ns, "no"},
 		{"list", otherNS, "no"},
@@ -302,7 +307,8 @@ func TestServiceAccountIsConfinedToItsNamespace(t *testing.T) {
 	for _, tt := range []struct{ verb, resource, namespace, want string }{
 		{"get", "replicasets.apps", ns, "yes"}, {"get", "deployments.apps", ns, "yes"}, {"get", "statefulsets.apps", ns, "yes"},
 		{"get", "daemonsets.apps", ns, "yes"}, {"get", "replicationcontrollers", ns, "yes"},
-		{"list", "deployments.apps", ns, "no"}, {"watch", "replicasets.apps", ns, "no"}, {"update", "deployments.apps", ns, "no"},
+		{"watch", "replicasets.apps", ns, "yes"}, {"watch", "deployments.apps", ns, "yes"}, // the recovery verdict's watches
+		{"list", "deployments.apps", ns, "no"}, {"watch", "replicasets.apps", otherNS, "no"}, {"update", "deployments.apps", ns, "no"},
 		{"delete", "statefulsets.apps", ns, "no"}, {"get", "jobs.batch", ns, "no"}, {"get", "deployments.apps", otherNS, "no"},
 	} {
 		t.Run(tt.verb+" "+tt.resource+" in "+tt.namespace, func(t *testing.T) {
