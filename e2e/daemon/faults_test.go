@@ -493,7 +493,7 @@ func (d *daemon) drops() []string {
 func unaccounted(d *daemon, slack *slackstub.Server, ns string) []string {
 	var out []string
 	drops := d.drops()
-	posts := slack.Posts()
+	posts := killReports(slack.Posts())
 	lines := d.tickLines()
 	for _, l := range lines {
 		if l.Pod == "" {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -316,6 +318,17 @@ func (d *daemon) stop(t *testing.T) {
 	if code != 0 {
 		t.Errorf("macaque exited %d after SIGTERM, want 0", code)
 	}
+}
+
+// verdictText is how a recovery verdict's Slack message starts (notifier.go's verdictMessage).
+var verdictText = regexp.MustCompile(`^:(white_check_mark|rotating_light|warning|grey_question): (recovered|not recovered|not replaced|unknown)`)
+
+// killReports are the posts that report ticks: not the recovery verdicts, which reply in the
+// thread of their kill (or, when that post never went out, go to the channel).
+func killReports(posts []slackstub.Post) []slackstub.Post {
+	return slices.DeleteFunc(slices.Clone(posts), func(p slackstub.Post) bool {
+		return p.ThreadTS != "" || verdictText.MatchString(p.Text)
+	})
 }
 
 // waitPosts waits until the stub has at least n posts and returns them. It fails at once if

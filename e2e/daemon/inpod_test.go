@@ -52,8 +52,9 @@ func TestRunsInAPodWithTheMountedServiceAccount(t *testing.T) {
 		Args: []string{"--mount", "--propagation", "private", "/bin/sh", "-c", inPodScript, "sh", macaqueBin, sa},
 		Env:  append(macaqueEnv(t, slack), inCluster...), // no KUBECONFIG, MACAQUE_NAMESPACE or POD_NAMESPACE
 	})
-	posts := d.waitPosts(t, slack, 2)
+	d.waitPosts(t, slack, 2)
 	d.stop(t)
+	posts := killReports(slack.Posts())
 
 	startedIn := ""
 	for _, line := range d.Logs() {
