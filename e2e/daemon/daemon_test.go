@@ -256,6 +256,33 @@ func waitCanI(t *testing.T, kubeconfig, verb, resource, ns, want string) {
 }
 
 // setRoleVerbs replaces the verbs of macaque's Role on pods, keeping its other rules (the
+// unbind deletes macaque's RoleBinding in ns and waits until the authorizer no longer lets
+// macaque list pods there; the func it returns puts the same binding back and waits until it does.
+func unbind(t *testing.T, kubeconfig, ns string) (restore func()) {
+	t.Helper()
+	bindings := testCluster.Clientset.RbacV1().RoleBindings(ns)
+	rb, err := bindings.Get(t.Context(), "macaque", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bindings.Delete(t.Context(), rb.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitCanI(t, kubeconfig, "list", "pods", ns, "no")
+	return func() {
+		t.Helper()
+		restored := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: rb.Name, Labels: rb.Labels, Annotations: rb.Annotations},
+			RoleRef:    rb.RoleRef,
+			Subjects:   rb.Subjects,
+		}
+		if _, err := bindings.Create(t.Context(), restored, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitCanI(t, kubeconfig, "list", "pods", ns, "yes")
+	}
+}
+
 // guard's get on workloads).
 func setRoleVerbs(t *testing.T, ns string, verbs ...string) {
 	t.Helper()

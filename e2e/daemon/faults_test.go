@@ -22,7 +22,6 @@ import (
 	"github.com/macaque-chaos/macaque/e2e/cluster"
 	"github.com/macaque-chaos/macaque/e2e/faultproxy"
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -226,15 +225,7 @@ func TestRoleBindingDeletedAndRestored(t *testing.T) {
 	d := startMacaque(t, kubeconfig, nil, "MACAQUE_SELECTOR=app=web")
 	d.waitOutcomes(t, 0, 1, "killed", 30*time.Second)
 
-	bindings := testCluster.Clientset.RbacV1().RoleBindings(ns)
-	rb, err := bindings.Get(t.Context(), "macaque", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bindings.Delete(t.Context(), rb.Name, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitCanI(t, kubeconfig, "list", "pods", ns, "no")
+	restore := unbind(t, kubeconfig, ns)
 	// A tick in flight when the authorizer changed its mind may still kill; count from the
 	// first forbidden one.
 	mark := len(d.tickLines())
@@ -259,15 +250,7 @@ func TestRoleBindingDeletedAndRestored(t *testing.T) {
 		t.Fatalf("macaque exited (%v) without its RoleBinding", d.State())
 	}
 
-	restored := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: rb.Name, Labels: rb.Labels, Annotations: rb.Annotations},
-		RoleRef:    rb.RoleRef,
-		Subjects:   rb.Subjects,
-	}
-	if _, err := bindings.Create(t.Context(), restored, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitCanI(t, kubeconfig, "list", "pods", ns, "yes")
+	restore()
 	d.waitOutcomes(t, len(d.tickLines()), 1, "killed", 30*time.Second)
 	d.stop(t)
 	checkKillsAreDeletions(t, d, watcher)

@@ -14,8 +14,6 @@ import (
 	"github.com/macaque-chaos/macaque/e2e/cluster"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // httpAddr is where the daemon serves /metrics and the probes, from its log line saying so.
@@ -163,15 +161,7 @@ func TestProbesAndMetricsFollowRBAC(t *testing.T) {
 		t.Errorf("next tick at %v, last at %v: want the next after the last", next, last)
 	}
 
-	bindings := testCluster.Clientset.RbacV1().RoleBindings(ns)
-	rb, err := bindings.Get(t.Context(), "macaque", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bindings.Delete(t.Context(), rb.Name, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitCanI(t, kubeconfig, "list", "pods", ns, "no")
+	restore := unbind(t, kubeconfig, ns)
 	waitReadyz(http.StatusServiceUnavailable, `cannot list resource "pods"`)
 	during := waitMetric(forbidden, 2)
 	if during["macaque_last_tick_timestamp_seconds"] <= during["macaque_last_successful_tick_timestamp_seconds"] {
@@ -179,15 +169,7 @@ func TestProbesAndMetricsFollowRBAC(t *testing.T) {
 			during["macaque_last_tick_timestamp_seconds"], during["macaque_last_successful_tick_timestamp_seconds"])
 	}
 
-	restored := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: rb.Name, Labels: rb.Labels, Annotations: rb.Annotations},
-		RoleRef:    rb.RoleRef,
-		Subjects:   rb.Subjects,
-	}
-	if _, err := bindings.Create(t.Context(), restored, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitCanI(t, kubeconfig, "list", "pods", ns, "yes")
+	restore()
 	waitReadyz(http.StatusOK, "ok")
 	after := waitMetric(killed, during[killed]+1)
 	if after["macaque_ticks_total"] <= during["macaque_ticks_total"] || after["macaque_last_successful_tick_timestamp_seconds"] <= during["macaque_last_successful_tick_timestamp_seconds"] {
