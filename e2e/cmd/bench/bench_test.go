@@ -501,3 +501,48 @@ func TestPrintSizeClusterWide(t *testing.T) {
 		t.Errorf("a single-namespace header changed:\n%s", out.String())
 	}
 }
+
+// TestVerdictsSummary checks the line that shows the verdicts were on: counts per verdict in the
+// order first seen, the first reason, and full-strength times of the recovered kills only.
+func TestVerdictsSummary(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []verdictLog
+		want string
+	}{
+		{name: "none logged", want: "none"},
+		{name: "recovered and stopped", in: []verdictLog{
+			{Verdict: "recovered", FullStrength: 2},
+			{Verdict: "unknown", FullStrength: -1, Why: "macaque stopped"},
+			{Verdict: "recovered", FullStrength: 4},
+			{Verdict: "recovered", FullStrength: 3},
+		}, want: "recovered 3, unknown 1 (first why: macaque stopped); back to full strength: median 3.0 s, max 4.0 s"},
+		{name: "nothing back to full strength", in: []verdictLog{
+			{Verdict: "not recovered", FullStrength: -1, Why: "web: 2/3 ready after 5m"},
+		}, want: "not recovered 1 (first why: web: 2/3 ready after 5m)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := verdicts(c.in); got != c.want {
+				t.Errorf("verdicts() = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestReadLineKeepsVerdicts checks that a verdict line of macaque's JSON log is kept, and a tick's
+// report is not taken for one.
+func TestReadLineKeepsVerdicts(t *testing.T) {
+	d := &daemon{ticks: make(chan tickLog, 4)}
+	d.readLine(`{"time":"2026-11-30T05:00:00Z","level":"INFO","msg":"tick done","outcome":"killed","pod":"web-1"}`)
+	d.readLine(`{"time":"2026-11-30T05:00:03Z","level":"INFO","msg":"recovery verdict","verdict":"recovered","full_strength_seconds":2.5}`)
+	d.readLine(`not json`)
+	got := d.recoveryVerdicts()
+	want := []verdictLog{{Msg: "recovery verdict", Verdict: "recovered", FullStrength: 2.5}}
+	if !slices.Equal(got, want) {
+		t.Errorf("verdicts kept = %+v, want %+v", got, want)
+	}
+	if len(d.ticks) != 1 {
+		t.Errorf("tick reports passed on = %d, want 1", len(d.ticks))
+	}
+}

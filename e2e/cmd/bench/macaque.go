@@ -8,7 +8,9 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +91,7 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 		etcdCPU:      cpuPerTick(ticks, cpu.series(2), spec.every),
 		peakRSS:      hwm,
 		skipped:      d.skippedTicks(),
+		verdicts:     d.recoveryVerdicts(),
 	}, nil
 }
 
@@ -178,6 +181,14 @@ type tickLog struct {
 	Err        string    `json:"err"`
 }
 
+// verdictLog is one "recovery verdict" line in macaque's JSON log: what became of a kill.
+type verdictLog struct {
+	Msg          string  `json:"msg"`
+	Verdict      string  `json:"verdict"`
+	FullStrength float64 `json:"full_strength_seconds"` // -1: not reached
+	Why          string  `json:"why"`
+}
+
 // stopGrace covers macaque's own shutdown grace (20s), in which SIGTERM lets it finish its
 // in-flight kill, before it is killed outright.
 const stopGrace = 25 * time.Second
@@ -187,6 +198,9 @@ type daemon struct {
 	*macaqueproc.Process
 	ticks   chan tickLog
 	skipped atomic.Int64 // "skipping tick" warnings
+
+	mu       sync.Mutex
+	verdicts []verdictLog // every recovery verdict logged, in order
 }
 
 // startDaemon runs the binary in its own process group (so a Ctrl-C reaches bench, which stops
@@ -209,6 +223,13 @@ func (d *daemon) readLine(line string) {
 
 	if strings.HasPrefix(l.Msg, "skipping tick") { // by the scheduler or the killer
 		d.skipped.Add(1)
+	}
+	if l.Msg == "recovery verdict" {
+		var v verdictLog
+		_ = json.Unmarshal([]byte(line), &v)
+		d.mu.Lock()
+		d.verdicts = append(d.verdicts, v)
+		d.mu.Unlock()
 	}
 	if l.Msg == "tick done" || l.Msg == "kill failed" {
 		select {
@@ -238,6 +259,13 @@ func (d *daemon) waitTicks(ctx context.Context, n int, timeout time.Duration) ([
 }
 
 func (d *daemon) skippedTicks() int { return int(d.skipped.Load()) }
+
+// recoveryVerdicts is every verdict logged so far; after stop, those given at shutdown too.
+func (d *daemon) recoveryVerdicts() []verdictLog {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.verdicts)
+}
 
 func (d *daemon) logTail() string { return d.Tail(20) }
 

@@ -49,6 +49,7 @@ type sizeResult struct {
 	etcdCPU      []time.Duration // etcd's CPU over each tick's window
 	peakRSS      int64           // VmHWM, bytes
 	skipped      int             // ticks macaque skipped because a kill was still running
+	verdicts     []verdictLog    // the kills' recovery verdicts, those given at shutdown included
 }
 
 // tickMetrics is what one tick's requests cost, over the window from its scheduled time to the
@@ -263,6 +264,7 @@ func printSize(w io.Writer, r sizeResult) []string {
 		r.label(), r.binary, r.where(), r.every, orNone(r.goMemLimit), len(r.ticks))
 	fmt.Fprintf(w, "setup: %s\n", r.setup)
 	fmt.Fprintf(w, "macaque: candidates %s; outcomes %s; ticks skipped %d\n", candidates(r.ticks), outcomes(r.ticks), r.skipped)
+	fmt.Fprintf(w, "recovery verdicts (MACAQUE_RECOVERY_TIMEOUT default): %s\n", verdicts(r.verdicts))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "metric\tmedian\tmin\tmax\ttarget\tresult")
@@ -341,6 +343,43 @@ func candidates(ticks []tickLog) string {
 }
 
 // outcomes counts the ticks by outcome, with the first error seen.
+// verdicts says how the kills' verdicts came out: "recovered 18, unknown 2 (first why: macaque
+// stopped); full strength median 2.1 s, max 3.4 s".
+func verdicts(vs []verdictLog) string {
+	if len(vs) == 0 {
+		return "none"
+	}
+	counts := map[string]int{}
+	var order []string
+	var full []float64
+	firstWhy := ""
+	for _, v := range vs {
+		if counts[v.Verdict] == 0 {
+			order = append(order, v.Verdict)
+		}
+		counts[v.Verdict]++
+		if v.FullStrength >= 0 && v.Verdict == "recovered" {
+			full = append(full, v.FullStrength)
+		}
+		if firstWhy == "" && v.Why != "" {
+			firstWhy = v.Why
+		}
+	}
+	parts := make([]string, 0, len(order))
+	for _, o := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", o, counts[o]))
+	}
+	out := strings.Join(parts, ", ")
+	if firstWhy != "" {
+		out += " (first why: " + firstWhy + ")"
+	}
+	if len(full) > 0 {
+		s := summarize(full)
+		out += fmt.Sprintf("; back to full strength: median %.1f s, max %.1f s", s.median, s.max)
+	}
+	return out
+}
+
 func outcomes(ticks []tickLog) string {
 	counts := map[string]int{}
 	var order []string
