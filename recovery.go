@@ -118,6 +118,9 @@ type recoveryAPI interface {
 	getWorkload(ctx context.Context, namespace string, k workloadKind, name string) (workload, error)
 	// watch opens a watch of q from resourceVersion rv: a stream of watch events, as JSON.
 	watch(ctx context.Context, q watchQuery, rv string) (io.ReadCloser, error)
+	// listEvents lists the Events about the object uid in namespace. macaque.yml does not
+	// grant it (list on events): a not-recovered verdict quotes the latest when it may.
+	listEvents(ctx context.Context, namespace string, uid types.UID) ([]seenEvent, error)
 }
 
 // watchQuery is one collection watched: pods by label selector, or a workload by name.
@@ -323,7 +326,64 @@ type watchedPod struct {
 			Reason  string `json:"reason"`
 			Message string `json:"message"`
 		} `json:"conditions"`
+		ContainerStatuses []containerStatus `json:"containerStatuses"`
 	} `json:"status"`
+}
+
+// containerStatus is the part of a container's status that says why it is not ready.
+type containerStatus struct {
+	Name         string `json:"name"`
+	Ready        bool   `json:"ready"`
+	RestartCount int32  `json:"restartCount"`
+	State        struct {
+		Waiting *struct {
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"waiting"`
+		Terminated *struct {
+			Reason   string `json:"reason"`
+			ExitCode int32  `json:"exitCode"`
+		} `json:"terminated"`
+	} `json:"state"`
+	LastState struct {
+		Terminated *struct {
+			Reason   string `json:"reason"`
+			ExitCode int32  `json:"exitCode"`
+		} `json:"terminated"`
+	} `json:"lastState"`
+}
+
+// why says what keeps the container from being ready, "" if nothing it reports does:
+// "app: CrashLoopBackOff (back-off 5m0s restarting failed container), restarted 6 times, last
+// exit 1 (Error)".
+func (c containerStatus) why() string {
+	if c.Ready {
+		return ""
+	}
+	var parts []string
+	if w := c.State.Waiting; w != nil && w.Reason != "" {
+		parts = append(parts, w.Reason)
+		if w.Message != "" {
+			parts[0] += " (" + w.Message + ")"
+		}
+	}
+	if t := c.State.Terminated; t != nil {
+		parts = append(parts, fmt.Sprintf("exited %d (%s)", t.ExitCode, orNone(t.Reason, "no reason given")))
+	}
+	if c.RestartCount > 0 {
+		times := "times"
+		if c.RestartCount == 1 {
+			times = "time"
+		}
+		parts = append(parts, fmt.Sprintf("restarted %d %s", c.RestartCount, times))
+	}
+	if t := c.LastState.Terminated; t != nil && c.State.Terminated == nil {
+		parts = append(parts, fmt.Sprintf("last exit %d (%s)", t.ExitCode, orNone(t.Reason, "no reason given")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return c.Name + ": " + strings.Join(parts, ", ")
 }
 
 // ready says whether the pod's Ready condition is True.
@@ -343,12 +403,21 @@ func (p watchedPod) controlledBy(uid types.UID) bool {
 }
 
 // why says what keeps the pod from being Ready: "web-7d9f-xyz is Pending: 0/1 nodes are
-// available: ...", from the first of its conditions that is not True and says why.
+// available: ...", from the first of its conditions that is not True and says why, then each
+// container not ready that says why.
 func (p watchedPod) why() string {
 	text := fmt.Sprintf("%s is %s", p.Metadata.Name, orNone(p.Status.Phase, "Pending"))
 	for _, c := range p.Status.Conditions {
 		if c.Status != "True" && (c.Message != "" || c.Reason != "") {
-			return text + ": " + orNone(c.Message, c.Reason)
+			text += ": " + orNone(c.Message, c.Reason)
+			break
+		}
+	}
+	// The conditions say which containers are not ready; their statuses say why (a crash
+	// loop, an image that cannot be pulled).
+	for _, c := range p.Status.ContainerStatuses {
+		if w := c.why(); w != "" {
+			text += "; " + w
 		}
 	}
 	return text
@@ -508,17 +577,97 @@ func (rc *recoverer) missing(ctx context.Context, r Result, dk workloadKind, dir
 	}
 	parts := []string{fmt.Sprintf("%s after %v", state, rc.timeout)}
 	if repl != nil {
-		return strings.Join(append(parts, repl.why()), "; ")
+		parts = append(parts, repl.why())
+		if ev := rc.latestEvent(readCtx, r.Namespace, repl.Metadata.UID); ev != "" {
+			parts = append(parts, ev)
+		}
+		return strings.Join(parts, "; ")
 	}
 	parts = append(parts, "no replacement created")
+	failed := false
 	if w, err := rc.api.getWorkload(readCtx, r.Namespace, dk, direct.Name); err == nil {
 		for _, c := range w.Status.Conditions {
 			if c.Type == "ReplicaFailure" && c.Status == "True" {
 				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", dk.Kind, direct.Name, orNone(c.Message, c.Reason))
+				failed = true
 			}
 		}
 	}
+	// A StatefulSet (or a DaemonSet) has no ReplicaFailure condition: only its Events say why
+	// it could not create the pod.
+	if !failed {
+		if ev := rc.latestEvent(readCtx, r.Namespace, direct.UID); ev != "" {
+			parts = append(parts, fmt.Sprintf("%s %s's %s", dk.Kind, direct.Name, ev))
+		}
+	}
 	return strings.Join(parts, "; ")
+}
+
+// seenEvent is the part of an events.k8s.io/v1 Event that a verdict quotes.
+type seenEvent struct {
+	Type      string           `json:"type"`
+	Reason    string           `json:"reason"`
+	Note      string           `json:"note"`
+	EventTime metav1.MicroTime `json:"eventTime"`
+	Series    *struct {
+		LastObservedTime metav1.MicroTime `json:"lastObservedTime"`
+	} `json:"series"`
+	// DeprecatedLastTimestamp is when an Event written through the core/v1 API (as most
+	// controllers and the scheduler still do) was last seen; EventTime is then empty.
+	DeprecatedLastTimestamp metav1.Time `json:"deprecatedLastTimestamp"`
+}
+
+// last is when the Event was last seen, whichever API wrote it.
+func (e seenEvent) last() time.Time {
+	t := e.EventTime.Time
+	if e.Series != nil && e.Series.LastObservedTime.After(t) {
+		t = e.Series.LastObservedTime.Time
+	}
+	if e.DeprecatedLastTimestamp.After(t) {
+		t = e.DeprecatedLastTimestamp.Time
+	}
+	return t
+}
+
+// latestEvent is "latest event: Warning FailedScheduling: 0/1 nodes are available ..." for the
+// object uid, or "" when it has none or they cannot be read: macaque.yml's Role grants no list
+// on events, so only an operator who adds it gets this, and a refusal is no failure.
+func (rc *recoverer) latestEvent(ctx context.Context, namespace string, uid types.UID) string {
+	evs, err := rc.api.listEvents(ctx, namespace, uid)
+	if err != nil {
+		rc.log.Debug("could not read the events of a workload not recovered", "namespace", namespace, "uid", uid, "err", err)
+		return ""
+	}
+	var latest *seenEvent
+	for i := range evs {
+		if latest == nil || !evs[i].last().Before(latest.last()) {
+			latest = &evs[i]
+		}
+	}
+	if latest == nil {
+		return ""
+	}
+	return fmt.Sprintf("latest event: %s %s: %s", orNone(latest.Type, "Normal"), latest.Reason, latest.Note)
+}
+
+// maxEventsRead bounds the list of one object's Events: they are few, as recorders aggregate
+// repeats into a series, and the latest is wanted, which a list cannot sort by.
+const maxEventsRead = 500
+
+func (p *restPods) listEvents(ctx context.Context, namespace string, uid types.UID) ([]seenEvent, error) {
+	var list struct {
+		Items []seenEvent `json:"items"`
+	}
+	body, err := p.client.Get().AbsPath(eventsAPI, "namespaces", namespace, "events").
+		Param("fieldSelector", "regarding.uid="+string(uid)).Param("limit", strconv.Itoa(maxEventsRead)).
+		DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("decode events: %w", err)
+	}
+	return list.Items, nil
 }
 
 // podSelector is the label selector of w's pods, for the watch: from its spec.selector, a

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -155,6 +157,21 @@ func newTestRecoverer(api recoveryAPI, clock *syncClock, timeout time.Duration) 
 	return &recoverer{api: api, timeout: timeout, now: clock.now, after: clock.after, log: discardLogger()}
 }
 
+// seen is an Event about ref, last seen at kill0+at: written through events.k8s.io (eventTime,
+// a series when repeated) or, as the scheduler and most controllers still do, through core/v1
+// (deprecatedLastTimestamp only).
+func seen(ref corev1.ObjectReference, typ, reason, note string, at time.Duration, series bool) eventsv1.Event {
+	e := eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: fmt.Sprintf("%s.%s", ref.Name, reason)},
+		Regarding: ref, Type: typ, Reason: reason, Note: note}
+	if series {
+		e.EventTime = metav1.NewMicroTime(kill0)
+		e.Series = &eventsv1.EventSeries{Count: 3, LastObservedTime: metav1.NewMicroTime(kill0.Add(at))}
+		return e
+	}
+	e.DeprecatedLastTimestamp = metav1.NewTime(kill0.Add(at))
+	return e
+}
+
 // recordingObserver records what a recoverer observes.
 type recordingObserver struct {
 	mu     sync.Mutex
@@ -193,6 +210,7 @@ func TestRecoveryVerdict(t *testing.T) {
 		full    time.Duration
 		repl    string
 		why     []string // in the verdict's Why
+		notWhy  []string // not in it
 		summary string   // the verdict's summary, if not empty
 	}{
 		{
@@ -260,6 +278,59 @@ func TestRecoveryVerdict(t *testing.T) {
 			},
 			timeout: true, want: statusNotRecovered,
 			why: []string{"web: 2/3 ready after 10s", "no replacement created (ReplicaSet web-7d9f: pods \"web-7d9f-z\" is forbidden: exceeded quota"},
+		},
+		{
+			name: "replacement crash-looping past the timeout: its container and its latest event say why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				p := ownedPod("web-7d9f-x", "uid-web-x", webRS, false)
+				p.Status.Phase = corev1.PodRunning
+				p.Status.Conditions[0].Message = "containers with unready status: [app]"
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{
+					{Name: "sidecar", Ready: true, RestartCount: 9},
+					{Name: "app", RestartCount: 4,
+						State:     corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container=app"}},
+						LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}},
+				}
+				ref := corev1.ObjectReference{Kind: "Pod", Namespace: testNS, Name: "web-7d9f-x", UID: "uid-web-x"}
+				srv.AddEvent(seen(ref, "Normal", "Started", "Started container app", 2*time.Second, false))
+				srv.AddEvent(seen(ref, "Warning", "BackOff", "Back-off restarting failed container app", 8*time.Second, true))
+				srv.AddEvent(seen(ref, "Normal", "Pulled", "Container image already present", 5*time.Second, false))
+				other := ref
+				other.UID = "uid-web-b"
+				srv.AddEvent(seen(other, "Warning", "Unhealthy", "another pod's, newer", 9*time.Second, false))
+				srv.Add(p)
+				clock.tell(t, second(0.4))
+			},
+			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
+			why: []string{"web-7d9f-x is Running: containers with unready status: [app]; app: CrashLoopBackOff (back-off 40s restarting failed container=app), restarted 4 times, last exit 1 (Error); latest event: Warning BackOff: Back-off restarting failed container app"},
+			notWhy: []string{"sidecar"},
+		},
+		{
+			name: "events macaque may not read are left out of the why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.Fail = func(r fakeapi.Request) *metav1.Status {
+					if strings.HasSuffix(r.Path, "/events") {
+						return &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden, Message: "events is forbidden"}
+					}
+					return nil
+				}
+				srv.AddEvent(seen(corev1.ObjectReference{Namespace: testNS, UID: "uid-web-x"}, "Warning", "BackOff", "unreadable", time.Second, false))
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
+				clock.tell(t, second(0.4))
+			},
+			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
+			why: []string{"web: at full strength but its replacement is not Ready after 10s; web-7d9f-x is Pending: ContainersNotReady"}, notWhy: []string{"event", "forbidden"},
+		},
+		{
+			name: "statefulset creating no pod past the timeout: its latest event says why", pod: "db-1", uid: "uid-db-1", ctl: dbSTS, top: dbSTS,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				ref := corev1.ObjectReference{Kind: "StatefulSet", Namespace: testNS, Name: "db", UID: dbSTS.UID}
+				srv.AddEvent(seen(ref, "Warning", "FailedCreate", `create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota: none`, 3*time.Second, false))
+				srv.AddWorkload(statefulSet(2))
+				clock.tell(t, second(0.1))
+			},
+			timeout: true, want: statusNotRecovered,
+			why: []string{`db: 2/3 ready after 10s; no replacement created; StatefulSet db's latest event: Warning FailedCreate: create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota`},
 		},
 		{
 			name: "statefulset: the same name with a new UID, not another pod", pod: "db-1", uid: "uid-db-1", ctl: dbSTS, top: dbSTS,
@@ -350,6 +421,11 @@ func TestRecoveryVerdict(t *testing.T) {
 			for _, w := range tt.why {
 				if !strings.Contains(v.Why, w) {
 					t.Errorf("why %q, want it to say %q", v.Why, w)
+				}
+			}
+			for _, w := range tt.notWhy {
+				if strings.Contains(v.Why, w) {
+					t.Errorf("why %q, want it not to say %q", v.Why, w)
 				}
 			}
 			if tt.summary != "" && v.summary() != tt.summary {
@@ -542,5 +618,53 @@ func TestThreadsAreBounded(t *testing.T) {
 	}
 	if len(th.ts) != maxThreads-1 || len(th.order) != maxThreads {
 		t.Errorf("%d ts and %d in order, want %d and %d", len(th.ts), len(th.order), maxThreads-1, maxThreads)
+	}
+}
+
+// TestContainerWhy checks what a not-ready container's status says of it.
+func TestContainerWhy(t *testing.T) {
+	status := func(edit func(*corev1.ContainerStatus)) containerStatus {
+		c := corev1.ContainerStatus{Name: "app"}
+		edit(&c)
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got containerStatus
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tests := []struct {
+		name string
+		c    containerStatus
+		want string
+	}{
+		{"ready says nothing", status(func(c *corev1.ContainerStatus) {
+			c.Ready, c.RestartCount = true, 3
+			c.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
+		}), ""},
+		{"not ready, nothing to say", status(func(c *corev1.ContainerStatus) {}), ""},
+		{"image not pulled", status(func(c *corev1.ContainerStatus) {
+			c.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}
+		}), "app: ImagePullBackOff"},
+		{"exited, with an earlier exit not repeated", status(func(c *corev1.ContainerStatus) {
+			c.RestartCount = 1
+			c.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}
+			c.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2}
+		}), "app: exited 137 (OOMKilled), restarted 1 time"},
+		{"restarting, its last exit without a reason", status(func(c *corev1.ContainerStatus) {
+			c.RestartCount = 2
+			c.State.Running = &corev1.ContainerStateRunning{}
+			c.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1}
+		}), "app: restarted 2 times, last exit 1 (no reason given)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.why(); got != tt.want {
+				t.Errorf("why() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

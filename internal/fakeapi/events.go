@@ -18,12 +18,26 @@ func (s *Server) Events() []eventsv1.Event {
 	return append([]eventsv1.Event(nil), s.events...)
 }
 
+// AddEvent stores e as if another component (the scheduler, a controller) had written it.
+func (s *Server) AddEvent(e eventsv1.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
 // serveEvent answers a POST to /apis/events.k8s.io/v1/namespaces/{ns}/events, checking the
-// Event as kube-apiserver's validation does (the rules that a client can break), and says
-// whether the path was one.
+// Event as kube-apiserver's validation does (the rules that a client can break), or a GET of
+// that list, and says whether the path was one.
 func (s *Server) serveEvent(w http.ResponseWriter, req Request) bool {
 	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
-	if req.Method != http.MethodPost || len(parts) != 6 || strings.Join(parts[:3], "/") != "apis/events.k8s.io/v1" || parts[3] != "namespaces" || parts[5] != "events" {
+	if len(parts) != 6 || strings.Join(parts[:3], "/") != "apis/events.k8s.io/v1" || parts[3] != "namespaces" || parts[5] != "events" {
+		return false
+	}
+	if req.Method == http.MethodGet {
+		s.listEvents(w, req, parts[4])
+		return true
+	}
+	if req.Method != http.MethodPost {
 		return false
 	}
 	var e eventsv1.Event
@@ -72,4 +86,28 @@ func validateEvent(e eventsv1.Event, ns string) []string {
 	bad(len(e.Note) <= 1024, "note: can have at most 1024 characters")
 	bad(e.Type == "Normal" || e.Type == "Warning", "type %q: Unsupported value", e.Type)
 	return out
+}
+
+// listEvents answers a list of the Events in ns, filtered by the one field selector a client
+// of this package uses, regarding.uid=... (kube-apiserver maps it to involvedObject.uid).
+func (s *Server) listEvents(w http.ResponseWriter, req Request, ns string) {
+	want := ""
+	if sel := req.Query.Get("fieldSelector"); sel != "" {
+		uid, ok := strings.CutPrefix(sel, "regarding.uid=")
+		if !ok || strings.Contains(uid, ",") {
+			writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("fakeapi: unsupported fieldSelector %q", sel)))
+			return
+		}
+		want = uid
+	}
+	s.mu.Lock()
+	list := eventsv1.EventList{TypeMeta: metav1.TypeMeta{APIVersion: "events.k8s.io/v1", Kind: "EventList"}}
+	list.ResourceVersion = fmt.Sprint(s.rv)
+	for _, e := range s.events {
+		if e.Namespace == ns && (want == "" || string(e.Regarding.UID) == want) {
+			list.Items = append(list.Items, e)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, list)
 }
