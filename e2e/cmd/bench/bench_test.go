@@ -30,6 +30,8 @@ func TestPerTickAttributesRequestsAndCPUToTheirTick(t *testing.T) {
 		{at: t0.Add(10 * time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?includeObject=None&limit=500", bytes: 100, took: 40 * time.Millisecond},
 		{at: t0.Add(60 * time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?fieldSelector=metadata.name%3Dweb-000001", bytes: 20},
 		{at: t0.Add(120 * time.Millisecond), method: "DELETE", url: "/api/v1/namespaces/ns/pods/web-000001", bytes: 5},
+		// the kill's verdict, open until the Deployment is back: a request, but no API time
+		{at: t0.Add(130 * time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?labelSelector=app%3Dweb&watch=true", bytes: 7, took: time.Second},
 		{at: t0.Add(every + 5*time.Millisecond), method: "GET", url: "/api/v1/namespaces/ns/pods?limit=500", bytes: 70},
 		{at: t0.Add(every + 50*time.Millisecond), method: "DELETE", url: "/api/v1/namespaces/ns/pods/other", bytes: 1},
 	}
@@ -43,7 +45,7 @@ func TestPerTickAttributesRequestsAndCPUToTheirTick(t *testing.T) {
 	}
 	got := perTick(ticks, records, every)
 	want := []tickMetrics{
-		{sentDelete: true, toDelete: 120 * time.Millisecond, toReport: 150 * time.Millisecond, bytes: 125, requests: 3, lists: 1,
+		{sentDelete: true, toDelete: 120 * time.Millisecond, toReport: 150 * time.Millisecond, bytes: 132, requests: 4, lists: 1,
 			apiTime: 40 * time.Millisecond},
 		{toReport: 90 * time.Millisecond, bytes: 71, requests: 2},
 	}
