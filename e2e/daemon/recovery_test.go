@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,28 +98,7 @@ func TestNotRecoveredVerdictSaysWhatIsMissing(t *testing.T) {
 	ns, kubeconfig := deploy(t)
 	createDeployment(t, ns, "stuck", 3)
 	waitReady(t, ns, "stuck", 3)
-	// A quota of 2 BestEffort pods, made once the 3 run: it leaves them be, but refuses the
-	// replacement of any of them.
-	quota := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "two-best-effort-pods"},
-		Spec: corev1.ResourceQuotaSpec{
-			Hard:   corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")},
-			Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort},
-		},
-	}
-	if _, err := testCluster.Clientset.CoreV1().ResourceQuotas(ns).Create(t.Context(), quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cluster.Eventually(t, 30*time.Second, "the quota controller to count the 3 pods", func(ctx context.Context) error {
-		q, err := testCluster.Clientset.CoreV1().ResourceQuotas(ns).Get(ctx, quota.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if used := q.Status.Used[corev1.ResourcePods]; used.Value() != 3 {
-			return fmt.Errorf("status %+v", q.Status)
-		}
-		return nil
-	})
+	quotaRefusingReplacements(t, ns, 3)
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=stuck", "MACAQUE_CRONTAB=@every 3s", "MACAQUE_RECOVERY_TIMEOUT=10s")
@@ -140,18 +120,7 @@ func TestNotRecoveredVerdictSaysWhatIsMissing(t *testing.T) {
 // that the verdict names the pod of the same name, recreated, as its replacement.
 func TestStatefulSetKillIsMatchedToItsSameNameReplacement(t *testing.T) {
 	ns, kubeconfig := deploy(t)
-	labels := map[string]string{"app": "db"}
-	sts := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas: new(int32(3)), ServiceName: "db", Selector: &metav1.LabelSelector{MatchLabels: labels},
-			PodManagementPolicy: appsv1.ParallelPodManagement,
-			Template:            corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
-		},
-	}
-	if _, err := testCluster.Clientset.AppsV1().StatefulSets(ns).Create(t.Context(), sts, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createStatefulSet(t, ns, "db", 3)
 	waitReady(t, ns, "db", 3)
 	slack := slackstub.New(nil)
 	defer slack.Close()
@@ -163,6 +132,93 @@ func TestStatefulSetKillIsMatchedToItsSameNameReplacement(t *testing.T) {
 		t.Errorf("verdict %q: want db lost %s, replaced by %s (the same name)", verdict.Text, k.pod, k.pod)
 	}
 	d.stop(t)
+}
+
+// TestNotRecoveredStatefulSetQuotesItsLatestEvent kills a pod of a StatefulSet whose
+// replacement a ResourceQuota refuses, with the Role's optional list on events granted (as
+// macaque.yml's comment says to), and checks that the not recovered verdict quotes the
+// StatefulSet's latest Event: a StatefulSet has no condition that says it could not create a
+// pod, so only its Events can say why. It proves the Events are found by the field selector
+// regarding.uid on a real API server.
+func TestNotRecoveredStatefulSetQuotesItsLatestEvent(t *testing.T) {
+	ns, kubeconfig := deploy(t)
+	createStatefulSet(t, ns, "db", 3)
+	waitReady(t, ns, "db", 3)
+	quotaRefusingReplacements(t, ns, 3)
+	roles := testCluster.Clientset.RbacV1().Roles(ns)
+	role, err := roles.Get(t.Context(), "macaque", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := false
+	for i, r := range role.Rules {
+		if slices.Contains(r.APIGroups, "events.k8s.io") && slices.Contains(r.Resources, "events") {
+			role.Rules[i].Verbs, granted = append(r.Verbs, "list"), true
+		}
+	}
+	if !granted {
+		t.Fatalf("macaque.yml's Role has no rule on events.k8s.io events to add list to: %+v", role.Rules)
+	}
+	if _, err := roles.Update(t.Context(), role, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitCanI(t, kubeconfig, "list", "events.events.k8s.io", ns, "yes")
+	slack := slackstub.New(nil)
+	defer slack.Close()
+	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=db", "MACAQUE_CRONTAB=@every 3s", "MACAQUE_RECOVERY_TIMEOUT=10s")
+	verdict, killPost := verdictFor(t, d, slack, ":rotating_light: not recovered:", 90*time.Second)
+	k := parseKill(t, killPost)
+	for _, want := range []string{"db lost " + k.pod, "db: 2/3 ready after 10s", "no replacement created",
+		"StatefulSet db's latest event: Warning FailedCreate", "exceeded quota"} {
+		if !strings.Contains(verdict.Text, want) {
+			t.Errorf("verdict %q, want it to say %q", verdict.Text, want)
+		}
+	}
+	d.stop(t)
+}
+
+// createStatefulSet creates a StatefulSet of replicas pods labelled app=name, started in
+// parallel.
+func createStatefulSet(t *testing.T, ns, name string, replicas int32) {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: &replicas, ServiceName: name, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Template:            corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
+		},
+	}
+	if _, err := testCluster.Clientset.AppsV1().StatefulSets(ns).Create(t.Context(), sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quotaRefusingReplacements makes, once the running pods of ns are counted, a quota of one
+// BestEffort pod fewer: it leaves them be, but refuses the replacement of any of them.
+func quotaRefusingReplacements(t *testing.T, ns string, running int64) {
+	t.Helper()
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "one-pod-short"},
+		Spec: corev1.ResourceQuotaSpec{
+			Hard:   corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(running-1, resource.DecimalSI)},
+			Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort},
+		},
+	}
+	if _, err := testCluster.Clientset.CoreV1().ResourceQuotas(ns).Create(t.Context(), quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, fmt.Sprintf("the quota controller to count the %d pods", running), func(ctx context.Context) error {
+		q, err := testCluster.Clientset.CoreV1().ResourceQuotas(ns).Get(ctx, quota.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if used := q.Status.Used[corev1.ResourcePods]; used.Value() != running {
+			return fmt.Errorf("status %+v", q.Status)
+		}
+		return nil
+	})
 }
 
 // waitEvent waits for an Event of reason and type on the workload regarding ("Kind/name") in ns.
