@@ -288,7 +288,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{
 					{Name: "sidecar", Ready: true, RestartCount: 9},
 					{Name: "app", RestartCount: 4,
-						State:     corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container=app"}},
+						State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container=app"}},
 						LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}},
 				}
 				ref := corev1.ObjectReference{Kind: "Pod", Namespace: testNS, Name: "web-7d9f-x", UID: "uid-web-x"}
@@ -302,7 +302,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(0.4))
 			},
 			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
-			why: []string{"web-7d9f-x is Running: containers with unready status: [app]; app: CrashLoopBackOff (back-off 40s restarting failed container=app), restarted 4 times, last exit 1 (Error); latest event: Warning BackOff: Back-off restarting failed container app"},
+			why:    []string{"web-7d9f-x is Running: containers with unready status: [app]; app: CrashLoopBackOff (back-off 40s restarting failed container=app), restarted 4 times, last exit 1 (Error); latest event: Warning BackOff: Back-off restarting failed container app"},
 			notWhy: []string{"sidecar"},
 		},
 		{
