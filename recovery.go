@@ -605,11 +605,12 @@ func (rc *recoverer) missing(ctx context.Context, r Result, dk workloadKind, dir
 
 // seenEvent is the part of an events.k8s.io/v1 Event that a verdict quotes.
 type seenEvent struct {
-	Type      string           `json:"type"`
-	Reason    string           `json:"reason"`
-	Note      string           `json:"note"`
-	EventTime metav1.MicroTime `json:"eventTime"`
-	Series    *struct {
+	Type                string           `json:"type"`
+	Reason              string           `json:"reason"`
+	Note                string           `json:"note"`
+	ReportingController string           `json:"reportingController"`
+	EventTime           metav1.MicroTime `json:"eventTime"`
+	Series              *struct {
 		LastObservedTime metav1.MicroTime `json:"lastObservedTime"`
 	} `json:"series"`
 	// DeprecatedLastTimestamp is when an Event written through the core/v1 API (as most
@@ -630,7 +631,8 @@ func (e seenEvent) last() time.Time {
 }
 
 // latestEvent is "latest event: Warning FailedScheduling: 0/1 nodes are available ..." for the
-// object uid, or "" when it has none or they cannot be read: macaque.yml's Role grants no list
+// object uid (its latest Warning, or its latest Event when none is a Warning, macaque's own
+// left out), or "" when it has none or they cannot be read: macaque.yml's Role grants no list
 // on events, so only an operator who adds it gets this, and a refusal is no failure.
 func (rc *recoverer) latestEvent(ctx context.Context, namespace string, uid types.UID) string {
 	evs, err := rc.api.listEvents(ctx, namespace, uid)
@@ -638,10 +640,17 @@ func (rc *recoverer) latestEvent(ctx context.Context, namespace string, uid type
 		rc.log.Debug("could not read the events of a workload not recovered", "namespace", namespace, "uid", uid, "err", err)
 		return ""
 	}
+	// macaque's own Events (a skipped tick's ChaosSkipped on the workload) say nothing of why
+	// it is short; a Warning says more than a later Normal one ("Pulled" after "Failed").
 	var latest *seenEvent
 	for i := range evs {
-		if latest == nil || !evs[i].last().Before(latest.last()) {
-			latest = &evs[i]
+		e := &evs[i]
+		if e.ReportingController == reportingController {
+			continue
+		}
+		warning, latestWarning := e.Type == "Warning", latest != nil && latest.Type == "Warning"
+		if latest == nil || (warning && !latestWarning) || (warning == latestWarning && !e.last().Before(latest.last())) {
+			latest = e
 		}
 	}
 	if latest == nil {

@@ -294,7 +294,10 @@ func TestRecoveryVerdict(t *testing.T) {
 				ref := corev1.ObjectReference{Kind: "Pod", Namespace: testNS, Name: "web-7d9f-x", UID: "uid-web-x"}
 				srv.AddEvent(seen(ref, "Normal", "Started", "Started container app", 2*time.Second, false))
 				srv.AddEvent(seen(ref, "Warning", "BackOff", "Back-off restarting failed container app", 8*time.Second, true))
-				srv.AddEvent(seen(ref, "Normal", "Pulled", "Container image already present", 5*time.Second, false))
+				srv.AddEvent(seen(ref, "Normal", "Pulled", "Container image already present", 9*time.Second, false)) // newer, but no Warning
+				ours := seen(ref, "Warning", "ChaosNotRecovered", "macaque's own", 10*time.Second, true)
+				ours.ReportingController = reportingController
+				srv.AddEvent(ours)
 				other := ref
 				other.UID = "uid-web-b"
 				srv.AddEvent(seen(other, "Warning", "Unhealthy", "another pod's, newer", 9*time.Second, false))
@@ -303,7 +306,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			},
 			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
 			why:    []string{"web-7d9f-x is Running: containers with unready status: [app]; app: CrashLoopBackOff (back-off 40s restarting failed container=app), restarted 4 times, last exit 1 (Error); latest event: Warning BackOff: Back-off restarting failed container app"},
-			notWhy: []string{"sidecar"},
+			notWhy: []string{"sidecar", "Pulled", "macaque's own"},
 		},
 		{
 			name: "events macaque may not read are left out of the why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -326,11 +329,15 @@ func TestRecoveryVerdict(t *testing.T) {
 			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
 				ref := corev1.ObjectReference{Kind: "StatefulSet", Namespace: testNS, Name: "db", UID: dbSTS.UID}
 				srv.AddEvent(seen(ref, "Warning", "FailedCreate", `create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota: none`, 3*time.Second, false))
+				skipped := seen(ref, "Normal", "ChaosSkipped", "macaque passed over its pod db-2", 6*time.Second, true)
+				skipped.ReportingController = reportingController
+				srv.AddEvent(skipped)
 				srv.AddWorkload(statefulSet(2))
 				clock.tell(t, second(0.1))
 			},
 			timeout: true, want: statusNotRecovered,
-			why: []string{`db: 2/3 ready after 10s; no replacement created; StatefulSet db's latest event: Warning FailedCreate: create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota`},
+			why:    []string{`db: 2/3 ready after 10s; no replacement created; StatefulSet db's latest event: Warning FailedCreate: create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota`},
+			notWhy: []string{"ChaosSkipped"},
 		},
 		{
 			name: "statefulset: the same name with a new UID, not another pod", pod: "db-1", uid: "uid-db-1", ctl: dbSTS, top: dbSTS,

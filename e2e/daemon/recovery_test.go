@@ -169,7 +169,7 @@ func TestNotRecoveredStatefulSetQuotesItsLatestEvent(t *testing.T) {
 	verdict, killPost := verdictFor(t, d, slack, ":rotating_light: not recovered:", 90*time.Second)
 	k := parseKill(t, killPost)
 	for _, want := range []string{"db lost " + k.pod, "db: 2/3 ready after 10s", "no replacement created",
-		"StatefulSet db's latest event: Warning FailedCreate", "exceeded quota"} {
+		"StatefulSet db's latest event: Warning FailedCreate", "exceeded quota"} { // not macaque's own ChaosSkipped
 		if !strings.Contains(verdict.Text, want) {
 			t.Errorf("verdict %q, want it to say %q", verdict.Text, want)
 		}
