@@ -358,30 +358,15 @@ func verdicts(vs []verdictLog) string {
 	if len(vs) == 0 {
 		return "none"
 	}
-	counts := map[string]int{}
-	var order []string
+	var kinds, whys []string
 	var full []float64
-	firstWhy := ""
 	for _, v := range vs {
-		if counts[v.Verdict] == 0 {
-			order = append(order, v.Verdict)
-		}
-		counts[v.Verdict]++
+		kinds, whys = append(kinds, v.Verdict), append(whys, v.Why)
 		if v.FullStrength >= 0 && v.Verdict == "recovered" {
 			full = append(full, v.FullStrength)
 		}
-		if firstWhy == "" && v.Why != "" {
-			firstWhy = v.Why
-		}
 	}
-	parts := make([]string, 0, len(order))
-	for _, o := range order {
-		parts = append(parts, fmt.Sprintf("%s %d", o, counts[o]))
-	}
-	out := strings.Join(parts, ", ")
-	if firstWhy != "" {
-		out += " (first why: " + firstWhy + ")"
-	}
+	out := tally(kinds, whys, "first why")
 	if len(full) > 0 {
 		s := summarize(full)
 		out += fmt.Sprintf("; back to full strength: median %.1f s, max %.1f s", s.median, s.max)
@@ -390,25 +375,31 @@ func verdicts(vs []verdictLog) string {
 }
 
 func outcomes(ticks []tickLog) string {
+	var kinds, errs []string
+	for _, t := range ticks {
+		kinds, errs = append(kinds, t.Outcome), append(errs, t.Err)
+	}
+	return tally(kinds, errs, "first error")
+}
+
+// tally counts kinds in the order first seen ("killed 18, skipped 2") and adds the first
+// non-empty reason, named as label: " (first error: ...)".
+func tally(kinds, reasons []string, label string) string {
 	counts := map[string]int{}
 	var order []string
-	firstErr := ""
-	for _, t := range ticks {
-		if counts[t.Outcome] == 0 {
-			order = append(order, t.Outcome)
+	for _, k := range kinds {
+		if counts[k] == 0 {
+			order = append(order, k)
 		}
-		counts[t.Outcome]++
-		if firstErr == "" && t.Err != "" {
-			firstErr = t.Err
-		}
+		counts[k]++
 	}
 	parts := make([]string, 0, len(order))
-	for _, o := range order {
-		parts = append(parts, fmt.Sprintf("%s %d", o, counts[o]))
+	for _, k := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
 	}
 	out := strings.Join(parts, ", ")
-	if firstErr != "" {
-		out += " (first error: " + firstErr + ")"
+	if i := slices.IndexFunc(reasons, func(r string) bool { return r != "" }); i >= 0 {
+		out += fmt.Sprintf(" (%s: %s)", label, reasons[i])
 	}
 	return out
 }
