@@ -334,3 +334,60 @@ func TestParseCooldown(t *testing.T) {
 		}
 	}
 }
+
+// TestStartCooldownFindsItsNamespace: the state lives in macaque's own namespace; out of a pod,
+// the first namespace of a named scope stands in, and with none (MACAQUE_NAMESPACE=*) the start
+// fails on a line naming MACAQUE_COOLDOWN and POD_NAMESPACE. A cooldown of 0 needs no state.
+func TestStartCooldownFindsItsNamespace(t *testing.T) {
+	_, c := cooldownServer(t, nil)
+	named, everywhere := mustScope(t, testNS+",other"), mustScope(t, "*")
+	tests := []struct {
+		name   string
+		period time.Duration
+		own    string
+		sc     scope
+		wantNS string // the cooldown's namespace; "" with wantErr: none
+		errMsg string
+	}{
+		{name: "off", period: 0, sc: everywhere},
+		{name: "its own namespace", period: time.Hour, own: testNS, sc: everywhere, wantNS: testNS},
+		{name: "its own namespace before the scope's", period: time.Hour, own: testNS, sc: mustScope(t, "other"), wantNS: testNS},
+		{name: "out of a pod: the scope's first namespace", period: time.Hour, sc: named, wantNS: testNS},
+		{name: "out of a pod, every namespace: unknown", period: time.Hour, sc: everywhere,
+			errMsg: "MACAQUE_COOLDOWN: macaque's own namespace, where the ConfigMap macaque-cooldown keeps the cooldown state, is unknown: set POD_NAMESPACE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := startCooldown(boundedCtx(t), c.api, tt.period, tt.own, tt.sc)
+			if tt.errMsg != "" {
+				var bad *configError
+				if !errors.As(err, &bad) || !strings.Contains(err.Error(), tt.errMsg) {
+					t.Fatalf("startCooldown = %v, want a bad setting saying %q", err, tt.errMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("startCooldown: %v", err)
+			}
+			if tt.wantNS == "" {
+				if got != nil {
+					t.Errorf("cooldown %+v, want none", got)
+				}
+				return
+			}
+			if got == nil || got.namespace != tt.wantNS || got.period != tt.period {
+				t.Errorf("cooldown %+v, want namespace %q and period %v", got, tt.wantNS, tt.period)
+			}
+		})
+	}
+}
+
+// mustScope parses MACAQUE_NAMESPACE=namespace.
+func mustScope(t *testing.T, namespace string) scope {
+	t.Helper()
+	sc, err := parseScope(namespace, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}

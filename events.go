@@ -174,10 +174,8 @@ func refTo(o ownerRef, namespace string) objectRef {
 // A long object name is cut so that the whole stays a valid name.
 func eventName(o objectRef, at time.Time) string {
 	suffix := fmt.Sprintf(".%s.%x", strings.ToLower(o.Kind), at.UnixNano())
-	name := o.Name
-	if len(name)+len(suffix) > maxName {
-		name = strings.TrimRight(name[:maxName-len(suffix)], "-.")
-	}
+	// A valid name ends alphanumeric, so the trim only ever acts on a name that was cut.
+	name := strings.TrimRight(o.Name[:min(len(o.Name), maxName-len(suffix))], "-.")
 	return name + suffix
 }
 

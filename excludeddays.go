@@ -116,10 +116,7 @@ func (s excludingSchedule) nextPassing(t time.Time) (time.Time, []string) {
 func startOfNextDay(t time.Time) time.Time {
 	y, m, d := t.Date()
 	start := time.Date(y, m, d+1, 0, 0, 0, 0, t.Location())
-	for range 3 {
-		if start.Day() != d {
-			break
-		}
+	for i := 0; i < 3 && start.Day() == d; i++ {
 		start = start.Add(time.Hour)
 	}
 	return start

@@ -48,9 +48,9 @@ func newHTTPHandler(m *metrics, h *health, log *slog.Logger) http.Handler {
 }
 
 // serveHTTP serves handler on ln (nothing when ln is nil) until the returned stop is called;
-// stop returns once the server has stopped, after at most httpShutdownTimeout for the requests
-// in flight.
-func serveHTTP(ln net.Listener, handler http.Handler, log *slog.Logger) (stop func()) {
+// stop returns once the server has stopped, after at most grace (httpShutdownTimeout) for the
+// requests in flight, which are then cut.
+func serveHTTP(ln net.Listener, handler http.Handler, grace time.Duration, log *slog.Logger) (stop func()) {
 	if ln == nil {
 		return func() {}
 	}
@@ -64,7 +64,7 @@ func serveHTTP(ln net.Listener, handler http.Handler, log *slog.Logger) (stop fu
 		}
 	})
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			_ = srv.Close() // a scrape that outlasted the timeout is cut

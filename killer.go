@@ -487,10 +487,9 @@ func (k *Killer) finish(ctx context.Context, done []Result, r Result, err error,
 		}
 		done = append(done, r)
 	} else {
+		// r holds the picks passed over since the last kill: none when the tick got all it wanted.
 		last := &done[len(done)-1]
-		if len(done) < want {
-			last.Passed = append(last.Passed, r.Passed...)
-		}
+		last.Passed = append(last.Passed, r.Passed...)
 		for _, n := range notes {
 			last.Note = joinNotes(last.Note, n)
 		}

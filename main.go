@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// logged only once they pass: a refused start stays one line.
 	stats := newMetrics(s.scope.namespaces)
 	probes := newHealth(time.Now)
-	stopHTTP := serveHTTP(listener, newHTTPHandler(stats, probes, log), log)
+	stopHTTP := serveHTTP(listener, newHTTPHandler(stats, probes, log), httpShutdownTimeout, log)
 	defer stopHTTP()
 
 	pods, err := newRESTPods(restCfg)

@@ -300,22 +300,24 @@ func TestKillCount(t *testing.T) {
 		solos = append(solos, fakeapi.Pod(testNS, fmt.Sprintf("solo-%03d", i), nil))
 	}
 	tests := []struct {
-		name    string
-		pods    []*corev1.Pod
-		count   killCount
-		dryRun  bool
-		fail    func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
-		stop    bool      // cancel the tick's context once the first DELETE is answered
-		want    []Outcome // one per report
-		deletes int
-		note    string // a substring of the last report's note; empty: no note
-		passed  string // a substring of one of the last report's passed entries; empty: none
-		tried   int    // when not 0, the picks passed over in all
+		name   string
+		pods   []*corev1.Pod
+		count  killCount
+		dryRun bool
+		fail   func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
+		stop   bool // cancel the tick's context once the first DELETE is answered
+		// stopBefore cancels the tick's context before it starts, as a SIGTERM during the list
+		stopBefore bool
+		want       []Outcome // one per report
+		deletes    int
+		note       string // a substring of the last report's note; empty: no note
+		passed     string // a substring of one of the last report's passed entries; empty: none
+		tried      int    // when not 0, the picks passed over in all
 	}{
 		{name: "3 over three controllers of 3 pods: one of each", pods: three, count: killCount{n: 3},
 			want: []Outcome{OutcomeKilled, OutcomeKilled, OutcomeKilled}, deletes: 3},
-		{name: "3 over one controller: one, and the last report says why not more", pods: replicas("a", 5), count: killCount{n: 3},
-			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: no other pick could be killed", passed: "ReplicaSet/a already lost a pod this tick"},
+		{name: "3 over one controller: one, every other pick tried, and the last report says why not more", pods: replicas("a", 5), count: killCount{n: 3},
+			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: no other pick could be killed", passed: "ReplicaSet/a already lost a pod this tick", tried: 4},
 		{name: "more asked for than candidates", pods: slices.Concat(replicas("a", 1), replicas("b", 1)), count: killCount{n: 5},
 			want: []Outcome{OutcomeKilled, OutcomeKilled}, deletes: 2, note: "2 of 5 asked for: only 2 candidates"},
 		{name: "a percentage of the candidates", pods: solos[:20], count: killCount{percent: 10},
@@ -338,6 +340,8 @@ func TestKillCount(t *testing.T) {
 			},
 			want: []Outcome{OutcomeKilled, OutcomeForbidden}, deletes: 2, note: "1 of 3 asked for: this failure ended the tick"},
 		{name: "stopping after a kill starts no further one", pods: three, count: killCount{n: 3}, stop: true,
+			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: macaque is stopping"},
+		{name: "stopping before the tick still lets its first kill through, and no other", pods: three, count: killCount{n: 3}, stopBefore: true,
 			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: macaque is stopping"},
 		{name: "a percentage tries picksPerTick picks per victim, not every pick it holds", pods: solos[:60], count: killCount{percent: 2},
 			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
@@ -384,6 +388,9 @@ func TestKillCount(t *testing.T) {
 			// Up to 100 kills a tick: no case holds a request, so the short DELETE deadline of
 			// testTimeouts would only make a loaded machine fail it.
 			k.api, k.count, k.timeouts = api, tt.count, defaultTimeouts
+			if tt.stopBefore {
+				cancel()
+			}
 			reports := k.kill(ctx, tick0)
 			var got []Outcome
 			for _, r := range reports {

@@ -311,7 +311,7 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	}
 	// One client, whose idle connection only the server's shutdown closes: closing the listener
 	// alone would leave it serving.
-	client := &http.Client{Transport: &http.Transport{}}
+	client := &http.Client{Transport: &http.Transport{}, Timeout: waitWithin}
 	defer client.CloseIdleConnections()
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok", "/metrics": "macaque_ticks_total 0"} {
 		res, err := client.Get("http://" + m[1] + path)
@@ -340,5 +340,35 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	if res, err := client.Get("http://" + m[1] + "/healthz"); err == nil {
 		res.Body.Close()
 		t.Errorf("%s still answers on an open connection after run returned", m[1])
+	}
+}
+
+// TestServeHTTPCutsAScrapeThatOutlastsTheGrace: at stop, a request still in flight after the
+// grace is cut, so that a stuck scrape cannot hold up macaque's exit past its grace period.
+func TestServeHTTPCutsAScrapeThatOutlastsTheGrace(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight := make(chan struct{})
+	stuck := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(inFlight)
+		<-r.Context().Done() // only a closed connection ends it
+	})
+	stop := serveHTTP(ln, stuck, 50*time.Millisecond, discardLogger())
+	errc := make(chan error, 1)
+	go func() {
+		res, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+		if err == nil {
+			res.Body.Close()
+		}
+		errc <- err
+	}()
+	recvWithin(t, inFlight, "the scrape in flight")
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	recvWithin(t, stopped, "stop to return after its grace")
+	if err, _ := recvWithin(t, errc, "the stuck scrape to be cut"); err == nil {
+		t.Error("the stuck scrape got an answer, want its connection cut")
 	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -674,4 +676,29 @@ func TestContainerWhy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFollowAllHandsOnKillsOnly: the killer hands the recovery goroutine the kills of a tick,
+// not its other outcomes, and never waits on it: a kill it cannot take is logged, not held.
+func TestFollowAllHandsOnKillsOnly(t *testing.T) {
+	var logs bytes.Buffer
+	follow := make(chan Result, 1)
+	k := &Killer{recover: follow, log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	k.followAll([]Result{
+		{Pod: "web-1", Outcome: OutcomeKilled},
+		{Pod: "web-2", Outcome: OutcomeSkipped},
+		{Pod: "web-3", Outcome: OutcomeUnknown},
+		{Pod: "web-5", Outcome: OutcomeDryRun},
+		{Pod: "web-4", Outcome: OutcomeKilled}, // the channel is full: logged, not waited on
+	})
+	if got := len(follow); got != 1 {
+		t.Fatalf("%d results handed on, want 1", got)
+	}
+	if r := <-follow; r.Pod != "web-1" {
+		t.Errorf("handed on %s, want web-1", r.Pod)
+	}
+	if n := strings.Count(logs.String(), `"msg":"recovery verdicts are behind, this kill gets none"`); n != 1 || !strings.Contains(logs.String(), `"pod":"web-4"`) {
+		t.Errorf("log %q, want one line saying web-4 gets no verdict", logs.String())
+	}
+	(&Killer{}).followAll([]Result{{Pod: "web-1", Outcome: OutcomeKilled}}) // no verdicts: nothing to hand on to
 }
