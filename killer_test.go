@@ -956,7 +956,13 @@ func TestReportLogs(t *testing.T) {
 			r:         Result{Time: tick0, Namespace: testNS},
 			wantLevel: "INFO", wantMsg: "tick done",
 			want:   map[string]any{"outcome": "no candidates", "candidates": 0.0},
-			absent: []string{"pod", "owner", "node", "deleted", "note", "passed", "err"},
+			absent: []string{"pod", "owner", "node", "deleted", "note", "passed", "err", "resumed"},
+		},
+		{
+			name:      "the first tick after a pause",
+			r:         Result{Time: tick0, Namespace: testNS, Candidates: 1, Pod: "web-1", Outcome: OutcomeKilled, Deleted: deleted, Resumed: "the pause annotation was removed"},
+			wantLevel: "INFO", wantMsg: "tick done",
+			want: map[string]any{"outcome": "killed", "resumed": "the pause annotation was removed"},
 		},
 		{
 			name:      "a delete that failed",
@@ -997,5 +1003,21 @@ func TestReportLogs(t *testing.T) {
 func TestTimeoutsTotal(t *testing.T) {
 	if got := (Timeouts{Pick: time.Second, Delete: 2 * time.Second, ReadBack: 4 * time.Second}).total(); got != 7*time.Second {
 		t.Errorf("total = %v, want 7s", got)
+	}
+}
+
+// TestListScope checks how an error names the namespaces a list covered.
+func TestListScope(t *testing.T) {
+	for _, tt := range []struct {
+		q    listQuery
+		want string
+	}{
+		{listQuery{namespace: "shop"}, `"shop"`},
+		{listQuery{}, "every namespace"},
+		{listQuery{excludeNamespaces: []string{"kube-system", "vault"}}, "every namespace except kube-system,vault"},
+	} {
+		if got := listScope(tt.q); got != tt.want {
+			t.Errorf("listScope(%+v) = %q, want %q", tt.q, got, tt.want)
+		}
 	}
 }
