@@ -707,3 +707,27 @@ func TestReportLogsMode(t *testing.T) {
 		})
 	}
 }
+
+// TestParseKillCount checks MACAQUE_KILL_COUNT's accepted values at their bounds, and how the
+// count is spelt back (the start-up log line).
+func TestParseKillCount(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want killCount
+		says string
+	}{
+		{"", killCount{n: 1}, "1"},
+		{"1", killCount{n: 1}, "1"},
+		{" 100 ", killCount{n: 100}, "100"},
+		{"1%", killCount{percent: 1}, "1%"},
+		{"100%", killCount{percent: 100}, "100%"},
+	} {
+		got, err := parseKillCount(tt.in)
+		if err != nil || got != tt.want || got.String() != tt.says {
+			t.Errorf("parseKillCount(%q) = %+v (%q), %v; want %+v (%q)", tt.in, got, got.String(), err, tt.want, tt.says)
+		}
+	}
+	if got := (killCount{}).String(); got != "1" {
+		t.Errorf("the zero count says %q, want 1", got)
+	}
+}
