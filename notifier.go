@@ -116,44 +116,51 @@ func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Du
 			n.log.Error("slack report dropped", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome, "dropped_total", dropped, "err", err)
 			return
 		}
-		if r.Outcome == OutcomeKilled && r.uid != "" {
+		if r.Outcome == OutcomeKilled {
 			n.threads.remember(r.uid, ts)
+		}
+	}
+	// take handles one receive from results: a report, or the channel's close.
+	take := func(r Result, ok bool) {
+		if !ok {
+			results = nil
+			return
+		}
+		report(r)
+	}
+	// drain reports what results holds now, without waiting for more.
+	drain := func() {
+		for results != nil {
+			select {
+			case r, ok := <-results:
+				take(r, ok)
+			default:
+				return
+			}
+		}
+	}
+	verdict := func(v Recovery) {
+		if n.slack == nil {
+			return // the recovery goroutine has logged it already
+		}
+		if err := n.postVerdict(postCtx, v); err != nil {
+			dropped++
+			n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", dropped, "err", err)
 		}
 	}
 	verdicts := n.verdicts
 	for results != nil || verdicts != nil {
 		select {
 		case r, ok := <-results:
-			if !ok {
-				results = nil
-				continue
-			}
-			report(r)
+			take(r, ok)
 		case v, ok := <-verdicts:
-			if !ok {
+			if ok {
+				// The killer sends a kill's report before its verdict: post those waiting
+				// first, so that the verdict finds its kill's thread.
+				drain()
+				verdict(v)
+			} else {
 				verdicts = nil
-				continue
-			}
-			// The killer sends a kill's report before its verdict: post those waiting first, so
-			// that the verdict finds its kill's thread.
-			for drained := false; !drained && results != nil; {
-				select {
-				case r, ok := <-results:
-					if !ok {
-						results = nil
-						continue
-					}
-					report(r)
-				default:
-					drained = true
-				}
-			}
-			if n.slack == nil {
-				continue // the recovery goroutine has logged it already
-			}
-			if err := n.postVerdict(postCtx, v); err != nil {
-				dropped++
-				n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", dropped, "err", err)
 			}
 		}
 	}

@@ -702,3 +702,88 @@ func TestFollowAllHandsOnKillsOnly(t *testing.T) {
 	}
 	(&Killer{}).followAll([]Result{{Pod: "web-1", Outcome: OutcomeKilled}}) // no verdicts: nothing to hand on to
 }
+
+// TestVerdictWaitsForItsKillsReport: a kill's report and its verdict queued together, the
+// results still open, as the killer and the recovery goroutine leave them when the verdict is
+// quick: the report is posted first, so the verdict is in its thread, whichever channel the
+// notifier's select takes first (tried many times: it picks at random).
+func TestVerdictWaitsForItsKillsReport(t *testing.T) {
+	for i := range 20 {
+		stub := newSlackStub(t)
+		n := newTestNotifier(stub, &fakeAfter{})
+		results, verdicts := make(chan Result, 1), make(chan Recovery, 1)
+		n.verdicts = verdicts
+		r := killed
+		r.uid = "uid-1"
+		results <- r
+		verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
+		done := make(chan struct{})
+		go func() { n.run(t.Context(), results, time.Second); close(done) }()
+		for deadline := time.Now().Add(waitWithin); len(stub.Posts()) < 2; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: posts %v after %v, want the kill and its verdict", i, stub.Posts(), waitWithin)
+			}
+		}
+		close(results)
+		close(verdicts)
+		recvWithin(t, done, "the notifier to end")
+		if posts := stub.Posts(); posts[1]["thread_ts"] == "" || !strings.HasPrefix(posts[1]["text"], ":white_check_mark:") {
+			t.Fatalf("round %d: posts %v, want the verdict second, in the kill's thread", i, posts)
+		}
+	}
+}
+
+// TestVerdictPostFailures: a verdict Slack refuses is logged as dropped and counted with the
+// reports dropped; one posted is not; without Slack, verdicts are only drained.
+func TestVerdictPostFailures(t *testing.T) {
+	var logs bytes.Buffer
+	stub := newSlackStub(t, slackError("channel_not_found"), slackOK)
+	n := newTestNotifier(stub, &fakeAfter{})
+	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	results, verdicts := make(chan Result), make(chan Recovery, 2)
+	n.verdicts = verdicts
+	verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
+	verdicts <- Recovery{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-2"}
+	close(results)
+	close(verdicts)
+	done := make(chan struct{})
+	go func() { n.run(t.Context(), results, time.Second); close(done) }()
+	recvWithin(t, done, "the notifier to end")
+	if got := strings.Count(logs.String(), `"msg":"slack verdict dropped"`); got != 1 || !strings.Contains(logs.String(), `"pod":"web-1","verdict":"recovered","dropped_total":1`) {
+		t.Errorf("log %s, want one dropped verdict, web-1's, counted", logs.String())
+	}
+	if posts := stub.Posts(); len(posts) != 2 {
+		t.Errorf("%d posts, want both tried", len(posts))
+	}
+
+	quiet := &Notifier{log: discardLogger(), after: (&fakeAfter{}).after}
+	verdicts = make(chan Recovery, 1)
+	verdicts <- Recovery{Pod: "web-1", Status: statusRecovered}
+	close(verdicts)
+	quiet.verdicts = verdicts
+	done = make(chan struct{})
+	go func() { quiet.run(t.Context(), results, time.Second); close(done) }()
+	recvWithin(t, done, "the notifier without Slack to end")
+}
+
+// TestVerdictMessage checks the verdict's Slack text: the timeout named only when the workload
+// did not recover in it.
+func TestVerdictMessage(t *testing.T) {
+	v := Recovery{Time: tick0, Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Timeout: time.Minute,
+		Strength: "2/3", Why: "web: 2/3 ready after 1m0s"}
+	for _, tt := range []struct {
+		status recoveryStatus
+		want   string
+		not    string
+	}{
+		{statusNotRecovered, ":rotating_light: not recovered: deployment `shop/web`: web lost web-1; web: 2/3 ready after 1m0s. (MACAQUE_RECOVERY_TIMEOUT 1m0s)", ""},
+		{statusRecovered, ":white_check_mark: recovered: deployment `shop/web`: web lost web-1", "MACAQUE_RECOVERY_TIMEOUT"},
+		{statusUnknown, ":grey_question: unknown: deployment `shop/web`", "MACAQUE_RECOVERY_TIMEOUT"},
+	} {
+		v.Status = tt.status
+		got := verdictMessage(v)
+		if !strings.HasPrefix(got, tt.want) || (tt.not != "" && strings.Contains(got, tt.not)) {
+			t.Errorf("verdictMessage(%s) = %q, want it to start %q and not say %q", tt.status, got, tt.want, tt.not)
+		}
+	}
+}
