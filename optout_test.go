@@ -53,6 +53,7 @@ func TestTooYoung(t *testing.T) {
 		want   string
 	}{
 		{name: "off", age: time.Second, minAge: 0, want: ""},
+		{name: "off, even for a pod created in the future", age: -time.Minute, minAge: 0, want: ""},
 		{name: "older", age: 11 * time.Minute, minAge: 10 * time.Minute, want: ""},
 		{name: "exactly the minimum", age: 10 * time.Minute, minAge: 10 * time.Minute, want: ""},
 		{name: "younger", age: 3*time.Minute + 12*time.Second + 300*time.Millisecond, minAge: 10 * time.Minute, want: "3m12s old, younger than MACAQUE_MIN_POD_AGE (10m)"},
@@ -90,6 +91,7 @@ func TestTruncate(t *testing.T) {
 	}{
 		{"short", 10, "short"}, {"exactly10!", 10, "exactly10!"}, {"abcdefghijk", 10, "abcdefg..."}, {"aaaaaaé", 10, "aaaaaaé"},
 		{"aaaaaaaéé", 10, "aaaaaaa..."}, {"aaaaaaééé", 10, "aaaaaa..."},
+		{"\x80\x80\x80\x80\x80\x80", 5, "..."}, // not UTF-8: the cut stops at the start
 	} {
 		t.Run(tt.in, func(t *testing.T) {
 			if got := truncate(tt.in, tt.n); got != tt.want || len(got) > tt.n {

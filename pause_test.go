@@ -373,3 +373,25 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 		t.Errorf("%d deletes, want 3: one per unpaused tick", deleted)
 	}
 }
+
+// TestPauseWarnsOnceOfAValueNotUnderstood: a value macaque does not understand pauses it and
+// is warned of when the pause starts, not at every tick; a value understood is not warned of.
+func TestPauseWarnsOnceOfAValueNotUnderstood(t *testing.T) {
+	var logs strings.Builder
+	self := newFakeSelf()
+	p := &pauseSwitch{api: self, namespace: "chaos", deployment: "macaque", now: func() time.Time { return tick0 },
+		log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	const warning = `"msg":"the pause switch holds a value macaque does not understand: paused to be safe"`
+	for i, step := range []struct {
+		value    string
+		warnings int // in all, after this tick
+	}{{"true", 0}, {"true", 0}, {"yes", 1}, {"yes", 1}, {"2026-03-30T00:00:00Z", 1}, {"maybe", 2}} {
+		self.annotate(step.value, false)
+		if _, err := p.check(boundedCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(logs.String(), warning); got != step.warnings {
+			t.Fatalf("tick %d (%q): %d warnings, want %d; log %s", i+1, step.value, got, step.warnings, logs.String())
+		}
+	}
+}
