@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -393,5 +395,25 @@ func TestPauseWarnsOnceOfAValueNotUnderstood(t *testing.T) {
 		if got := strings.Count(logs.String(), warning); got != step.warnings {
 			t.Fatalf("tick %d (%q): %d warnings, want %d; log %s", i+1, step.value, got, step.warnings, logs.String())
 		}
+	}
+}
+
+// TestOwnNamespace: POD_NAMESPACE first, then the mounted service account's namespace file,
+// else none (out of a pod); never the kubeconfig's.
+func TestOwnNamespace(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "namespace")
+	if err := os.WriteFile(file, []byte("chaos\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("POD_NAMESPACE", "from-env")
+	if got := ownNamespace(file); got != "from-env" {
+		t.Errorf("with POD_NAMESPACE: %q, want from-env", got)
+	}
+	t.Setenv("POD_NAMESPACE", "")
+	if got := ownNamespace(file); got != "chaos" {
+		t.Errorf("from the mounted file: %q, want chaos", got)
+	}
+	if got := ownNamespace(filepath.Join(t.TempDir(), "absent")); got != "" {
+		t.Errorf("out of a pod: %q, want none", got)
 	}
 }

@@ -787,3 +787,15 @@ func TestVerdictMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestMilestoneString: a second or more to the tenth, under a second to the millisecond.
+func TestMilestoneString(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		4100 * time.Millisecond: "4.1 s", time.Second: "1.0 s", 999 * time.Millisecond: "0.999 s",
+		31 * time.Millisecond: "0.031 s", 300*time.Millisecond + 400*time.Microsecond: "0.3 s", 0: "0 s",
+	} {
+		if got := (milestone{after: d, reached: true}).String(); got != want {
+			t.Errorf("milestone %v = %q, want %q", d, got, want)
+		}
+	}
+}
