@@ -510,10 +510,14 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		_, api := recoveryWorld(t)
 		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
 		bare := Result{Namespace: testNS, Pod: "lonely", Outcome: OutcomeKilled, uid: "uid-lonely"}
-		verdicts := startFollow(t, rc, boundedCtx(t), Result{Pod: "dry", Outcome: OutcomeDryRun}, Result{Pod: "x", Outcome: OutcomeError}, bare)
-		v, _ := recvWithin(t, verdicts, "the bare pod's verdict")
-		if v.Status != statusNotReplaced || v.Pod != "lonely" {
-			t.Errorf("verdict %+v, want %q for lonely", v, statusNotReplaced)
+		alone := bare
+		alone.Pod, alone.uid = "alone", "uid-alone"
+		verdicts := startFollow(t, rc, boundedCtx(t), bare, Result{Pod: "dry", Outcome: OutcomeDryRun}, Result{Pod: "x", Outcome: OutcomeError}, alone)
+		for _, pod := range []string{"lonely", "alone"} {
+			v, _ := recvWithin(t, verdicts, pod+"'s verdict")
+			if v.Status != statusNotReplaced || v.Pod != pod {
+				t.Errorf("verdict %+v, want %q for %s", v, statusNotReplaced, pod)
+			}
 		}
 		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
 			t.Error("a second verdict, want none for the dry run and the failure")
@@ -797,5 +801,78 @@ func TestMilestoneString(t *testing.T) {
 		if got := (milestone{after: d, reached: true}).String(); got != want {
 			t.Errorf("milestone %v = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestVerdictLogEventAndMetrics checks what finish makes of each kind of verdict: one log line
+// (INFO when recovered, WARN otherwise) with the three durations, -1 for a stage not reached,
+// and why when there is one; the Event on the workload (Warning when not recovered, none for a
+// bare pod); the stages observed.
+func TestVerdictLogEventAndMetrics(t *testing.T) {
+	second := func(s float64) milestone { return milestone{time.Duration(s * float64(time.Second)), true} }
+	tests := []struct {
+		name      string
+		v         Recovery
+		level     string
+		fields    map[string]any
+		absent    []string
+		event     string // "Type Reason"; "": none
+		stages    int
+		unrecover int
+	}{
+		{name: "recovered", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered,
+			Replacement: "web-2", Created: second(0.5), Ready: second(1.5), Full: second(2), Strength: "3/3"},
+			level: "INFO", fields: map[string]any{"verdict": "recovered", "created_seconds": 0.5, "ready_seconds": 1.5, "full_strength_seconds": 2.0, "strength": "3/3"},
+			absent: []string{"why"}, event: "Normal ChaosRecovered", stages: 3},
+		{name: "not recovered", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusNotRecovered,
+			Created: second(0.5), Strength: "2/3", Why: "web: 2/3 ready after 5m0s"},
+			level: "WARN", fields: map[string]any{"verdict": "not recovered", "created_seconds": 0.5, "ready_seconds": -1.0, "full_strength_seconds": -1.0, "why": "web: 2/3 ready after 5m0s"},
+			event: "Warning ChaosNotRecovered", stages: 1, unrecover: 1},
+		{name: "unknown", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusUnknown, Why: "macaque stopped"},
+			level: "WARN", fields: map[string]any{"verdict": "unknown", "created_seconds": -1.0, "why": "macaque stopped"},
+			event: "Normal ChaosRecoveryUnknown"},
+		{name: "a bare pod", v: Recovery{Namespace: testNS, Pod: "lonely", Status: statusNotReplaced},
+			level: "WARN", fields: map[string]any{"verdict": "not replaced (no controller)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t)
+			var logs, eventLogs bytes.Buffer
+			obs := &recordingObserver{}
+			rc := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
+				events: newTestRecorder(t, srv, &eventLogs), observer: obs}
+			verdicts := make(chan Recovery, 1)
+			rc.finish(boundedCtx(t), verdicts, tt.v)
+			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
+				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
+			}
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("log %q: %v", logs.String(), err)
+			}
+			if line["msg"] != "recovery verdict" || line["level"] != tt.level {
+				t.Errorf("log %q at %v, want \"recovery verdict\" at %s", line["msg"], line["level"], tt.level)
+			}
+			for k, want := range tt.fields {
+				if line[k] != want {
+					t.Errorf("log field %s = %v, want %v", k, line[k], want)
+				}
+			}
+			for _, k := range tt.absent {
+				if _, ok := line[k]; ok {
+					t.Errorf("log field %s present, want none", k)
+				}
+			}
+			var got []string
+			for _, e := range srv.Events() {
+				got = append(got, e.Type+" "+e.Reason)
+			}
+			if want := []string{tt.event}; (tt.event == "" && len(got) != 0) || (tt.event != "" && fmt.Sprint(got) != fmt.Sprint(want)) {
+				t.Errorf("events %q, want %q", got, tt.event)
+			}
+			if len(obs.stages) != tt.stages || len(obs.missed) != tt.unrecover {
+				t.Errorf("observed %q and %q not recovered, want %d stages and %d", obs.stages, obs.missed, tt.stages, tt.unrecover)
+			}
+		})
 	}
 }
