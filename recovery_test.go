@@ -249,7 +249,12 @@ func TestRecoveryVerdict(t *testing.T) {
 			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
 				srv.Add(ownedPod("web-7d9f-b", "uid-web-b", webRS, true)) // MODIFIED, an old pod
 				clock.tell(t, second(0.2))
-				srv.Add(ownedPod("other-1", "uid-other", ownerRef{Kind: "ReplicaSet", Name: "other", UID: "uid-other-rs"}, true))
+				// Another controller's pod that web's selector matches too (overlapping selectors):
+				// not web's replacement.
+				other := ownedPod("other-1", "uid-other", ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "other", UID: "uid-other-rs", Controller: new(true)}, true)
+				other.Labels = map[string]string{"app": "web", "pod-template-hash": "7d9f"}
+				srv.Add(other)
+				clock.tell(t, second(0.5))
 				srv.Add(ownedPod("web-7d9f-y", "uid-web-y", webRS, true))
 				clock.tell(t, second(1))
 				srv.AddWorkload(deployment(3))
@@ -872,6 +877,37 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 			}
 			if len(obs.stages) != tt.stages || len(obs.missed) != tt.unrecover {
 				t.Errorf("observed %q and %q not recovered, want %d stages and %d", obs.stages, obs.missed, tt.stages, tt.unrecover)
+			}
+		})
+	}
+}
+
+// TestWatchedPodReady: Ready is the Ready condition's status, whatever the others say.
+func TestWatchedPodReady(t *testing.T) {
+	type cond = corev1.PodCondition
+	for _, tt := range []struct {
+		name  string
+		conds []cond
+		want  bool
+	}{
+		{"no conditions", nil, false},
+		{"ready", []cond{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}, true},
+		{"scheduled, not ready", []cond{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionFalse}}, false},
+		{"ready, a condition before it false", []cond{{Type: corev1.ContainersReady, Status: corev1.ConditionFalse}, {Type: corev1.PodReady, Status: corev1.ConditionTrue}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := fakeapi.Pod(testNS, "web-1", nil)
+			p.Status.Conditions = tt.conds
+			b, err := json.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var w watchedPod
+			if err := json.Unmarshal(b, &w); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.ready(); got != tt.want {
+				t.Errorf("ready() = %v, want %v", got, tt.want)
 			}
 		})
 	}
