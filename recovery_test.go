@@ -269,12 +269,13 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(0.1))
 				p := ownedPod("web-7d9f-x", "uid-web-x", webRS, false)
 				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
-					Message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}}
+					Message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."},
+					{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"}} // the first says it
 				srv.Add(p)
 				clock.tell(t, second(0.2))
 			},
 			timeout: true, want: statusNotRecovered, created: second(0.2), repl: "web-7d9f-x",
-			why: []string{"web: 2/3 ready after 10s", "web-7d9f-x is Pending: 0/1 nodes are available: 1 node(s) didn't match"},
+			why: []string{"web: 2/3 ready after 10s", "web-7d9f-x is Pending: 0/1 nodes are available: 1 node(s) didn't match"}, notWhy: []string{"ContainersNotReady"},
 		},
 		{
 			name: "no replacement created past the timeout: the ReplicaSet's failure", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -291,7 +292,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
 				p := ownedPod("web-7d9f-x", "uid-web-x", webRS, false)
 				p.Status.Phase = corev1.PodRunning
-				p.Status.Conditions[0].Message = "containers with unready status: [app]"
+				p.Status.Conditions[0].Reason, p.Status.Conditions[0].Message = "", "containers with unready status: [app]" // a message alone
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{
 					{Name: "sidecar", Ready: true, RestartCount: 9},
 					{Name: "app", RestartCount: 4,
