@@ -348,6 +348,19 @@ func TestRecoveryVerdict(t *testing.T) {
 			notWhy: []string{"ChaosSkipped"},
 		},
 		{
+			name: "a workload its watch never showed and that cannot be read at the timeout: its state unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.Fail = func(r fakeapi.Request) *metav1.Status {
+					if r.Method == http.MethodGet && strings.Contains(r.Path, "/deployments/") {
+						return fakeapi.InternalError("etcdserver: request timed out")
+					}
+					return nil
+				}
+			},
+			timeout: true, want: statusNotRecovered,
+			why: []string{"web: state unknown after 10s; no replacement created"},
+		},
+		{
 			name: "statefulset: the same name with a new UID, not another pod", pod: "db-1", uid: "uid-db-1", ctl: dbSTS, top: dbSTS,
 			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
 				srv.Add(ownedPod("db-3", "uid-db-3", dbSTS, true)) // a scale-up, not the replacement
