@@ -926,3 +926,15 @@ func TestWatchedPodReady(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchQueryString: an error names the watch by its resource, namespace and selector.
+func TestWatchQueryString(t *testing.T) {
+	pods := watchQuery{prefix: "/api/v1", namespace: "shop", resource: "pods", labelSelector: "app=web"}
+	ctl := watchQuery{prefix: "/apis/apps/v1", namespace: "shop", resource: "deployments", fieldSelector: "metadata.name=web"}
+	if got, want := pods.String(), `pods in "shop" (app=web)`; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got, want := ctl.String(), `deployments in "shop" (metadata.name=web)`; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
