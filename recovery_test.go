@@ -938,3 +938,18 @@ func TestWatchQueryString(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestRVBefore: resourceVersions compared as numbers when both are; otherwise not older.
+func TestRVBefore(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"9", "10", true}, {"10", "9", false}, {"10", "10", false},
+		{"x", "10", false}, {"9", "x", false}, {"", "10", false}, {"9", "", false},
+	} {
+		if got := rvBefore(tt.a, tt.b); got != tt.want {
+			t.Errorf("rvBefore(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
