@@ -682,24 +682,27 @@ func (p *restPods) listEvents(ctx context.Context, namespace string, uid types.U
 // podSelector is the label selector of w's pods, for the watch: from its spec.selector, a
 // LabelSelector for the apps kinds, a map for a ReplicationController.
 func podSelector(k workloadKind, w workload) (string, error) {
-	if len(w.Spec.Selector) == 0 || string(w.Spec.Selector) == "null" {
+	if len(w.Spec.Selector) == 0 {
 		return "", errors.New("no spec.selector to find its pods by")
 	}
+	var sel labels.Selector
 	if k == kindRC {
 		var set map[string]string
 		if err := json.Unmarshal(w.Spec.Selector, &set); err != nil {
 			return "", fmt.Errorf("decode spec.selector: %w", err)
 		}
-		return labels.SelectorFromSet(set).String(), nil
+		sel = labels.SelectorFromSet(set)
+	} else {
+		var ls metav1.LabelSelector
+		if err := json.Unmarshal(w.Spec.Selector, &ls); err != nil {
+			return "", fmt.Errorf("decode spec.selector: %w", err)
+		}
+		var err error
+		if sel, err = metav1.LabelSelectorAsSelector(&ls); err != nil {
+			return "", fmt.Errorf("spec.selector: %w", err)
+		}
 	}
-	var ls metav1.LabelSelector
-	if err := json.Unmarshal(w.Spec.Selector, &ls); err != nil {
-		return "", fmt.Errorf("decode spec.selector: %w", err)
-	}
-	sel, err := metav1.LabelSelectorAsSelector(&ls)
-	if err != nil {
-		return "", fmt.Errorf("spec.selector: %w", err)
-	}
+	// A null or empty one too, of either kind.
 	if sel.Empty() {
 		return "", errors.New("an empty spec.selector would watch every pod in the namespace")
 	}

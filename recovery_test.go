@@ -300,12 +300,12 @@ func TestRecoveryVerdict(t *testing.T) {
 						LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}},
 				}
 				ref := corev1.ObjectReference{Kind: "Pod", Namespace: testNS, Name: "web-7d9f-x", UID: "uid-web-x"}
-				srv.AddEvent(seen(ref, "Normal", "Started", "Started container app", 2*time.Second, false))
-				srv.AddEvent(seen(ref, "Warning", "BackOff", "Back-off restarting failed container app", 8*time.Second, true))
-				srv.AddEvent(seen(ref, "Normal", "Pulled", "Container image already present", 9*time.Second, false)) // newer, but no Warning
 				ours := seen(ref, "Warning", "ChaosNotRecovered", "macaque's own", 10*time.Second, true)
 				ours.ReportingController = reportingController
-				srv.AddEvent(ours)
+				srv.AddEvent(ours) // first in the list: passed over, and the rest still read
+				srv.AddEvent(seen(ref, "Normal", "Started", "Started container app", 2*time.Second, false))
+				srv.AddEvent(seen(ref, "Normal", "Pulled", "Container image already present", 9*time.Second, false)) // newer, but no Warning
+				srv.AddEvent(seen(ref, "Warning", "BackOff", "Back-off restarting failed container app", 8*time.Second, true))
 				other := ref
 				other.UID = "uid-web-b"
 				srv.AddEvent(seen(other, "Warning", "Unhealthy", "another pod's, newer", 9*time.Second, false))
@@ -951,5 +951,35 @@ func TestRVBefore(t *testing.T) {
 		if got := rvBefore(tt.a, tt.b); got != tt.want {
 			t.Errorf("rvBefore(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// TestPodSelector: the watch's selector from a workload's spec.selector, never an empty one
+// (it would watch every pod of the namespace).
+func TestPodSelector(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		kind     workloadKind
+		selector string
+		want     string // "": an error
+	}{
+		{"match labels", kindDeployment, `{"matchLabels":{"app":"web"}}`, "app=web"},
+		{"an expression", kindDeployment, `{"matchExpressions":[{"key":"tier","operator":"In","values":["a","b"]}]}`, "tier in (a,b)"},
+		{"a replication controller's map", kindRC, `{"app":"web"}`, "app=web"},
+		{"a replication controller's null", kindRC, `null`, ""},
+		{"a replication controller's empty map", kindRC, `{}`, ""},
+		{"none", kindDeployment, ``, ""},
+		{"null", kindDeployment, `null`, ""},
+		{"empty: every pod", kindDeployment, `{}`, ""},
+		{"not a selector", kindDeployment, `[1]`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var w workload
+			w.Spec.Selector = json.RawMessage(tt.selector)
+			got, err := podSelector(tt.kind, w)
+			if got != tt.want || (err != nil) != (tt.want == "") {
+				t.Errorf("podSelector = %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }
