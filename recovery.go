@@ -340,17 +340,22 @@ type containerStatus struct {
 			Reason  string `json:"reason"`
 			Message string `json:"message"`
 		} `json:"waiting"`
-		Terminated *struct {
-			Reason   string `json:"reason"`
-			ExitCode int32  `json:"exitCode"`
-		} `json:"terminated"`
+		Terminated *containerExit `json:"terminated"`
 	} `json:"state"`
 	LastState struct {
-		Terminated *struct {
-			Reason   string `json:"reason"`
-			ExitCode int32  `json:"exitCode"`
-		} `json:"terminated"`
+		Terminated *containerExit `json:"terminated"`
 	} `json:"lastState"`
+}
+
+// containerExit is how a container ended, now or the last time it ran.
+type containerExit struct {
+	Reason   string `json:"reason"`
+	ExitCode int32  `json:"exitCode"`
+}
+
+// String is "1 (Error)".
+func (e containerExit) String() string {
+	return fmt.Sprintf("%d (%s)", e.ExitCode, orNone(e.Reason, "no reason given"))
 }
 
 // why says what keeps the container from being ready, "" if nothing it reports does:
@@ -368,7 +373,7 @@ func (c containerStatus) why() string {
 		}
 	}
 	if t := c.State.Terminated; t != nil {
-		parts = append(parts, fmt.Sprintf("exited %d (%s)", t.ExitCode, orNone(t.Reason, "no reason given")))
+		parts = append(parts, "exited "+t.String())
 	}
 	if c.RestartCount > 0 {
 		times := "times"
@@ -378,7 +383,7 @@ func (c containerStatus) why() string {
 		parts = append(parts, fmt.Sprintf("restarted %d %s", c.RestartCount, times))
 	}
 	if t := c.LastState.Terminated; t != nil && c.State.Terminated == nil {
-		parts = append(parts, fmt.Sprintf("last exit %d (%s)", t.ExitCode, orNone(t.Reason, "no reason given")))
+		parts = append(parts, "last exit "+t.String())
 	}
 	if len(parts) == 0 {
 		return ""

@@ -658,15 +658,7 @@ func TestContainerWhy(t *testing.T) {
 	status := func(edit func(*corev1.ContainerStatus)) containerStatus {
 		c := corev1.ContainerStatus{Name: "app"}
 		edit(&c)
-		b, err := json.Marshal(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got containerStatus
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatal(err)
-		}
-		return got
+		return asServed[containerStatus](t, c)
 	}
 	tests := []struct {
 		name string
@@ -912,15 +904,7 @@ func TestWatchedPodReady(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := fakeapi.Pod(testNS, "web-1", nil)
 			p.Status.Conditions = tt.conds
-			b, err := json.Marshal(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var w watchedPod
-			if err := json.Unmarshal(b, &w); err != nil {
-				t.Fatal(err)
-			}
-			if got := w.ready(); got != tt.want {
+			if got := asServed[watchedPod](t, p).ready(); got != tt.want {
 				t.Errorf("ready() = %v, want %v", got, tt.want)
 			}
 		})
@@ -982,4 +966,18 @@ func TestPodSelector(t *testing.T) {
 			}
 		})
 	}
+}
+
+// asServed is what macaque decodes into a T from obj as the API server would send it (JSON).
+func asServed[T any](t *testing.T, obj any) T {
+	t.Helper()
+	var out T
+	b, err := json.Marshal(obj)
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
