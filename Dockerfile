@@ -8,7 +8,7 @@
 # and time zone data are compiled into the binary, so the image needs no base.
 #
 # Keep the golang tag at the version of go.mod's `go` line: hack/image.sh (the image test) checks it.
-FROM --platform=$BUILDPLATFORM golang:1.26.8 AS build
+FROM --platform=$BUILDPLATFORM golang:1.27.3 AS build
 # No defaults: BuildKit (docker buildx) treats a default on these automatic platform arguments as a
 # value set by the user and never replaces it per platform, so `ARG TARGETARCH=amd64` would build
 # the amd64 binary into the arm64 image. buildx, buildah and Kaniko set both for every platform.

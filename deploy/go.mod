@@ -1,6 +1,6 @@
 module github.com/macaque-chaos/macaque/deploy
 
-go 1.26.7
+go 1.27.3
 
 require (
 	github.com/prometheus/common v0.72.1

@@ -28,6 +28,8 @@
 # test on purpose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# go.mod's Go (the Makefile exports the same): a machine whose own Go is older fetches it.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 
 APT_PACKAGES="buildah qemu-user-static ca-certificates"
 PLATFORMS=${PLATFORMS:-linux/amd64,linux/arm64}
@@ -41,7 +43,7 @@ die() {
 	exit 1
 }
 
-# golang_tag is the tag of the build stage's golang image in the Dockerfile (1.26.8).
+# golang_tag is the tag of the build stage's golang image in the Dockerfile (1.27.3).
 golang_tag() {
 	local tag
 	tag=$(sed -n 's/^FROM .*[[:space:]]golang:\([^[:space:]]*\).*/\1/p' Dockerfile)
@@ -58,7 +60,7 @@ need_go() {
 	mod=$(sed -n 's/^go //p' go.mod)
 	[[ $mod == "$tag" ]] || die "go.mod says go $mod but the Dockerfile builds with golang:$tag: keep them the same"
 	[[ $have == "go$tag" ]] ||
-		die "this machine's Go is $have ($(go env GOROOT)), the Dockerfile builds with golang:$tag: the image build assembles that base image from this machine's Go, so install go$tag"
+		die "this machine's Go is $have ($(go env GOROOT)), the Dockerfile builds with golang:$tag: the image build assembles that base image from this machine's Go, so run with GOTOOLCHAIN=go$tag (the Makefile exports it)"
 }
 # need_buildah checks for what a build with buildah needs: root, buildah, the pinned Go, CA roots.
 need_buildah() {

@@ -12,6 +12,8 @@
 # Results: .cache/mutation/report.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# go.mod's Go (the Makefile exports the same): a machine whose own Go is older fetches it.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 
 version=v0.6.0 # must match tools/mutation/go.mod
 bin=.cache/bin/gremlins-${version}

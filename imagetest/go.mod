@@ -1,6 +1,6 @@
 module github.com/macaque-chaos/macaque/imagetest
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/google/go-containerregistry v0.22.1
@@ -9,7 +9,7 @@ require (
 )
 
 require (
-	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/klauspost/compress v1.20.5 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	golang.org/x/sync v0.22.0 // indirect

@@ -1,6 +1,6 @@
 module github.com/macaque-chaos/macaque/tools/mutation
 
-go 1.26.8
+go 1.27.3
 
 tool github.com/go-gremlins/gremlins/cmd/gremlins
 
