@@ -37,6 +37,7 @@ func TestToolchainPinned(t *testing.T) {
 		{"deploy/go.mod", `(?m)^go ` + exact + `$`},
 		{"tools/mutation/go.mod", `(?m)^go ` + exact + `$`},
 		{"tools/vulncheck/go.mod", `(?m)^go ` + exact + `$`},
+		{"tools/release/go.mod", `(?m)^go ` + exact + `$`},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {

@@ -14,6 +14,10 @@
 //	apt-get install --no-install-recommends buildah qemu-user-static ca-certificates
 //
 // It fails when any of that is missing; MACAQUE_SKIP_IMAGE_TEST=1 skips it on purpose.
+//
+// Its last subtest, signature (sign_test.go), runs the release workflow's SBOM and signing steps
+// on that image, pushed to a registry in the test process, with a throwaway key and no network.
+// The release workflow's other checks (release_test.go, sbom_test.go) need none of the above.
 package imagetest
 
 import (
@@ -111,6 +115,7 @@ func TestImage(t *testing.T) {
 
 	tlsServer := startForgedTLSServer(t)
 	var summary []string
+	binaries := map[string][]byte{} // platform → the image's /macaque, for the signature check
 	for _, p := range platforms {
 		t.Run(p.String(), func(t *testing.T) {
 			i := slices.IndexFunc(images, func(im ocilayout.Image) bool {
@@ -133,9 +138,12 @@ func TestImage(t *testing.T) {
 				ocilayout.MiB(size.Uncompressed), len(c.binary))
 			t.Log(line)
 			summary = append(summary, line)
+			binaries[p.String()] = c.binary
 			runInEmptyRoot(t, p, c, tlsServer)
 		})
 	}
+	// The release workflow's signing steps on this image, and what they let a user check.
+	t.Run("signature", func(t *testing.T) { checkSignatures(t, repo, oci, images, binaries) })
 	for _, line := range summary {
 		t.Log("size " + line)
 	}
