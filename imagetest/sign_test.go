@@ -153,84 +153,116 @@ func checkSignatures(t *testing.T, repo, oci string, images []ocilayout.Image, b
 	for _, p := range platforms {
 		sboms[p.String()] = readJSON(t, filepath.Join(ws, sbomFile(p)))
 	}
-	t.Run("image", func(t *testing.T) {
-		c := c.on(t)
-		for ref, digest := range map[string]v1.Hash{
-			repoName + "@" + images[0].Index.String(): images[0].Index,
-			tag.String(): images[0].Index, // what `docker pull` of the tag gets
-			repoName + "@" + digests["linux/amd64"].String(): digests["linux/amd64"],
-			repoName + "@" + digests["linux/arm64"].String(): digests["linux/arm64"],
-		} {
-			c.verifySignature(ctx, verify, ref, digest)
-		}
-		c.verifySBOMs(ctx, verify, repoName+"@"+images[0].Index.String(), images[0].Index, []any{sboms["linux/amd64"], sboms["linux/arm64"]})
-		for _, p := range platforms {
-			c.verifySBOMs(ctx, verify, repoName+"@"+digests[p.String()].String(), digests[p.String()], []any{sboms[p.String()]})
-		}
-	})
-	t.Run("release files", func(t *testing.T) {
-		c := c.on(t)
-		for _, f := range []string{stampedManifest, "release/" + clusterManifest, sbomFile(platforms[0]), sbomFile(platforms[1])} {
-			file := filepath.Join(ws, f)
-			c.mustRun(ctx, "verify-blob", "--key", pub, "--insecure-ignore-tlog", "--bundle", file+bundleSuffix, file)
-		}
-		// One byte changed: a character of the image: line, what an attacker would change.
-		b, err := os.ReadFile(filepath.Join(ws, stampedManifest))
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := bytes.Index(b, []byte("image: ")) + len("image: ")
-		b[i] ^= 0x20
-		tampered := filepath.Join(t.TempDir(), "macaque.yml")
-		if err := os.WriteFile(tampered, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		c.mustFail(ctx, "macaque.yml with one byte changed", "verify-blob", "--key", pub, "--insecure-ignore-tlog",
-			"--bundle", filepath.Join(ws, stampedManifest+bundleSuffix), tampered)
-	})
-	t.Run("tampered image", func(t *testing.T) {
-		c := c.on(t)
-		evil, evilDigests := tamper(t, index, images)
-		if err := remote.WriteIndex(tag, evil, remote.WithContext(ctx)); err != nil {
-			t.Fatalf("push the tampered index as %s: %v", tag, err)
-		}
-		evilIndex, err := evil.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("pushed %s@%s: linux/amd64 with one layer more (%s)", tag, evilIndex, evilDigests["linux/amd64"])
-		repository := tag.Context()
-		copied := copyReferrers(ctx, t, repository, images[0].Index, evil)
-		for p, d := range digests {
-			if evilDigests[p] != d {
-				im, err := evil.Image(evilDigests[p])
-				if err != nil {
-					t.Fatal(err)
-				}
-				copied += copyReferrers(ctx, t, repository, d, im)
+	s := signed{c: c, ctx: ctx, verify: verify, pub: pub, ws: ws, repoName: repoName, tag: tag,
+		index: index, images: images, digests: digests, sboms: sboms}
+	t.Run("image", s.checkImage)
+	t.Run("release files", s.checkReleaseFiles)
+	t.Run("tampered image", s.checkTamperedImage)
+}
+
+// signed is the release checkSignatures pushed, signed and attested, for its subtests to verify.
+type signed struct {
+	c        cosignRunner
+	ctx      context.Context
+	verify   []string // cosign's flags to verify with the throwaway public key, offline
+	pub      string   // the public key's file
+	ws       string   // the release job's workspace
+	repoName string
+	tag      name.Tag
+	index    v1.ImageIndex
+	images   []ocilayout.Image
+	digests  map[string]v1.Hash // platform → image digest
+	sboms    map[string]any     // platform → its SBOM, as JSON
+}
+
+// checkImage verifies the signatures and SBOM attestations of the index, the tag and each
+// platform's image.
+func (s signed) checkImage(t *testing.T) {
+	c := s.c.on(t)
+	ctx, verify, repoName, images, tag, digests, sboms := s.ctx, s.verify, s.repoName, s.images, s.tag, s.digests, s.sboms
+	for ref, digest := range map[string]v1.Hash{
+		repoName + "@" + images[0].Index.String(): images[0].Index,
+		tag.String(): images[0].Index, // what `docker pull` of the tag gets
+		repoName + "@" + digests["linux/amd64"].String(): digests["linux/amd64"],
+		repoName + "@" + digests["linux/arm64"].String(): digests["linux/arm64"],
+	} {
+		c.verifySignature(ctx, verify, ref, digest)
+	}
+	c.verifySBOMs(ctx, verify, repoName+"@"+images[0].Index.String(), images[0].Index, []any{sboms["linux/amd64"], sboms["linux/arm64"]})
+	for _, p := range platforms {
+		c.verifySBOMs(ctx, verify, repoName+"@"+digests[p.String()].String(), digests[p.String()], []any{sboms[p.String()]})
+	}
+}
+
+// checkReleaseFiles verifies each release file's bundle, and that one byte changed in the stamped
+// manifest fails.
+func (s signed) checkReleaseFiles(t *testing.T) {
+	c := s.c.on(t)
+	ctx, pub, ws := s.ctx, s.pub, s.ws
+	for _, f := range []string{stampedManifest, "release/" + clusterManifest, sbomFile(platforms[0]), sbomFile(platforms[1])} {
+		file := filepath.Join(ws, f)
+		c.mustRun(ctx, "verify-blob", "--key", pub, "--insecure-ignore-tlog", "--bundle", file+bundleSuffix, file)
+	}
+	// One byte changed: a character of the image: line, what an attacker would change.
+	b, err := os.ReadFile(filepath.Join(ws, stampedManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("image: ")) + len("image: ")
+	b[i] ^= 0x20
+	tampered := filepath.Join(t.TempDir(), "macaque.yml")
+	if err := os.WriteFile(tampered, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.mustFail(ctx, "macaque.yml with one byte changed", "verify-blob", "--key", pub, "--insecure-ignore-tlog",
+		"--bundle", filepath.Join(ws, stampedManifest+bundleSuffix), tampered)
+}
+
+// checkTamperedImage pushes a tampered image under the tag with the real image's signatures and
+// attestations copied onto it, and checks that none of them verifies it.
+func (s signed) checkTamperedImage(t *testing.T) {
+	c := s.c.on(t)
+	ctx, verify, repoName, images, tag, digests, sboms, index := s.ctx, s.verify, s.repoName, s.images, s.tag, s.digests, s.sboms, s.index
+	evil, evilDigests := tamper(t, index, images)
+	if err := remote.WriteIndex(tag, evil, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push the tampered index as %s: %v", tag, err)
+	}
+	evilIndex, err := evil.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pushed %s@%s: linux/amd64 with one layer more (%s)", tag, evilIndex, evilDigests["linux/amd64"])
+	repository := tag.Context()
+	copied := copyReferrers(ctx, t, repository, images[0].Index, evil)
+	for p, d := range digests {
+		if evilDigests[p] != d {
+			im, err := evil.Image(evilDigests[p])
+			if err != nil {
+				t.Fatal(err)
 			}
+			copied += copyReferrers(ctx, t, repository, d, im)
 		}
-		t.Logf("copied %d signatures and attestations of the real image onto the tampered one", copied)
-		signature := append([]string{"verify"}, verify...)
-		sbom := append([]string{"verify-attestation", "--type", "cyclonedx"}, verify...)
-		for _, check := range []struct {
-			what    string
-			command []string
-			ref     string
-		}{
-			{"the signature of the tampered index", signature, repoName + "@" + evilIndex.String()},
-			{"the signature of the tag, now on the tampered index", signature, tag.String()},
-			{"the signature of the tampered linux/amd64 image", signature, repoName + "@" + evilDigests["linux/amd64"].String()},
-			{"the SBOM attestations of the tampered index", sbom, repoName + "@" + evilIndex.String()},
-			{"the SBOM attestation of the tampered linux/amd64 image", sbom, repoName + "@" + evilDigests["linux/amd64"].String()},
-		} {
-			c.mustFail(ctx, check.what, append(slices.Clone(check.command), check.ref)...)
-		}
-		// The real image's signatures are still there and still good: the failures above are the
-		// tampered content's, not a registry that lost them.
-		c.verifySignature(ctx, verify, repoName+"@"+images[0].Index.String(), images[0].Index)
-		c.verifySBOMs(ctx, verify, repoName+"@"+digests["linux/amd64"].String(), digests["linux/amd64"], []any{sboms["linux/amd64"]})
-	})
+	}
+	t.Logf("copied %d signatures and attestations of the real image onto the tampered one", copied)
+	signature := append([]string{"verify"}, verify...)
+	sbom := append([]string{"verify-attestation", "--type", "cyclonedx"}, verify...)
+	for _, check := range []struct {
+		what    string
+		command []string
+		ref     string
+	}{
+		{"the signature of the tampered index", signature, repoName + "@" + evilIndex.String()},
+		{"the signature of the tag, now on the tampered index", signature, tag.String()},
+		{"the signature of the tampered linux/amd64 image", signature, repoName + "@" + evilDigests["linux/amd64"].String()},
+		{"the SBOM attestations of the tampered index", sbom, repoName + "@" + evilIndex.String()},
+		{"the SBOM attestation of the tampered linux/amd64 image", sbom, repoName + "@" + evilDigests["linux/amd64"].String()},
+	} {
+		c.mustFail(ctx, check.what, append(slices.Clone(check.command), check.ref)...)
+	}
+	// The real image's signatures are still there and still good: the failures above are the
+	// tampered content's, not a registry that lost them.
+	c.verifySignature(ctx, verify, repoName+"@"+images[0].Index.String(), images[0].Index)
+	c.verifySBOMs(ctx, verify, repoName+"@"+digests["linux/amd64"].String(), digests["linux/amd64"], []any{sboms["linux/amd64"]})
 }
 
 // startRegistry serves an OCI registry (with the referrers API, where cosign puts signatures and
