@@ -88,6 +88,10 @@ type Result struct {
 	// eviction, whose answer is a Status) the read-back's list just before it, so that the
 	// recovery's watches start there and miss no pod created after the kill.
 	killRV string
+	// reported is closed once the tick's reports are on their way to the notifier: the verdict
+	// on this kill, followed from the moment of the kill, is sent only after it, so that Slack
+	// has the kill's message before the verdict's reply. Nil: nothing to wait for.
+	reported <-chan struct{}
 	// blamed are the workloads whose annotation or state passed picks over, each once, in the
 	// order first met: a skipped tick's Events go on them.
 	blamed []blame
@@ -121,6 +125,7 @@ type victim struct {
 	Ready           bool // the pod's Ready condition is True
 	Terminating     bool
 	Annotations     map[string]string // read for the opt-out annotation
+	Labels          map[string]string // matched against PodDisruptionBudgets that refuse an eviction together
 	Created         time.Time         // creationTimestamp, for MACAQUE_MIN_POD_AGE
 	// listRV is the resourceVersion of the list that read it back: the whole store's at that
 	// moment, where a recovery's watches start when the kill's own answer carries none.
@@ -155,6 +160,9 @@ type podAPI interface {
 	delete(ctx context.Context, namespace, name string, v victim, grace *int64) (string, error)
 	// evict evicts the pod through the Eviction API, with the same preconditions as delete.
 	evict(ctx context.Context, namespace, name string, v victim, grace *int64) error
+	// listPDBs reads the PodDisruptionBudgets of namespace, to name those that refused an
+	// eviction together.
+	listPDBs(ctx context.Context, namespace string) ([]pdb, error)
 	// probeDelete asks the API server, without deleting anything, whether macaque may delete
 	// pods in namespace: nil when it may.
 	probeDelete(ctx context.Context, namespace string) error
@@ -259,7 +267,8 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 			continue
 		}
 		k.alive.beat(k.now(), k.timeouts.total()+heartbeatMargin)
-		reports := k.kill(ctx, at)
+		reported := make(chan struct{})
+		reports := k.tick(ctx, at, reported)
 		busyUntil = k.now()
 		k.alive.rest(busyUntil) // waiting for the scheduler, whose own heartbeat covers the wait
 		k.metrics.ticked(at, reports)
@@ -271,42 +280,41 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 				k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
 			}
 		}
-		// After the reports, so that the notifier has a kill's report before its verdict.
-		k.followAll(reports)
 		// After the kill and its reports, never before: Events are bounded by one timeout for
 		// the tick, however many victims it had, and cannot change what the tick did.
 		k.events.recordAll(context.WithoutCancel(ctx), reports)
+		// The verdicts, followed since each kill, may now be posted: after their kill's report
+		// and its Event.
+		close(reported)
 	}
 }
 
-// followAll hands each kill of reports to the recovery goroutine, never waiting on it: when it
-// is behind, the kill gets no verdict, and the log says so.
-func (k *Killer) followAll(reports []Result) {
-	if k.recover == nil {
-		return
-	}
-	for _, r := range reports {
-		if r.Outcome != OutcomeKilled {
-			continue
-		}
-		select {
-		case k.recover <- r:
-		default:
-			k.log.Error("recovery verdicts are behind, this kill gets none", "namespace", r.Namespace, "pod", r.Pod)
-		}
+// follow hands a kill to the recovery goroutine the moment the API server accepted it, so that
+// its verdict's clock starts at the kill, not at the end of a tick of many victims. The
+// recovery goroutine only ever starts a follow on receipt, so this never waits on Slack.
+func (k *Killer) follow(r Result) {
+	if k.recover != nil && r.Outcome == OutcomeKilled {
+		k.recover <- r
 	}
 }
 
-// kill lists the candidates, picks some of them in a uniformly random order and kills the
+// kill is one tick whose kills are not waited on for a report: tests' and the bench's entry.
+func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
+	return k.tick(ctx, at, nil)
+}
+
+// tick lists the candidates, picks some of them in a uniformly random order and kills the
 // first MACAQUE_KILL_COUNT that are still in scope and running when read back, that the
-// steady-state guard (if any) finds safe to kill, and of which no other pod of the same
-// controller was killed this tick. It returns one report per victim, in the order they were
+// steady-state guard (if any) finds safe to kill, and of whose top workload (the Deployment,
+// not its ReplicaSet of the moment) no other pod was killed this tick. It returns one report per victim, in the order they were
 // killed, or a single report when none was; a failure stops the tick, and its report comes
 // last. ctx cancelled (SIGTERM) lets the kill in flight finish but starts no further one.
-func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
+// reported is closed by the caller once the reports are on their way to the notifier: each
+// kill carries it to its verdict, which waits for it (nil: waits for nothing).
+func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{}) []Result {
 	stopping := ctx
 	ctx = context.WithoutCancel(ctx)
-	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.mode}
+	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.mode, reported: reported}
 	if !k.scope.all && len(k.scope.namespaces) == 1 {
 		base.Namespace = k.scope.namespaces[0]
 	}
@@ -344,7 +352,7 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 	guarded, blocked := false, false // some pick was passed over by the guard, by a PDB
 	short := ""                      // why the tick stopped trying before it ran out of picks
 	seen := verdicts{}
-	hit := map[types.UID]bool{} // the controllers of this tick's victims
+	hit := map[types.UID]bool{} // the top workloads of this tick's victims
 	tried := map[candidate]bool{}
 	for _, c := range picks {
 		if len(done) == want {
@@ -378,10 +386,6 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			r.Passed = append(r.Passed, name+": no longer running")
 			continue
 		}
-		if v.Controller != nil && hit[v.Controller.UID] {
-			r.Passed = append(r.Passed, name+": "+v.owner()+" already lost a pod this tick")
-			continue
-		}
 		if why := tooYoung(v.Created, k.now(), k.minAge); why != "" {
 			guarded = true
 			r.Passed = append(r.Passed, name+": "+why)
@@ -395,6 +399,13 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 			guarded = true
 			r.Passed = append(r.Passed, name+": "+safe.why)
 			r.addBlame(safe.cause, v.Namespace, c.name, safe.why, reasonSkipped)
+			continue
+		}
+		workload := topOf(safe.top, v.Controller)
+		if workload != nil && hit[workload.UID] {
+			// Keyed on the top workload, as the cooldown is: two ReplicaSets of one Deployment
+			// (mid-rollout) or of one Rollout (stable and canary) are one application.
+			r.Passed = append(r.Passed, name+": "+workload.String()+" already lost a pod this tick")
 			continue
 		}
 		if why := k.cooldown.check(recent, v.Namespace, safe.top, k.now()); why != "" {
@@ -423,9 +434,10 @@ func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 		if err != nil {
 			return k.finish(ctx, done, r, err, want)
 		}
-		if v.Controller != nil {
-			hit[v.Controller.UID] = true
+		if workload != nil {
+			hit[workload.UID] = true
 		}
+		k.follow(r)
 		done = append(done, r)
 		r = base
 	}
@@ -556,7 +568,8 @@ func (m killMode) request() string {
 
 // delete deletes (or evicts) v, the read-back of r.Pod, with a deadline of its own. When the
 // API server's answer never comes, what it did is read back instead of guessed: the pod may be
-// gone. An eviction a PodDisruptionBudget refused is errBlocked, worded to name the PDB.
+// gone. An eviction a PodDisruptionBudget refused (or several together) is errBlocked, worded
+// to name them.
 func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error) {
 	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
 	verb, rv := "delete", ""
@@ -580,6 +593,13 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	if pdb := pdbCause(err); pdb != "" {
 		// The eviction handler checks the budget before it touches the pod: nothing was done.
 		return r, fmt.Errorf("%w %s", errBlocked, pdb)
+	}
+	if k.mode == modeEvict && coveredTwice(err) {
+		// Refused before the pod was touched, though it is a 500: nothing to read back.
+		listCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
+		defer cancel()
+		pdbs, listErr := k.api.listPDBs(listCtx, v.Namespace)
+		return r, fmt.Errorf("%w %s", errBlocked, describeCoveredTwice(covering(pdbs, v.Labels), listErr))
 	}
 	// A 429 without a budget's cause is the API server's own throttling (priority and
 	// fairness, max-in-flight), which answers before any handler runs: nothing was done, so it
@@ -1051,6 +1071,7 @@ func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fiel
 			Ready:           pod.ready(),
 			Terminating:     pod.Metadata.DeletionTimestamp != nil,
 			Annotations:     pod.Metadata.Annotations,
+			Labels:          pod.Metadata.Labels,
 			Created:         pod.Metadata.CreationTimestamp.Time,
 			listRV:          list.Metadata.ResourceVersion,
 		}
@@ -1123,4 +1144,14 @@ func deleteOptions(pre *metav1.Preconditions, grace *int64) ([]byte, error) {
 		return nil, fmt.Errorf("encode delete options: %w", err)
 	}
 	return body, nil
+}
+
+// topOf is the workload a pick belongs to: its top controller as the guard read it (the
+// Deployment above a ReplicaSet, a listed owner kind above its ReplicaSets), else its own
+// controller; nil for a bare pod.
+func topOf(top, controller *ownerRef) *ownerRef {
+	if top != nil {
+		return top
+	}
+	return controller
 }

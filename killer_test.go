@@ -595,6 +595,7 @@ func (pagedNames) delete(context.Context, string, string, victim, *int64) (strin
 	panic("not used")
 }
 func (pagedNames) evict(context.Context, string, string, victim, *int64) error { panic("not used") }
+func (pagedNames) listPDBs(context.Context, string) ([]pdb, error)             { panic("not used") }
 func (pagedNames) probeDelete(context.Context, string) error                   { panic("not used") }
 func (pagedNames) probeEvict(context.Context, string) error                    { panic("not used") }
 

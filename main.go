@@ -342,7 +342,7 @@ func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode
 	if mode == modeEvict {
 		err = pods.probeEvict(ctx, namespace)
 		if isRBACDenial(err) {
-			return badSetting("MODE", "evict: cannot evict pods in %q (macaque's Role must grant create on pods/eviction there, or set MACAQUE_MODE=delete): %v", namespace, err)
+			return badSetting("MODE", "evict: cannot evict pods in %q (macaque's Role must grant create on pods/eviction there: uncomment that rule in macaque.yml's Role, or set MACAQUE_MODE=delete): %v", namespace, err)
 		}
 		if err != nil {
 			return fmt.Errorf("check that macaque may evict pods in %q: %w", namespace, err)
@@ -351,7 +351,7 @@ func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode
 	}
 	err = pods.probeDelete(ctx, namespace)
 	if isRBACDenial(err) {
-		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there): %v", namespace, err)
+		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there, as macaque.yml's does for MACAQUE_MODE=delete, the default): %v", namespace, err)
 	}
 	if err != nil {
 		return fmt.Errorf("check that macaque may delete pods in %q: %w", namespace, err)

@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Kill modes: how a victim is killed (delete or evict), with what grace period, and how many
@@ -163,6 +164,82 @@ func pdbCause(err error) string {
 		}
 	}
 	return ""
+}
+
+// morePDBsMessage is how the API server words its refusal to evict a pod that more than one
+// PodDisruptionBudget covers: a 500, sent before it touches the pod (the eviction subresource
+// does not choose between budgets).
+const morePDBsMessage = "more than one PodDisruptionBudget"
+
+// coveredTwice says whether err is that refusal. It is a 500, which would otherwise read as an
+// answer that may have been lost after the pod was evicted.
+func coveredTwice(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	st := status.Status()
+	return st.Code == http.StatusInternalServerError && strings.Contains(st.Message, morePDBsMessage)
+}
+
+// pdb is the part of a PodDisruptionBudget that says which pods it covers.
+type pdb struct {
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Selector *metav1.LabelSelector `json:"selector"`
+	} `json:"spec"`
+}
+
+// covering names the PodDisruptionBudgets among pdbs whose selector matches lbls, as the
+// eviction API matches them: a null selector matches nothing, an empty one every pod.
+func covering(pdbs []pdb, lbls map[string]string) []string {
+	var names []string
+	for _, b := range pdbs {
+		if b.Spec.Selector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(lbls)) {
+			continue
+		}
+		names = append(names, b.Metadata.Name)
+	}
+	return names
+}
+
+// describeCoveredTwice is what a report says of a pick the eviction API refused because several
+// budgets cover it, naming them when they could be read.
+func describeCoveredTwice(names []string, listErr error) string {
+	const why = "more than one covers the pod, and the eviction API refuses to choose"
+	if listErr != nil || len(names) < 2 {
+		return fmt.Sprintf("more than one PodDisruptionBudget (%s; they could not be named: %s)", why, unnamed(names, listErr))
+	}
+	return fmt.Sprintf("PodDisruptionBudgets %s (%s)", strings.Join(names, " and "), why)
+}
+
+// unnamed says why the budgets of a pod refused twice could not be named.
+func unnamed(names []string, listErr error) string {
+	if listErr != nil {
+		return listErr.Error()
+	}
+	return fmt.Sprintf("%d found in the namespace match its labels now", len(names))
+}
+
+func (p *restPods) listPDBs(ctx context.Context, namespace string) ([]pdb, error) {
+	res := p.client.Get().AbsPath("/apis/policy/v1", "namespaces", namespace, "poddisruptionbudgets").Do(ctx)
+	body, err := res.Raw()
+	if err != nil {
+		return nil, fmt.Errorf("list PodDisruptionBudgets in %q: %w", namespace, res.Error())
+	}
+	var list struct {
+		Items []pdb `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("decode PodDisruptionBudgets in %q: %w", namespace, err)
+	}
+	return list.Items, nil
 }
 
 // disruptionBudgetCause is the cause type of an eviction a PodDisruptionBudget refused

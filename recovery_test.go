@@ -693,31 +693,6 @@ func TestContainerWhy(t *testing.T) {
 	}
 }
 
-// TestFollowAllHandsOnKillsOnly: the killer hands the recovery goroutine the kills of a tick,
-// not its other outcomes, and never waits on it: a kill it cannot take is logged, not held.
-func TestFollowAllHandsOnKillsOnly(t *testing.T) {
-	var logs bytes.Buffer
-	follow := make(chan Result, 1)
-	k := &Killer{recover: follow, log: slog.New(slog.NewJSONHandler(&logs, nil))}
-	k.followAll([]Result{
-		{Pod: "web-1", Outcome: OutcomeKilled},
-		{Pod: "web-2", Outcome: OutcomeSkipped},
-		{Pod: "web-3", Outcome: OutcomeUnknown},
-		{Pod: "web-5", Outcome: OutcomeDryRun},
-		{Pod: "web-4", Outcome: OutcomeKilled}, // the channel is full: logged, not waited on
-	})
-	if got := len(follow); got != 1 {
-		t.Fatalf("%d results handed on, want 1", got)
-	}
-	if r := <-follow; r.Pod != "web-1" {
-		t.Errorf("handed on %s, want web-1", r.Pod)
-	}
-	if n := strings.Count(logs.String(), `"msg":"recovery verdicts are behind, this kill gets none"`); n != 1 || !strings.Contains(logs.String(), `"pod":"web-4"`) {
-		t.Errorf("log %q, want one line saying web-4 gets no verdict", logs.String())
-	}
-	(&Killer{}).followAll([]Result{{Pod: "web-1", Outcome: OutcomeKilled}}) // no verdicts: nothing to hand on to
-}
-
 // TestVerdictWaitsForItsKillsReport: a kill's report and its verdict queued together, the
 // results still open, as the killer and the recovery goroutine leave them when the verdict is
 // quick: the report is posted first, so the verdict is in its thread, whichever channel the

@@ -57,15 +57,41 @@ func runTests(m *testing.M) int {
 // returns the namespace and a kubeconfig holding only the token of macaque's ServiceAccount.
 func deploy(t *testing.T) (string, string) {
 	t.Helper()
+	return deployFile(t, filepath.Join(repoRoot, "macaque.yml"))
+}
+
+// deployFile is deploy with the manifest in file.
+func deployFile(t *testing.T, file string) (string, string) {
+	t.Helper()
 	ns := testCluster.Namespace(t)
-	if out, err := testCluster.Kubectl("apply", "-n", ns, "-f", filepath.Join(repoRoot, "macaque.yml")); err != nil {
-		t.Fatalf("kubectl apply -f macaque.yml: %v\n%s", err, out)
+	if out, err := testCluster.Kubectl("apply", "-n", ns, "-f", file); err != nil {
+		t.Fatalf("kubectl apply -f %s: %v\n%s", file, err, out)
 	}
 	kubeconfig, err := testCluster.TokenKubeconfig(t.Context(), ns, "macaque")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ns, kubeconfig
+}
+
+// deployEvict is deploy with macaque.yml edited for MACAQUE_MODE=evict as its Role's comment
+// tells a user to: "delete" removed from the pods rule, the eviction rules uncommented.
+func deployEvict(t *testing.T) (string, string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "macaque.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(raw), `verbs: ["list", "delete", "watch"]`, `verbs: ["list", "watch"]`, 1)
+	edited = regexp.MustCompile(`(?m)^  # (- apiGroups|  resources|  verbs)`).ReplaceAllString(edited, "  $1")
+	if edited == string(raw) || !strings.Contains(edited, "\n    resources: [\"pods/eviction\"]\n") {
+		t.Fatal("macaque.yml's Role no longer reads as deployEvict edits it")
+	}
+	file := filepath.Join(t.TempDir(), "macaque.yml")
+	if err := os.WriteFile(file, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return deployFile(t, file)
 }
 
 // podSpec runs on the kwok node, which plays it as Running and Ready.

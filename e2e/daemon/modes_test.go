@@ -18,7 +18,6 @@ import (
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
@@ -60,7 +59,7 @@ func waitPDB(t *testing.T, ns, name string, healthy, allowed int32) {
 // blocks every tick, naming the PDB, and no pod is touched; once the PDB allows one
 // disruption, the eviction goes through and is reported as an eviction.
 func TestEvictModeRespectsPDBs(t *testing.T) {
-	ns, kubeconfig := deploy(t)
+	ns, kubeconfig := deployEvict(t)
 	createDeployment(t, ns, "web", 3)
 	waitReady(t, ns, "web", 3)
 	createPDB(t, ns, "web-pdb", "web", 0, 3, 0)
@@ -131,6 +130,44 @@ func TestEvictModeRespectsPDBs(t *testing.T) {
 		}
 		return fmt.Errorf("none among %d posts starts %q", len(slack.Posts()), report)
 	})
+}
+
+// TestEvictionOfAPodTwoPDBsCoverIsBlocked: the API server answers the eviction of a pod two
+// PodDisruptionBudgets cover with a 500 and touches nothing. macaque passes such picks over as
+// blocked, naming both budgets, and evicts the next pick instead of ending the tick in error.
+func TestEvictionOfAPodTwoPDBsCoverIsBlocked(t *testing.T) {
+	ns, kubeconfig := deployEvict(t)
+	createDeployment(t, ns, "web", 2)
+	createDeployment(t, ns, "api", 1)
+	waitReady(t, ns, "web", 2)
+	waitReady(t, ns, "api", 1)
+	createPDB(t, ns, "web-a", "web", 1, 2, 1)
+	createPDB(t, ns, "web-b", "web", 1, 2, 1)
+
+	watcher := watchDeletions(t, []string{ns})
+	d := startMacaque(t, kubeconfig, nil, evictMode, "MACAQUE_KILL_COUNT=3")
+	lines := d.waitTicks(t, 1, guardTimeout)
+	d.stop(t)
+	last := lines[0]
+	if last.Outcome != "killed" || !strings.HasPrefix(last.Pod, "api-") || last.Err != "" {
+		t.Fatalf("tick %s, want api's pod evicted", last.raw)
+	}
+	const blocked = ": eviction blocked by PodDisruptionBudgets web-a and web-b (more than one covers the pod, and the eviction API refuses to choose)"
+	webs := 0
+	for _, p := range last.Passed {
+		if strings.Contains(p, "/web-") {
+			webs++
+			if !strings.HasSuffix(p, blocked) {
+				t.Errorf("passed over %q, want it blocked by web-a and web-b", p)
+			}
+		}
+	}
+	if webs != 2 {
+		t.Errorf("passed %q, want both web pods tried and blocked", last.Passed)
+	}
+	if del := watcher.waitDeleted(t, 1); len(del) != 1 || del[0].App != "api" {
+		t.Errorf("deleted %+v, want api's pod only", del)
+	}
 }
 
 // TestKillCountKillsOneOfEachController: KILL_COUNT=3 over three healthy Deployments of three
@@ -313,34 +350,18 @@ func TestGracePeriodOverride(t *testing.T) {
 	}
 }
 
-// TestRoleWithoutEvictionStopsEvictModeAtStart removes the pods/eviction rule from macaque's
-// Role: in evict mode the preflight's dry-run eviction must stop macaque at once, exit 2, with
-// one line naming MACAQUE_MODE; delete mode, which needs no eviction, still starts.
-func TestRoleWithoutEvictionStopsEvictModeAtStart(t *testing.T) {
+// TestShippedRoleStopsEvictModeAtStart: macaque.yml as shipped grants delete mode's verb only,
+// so in evict mode the preflight's dry-run eviction stops macaque at once, exit 2, with one line
+// naming MACAQUE_MODE and the rule to uncomment; delete mode starts and kills.
+func TestShippedRoleStopsEvictModeAtStart(t *testing.T) {
 	ns, kubeconfig := deploy(t)
 	createDeployment(t, ns, "web", 2)
 	waitReady(t, ns, "web", 2)
-	roles := testCluster.Clientset.RbacV1().Roles(ns)
-	role, err := roles.Get(t.Context(), "macaque", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "pods/eviction") })
-	if _, err := roles.Update(t.Context(), role, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cluster.Eventually(t, 30*time.Second, "can-i create pods/eviction to be no", func(ctx context.Context) error {
-		out, err := testCluster.KubectlAs(ctx, kubeconfig, "auth", "can-i", "create", "pods", "--subresource=eviction", "-n", ns)
-		if got := strings.TrimSpace(out); got != "no" {
-			return fmt.Errorf("%q (%v)", got, err)
-		}
-		return nil
-	})
 	watcher := watchDeletions(t, []string{ns})
 	d := startMacaque(t, kubeconfig, nil, evictMode)
 	d.wantRefusedAtStart(t, `macaque: MACAQUE_MODE: evict: cannot evict pods in "`+ns+`"`)
-	if logs := d.Logs(); len(logs) == 1 && !strings.Contains(logs[0], "pods/eviction") {
-		t.Errorf("stderr %q, want it to name pods/eviction", logs[0])
+	if logs := d.Logs(); len(logs) == 1 && !strings.Contains(logs[0], "uncomment that rule in macaque.yml's Role") {
+		t.Errorf("stderr %q, want it to say which rule to uncomment", logs[0])
 	}
 	if del := watcher.Deleted(); len(del) != 0 {
 		t.Errorf("deleted %+v", del)

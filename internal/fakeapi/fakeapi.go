@@ -27,6 +27,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -61,6 +62,9 @@ type Server struct {
 	Fail func(Request) *metav1.Status
 	// workloads are the controllers served to GETs, as JSON by URL path (see workloads.go).
 	workloads map[string][]byte
+	// pdbs are the PodDisruptionBudgets served to lists, which refuse together the eviction of a
+	// pod several of them cover (see pdbs.go).
+	pdbs []*policyv1.PodDisruptionBudget
 	// configMaps are the ConfigMaps served to GETs and PUTs, by namespace/name.
 	configMaps map[string]*corev1.ConfigMap
 	// Deny, if set, answers SelfSubjectAccessReviews: a non-empty reason denies the access
@@ -230,6 +234,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
 		s.review(w, req)
+		return
+	}
+	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/poddisruptionbudgets") {
+		s.listPDBs(w, r.URL.Path)
 		return
 	}
 	if strings.Contains(r.URL.Path, "/configmaps/") {
@@ -426,6 +434,10 @@ func (s *Server) evict(w http.ResponseWriter, req Request, ns, name string) {
 	key := ns + "/" + name
 	p := s.pods[key]
 	if st := checkPreconditions(p, name, opts.Preconditions); st != nil {
+		writeStatus(w, st)
+		return
+	}
+	if st := s.coveredTwice(p); st != nil {
 		writeStatus(w, st)
 		return
 	}

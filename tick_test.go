@@ -1,0 +1,205 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/macaque-chaos/macaque/internal/fakeapi"
+)
+
+// TestOnePodPerWorkloadPerTick: "never two of one workload in a tick" keys on the top workload,
+// as the cooldown does: two ReplicaSets of one Deployment mid-rollout (guard off), or the stable
+// and canary ReplicaSets of a Rollout (a listed owner kind), lose one pod between them; two
+// workloads lose one each. With a cooldown, the next tick passes the workload over.
+func TestOnePodPerWorkloadPerTick(t *testing.T) {
+	deploy := ctrl("apps/v1", "Deployment", "web")
+	rollout := ctrl("argoproj.io/v1alpha1", "Rollout", "web")
+	other := ctrl("apps/v1", "Deployment", "api")
+	tests := []struct {
+		name     string
+		owners   [2]metav1.OwnerReference // of the two ReplicaSets, rs-a and rs-b
+		guard    guard
+		kills    int
+		passed   string // a substring of a passed entry; empty: none
+		cooledBy string // what the next tick's report must name as cooling down
+	}{
+		{name: "two ReplicaSets of a Deployment mid-rollout, guard off", owners: [2]metav1.OwnerReference{deploy, deploy},
+			guard: guard{healthOff: true}, kills: 1, passed: "Deployment/web already lost a pod this tick", cooledBy: "Deployment/web lost a pod"},
+		{name: "stable and canary ReplicaSets of a Rollout, MACAQUE_OWNER_KINDS=Rollout", owners: [2]metav1.OwnerReference{rollout, rollout},
+			guard: guard{ownerKinds: map[string]bool{"Rollout": true}}, kills: 1, passed: "Rollout/web already lost a pod this tick", cooledBy: "Rollout/web lost a pod"},
+		{name: "two Deployments: one pod each", owners: [2]metav1.OwnerReference{deploy, other},
+			guard: guard{healthOff: true}, kills: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, c := cooldownServer(t, nil)
+			for i, rs := range []string{"rs-a", "rs-b"} {
+				owner := tt.owners[i]
+				if owner.Kind == "Deployment" {
+					srv.AddWorkload(steadyDeployment(owner.Name, 2, nil))
+				}
+				srv.AddWorkload(steadyReplicaSet(rs, 1, &owner, nil))
+				srv.Add(ownedBy(fakeapi.Pod(testNS, rs+"-0", nil), new(ctrl("apps/v1", "ReplicaSet", rs))))
+			}
+			k := newGuardedKiller(t, srv, "", tt.guard)
+			c.api = k.api.(*restPods)
+			k.cooldown, k.count = c, killCount{n: 2}
+			reports := k.kill(t.Context(), tick0)
+			kills := 0
+			for _, r := range reports {
+				if r.Outcome == OutcomeKilled {
+					kills++
+				}
+			}
+			last := reports[len(reports)-1]
+			if kills != tt.kills || len(srv.Deletes()) != tt.kills {
+				t.Fatalf("%d kills, %d DELETEs, want %d (last report %s: %v, passed %q)", kills, len(srv.Deletes()), tt.kills, last.Outcome, last.Err, last.Passed)
+			}
+			if tt.passed != "" {
+				assertPassed(t, last.Passed, []string{tt.passed})
+			}
+			if tt.cooledBy == "" {
+				return
+			}
+			k.now = func() time.Time { return tick0.Add(time.Minute) }
+			next := killOnce(t, k)
+			if next.Outcome != OutcomeSkipped || len(srv.Deletes()) != tt.kills {
+				t.Fatalf("a minute later: %s (%v), passed %q; want skipped, the workload cooling down", next.Outcome, next.Err, next.Passed)
+			}
+			assertPassed(t, next.Passed, []string{tt.cooledBy})
+		})
+	}
+}
+
+// TestEachKillIsFollowedWhenAccepted: a kill goes to the recovery goroutine as soon as the API
+// server accepts it, before the tick tries its next pick, so that its verdict's clock starts at
+// the kill; picks that were not killed are not followed.
+func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
+	srv := fakeapi.New(t, fakeapi.Pod(testNS, "a-0", nil), fakeapi.Pod(testNS, "b-0", nil), fakeapi.Pod(testNS, "c-0", nil))
+	follow := make(chan Result, 3)
+	var deletes atomic.Int32
+	var followedBeforeSecond atomic.Int32
+	srv.Fail = func(r fakeapi.Request) *metav1.Status {
+		if r.Method != http.MethodDelete {
+			return nil
+		}
+		switch deletes.Add(1) {
+		case 2:
+			followedBeforeSecond.Store(int32(len(follow)))
+		case 3:
+			return fakeapi.Forbidden("delete", testNS)
+		}
+		return nil
+	}
+	k := newTestKiller(t, srv, "", false)
+	k.recover, k.count, k.timeouts = follow, killCount{n: 3}, defaultTimeouts
+	reports := k.kill(t.Context(), tick0)
+	if len(reports) != 3 || reports[2].Outcome != OutcomeForbidden {
+		t.Fatalf("reports %+v, want two kills and the refusal", reports)
+	}
+	if got := followedBeforeSecond.Load(); got != 1 {
+		t.Errorf("%d kills followed when the second DELETE was sent, want 1: the first, at once", got)
+	}
+	if len(follow) != 2 {
+		t.Fatalf("%d kills followed, want the 2 the API server accepted", len(follow))
+	}
+	for i := range 2 {
+		if r := <-follow; r.Pod != reports[i].Pod || r.Deleted.IsZero() || r.uid == "" {
+			t.Errorf("followed %d: %s deleted at %v (uid %q), want %s with its kill's time and UID", i, r.Pod, r.Deleted, r.uid, reports[i].Pod)
+		}
+	}
+	k.dryRun = true
+	srv.Add(fakeapi.Pod(testNS, "d-0", nil))
+	k.kill(t.Context(), tick0)
+	if len(follow) != 0 {
+		t.Errorf("a dry run handed %d picks to the recovery, want none", len(follow))
+	}
+}
+
+// TestPickTerminatingBeforeItsReadBackIsPassedOver: a pick that gets a deletionTimestamp (its
+// phase still Running) between the list and its read-back is passed over, not deleted again and
+// reported killed, whether the scope names its namespace or is every namespace.
+func TestPickTerminatingBeforeItsReadBackIsPassedOver(t *testing.T) {
+	for _, sc := range []scope{{namespaces: []string{testNS}}, {all: true}} {
+		t.Run(sc.String(), func(t *testing.T) {
+			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil))
+			srv.Fail = func(r fakeapi.Request) *metav1.Status {
+				if strings.HasPrefix(r.Query.Get("fieldSelector"), "metadata.name=web-1") && srv.Pod(testNS, "web-1").DeletionTimestamp == nil {
+					srv.SetPodStatus(testNS, "web-1", func(p *corev1.Pod) { terminating(p) })
+				}
+				return nil
+			}
+			k := newTestKiller(t, srv, "", false)
+			k.scope = sc
+			r := killOnce(t, k)
+			if r.Outcome != OutcomeNotFound || len(srv.Deletes()) != 0 {
+				t.Fatalf("%s (%v), %d DELETEs; want not found and none sent", r.Outcome, r.Err, len(srv.Deletes()))
+			}
+			assertPassed(t, r.Passed, []string{"web-1: no longer running"})
+		})
+	}
+}
+
+// TestEvictionRefusedByTwoPDBsIsBlocked: the API server refuses with a 500 to evict a pod two
+// PodDisruptionBudgets cover, before touching it. That is a PDB doing its job, not a lost
+// answer: the pick is passed over naming both budgets, and the tick tries the next.
+func TestEvictionRefusedByTwoPDBsIsBlocked(t *testing.T) {
+	web, api := map[string]string{"app": "web", "tier": "fe"}, map[string]string{"app": "api"}
+	budget := func(name string, match map[string]string) *policyv1.PodDisruptionBudget {
+		return &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
+			Spec: policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: match}}}
+	}
+	tests := []struct {
+		name     string
+		pods     []*corev1.Pod
+		denyList bool // RBAC denies the list of budgets
+		want     []Outcome
+		passed   string
+	}{
+		{name: "the next pick is killed", pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-0", web), fakeapi.Pod(testNS, "api-0", api)},
+			want: []Outcome{OutcomeKilled}, passed: "shop/web-0: eviction blocked by PodDisruptionBudgets web-app and web-fe (more than one covers the pod"},
+		{name: "no other pick: blocked", pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-0", web)},
+			want: []Outcome{OutcomeBlocked}, passed: "shop/web-0: eviction blocked by PodDisruptionBudgets web-app and web-fe"},
+		{name: "budgets unreadable: blocked all the same, saying why they are not named", pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-0", web)},
+			denyList: true, want: []Outcome{OutcomeBlocked}, passed: "more than one PodDisruptionBudget (more than one covers the pod, and the eviction API refuses to choose; they could not be named: list PodDisruptionBudgets in \"shop\": "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t, tt.pods...)
+			srv.AddPDB(budget("web-app", map[string]string{"app": "web"}))
+			srv.AddPDB(budget("web-fe", map[string]string{"tier": "fe"}))
+			srv.AddPDB(budget("api", map[string]string{"app": "other"}))
+			if tt.denyList {
+				srv.Fail = func(r fakeapi.Request) *metav1.Status {
+					if strings.HasSuffix(r.Path, "/poddisruptionbudgets") {
+						return fakeapi.Forbidden("list", testNS)
+					}
+					return nil
+				}
+			}
+			k := newTestKiller(t, srv, "", false)
+			k.mode, k.count = modeEvict, killCount{n: 2}
+			reports := k.kill(t.Context(), tick0)
+			var got []Outcome
+			for _, r := range reports {
+				got = append(got, r.Outcome)
+			}
+			last := reports[len(reports)-1]
+			if !slices.Equal(got, tt.want) || last.Err != nil {
+				t.Fatalf("outcomes %q (last err %v, passed %q), want %q", got, last.Err, last.Passed, tt.want)
+			}
+			if srv.Pod(testNS, "web-0") == nil {
+				t.Error("web-0 was evicted, though two budgets cover it")
+			}
+			assertPassed(t, last.Passed, []string{tt.passed})
+		})
+	}
+}
