@@ -48,7 +48,7 @@ type Config struct {
 	RecoveryTimeout   time.Duration `split_words:"true" default:"5m" desc:"how long after a kill macaque follows the victim's controller for its recovery verdict (time to the replacement created, Ready, and the workload back at full strength) before calling it not recovered, an alarm (Go duration: 5m, 30s)"`
 	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
-	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests)"`
+	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests): https, or http to loopback only, since every call carries the token"`
 	HTTPAddr          string        `split_words:"true" default:":8080" desc:"host:port of the HTTP server for /metrics, /healthz and /readyz (empty: no server, then the manifest's probes must go too)"`
 	LogFormat         string        `split_words:"true" default:"text" desc:"log format: text or json"`
 	LogLevel          string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
@@ -106,6 +106,10 @@ func badSetting(key, format string, args ...any) error {
 
 // loadConfig reads the environment and checks every setting that can be checked without a cluster.
 func loadConfig() (settings, error) {
+	// First: a misspelt MACAQUE_CRONTAB is better explained by its spelling than by "required".
+	if err := checkUnknownSettings(os.Environ()); err != nil {
+		return settings{}, err
+	}
 	var c Config
 	if err := envconfig.Process(envPrefix, &c); err != nil {
 		var pe *envconfig.ParseError
@@ -118,6 +122,95 @@ func loadConfig() (settings, error) {
 		}
 	}
 	return c.check()
+}
+
+// knownSettings lists the variables Config is read from, as envconfig itself names them (the
+// prefix and the split_words names), so that a new setting is known without another list.
+func knownSettings() ([]string, error) {
+	var b strings.Builder
+	if err := envconfig.Usagef(envPrefix, &Config{}, &b, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		return nil, fmt.Errorf("list the settings: %w", err)
+	}
+	return strings.Fields(b.String()), nil
+}
+
+// serviceLink is the shape of the variables the kubelet injects for each Service of the pod's
+// namespace (enableServiceLinks defaults to true; see FromServices in pkg/kubelet/envvars): for a
+// Service named macaque or macaque-<rest> (upper-cased, '-' as '_'), <P>_SERVICE_HOST,
+// <P>_SERVICE_PORT, <P>_SERVICE_PORT_<PORT NAME>, and the Docker-link ones <P>_PORT,
+// <P>_PORT_<number>_<TCP|UDP|SCTP> and that followed by _PROTO, _PORT or _ADDR. They are no
+// misspelt settings, and refusing them would make a Service named macaque stop macaque; the
+// shapes are matched exactly, so a misspelling refused is one no Service can produce.
+var serviceLink = regexp.MustCompile(`^MACAQUE(_[A-Z0-9_]*[A-Z0-9])?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]{1,5}_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
+// checkUnknownSettings refuses a variable of environ ("NAME=value" items, as os.Environ gives)
+// that looks like a setting of macaque (MACAQUE_, in any case) but is none: a misspelling, or a
+// setting of another version, would leave off a protection the user believes on. A setting
+// name always wins over a service link's shape, since envconfig reads it as the setting.
+func checkUnknownSettings(environ []string) error {
+	known, err := knownSettings()
+	if err != nil {
+		return err
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(strings.ToUpper(name), envPrefix+"_") || slices.Contains(known, name) || serviceLink.MatchString(name) {
+			continue
+		}
+		unknown = append(unknown, name)
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown) // the same line for the same environment, whatever its order
+	name := unknown[0]
+	problem := "not a setting macaque knows (macaque -h lists them)"
+	if guess := closestSetting(name, known); guess != "" {
+		problem = "not a setting macaque knows; did you mean " + guess + "?"
+	}
+	if !settingName.MatchString(name) {
+		name = strconv.Quote(name) // a name printed as it is could break the one line
+	}
+	return &configError{variable: name, problem: problem}
+}
+
+// settingName is what an environment variable's name usually looks like; others are quoted.
+var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// closestSetting is the known name nearest to name (by edit distance, upper-cased), if it is
+// near enough to be a misspelling of it: at most 3 edits, and at most a third of the length of
+// what follows the prefix, so that MACAQUE_FOO suggests nothing rather than MACAQUE_MODE.
+func closestSetting(name string, known []string) string {
+	name = strings.ToUpper(name)
+	limit := min(3, max(1, (len(name)-len(envPrefix)-1)/3))
+	best, bestDist := "", limit+1
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (names are ASCII).
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // check validates c; it reads nothing but c, so tests can drive it with a literal.
@@ -190,13 +283,9 @@ func (c Config) check() (settings, error) {
 	if c.SlackToken == "" && c.SlackChannel != "" {
 		return s, badSetting("SLACK_TOKEN", "required when MACAQUE_SLACK_CHANNEL is set")
 	}
-	u, err := url.Parse(c.SlackAPIUrl)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return s, badSetting("SLACK_API_URL", "invalid URL %q: want http(s)://host/path/", c.SlackAPIUrl)
-	}
-	apiURL := c.SlackAPIUrl
-	if !strings.HasSuffix(apiURL, "/") {
-		apiURL += "/" // slack-go appends the method name directly
+	apiURL, err := parseSlackAPIURL(c.SlackAPIUrl)
+	if err != nil {
+		return s, badSetting("SLACK_API_URL", "%v", err)
 	}
 	s.slack = slackSettings{token: c.SlackToken, channel: c.SlackChannel, apiURL: apiURL}
 
@@ -214,6 +303,33 @@ func (c Config) check() (settings, error) {
 		return s, badSetting("LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
 	return s, nil
+}
+
+// parseSlackAPIURL reads MACAQUE_SLACK_API_URL, ending it in "/" (slack-go appends the method
+// name directly). Every call carries the bot token, so plain http is allowed only to loopback,
+// where nothing on the network can read it (a local proxy or a test's stub).
+func parseSlackAPIURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("invalid URL %q: want http(s)://host/path/", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("%q would send the Slack token in clear text: use https, or http only to loopback (localhost, 127.0.0.0/8, ::1)", raw)
+	}
+	if !strings.HasSuffix(raw, "/") {
+		raw += "/"
+	}
+	return raw, nil
+}
+
+// isLoopback says whether host, as a URL names it, is this machine: localhost or a loopback
+// address. Any other name is not, even one that resolves to loopback today, since DNS may change.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // parseHTTPAddr reads MACAQUE_HTTP_ADDR: host:port (host may be empty for every interface, the
@@ -360,6 +476,8 @@ Pause every kill by annotating macaque's own Deployment (found from POD_NAME at 
   chaos.macaque.dev/paused=true (until removed) or =<RFC 3339 time> (until then)
 
 Out of a cluster, macaque uses KUBECONFIG (or ~/.kube/config) and its current context.
+A MACAQUE_ variable not listed above (a misspelling) stops macaque at start, but for the
+ones the kubelet sets for a Service named macaque or macaque-* (MACAQUE_SERVICE_HOST, ...).
 Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting, 1 for any other failure to start.
 `)
 	return nil

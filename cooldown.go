@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // The cooldown (MACAQUE_COOLDOWN): a workload that lost a pod is not hit again before the
@@ -62,10 +65,35 @@ type cooldown struct {
 // by cooldownKey.
 type hits map[string]time.Time
 
-// cooldownKey names a workload in the state: "namespace.Kind.name", which a ConfigMap key may
-// hold (a namespace and a kind have no dots, so the key reads back unambiguously).
+// cooldownKey names a workload in the state: "namespace.Kind.name" (a namespace and a kind have
+// no dots, so the key reads back unambiguously), as long as that is a valid ConfigMap key. A
+// workload's name may be 253 characters, past what a key may hold with the rest, and a single
+// invalid key makes the API server refuse the whole write, every workload's cooldown with it: so
+// a key that would be invalid is cut to fit, its characters no key holds replaced, and ends in a
+// hash of the whole, the same for the same workload, never another's.
 func cooldownKey(namespace string, top ownerRef) string {
-	return namespace + "." + top.Kind + "." + top.Name
+	key := namespace + "." + top.Kind + "." + top.Name
+	if len(validation.IsConfigMapKey(key)) == 0 {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	suffix := "." + hex.EncodeToString(sum[:cooldownHashBytes])
+	prefix := []byte(key[:min(len(key), validation.DNS1123SubdomainMaxLength-len(suffix))])
+	for i, c := range prefix {
+		if !isConfigMapKeyByte(c) || (i == 0 && c == '.') { // "..": a key may not start so
+			prefix[i] = '_'
+		}
+	}
+	return string(prefix) + suffix
+}
+
+// cooldownHashBytes is how much of a SHA-256 a cut key ends in: 64 bits, 16 hex digits, make a
+// collision between the workloads of one cluster too unlikely to matter.
+const cooldownHashBytes = 8
+
+// isConfigMapKeyByte says whether c may be in a ConfigMap key: [-._a-zA-Z0-9].
+func isConfigMapKeyByte(c byte) bool {
+	return c == '-' || c == '.' || c == '_' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
 }
 
 // load reads the state. A tick whose state cannot be read kills nothing: a cooldown that might
@@ -81,10 +109,15 @@ func (c *cooldown) load(ctx context.Context) (hits, error) {
 	return parseHits(cm.Data), nil
 }
 
-// parseHits reads the state's entries; one that does not parse (edited by hand) is ignored.
+// parseHits reads the state's entries. One whose time does not parse, or whose key the API
+// server would refuse (both edited by hand), is ignored, and so dropped at the next write rather
+// than written back to sink the others with it.
 func parseHits(data map[string]string) hits {
 	out := hits{}
 	for k, v := range data {
+		if len(validation.IsConfigMapKey(k)) > 0 {
+			continue
+		}
 		if at, err := time.Parse(time.RFC3339, v); err == nil {
 			out[k] = at
 		}
@@ -113,8 +146,32 @@ func (c *cooldown) check(h hits, namespace string, top *ownerRef, now time.Time)
 
 // record writes that the workloads keyed keys were hit at at, dropping the entries whose period
 // has passed. A write that lost a race with another (409) is retried once on a fresh read.
+// A key no ConfigMap may hold (which cooldownKey never makes) is not written, so that it costs
+// the others nothing, and is reported.
 func (c *cooldown) record(ctx context.Context, keys []string, at time.Time) error {
 	if c == nil || len(keys) == 0 {
+		return nil
+	}
+	var invalid []string
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+		bad := len(validation.IsConfigMapKey(k)) > 0
+		if bad {
+			invalid = append(invalid, fmt.Sprintf("%q", k))
+		}
+		return bad
+	})
+	if err := c.write(ctx, keys, at); err != nil {
+		return err
+	}
+	if len(invalid) > 0 {
+		return fmt.Errorf("record the cooldown of %s: not a valid ConfigMap key", strings.Join(invalid, ", "))
+	}
+	return nil
+}
+
+// write records keys at at, as record says.
+func (c *cooldown) write(ctx context.Context, keys []string, at time.Time) error {
+	if len(keys) == 0 {
 		return nil
 	}
 	var err error

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 )
 
@@ -220,8 +223,14 @@ func TestPreflightCooldown(t *testing.T) {
 // it whose cooldown is an hour.
 func cooldownWorld(t *testing.T, data map[string]string) (*fakeapi.Server, *Killer) {
 	t.Helper()
+	return cooldownWorldOf(t, data, "web", "api")
+}
+
+// cooldownWorldOf is cooldownWorld with a steady Deployment for each of apps.
+func cooldownWorldOf(t *testing.T, data map[string]string, apps ...string) (*fakeapi.Server, *Killer) {
+	t.Helper()
 	srv, c := cooldownServer(t, data)
-	for _, app := range []string{"web", "api"} {
+	for _, app := range apps {
 		d := ctrl("apps/v1", "Deployment", app)
 		rs := ctrl("apps/v1", "ReplicaSet", app+"-7d9")
 		srv.AddWorkload(steadyDeployment(app, 1, nil))
@@ -390,4 +399,171 @@ func mustScope(t *testing.T, namespace string) scope {
 		t.Fatal(err)
 	}
 	return sc
+}
+
+// longName is a valid Deployment name of 239 characters, as the one seen on a real control
+// plane: "shop.Deployment." before it makes a key of 255, past the 253 a ConfigMap key may have.
+var longName = strings.Repeat("a", 230) + "-workload"
+
+// TestKillHonoursTheCooldownOfALongName: a workload whose name makes a key too long for a
+// ConfigMap is recorded and cooled down like any other, and costs no other workload its own
+// cooldown (a single key refused made the API server refuse the whole write).
+func TestKillHonoursTheCooldownOfALongName(t *testing.T) {
+	srv, k := cooldownWorldOf(t, nil, longName, "web")
+	k.count = killCount{n: 2}
+	reports := k.kill(t.Context(), tick0)
+	if len(reports) != 2 {
+		t.Fatalf("%d reports, want both Deployments hit: %+v", len(reports), reports)
+	}
+	for _, r := range reports {
+		if r.Outcome != OutcomeKilled || r.Note != "" {
+			t.Errorf("%s of %.20s...: %s (%v), note %q; want killed and its cooldown recorded", r.Owner, r.Pod, r.Outcome, r.Err, r.Note)
+		}
+	}
+	if got := srv.ConfigMap(testNS, cooldownConfigMap).Data; len(got) != 2 {
+		t.Errorf("state %v, want an entry for each Deployment", got)
+	}
+
+	for _, app := range []string{longName, "web"} { // their replacements
+		srv.Add(ownedBy(fakeapi.Pod(testNS, app+"-2", nil), new(ctrl("apps/v1", "ReplicaSet", app+"-7d9"))))
+	}
+	k.now = func() time.Time { return tick0.Add(time.Minute) }
+	reports = k.kill(t.Context(), tick0.Add(time.Minute))
+	if len(reports) != 1 || reports[0].Outcome != OutcomeSkipped {
+		t.Fatalf("a minute later: %+v; want one report, skipped: both are cooling down", reports)
+	}
+	assertPassed(t, reports[0].Passed, []string{"shop/" + longName + "-2: Deployment/" + longName + " lost a pod 1m0s ago", "shop/web-2: Deployment/web lost a pod 1m0s ago"})
+}
+
+// TestCooldownRecordsLongNames: the state records a workload of any valid name, and reads it
+// back; one whose key would be too long costs no other its entry.
+func TestCooldownRecordsLongNames(t *testing.T) {
+	long := ownerRef{Kind: "Deployment", Name: longName}
+	web := ownerRef{Kind: "Deployment", Name: "web"}
+	srv, c := cooldownServer(t, nil)
+	if err := c.record(boundedCtx(t), []string{cooldownKey(testNS, long), cooldownKey(testNS, web)}, tick0); err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	h, err := c.load(boundedCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, top := range []ownerRef{long, web} {
+		if why := c.check(h, testNS, &top, tick0.Add(time.Minute)); !strings.Contains(why, "lost a pod 1m0s ago") {
+			t.Errorf("%.30s...: %q, want it cooling down; state %v", top.Name, why, srv.ConfigMap(testNS, cooldownConfigMap).Data)
+		}
+	}
+}
+
+// TestCooldownDropsEntriesNoConfigMapHolds: an entry of the stored state that the API server
+// would refuse in a write (a key edited by hand, or from before a tighter validation) is
+// dropped, never written back to sink the others with it.
+func TestCooldownDropsEntriesNoConfigMapHolds(t *testing.T) {
+	recent := tick0.Add(-time.Minute).Format(time.RFC3339)
+	garbage := "shop.Deployment." + longName // today's key of the long name: 255 characters
+	srv, c := cooldownServer(t, map[string]string{garbage: recent, "shop.Deployment.api": recent, "shop.Deployment.bad-value": "soon"})
+	if err := c.record(boundedCtx(t), []string{"shop.Deployment.web"}, tick0); err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	got := srv.ConfigMap(testNS, cooldownConfigMap).Data
+	want := map[string]string{"shop.Deployment.api": recent, "shop.Deployment.web": tick0.Format(time.RFC3339)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("state %v, want %v", got, want)
+	}
+	if err := c.record(boundedCtx(t), []string{"shop.Deployment.db", garbage}, tick0); err == nil || !strings.Contains(err.Error(), "not a valid ConfigMap key") {
+		t.Errorf("record of a key no ConfigMap holds: %v, want an error saying so", err)
+	}
+	if got := srv.ConfigMap(testNS, cooldownConfigMap).Data; got["shop.Deployment.db"] == "" {
+		t.Errorf("state %v: the valid key of the same write was not recorded", got)
+	}
+}
+
+// TestCooldownKeys: a key is a valid ConfigMap key for any valid namespace, kind and name, is
+// the same for the same workload and differs between workloads; a short one is today's
+// "namespace.Kind.name", so that the state written before still reads.
+func TestCooldownKeys(t *testing.T) {
+	fits := strings.Repeat("a", 253-len("shop.Deployment."))
+	tests := []struct {
+		name      string
+		namespace string
+		top       ownerRef
+		want      string // the key; with hashed, what it starts with
+		hashed    bool
+	}{
+		{name: "short", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: "web"}, want: "shop.Deployment.web"},
+		{name: "a dotted name", namespace: "shop", top: ownerRef{Kind: "StatefulSet", Name: "db.v2"}, want: "shop.StatefulSet.db.v2"},
+		{name: "just fits", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: fits}, want: "shop.Deployment." + fits},
+		{name: "a character past", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: fits + "b"}, want: "shop.Deployment." + fits[:253-17-16], hashed: true},
+		{name: "the 239 characters seen", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: longName}, want: "shop.Deployment.aaaa", hashed: true},
+		{name: "every piece at its longest", namespace: strings.Repeat("n", 63), top: ownerRef{Kind: "Rollout" + strings.Repeat("x", 100), Name: strings.Repeat("a.b-", 63) + "a"},
+			want: strings.Repeat("n", 63) + ".Rollout", hashed: true},
+		{name: "a name of characters no key holds", namespace: "shop", top: ownerRef{Kind: "Widget", Name: "café:1"}, want: "shop.Widget.caf", hashed: true},
+		{name: "empty pieces", hashed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := cooldownKey(tt.namespace, tt.top)
+			if errs := validation.IsConfigMapKey(got); len(errs) > 0 {
+				t.Fatalf("key %q (%d characters) is no ConfigMap key: %v", got, len(got), errs)
+			}
+			if !tt.hashed && got != tt.want {
+				t.Errorf("key %q, want %q", got, tt.want)
+			}
+			if tt.hashed && (!strings.HasPrefix(got, tt.want) || !hashSuffix.MatchString(got)) {
+				t.Errorf("key %q, want one starting %q and ending in a hash", got, tt.want)
+			}
+			if again := cooldownKey(tt.namespace, tt.top); again != got {
+				t.Errorf("key %q, then %q: not the same for the same workload", got, again)
+			}
+		})
+	}
+	// Names alike but past the cut: the hash tells them apart.
+	a, b := cooldownKey("shop", ownerRef{Kind: "Deployment", Name: longName + "-a"}), cooldownKey("shop", ownerRef{Kind: "Deployment", Name: longName + "-b"})
+	if a == b {
+		t.Errorf("two workloads share the key %q", a)
+	}
+	// Random valid names, many of them long: every key valid, and no two workloads' alike.
+	rng := rand.New(rand.NewPCG(18, 8))
+	seen := map[string]string{}
+	for range 2000 {
+		ns := dnsLabel(rng, 1+rng.IntN(63))
+		top := ownerRef{Kind: "K" + dnsLabel(rng, rng.IntN(60)), Name: dnsSubdomain(rng, 1+rng.IntN(253))}
+		key, workload := cooldownKey(ns, top), ns+"/"+top.Kind+"/"+top.Name
+		if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
+			t.Fatalf("%s: key %q is no ConfigMap key: %v", workload, key, errs)
+		}
+		if other, ok := seen[key]; ok && other != workload {
+			t.Fatalf("%s and %s share the key %q", workload, other, key)
+		}
+		seen[key] = workload
+	}
+}
+
+// hashSuffix is how a cut cooldown key ends.
+var hashSuffix = regexp.MustCompile(`\.[0-9a-f]{16}$`)
+
+// dnsLabel is a random DNS label of n characters (n ≤ 63), as a namespace is.
+func dnsLabel(rng *rand.Rand, n int) string {
+	const alnum, inner = "abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz0123456789-"
+	b := make([]byte, n)
+	for i := range b {
+		set := inner
+		if i == 0 || i == n-1 {
+			set = alnum
+		}
+		b[i] = set[rng.IntN(len(set))]
+	}
+	return string(b)
+}
+
+// dnsSubdomain is a random DNS subdomain of about n characters (at most 253), as a workload's
+// name is: labels joined by dots.
+func dnsSubdomain(rng *rand.Rand, n int) string {
+	var labels []string
+	for left := n; left > 0; {
+		l := min(left, 1+rng.IntN(63))
+		labels = append(labels, dnsLabel(rng, l))
+		left -= l + 1
+	}
+	return strings.Join(labels, ".")
 }

@@ -19,9 +19,13 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
+// runMainEnv makes this test binary run as the real macaque (see TestMain). It is not
+// MACAQUE_-prefixed: macaque refuses a MACAQUE_ variable it does not know.
+const runMainEnv = "GO_WANT_MACAQUE_MAIN"
+
 // TestMain lets a test re-run this binary as the real macaque, to check exit codes and stderr.
 func TestMain(m *testing.M) {
-	if os.Getenv("MACAQUE_TEST_RUN_MAIN") == "1" {
+	if os.Getenv(runMainEnv) == "1" {
 		main()
 		os.Exit(0)
 	}
@@ -534,6 +538,20 @@ func TestConfigCheck(t *testing.T) {
 		{name: "token of whitespace only", edit: func(c *Config) { c.SlackToken, c.SlackChannel = "\n", "C1" }, wantVar: "MACAQUE_SLACK_TOKEN", wantMsg: "required when MACAQUE_SLACK_CHANNEL"},
 		{name: "channel without token", edit: func(c *Config) { c.SlackChannel = "C1" }, wantVar: "MACAQUE_SLACK_TOKEN", wantMsg: "required when MACAQUE_SLACK_CHANNEL"},
 		{name: "bad slack url", edit: func(c *Config) { c.SlackAPIUrl = "slack.com/api" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "invalid URL"},
+		{name: "slack over http to another host", edit: func(c *Config) { c.SlackAPIUrl = "http://slack-proxy.corp:8080/api/" },
+			wantVar: "MACAQUE_SLACK_API_URL", wantMsg: `"http://slack-proxy.corp:8080/api/" would send the Slack token in clear text: use https, or http only to loopback`},
+		{name: "slack over http to a private address", edit: func(c *Config) { c.SlackAPIUrl = "http://10.0.0.1/api/" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "clear text"},
+		{name: "slack over http to every address", edit: func(c *Config) { c.SlackAPIUrl = "http://0.0.0.0:9/" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "clear text"},
+		{name: "slack over http to a name starting localhost", edit: func(c *Config) { c.SlackAPIUrl = "http://localhost.evil.example/api/" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "clear text"},
+		{name: "slack over http to a name holding a loopback address", edit: func(c *Config) { c.SlackAPIUrl = "HTTP://127.0.0.1.nip.io/api/" }, wantVar: "MACAQUE_SLACK_API_URL", wantMsg: "clear text"},
+		{name: "slack over https to a proxy", edit: func(c *Config) { c.SlackAPIUrl = "https://slack-proxy.corp:8443/api" },
+			want: func(v *view) { v.Slack.apiURL = "https://slack-proxy.corp:8443/api/" }},
+		{name: "slack over http to localhost", edit: func(c *Config) { c.SlackAPIUrl = "http://LocalHost:8080/api/" },
+			want: func(v *view) { v.Slack.apiURL = "http://LocalHost:8080/api/" }},
+		{name: "slack over http to 127.0.0.0/8", edit: func(c *Config) { c.SlackAPIUrl = "http://127.3.2.1/api" },
+			want: func(v *view) { v.Slack.apiURL = "http://127.3.2.1/api/" }},
+		{name: "slack over http to ::1", edit: func(c *Config) { c.SlackAPIUrl = "http://[::1]:9999/api/" },
+			want: func(v *view) { v.Slack.apiURL = "http://[::1]:9999/api/" }},
 		{name: "bad log format", edit: func(c *Config) { c.LogFormat = "yaml" }, wantVar: "MACAQUE_LOG_FORMAT", wantMsg: "unknown format"},
 		{name: "bad log level", edit: func(c *Config) { c.LogLevel = "loud" }, wantVar: "MACAQUE_LOG_LEVEL", wantMsg: "unknown level"},
 	}
@@ -569,6 +587,7 @@ func TestConfigCheck(t *testing.T) {
 // prefix (as an envFrom ConfigMap of another app might) to a value that would change it, and
 // checks that nothing changes and no error names a variable the user never set.
 func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
+	unsetMacaqueEnv(t)
 	t.Setenv("MACAQUE_CRONTAB", "@hourly")
 	base, err := loadConfig()
 	if err != nil {
@@ -610,7 +629,7 @@ func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	// GOCOVERDIR: a binary built with -cover warns on stderr when it is unset.
 	// A free loopback port unless env says otherwise: tests running at once must not fight over :8080.
-	cmd.Env = append([]string{"MACAQUE_TEST_RUN_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir(), "MACAQUE_HTTP_ADDR=127.0.0.1:0"}, env...)
+	cmd.Env = append([]string{runMainEnv + "=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir(), "MACAQUE_HTTP_ADDR=127.0.0.1:0"}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -669,6 +688,14 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"http port taken", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_HTTP_ADDR=" + taken.Addr().String()},
 			`macaque: MACAQUE_HTTP_ADDR: cannot listen on "` + taken.Addr().String() + `": listen tcp ` + taken.Addr().String() + `: bind: address already in use`},
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},
+		{"slack over http", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_SLACK_API_URL=http://slack-proxy.corp/api/"},
+			`macaque: MACAQUE_SLACK_API_URL: "http://slack-proxy.corp/api/" would send the Slack token in clear text`},
+		{"a misspelt setting", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_COOLDOWNN=1h"},
+			"macaque: MACAQUE_COOLDOWNN: not a setting macaque knows; did you mean MACAQUE_COOLDOWN?"},
+		{"a misspelt required setting", []string{kc, "MACAQUE_CRONTABS=@hourly"},
+			"macaque: MACAQUE_CRONTABS: not a setting macaque knows; did you mean MACAQUE_CRONTAB?"},
+		{"an unknown setting", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_MAX_UNAVAILABLE=1"},
+			"macaque: MACAQUE_MAX_UNAVAILABLE: not a setting macaque knows (macaque -h lists them)"},
 	}
 	for _, runner := range runners {
 		for _, tt := range tests {
@@ -728,17 +755,25 @@ var runners = []struct {
 	run  func(t *testing.T, args []string, env ...string) (int, string, string)
 }{{"process", runMain}, {"in-process", runInProcess}}
 
-// runInProcess does what main does, in this process, with only env set among the variables
-// macaque reads; it returns the exit status, stdout and stderr.
-func runInProcess(t *testing.T, args []string, env ...string) (int, string, string) {
+// unsetMacaqueEnv unsets, for the rest of the test, every variable of the process that macaque
+// reads (or refuses, for an unknown MACAQUE_ one), so that the developer's shell cannot change
+// what a test sees.
+func unsetMacaqueEnv(t *testing.T) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "MACAQUE_") || strings.HasPrefix(k, "POD_") || k == "KUBECONFIG" {
+		if strings.HasPrefix(strings.ToUpper(k), "MACAQUE_") || strings.HasPrefix(k, "POD_") || k == "KUBECONFIG" {
 			t.Setenv(k, "") // restored after the test
 			os.Unsetenv(k)
 		}
 	}
+}
+
+// runInProcess does what main does, in this process, with only env set among the variables
+// macaque reads; it returns the exit status, stdout and stderr.
+func runInProcess(t *testing.T, args []string, env ...string) (int, string, string) {
+	t.Helper()
+	unsetMacaqueEnv(t)
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("MACAQUE_HTTP_ADDR", "127.0.0.1:0") // as runMain: env may say otherwise
 	for _, kv := range env {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,7 +11,9 @@ import (
 // Prometheus metrics. Every goroutine records what it alone knows, so data still flows one way:
 // the scheduler its ticks, the killer each report where it logs it, the notifier its drops, and
 // later the recovery verdicts their durations. Labels are namespace and outcome (or stage) only:
-// never a pod, so the number of series stays bounded by the namespaces in scope.
+// never a pod, so the number of series stays bounded by the namespaces in scope; and, since with
+// MACAQUE_NAMESPACE=* those come and go (preview environments), a namespace's series are dropped
+// once it has not been used for namespaceTTL, unless the scope names it.
 
 // metrics holds macaque's collectors, registered on a registry of its own made in run (never the
 // global default one, which is package-level state). A nil *metrics records nothing, so that a
@@ -27,7 +30,19 @@ type metrics struct {
 	lastSuccess prometheus.Gauge
 	lastTick    prometheus.Gauge
 	nextTick    prometheus.Gauge
+
+	// mu orders each use of a namespace's series against their deletion, so that a series
+	// is never dropped as it is used, and guards the fields below.
+	mu     sync.Mutex
+	fixed  map[string]bool      // the namespaces the scope names: their series are never dropped
+	seen   map[string]time.Time // when each other namespace's series were last used, in tick time
+	latest time.Time            // the latest tick time known, to date a recovery verdict's use
 }
+
+// namespaceTTL is how long a namespace's series outlive their last use: a namespace unseen for
+// that long has most likely gone, and its series would stay in memory and every scrape forever.
+// It exceeds maxRecoveryTimeout, so a kill's verdict finds its namespace's series still there.
+const namespaceTTL = 24 * time.Hour
 
 // recoveryStage is a milestone of a workload's recovery after a kill, as the label stage names it.
 type recoveryStage string
@@ -99,13 +114,53 @@ func newMetrics(namespaces []string) *metrics {
 			Name: "macaque_next_tick_timestamp_seconds",
 			Help: "Scheduled time of the next tick (0: none to come); long in the past means the scheduler has stalled.",
 		}),
+		fixed: map[string]bool{},
+		seen:  map[string]time.Time{},
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick)
 	for _, ns := range namespaces {
+		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
 	}
 	return m
+}
+
+// use records with record, under mu, a use at tick time at of namespace's series; a zero at
+// (a recovery verdict, which comes after its kill's tick) dates it to the latest tick.
+func (m *metrics) use(namespace string, at time.Time, record func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if at.After(m.latest) {
+		m.latest = at
+	}
+	if at.IsZero() {
+		at = m.latest
+	}
+	if last, ok := m.seen[namespace]; !m.fixed[namespace] && (!ok || at.After(last)) {
+		m.seen[namespace] = at
+	}
+	record()
+}
+
+// forget drops the series of every namespace, but those the scope names, not used for
+// namespaceTTL at tick time now.
+func (m *metrics) forget(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now.After(m.latest) {
+		m.latest = now
+	}
+	for ns, last := range m.seen {
+		if now.Sub(last) < namespaceTTL {
+			continue
+		}
+		delete(m.seen, ns)
+		labels := prometheus.Labels{"namespace": ns}
+		m.kills.DeletePartialMatch(labels)
+		m.recovery.DeletePartialMatch(labels)
+		m.unrecovered.DeletePartialMatch(labels)
+	}
 }
 
 // seconds is t as a Prometheus timestamp gauge holds it.
@@ -146,16 +201,17 @@ func (m *metrics) reported(r Result) {
 	if m == nil {
 		return
 	}
-	m.kills.WithLabelValues(r.Namespace, string(r.Outcome)).Inc()
+	m.use(r.Namespace, r.Time, func() { m.kills.WithLabelValues(r.Namespace, string(r.Outcome)).Inc() })
 }
 
 // ticked records, from the killer, a tick it ran and its reports: the tick succeeded when every
-// report did.
+// report did. It drops the series of the namespaces not used for namespaceTTL.
 func (m *metrics) ticked(at time.Time, reports []Result) {
 	if m == nil {
 		return
 	}
 	m.ticks.Inc()
+	m.forget(at)
 	for _, r := range reports {
 		if !successfulOutcomes[r.Outcome] {
 			return
@@ -186,7 +242,7 @@ func (m *metrics) recovered(namespace string, stage recoveryStage, took time.Dur
 	if m == nil {
 		return
 	}
-	m.recovery.WithLabelValues(namespace, string(stage)).Observe(took.Seconds())
+	m.use(namespace, time.Time{}, func() { m.recovery.WithLabelValues(namespace, string(stage)).Observe(took.Seconds()) })
 }
 
 // notRecovered records, from a recovery verdict, a kill in namespace whose workload was not back
@@ -195,5 +251,5 @@ func (m *metrics) notRecovered(namespace string) {
 	if m == nil {
 		return
 	}
-	m.unrecovered.WithLabelValues(namespace).Inc()
+	m.use(namespace, time.Time{}, func() { m.unrecovered.WithLabelValues(namespace).Inc() })
 }

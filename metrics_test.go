@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -385,5 +386,118 @@ func TestMetricsFile(t *testing.T) {
 		if !strings.Contains(b.String(), name+"\n") {
 			t.Errorf("the registry does not export %s", name)
 		}
+	}
+}
+
+// seriesByNamespace gathers m's registry and counts macaque's series by their namespace label
+// (a histogram is one series here, whatever its buckets).
+func seriesByNamespace(t *testing.T, m *metrics) map[string]int {
+	t.Helper()
+	families, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "namespace" {
+					out[l.GetValue()]++
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricSeriesStayBounded churns 5,000 short-lived namespaces (preview environments under
+// MACAQUE_NAMESPACE=*), one a minute, each with a kill and its verdict: only those used within
+// the last day keep their series, and the named namespaces of the scope keep theirs forever.
+func TestMetricSeriesStayBounded(t *testing.T) {
+	const namespaces = 5000
+	m := newMetrics([]string{"shop"})
+	m.reported(Result{Time: tick0, Namespace: "shop", Outcome: OutcomeKilled})
+	at := func(i int) time.Time { return tick0.Add(time.Duration(i+1) * time.Minute) }
+	for i := range namespaces {
+		ns := fmt.Sprintf("preview-%d", i)
+		r := Result{Time: at(i), Namespace: ns, Outcome: OutcomeKilled}
+		m.reported(r)
+		m.ticked(at(i), []Result{r})
+		m.recovered(ns, stageCreated, time.Second) // a verdict, after its tick
+		m.recovered(ns, stageReady, time.Second)
+		if i%2 == 0 {
+			m.notRecovered(ns)
+		}
+	}
+	got := seriesByNamespace(t, m)
+	last := at(namespaces - 1)
+	for i := range namespaces {
+		ns := fmt.Sprintf("preview-%d", i)
+		want := 0
+		if last.Sub(at(i)) < 24*time.Hour {
+			want = 3 + (1 - i%2) // kills, created, ready, and not recovered for half of them
+		}
+		if got[ns] != want {
+			t.Fatalf("namespace %s, used %v before the last tick: %d series, want %d", ns, last.Sub(at(i)), got[ns], want)
+		}
+	}
+	if got["shop"] != 2 {
+		t.Errorf("shop, named in the scope: %d series, want its kills and unrecovered kept", got["shop"])
+	}
+	if total := len(got); total != 24*60+1 {
+		t.Errorf("%d namespaces have series, want a day's (%d) and shop", total, 24*60)
+	}
+
+	// A day later, only the scope's namespace and the one of a tick with no victim are left.
+	r := Result{Time: last.Add(24 * time.Hour), Outcome: OutcomeNoCandidates}
+	m.reported(r)
+	m.ticked(r.Time, []Result{r})
+	if got := seriesByNamespace(t, m); len(got) != 2 || got["shop"] != 2 || got[""] != 1 {
+		t.Errorf("a day later, series by namespace %v; want shop's 2 and the tick's", got)
+	}
+	if n := len(m.seen); n > 1 {
+		t.Errorf("%d namespaces still tracked, want the empty one only", n)
+	}
+
+	// A verdict comes after its tick: dated to the latest tick, its series are kept a day from then.
+	m.notRecovered("late")
+	next := r.Time.Add(23 * time.Hour)
+	m.ticked(next, nil)
+	if got := seriesByNamespace(t, m); got["late"] != 1 {
+		t.Errorf("a late verdict's series dropped before a day: %v", got)
+	}
+	m.ticked(r.Time.Add(24*time.Hour), nil)
+	if got := seriesByNamespace(t, m); got["late"] != 0 || got["shop"] != 2 {
+		t.Errorf("a day after the late verdict, series by namespace %v; want late's dropped, shop's kept", got)
+	}
+}
+
+// TestMetricsNamespacesConcurrently: the killer, the notifier and the recovery verdicts record
+// from goroutines of their own while ticks drop old namespaces (run with -race).
+func TestMetricsNamespacesConcurrently(t *testing.T) {
+	m := newMetrics(nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				at := tick0.Add(time.Duration(i) * time.Hour)
+				ns := fmt.Sprintf("ns-%d-%d", g, i%30)
+				switch g {
+				case 0:
+					m.reported(Result{Time: at, Namespace: ns, Outcome: OutcomeKilled})
+				case 1:
+					m.recovered(ns, stageReady, time.Second)
+				case 2:
+					m.notRecovered(ns)
+				default:
+					m.ticked(at, nil)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	m.ticked(tick0.Add(1000*time.Hour), nil)
+	if got := seriesByNamespace(t, m); len(got) != 0 {
+		t.Errorf("series by namespace %v, want none left 800 hours after the last use", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Request is one call the server received.
@@ -527,6 +529,11 @@ func (s *Server) serveConfigMap(w http.ResponseWriter, req Request) {
 			fmt.Sprintf("Operation cannot be fulfilled on configmaps %q: the object has been modified; please apply your changes to the latest version and try again", next.Name)))
 		return
 	}
+	if problems := validateConfigMap(next); len(problems) > 0 {
+		writeStatus(w, status(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
+			fmt.Sprintf("ConfigMap %q is invalid: %s", next.Name, strings.Join(problems, ", "))))
+		return
+	}
 	next.Namespace = cur.Namespace
 	if !slices.Contains(req.Query["dryRun"], "All") {
 		s.rv++
@@ -534,6 +541,30 @@ func (s *Server) serveConfigMap(w http.ResponseWriter, req Request) {
 		s.configMaps[key] = next.DeepCopy()
 	}
 	writeJSON(w, http.StatusOK, &next)
+}
+
+// maxConfigMapBytes is the most data a ConfigMap may hold (corev1.MaxSecretSize, also its bound).
+const maxConfigMapBytes = 1 << 20
+
+// validateConfigMap lists what kube-apiserver's ValidateConfigMap refuses in cm's data, in its
+// words: a key of more than 253 characters or of others than [-._a-zA-Z0-9] (which refuses the
+// whole write, every other key with it), and data past 1 MiB in all.
+func validateConfigMap(cm corev1.ConfigMap) []string {
+	var out []string
+	size := 0
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+		for _, msg := range validation.IsConfigMapKey(k) {
+			out = append(out, fmt.Sprintf("data[%s]: Invalid value: %q: %s", k, k, msg))
+		}
+		size += len(k) + len(cm.Data[k])
+	}
+	for k, v := range cm.BinaryData {
+		size += len(k) + len(v)
+	}
+	if size > maxConfigMapBytes {
+		out = append(out, fmt.Sprintf("[]: Too long: must have at most %d bytes", maxConfigMapBytes))
+	}
+	return out
 }
 
 // review answers a SelfSubjectAccessReview with Deny's verdict.

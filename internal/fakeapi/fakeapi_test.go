@@ -1,12 +1,15 @@
 package fakeapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -88,4 +91,50 @@ func listTable(t *testing.T, s *Server, q url.Values) metav1.Table {
 		t.Fatal(err)
 	}
 	return table
+}
+
+// TestConfigMapKeysAreValidated: a PUT of a ConfigMap holding a key kube-apiserver refuses is
+// refused whole, 422 Invalid, as kube-apiserver does, and changes nothing.
+func TestConfigMapKeysAreValidated(t *testing.T) {
+	tests := []struct {
+		name string
+		key  string
+		want int
+	}{
+		{"valid", "shop.Deployment.web", http.StatusOK},
+		{"253 characters", strings.Repeat("a", 253), http.StatusOK},
+		{"254 characters", strings.Repeat("a", 254), http.StatusUnprocessableEntity},
+		{"a colon", "shop:web", http.StatusUnprocessableEntity},
+		{"a leading ..", "..web", http.StatusUnprocessableEntity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(t)
+			s.AddConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "state"}})
+			cm := s.ConfigMap("ns", "state")
+			cm.Data = map[string]string{"other": "kept with it", tt.key: "x"}
+			body, err := json.Marshal(cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, s.URL+"/api/v1/namespaces/ns/configmaps/state", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var st metav1.Status
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("PUT: %s %q, want %d", resp.Status, st.Message, tt.want)
+			}
+			stored := len(s.ConfigMap("ns", "state").Data)
+			if tt.want != http.StatusOK && (st.Reason != metav1.StatusReasonInvalid || !strings.Contains(st.Message, `ConfigMap "state" is invalid: data[`) || stored != 0) {
+				t.Errorf("refused as %s %q, %d keys stored; want Invalid naming the key, nothing stored", st.Reason, st.Message, stored)
+			}
+		})
+	}
 }
