@@ -142,7 +142,7 @@ func TestLongWorkloadNameIsCooledDown(t *testing.T) {
 			lbls := map[string]string{"app": app, "chaos": "yes"}
 			d.Spec.Selector.MatchLabels, d.Spec.Template.Labels = lbls, lbls
 		})
-		waitReady(t, ns, name, 1)
+		waitReady(t, ns, app, 1)
 	}
 	watcher := watchDeletions(t, []string{ns})
 	d := startMacaque(t, kubeconfig, nil, "MACAQUE_COOLDOWN=1h", "MACAQUE_SELECTOR=chaos=yes", "POD_NAMESPACE="+ns)
