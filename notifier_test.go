@@ -236,11 +236,11 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 	n := newTestNotifier(stub, &fakeAfter{})
 	var logs strings.Builder // read only after run has returned
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	results := make(chan Result, 3)
+	results := make(chan []Result, 3)
 	for _, o := range []Outcome{OutcomeKilled, OutcomeForbidden, OutcomeNoCandidates} {
 		r := killed
 		r.Outcome = o
-		results <- r
+		results <- []Result{r}
 	}
 	close(results)
 	done := make(chan struct{})
@@ -267,14 +267,14 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 
 func TestNotifierWithoutSlackOnlyDrains(t *testing.T) {
 	n := &Notifier{after: (&fakeAfter{}).after, log: discardLogger()}
-	results := make(chan Result) // unbuffered: each send returns only once run has taken it
+	results := make(chan []Result) // unbuffered: each send returns only once run has taken it
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
 
 	const reports = 3
 	for i := range reports {
 		select {
-		case results <- killed:
+		case results <- []Result{killed}:
 		case <-done:
 			t.Fatalf("run returned after taking %d of %d results, before results was closed", i, reports)
 		case <-time.After(5 * time.Second):
@@ -305,8 +305,8 @@ func TestNotifierShutdownIsBounded(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // SIGTERM arrived; the report of the last kill is still to be sent
-	results := make(chan Result, 1)
-	results <- killed
+	results := make(chan []Result, 1)
+	results <- []Result{killed}
 	close(results)
 	done := make(chan struct{})
 	go func() { n.run(ctx, results, shutdownGrace); close(done) }()
