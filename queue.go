@@ -60,10 +60,3 @@ func (q *queue[T]) pop() (v T, ok bool) {
 		<-q.ready
 	}
 }
-
-// len is how many items wait.
-func (q *queue[T]) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}
