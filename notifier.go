@@ -220,9 +220,10 @@ func (n *Notifier) verdict(ctx context.Context, v Recovery) {
 }
 
 // maxThreads bounds the kills whose message ts the notifier remembers for their verdicts: a
-// verdict comes within MACAQUE_RECOVERY_TIMEOUT, after at most this many later kills unless
-// many a minute are killed; one whose kill is forgotten is posted to the channel.
-const maxThreads = 256
+// verdict comes within MACAQUE_RECOVERY_TIMEOUT, after at most this many later kills (ten
+// ticks of the most victims a tick may have) unless more are killed in that time; one whose
+// kill is forgotten is posted to the channel.
+const maxThreads = 10 * maxVictims
 
 // threads maps kills (by victim UID) to the ts of their Slack message, the oldest forgotten
 // past maxThreads. Only the notifier goroutine uses it.
@@ -450,12 +451,18 @@ func tickHead(tick []Result, label string) string {
 			others++
 		}
 	}
+	pods := func(n int) string {
+		if n == 1 {
+			return "1 pod"
+		}
+		return fmt.Sprintf("%d pods", n)
+	}
 	var says []string
 	if kills > 0 {
-		says = append(says, fmt.Sprintf(":monkey_face: %s %d pods", killed, kills))
+		says = append(says, fmt.Sprintf(":monkey_face: %s %s", killed, pods(kills)))
 	}
 	if dry > 0 {
-		says = append(says, fmt.Sprintf(":see_no_evil: dry run: would have %s %d pods", killed, dry))
+		says = append(says, fmt.Sprintf(":see_no_evil: dry run: would have %s %s", killed, pods(dry)))
 	}
 	if len(says) == 0 {
 		says = append(says, fmt.Sprintf(":warning: %d reports", others))

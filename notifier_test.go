@@ -846,15 +846,18 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 	noParsing(t, tick)
 }
 
-// TestStalledSlackNeitherLosesNorDelays: Slack holds the first post while the killer runs ten
-// ticks of ten victims (more reports than any channel buffer): the killer finishes every tick
-// without waiting, and once Slack answers, each tick is one message and every victim is in one.
+// TestStalledSlackNeitherLosesNorDelays: Slack holds the first post while the killer runs more
+// ticks than the channel to the notifier has room for: the killer finishes every tick without
+// waiting, and once Slack answers, each tick is one message and every victim is in one.
 func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
-	const tickCount, perTick = 10, 10
+	const tickCount, perTick = reportBuffer + 6, 2
 	srv := fakeapi.New(t, barePods(tickCount*perTick)...)
 	k := newBurstKiller(t, srv, perTick)
 	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
 	stub := newSlackStub(t, func(w http.ResponseWriter) { <-release; slackOK(w) })
+	t.Cleanup(free) // before the stub's Close, which waits for the held post
 	n := newTestNotifier(stub, &fakeAfter{})
 	ticks := make(chan time.Time, tickCount)
 	for i := range tickCount {
@@ -862,11 +865,11 @@ func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
 	}
 	close(ticks)
 	killed, posted := runPipeline(t, k, n, ticks)
-	recvWithin(t, killed, "the killer to finish its ten ticks while Slack holds the first post")
+	recvWithin(t, killed, "the killer to finish its ticks while Slack holds the first post")
 	if got := len(srv.Deletes()); got != tickCount*perTick {
 		t.Errorf("%d pods deleted, want %d", got, tickCount*perTick)
 	}
-	close(release)
+	free()
 	recvWithin(t, posted, "the notifier to post every tick once Slack answers")
 	posts := stub.Posts()
 	if len(posts) != tickCount {
@@ -1067,13 +1070,36 @@ func TestTickMessages(t *testing.T) {
 		}
 		return tick
 	}
+	endedBy := func(tick []Result, o Outcome, err error) []Result {
+		failed := killed
+		failed.Pod, failed.Outcome, failed.Err, failed.KilledBefore = "web-x", o, err, len(tick)
+		return append(tick, failed)
+	}
+	dry := victims(2, "")
+	for i := range dry {
+		dry[i].Outcome = OutcomeDryRun
+	}
+	evicted := victims(2, "")
+	for i := range evicted {
+		evicted[i].Mode = modeEvict
+	}
 	tests := []struct {
-		name  string
-		tick  []Result
-		parts int
+		name     string
+		tick     []Result
+		parts    int
+		head     string   // the first message starts so
+		contains []string // in the first message
 	}{
-		{name: "one report reads as it always did", tick: []Result{killed}, parts: 1},
-		{name: "a few victims, one message", tick: victims(3, ""), parts: 1},
+		{name: "one report reads as it always did", tick: []Result{killed}, parts: 1, head: ":monkey_face: killed pod `shop/web-1`"},
+		{name: "a few victims, one message", tick: victims(3, ""), parts: 1,
+			head:     ":monkey_face: killed 3 pods of 3 candidates in namespace `shop` matching `app=web`. (tick 2026-03-29 09:00 UTC)\n",
+			contains: []string{"\n• pod `shop/web-0` (ReplicaSet/web-7d9, node node-1)\n• pod `shop/web-1` ", "\n• pod `shop/web-2` "}},
+		{name: "a victim and the failure that ended the tick", tick: endedBy(victims(1, ""), OutcomeForbidden, errors.New("forbidden")), parts: 1,
+			head: ":monkey_face: killed 1 pod of 3 candidates in namespace `shop` matching `app=web`; a failure ended the tick. (tick 2026-03-29 09:00 UTC)\n",
+			contains: []string{"\n:no_entry: forbidden to kill pod `shop/web-x` (ReplicaSet/web-7d9, node node-1); it was not killed (1 earlier in this tick were).",
+				"\n> forbidden"}},
+		{name: "a dry run", tick: dry, parts: 1, head: ":see_no_evil: dry run: would have killed 2 pods of 3 candidates"},
+		{name: "evictions", tick: evicted, parts: 1, head: ":monkey_face: evicted 2 pods of 3 candidates"},
 		{name: "a hundred victims with short notes, one message", tick: victims(maxVictims, "the DELETE's answer was lost; a read-back found the pod terminating"), parts: 1},
 		{name: "a hundred victims with long notes, split", tick: victims(maxVictims, strings.Repeat("n", 600)), parts: 2},
 		{name: "escaping is counted in the length", tick: victims(maxVictims, strings.Repeat("<", 400)), parts: 5}, // 2 if it were not
@@ -1087,6 +1113,14 @@ func TestTickMessages(t *testing.T) {
 			}
 			if len(tt.tick) == 1 && msgs[0].text != message(tt.tick[0]) {
 				t.Errorf("text %q, want message's %q", msgs[0].text, message(tt.tick[0]))
+			}
+			if !strings.HasPrefix(msgs[0].text, tt.head) {
+				t.Errorf("first message %q, want it to start %q", msgs[0].text, tt.head)
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(msgs[0].text, want) {
+					t.Errorf("first message %q, want it to contain %q", msgs[0].text, want)
+				}
 			}
 			var listed []Result
 			for i, m := range msgs {
