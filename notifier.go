@@ -24,8 +24,10 @@ type slackAPI interface {
 	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
 }
 
-// Notifier reports each Result to Slack, or only logs it when Slack is not configured.
-// It runs in its own goroutine so that a slow or failing Slack never delays a kill.
+// Notifier reports each tick to Slack, as one message however many pods it killed, and each
+// kill's verdict in that message's thread; without Slack configured it only drains them. It
+// runs in its own goroutine and queues what it is given, so that a slow or failing Slack never
+// delays a kill.
 type Notifier struct {
 	slack   slackAPI // nil: log only
 	channel string
@@ -184,8 +186,8 @@ func (n *Notifier) report(ctx context.Context, tick []Result) {
 		if ctx.Err() != nil {
 			n.dropped++
 			n.metrics.reportDropped()
-			n.log.Error("slack report dropped: not posted before the shutdown grace ran out", "namespace", first.Namespace, "pod", about,
-				"outcome", first.Outcome, "dropped_total", n.dropped)
+			n.log.Error("slack report dropped", "namespace", first.Namespace, "pod", about, "outcome", first.Outcome, "dropped_total", n.dropped,
+				"err", fmt.Errorf("not posted: the shutdown grace ran out: %w", ctx.Err()))
 			continue
 		}
 		ts, err := n.postText(ctx, part.text, about)
@@ -208,8 +210,8 @@ func (n *Notifier) verdict(ctx context.Context, v Recovery) {
 	if ctx.Err() != nil {
 		n.dropped++
 		n.metrics.reportDropped()
-		n.log.Error("slack verdict dropped: not posted before the shutdown grace ran out", "namespace", v.Namespace, "pod", v.Pod,
-			"verdict", v.Status, "dropped_total", n.dropped)
+		n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n.dropped,
+			"err", fmt.Errorf("not posted: the shutdown grace ran out: %w", ctx.Err()))
 		return
 	}
 	if err := n.postVerdict(ctx, v); err != nil {

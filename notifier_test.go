@@ -935,6 +935,8 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		stub := newSlackStub(t, func(http.ResponseWriter) { close(received); <-hung })
 		n := newTestNotifier(stub, &fakeAfter{})
 		n.metrics = newMetrics(nil)
+		logs := newLogBuffer("")
+		n.log = slog.New(slog.NewJSONHandler(logs, nil))
 		graceOver := make(chan time.Time)
 		n.after = func(time.Duration) <-chan time.Time { return graceOver }
 		second := killed
@@ -960,6 +962,11 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		wantSeries(t, scrape(t, n.metrics), map[string]float64{
 			"macaque_slack_messages_dropped_total": 1, "macaque_reports_dropped_total": 2,
 		})
+		// Each is logged as dropped, as a refused one is, with the count so far.
+		if reports, verdicts := strings.Count(logs.String(), `"msg":"slack report dropped"`), strings.Count(logs.String(), `"msg":"slack verdict dropped"`); reports != 2 || verdicts != 1 ||
+			!strings.Contains(logs.String(), `"dropped_total":3,"err":"not posted: the shutdown grace ran out: context canceled"`) {
+			t.Errorf("log:\n%s\nwant 2 reports and 1 verdict logged as dropped, the last with dropped_total 3 and why", logs)
+		}
 	})
 }
 
