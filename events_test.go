@@ -272,7 +272,7 @@ func TestEventsNeverDelayTheKill(t *testing.T) {
 			var log bytes.Buffer
 			k.events = newTestRecorder(t, srv, &log)
 			k.events.timeout = tt.timeout
-			ticks, results := make(chan time.Time, tt.ticks), make(chan Result, tt.ticks)
+			ticks, results := make(chan time.Time, tt.ticks), make(chan []Result, tt.ticks)
 			for i := range tt.ticks {
 				ticks <- tick0.Add(time.Duration(i) * time.Minute)
 			}
@@ -280,9 +280,9 @@ func TestEventsNeverDelayTheKill(t *testing.T) {
 			done := make(chan struct{})
 			go func() { k.run(t.Context(), ticks, results); close(done) }()
 			for i := range tt.ticks {
-				r, _ := recvWithin(t, results, fmt.Sprintf("report %d while its Events are held", i))
-				if r.Outcome != OutcomeKilled {
-					t.Errorf("tick %d: outcome %q (err %v), want killed whatever becomes of its Events", i, r.Outcome, r.Err)
+				tick, _ := recvWithin(t, results, fmt.Sprintf("report %d while its Events are held", i))
+				if len(tick) != 1 || tick[0].Outcome != OutcomeKilled {
+					t.Errorf("tick %d: reports %+v, want one, killed whatever becomes of its Events", i, tick)
 				}
 			}
 			if tt.ticks > 1 {

@@ -253,9 +253,10 @@ type Killer struct {
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
 // the previous kill was still running is skipped, so a slow API server never causes a burst.
 // A kill is bounded by k.timeouts and is not cut short by ctx, so a SIGTERM lets an in-flight
-// delete finish (but no further victim is started). results is never waited on: when the
-// notifier is behind, a report is dropped.
-func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- Result) {
+// delete finish (but no further victim is started). Each tick's reports go on results as one
+// value, never dropped: the notifier takes it at once into a queue of its own, so the send never
+// waits on Slack.
+func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<- []Result) {
 	defer close(results)
 	if k.recover != nil {
 		defer close(k.recover)
@@ -272,14 +273,7 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 		busyUntil = k.now()
 		k.alive.rest(busyUntil) // waiting for the scheduler, whose own heartbeat covers the wait
 		k.metrics.ticked(at, reports)
-		for _, r := range reports {
-			select {
-			case results <- r:
-			default:
-				k.metrics.reportDropped()
-				k.log.Error("notifier is behind, dropping report", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome)
-			}
-		}
+		results <- reports
 		// After the kill and its reports, never before: Events are bounded by one timeout for
 		// the tick, however many victims it had, and cannot change what the tick did.
 		k.events.recordAll(context.WithoutCancel(ctx), reports)

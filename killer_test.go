@@ -667,7 +667,7 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	k.now = func() time.Time { return clock }
 
 	ticks := make(chan time.Time, 4)
-	results := make(chan Result)        // nobody reads: the killer must not wait on the notifier
+	results := make(chan []Result, 4)   // a tick's reports at most per tick
 	clock = tick0.Add(90 * time.Second) // the first kill ends after the next two ticks fired
 	ticks <- tick0
 	ticks <- tick0.Add(30 * time.Second)
@@ -680,6 +680,12 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 
 	if n := len(srv.Deletes()); n != 2 {
 		t.Errorf("%d deletes, want 2 (ticks at +30s and +60s skipped)", n)
+	}
+	if n := len(results); n != 2 {
+		t.Errorf("%d ticks reported, want 2", n)
+	}
+	for range 2 {
+		<-results
 	}
 	if _, open := recvWithin(t, results, "results to be closed"); open {
 		t.Error("results not closed after ticks closed")

@@ -38,7 +38,10 @@ import (
 const (
 	preflightTimeout = 15 * time.Second
 	shutdownGrace    = 35 * time.Second
-	reportBuffer     = 64 // reports the notifier may fall behind by before the killer drops one
+	// reportBuffer is the room in the channels between the goroutines. The notifier's intake
+	// empties its two (ticks' reports, verdicts) at once into a queue with no bound, so only a
+	// starved intake could fill them.
+	reportBuffer = 64
 	// maxSleep is the longest the scheduler sleeps at once: it then reads the clock again, so a
 	// clock step or a paused VM moves the next tick by at most this much.
 	maxSleep = time.Minute
@@ -172,7 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		now: time.Now, after: time.After, ready: &probes.ready, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
-	results := make(chan Result, reportBuffer)
+	// One value per tick, all of its reports: the notifier posts them as one message.
+	results := make(chan []Result, reportBuffer)
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.run(ctx, ticks) })
 	wg.Go(func() { killer.run(ctx, ticks, results) })

@@ -100,7 +100,7 @@ func newMetrics(namespaces []string) *metrics {
 		}),
 		reportDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "macaque_reports_dropped_total",
-			Help: "Reports the killer dropped, logged but never handed to the notifier, because it was too far behind (Slack slow or rate limiting).",
+			Help: "Reports and verdicts left unposted at shutdown, the notifier being behind (Slack slow or rate limiting): logged, never posted.",
 		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "macaque_last_successful_tick_timestamp_seconds",
@@ -220,7 +220,7 @@ func (m *metrics) ticked(at time.Time, reports []Result) {
 	m.lastSuccess.Set(seconds(at))
 }
 
-// reportDropped records, from the killer, a report the notifier was too far behind to take.
+// reportDropped records, from the notifier, a message it had no time left to try at shutdown.
 func (m *metrics) reportDropped() {
 	if m == nil {
 		return

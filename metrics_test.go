@@ -134,7 +134,6 @@ func TestKillerMetrics(t *testing.T) {
 		dryRun   bool
 		count    killCount
 		ticks    []tick
-		behind   bool // nobody takes the reports: every one is dropped
 		want     map[string]float64
 		lastGood int // index of the last successful tick, -1 for none
 	}{
@@ -164,9 +163,6 @@ func TestKillerMetrics(t *testing.T) {
 		{name: "unknown is no success", pods: 1, ticks: []tick{{fail: deleteUnknown}}, lastGood: -1, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="unknown"}`: 1,
 		}},
-		{name: "reports the notifier is too far behind to take", pods: 3, count: killCount{n: 2}, ticks: []tick{{}}, behind: true, lastGood: 0, want: map[string]float64{
-			"macaque_reports_dropped_total": 2, "macaque_slack_messages_dropped_total": 0,
-		}},
 		{name: "nothing dropped when the notifier keeps up", pods: 3, count: killCount{n: 2}, ticks: []tick{{}}, lastGood: 0, want: map[string]float64{
 			"macaque_reports_dropped_total": 0,
 		}},
@@ -187,10 +183,7 @@ func TestKillerMetrics(t *testing.T) {
 			k := newTestKiller(t, srv, "", tt.dryRun)
 			k.count = tt.count
 			k.metrics = newMetrics([]string{testNS})
-			results := make(chan Result, 64)
-			if tt.behind {
-				results = make(chan Result)
-			}
+			results := make(chan []Result, 64)
 			for i, tk := range tt.ticks {
 				current.Store(&tk.fail)
 				ticks := make(chan time.Time, 1)
@@ -199,7 +192,7 @@ func TestKillerMetrics(t *testing.T) {
 				done := make(chan struct{})
 				go func() { k.run(t.Context(), ticks, results); close(done) }()
 				recvWithin(t, done, "the killer to run its tick")
-				results = make(chan Result, cap(results))
+				results = make(chan []Result, cap(results))
 			}
 			want := map[string]float64{"macaque_ticks_total": float64(len(tt.ticks)), "macaque_last_successful_tick_timestamp_seconds": 0}
 			if tt.lastGood >= 0 {
@@ -291,8 +284,8 @@ func TestNotifierCountsDrops(t *testing.T) {
 			stub := newSlackStub(t, tt.reply)
 			n := newTestNotifier(stub, &fakeAfter{})
 			n.metrics = newMetrics(nil)
-			results := make(chan Result, 1)
-			results <- killed
+			results := make(chan []Result, 1)
+			results <- []Result{killed}
 			close(results)
 			done := make(chan struct{})
 			go func() { n.run(t.Context(), results, time.Second); close(done) }()

@@ -556,34 +556,34 @@ func TestKillCountVictims(t *testing.T) {
 	}
 }
 
-// TestRunSendsEachReport: a tick of several victims sends one report each, and drops (not
-// waits on) those the notifier has no room for.
-func TestRunSendsEachReport(t *testing.T) {
-	for _, room := range []int{8, 1} {
-		t.Run(fmt.Sprint("room for ", room), func(t *testing.T) {
-			srv := fakeapi.New(t, slices.Concat(replicas("a", 2), replicas("b", 2), replicas("c", 2))...)
-			k := newTestKiller(t, srv, "", false)
-			k.count = killCount{n: 3}
-			var logs strings.Builder
-			k.log = slog.New(slog.NewJSONHandler(&logs, nil))
-			ticks := make(chan time.Time, 1)
-			results := make(chan Result, room)
-			ticks <- tick0
-			close(ticks)
-			done := make(chan struct{})
-			go func() { k.run(t.Context(), ticks, results); close(done) }()
-			recvWithin(t, done, "the killer to return after its ticks were closed")
-			var got []string
-			for r := range results {
-				got = append(got, r.Pod)
-			}
-			if want := min(room, 3); len(got) != want {
-				t.Errorf("%d reports sent (%q), want %d", len(got), got, want)
-			}
-			if dropped := strings.Count(logs.String(), "dropping report"); dropped != 3-min(room, 3) {
-				t.Errorf("%d reports dropped, want %d", dropped, 3-min(room, 3))
-			}
-		})
+// TestRunSendsATicksReportsAsOne: a tick of several victims sends all of its reports as one
+// value (the notifier posts them as one message), and logs one line per victim.
+func TestRunSendsATicksReportsAsOne(t *testing.T) {
+	srv := fakeapi.New(t, slices.Concat(replicas("a", 2), replicas("b", 2), replicas("c", 2))...)
+	k := newTestKiller(t, srv, "", false)
+	k.count = killCount{n: 3}
+	var logs strings.Builder
+	k.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	ticks := make(chan time.Time, 1)
+	results := make(chan []Result, 1)
+	ticks <- tick0
+	close(ticks)
+	done := make(chan struct{})
+	go func() { k.run(t.Context(), ticks, results); close(done) }()
+	recvWithin(t, done, "the killer to return after its ticks were closed")
+	var got [][]string
+	for tick := range results {
+		var pods []string
+		for _, r := range tick {
+			pods = append(pods, r.Pod)
+		}
+		got = append(got, pods)
+	}
+	if len(got) != 1 || len(got[0]) != 3 {
+		t.Errorf("sent %q, want one value of 3 reports", got)
+	}
+	if lines := strings.Count(logs.String(), `"msg":"tick done"`); lines != 3 {
+		t.Errorf("%d log lines for the tick, want one per victim, 3; log:\n%s", lines, logs.String())
 	}
 }
 

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
@@ -22,8 +24,10 @@ type slackAPI interface {
 	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
 }
 
-// Notifier reports each Result to Slack, or only logs it when Slack is not configured.
-// It runs in its own goroutine so that a slow or failing Slack never delays a kill.
+// Notifier reports each tick to Slack, as one message however many pods it killed, and each
+// kill's verdict in that message's thread; without Slack configured it only drains them. It
+// runs in its own goroutine and queues what it is given, so that a slow or failing Slack never
+// delays a kill.
 type Notifier struct {
 	slack   slackAPI // nil: log only
 	channel string
@@ -35,6 +39,7 @@ type Notifier struct {
 	// message; nil: none. run reads it until it is closed.
 	verdicts <-chan Recovery
 	threads  threads // the ts of each kill's message, for its verdict
+	dropped  int     // messages given up on so far, for the log; only run's goroutine uses it
 }
 
 // newSlackPoster builds the Slack client for s, or returns nil when Slack is not configured.
@@ -90,9 +95,19 @@ var slackTransient = map[string]bool{
 // defaultBackoff spaces retries of failed posts: 1s, 2s, 4s, 8s, 16s, then the report is dropped.
 var defaultBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 5, Cap: time.Minute}
 
-// run posts every result until results is closed. Once ctx is done it keeps going for at most
-// grace, so the report of an in-flight kill still gets out on SIGTERM.
-func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Duration) {
+// notice is one thing the notifier posts, in the order it must be posted: a tick's reports,
+// or a kill's verdict (exactly one of the two).
+type notice struct {
+	tick    []Result
+	verdict *Recovery
+}
+
+// run posts every tick's reports and every verdict until results and n.verdicts are both
+// closed. Its intake takes each at once into an unbounded queue, so neither the killer nor the
+// recovery goroutine ever waits on Slack, and nothing is dropped unless Slack refused it after
+// its retries. Once ctx is done it keeps posting for at most grace, so the report of an
+// in-flight kill still gets out on SIGTERM; what is left then is logged and counted as dropped.
+func (n *Notifier) run(ctx context.Context, results <-chan []Result, grace time.Duration) {
 	postCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -104,72 +119,113 @@ func (n *Notifier) run(ctx context.Context, results <-chan Result, grace time.Du
 	})
 	defer stop()
 
-	dropped := 0
-	report := func(r Result) {
-		if n.slack == nil || r.Quiet {
-			return // the killer has logged it already
-		}
-		ts, err := n.postText(postCtx, message(r), r.Pod)
-		if err != nil {
-			dropped++
-			n.metrics.slackDropped()
-			n.log.Error("slack report dropped", "namespace", r.Namespace, "pod", r.Pod, "outcome", r.Outcome, "dropped_total", dropped, "err", err)
+	waiting := newQueue[notice]()
+	go n.intake(results, waiting)
+	for {
+		next, ok := waiting.pop()
+		if !ok {
 			return
 		}
-		if r.Outcome == OutcomeKilled {
-			n.threads.remember(r.uid, ts)
+		if n.slack == nil {
+			continue // the killer and the recovery goroutine have logged it already
+		}
+		if next.verdict != nil {
+			n.verdict(postCtx, *next.verdict)
+		} else {
+			n.report(postCtx, next.tick)
 		}
 	}
-	// take handles one receive from results: a report, or the channel's close.
-	take := func(r Result, ok bool) {
+}
+
+// intake queues every tick's reports and every verdict the moment it comes, then closes
+// waiting once results and n.verdicts are both closed.
+func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
+	defer waiting.close()
+	verdicts := n.verdicts
+	take := func(tick []Result, ok bool) {
 		if !ok {
 			results = nil
 			return
 		}
-		report(r)
+		waiting.push(notice{tick: tick})
 	}
-	// drain reports what results holds now, without waiting for more.
-	drain := func() {
-		for results != nil {
-			select {
-			case r, ok := <-results:
-				take(r, ok)
-			default:
-				return
-			}
-		}
-	}
-	verdict := func(v Recovery) {
-		if n.slack == nil {
-			return // the recovery goroutine has logged it already
-		}
-		if err := n.postVerdict(postCtx, v); err != nil {
-			dropped++
-			n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", dropped, "err", err)
-		}
-	}
-	verdicts := n.verdicts
 	for results != nil || verdicts != nil {
 		select {
-		case r, ok := <-results:
-			take(r, ok)
+		case tick, ok := <-results:
+			take(tick, ok)
 		case v, ok := <-verdicts:
-			if ok {
-				// The killer sends a kill's report before its verdict: post those waiting
-				// first, so that the verdict finds its kill's thread.
-				drain()
-				verdict(v)
-			} else {
+			if !ok {
 				verdicts = nil
+				continue
+			}
+			// The killer sends a tick's reports before it hands its kills to the recovery
+			// goroutine: queue any waiting first, so that the verdict finds its kill's thread.
+			for drained := false; !drained && results != nil; {
+				select {
+				case tick, ok := <-results:
+					take(tick, ok)
+				default:
+					drained = true
+				}
+			}
+			waiting.push(notice{verdict: &v})
+		}
+	}
+}
+
+// report posts a tick's reports, but for those only logged (Quiet), as one message (or as
+// few as Slack's length limit allows), and remembers each kill's message for its verdict.
+func (n *Notifier) report(ctx context.Context, tick []Result) {
+	tick = slices.DeleteFunc(slices.Clone(tick), func(r Result) bool { return r.Quiet })
+	for _, part := range tickMessages(tick) {
+		first := part.reports[0]
+		about := first.Pod
+		if len(part.reports) > 1 {
+			about = fmt.Sprintf("%s and %d more", first.Pod, len(part.reports)-1)
+		}
+		if ctx.Err() != nil {
+			n.dropped++
+			n.metrics.reportDropped()
+			n.log.Error("slack report dropped", "namespace", first.Namespace, "pod", about, "outcome", first.Outcome, "dropped_total", n.dropped,
+				"err", fmt.Errorf("not posted: the shutdown grace ran out: %w", ctx.Err()))
+			continue
+		}
+		ts, err := n.postText(ctx, part.text, about)
+		if err != nil {
+			n.dropped++
+			n.metrics.slackDropped()
+			n.log.Error("slack report dropped", "namespace", first.Namespace, "pod", about, "outcome", first.Outcome, "dropped_total", n.dropped, "err", err)
+			continue
+		}
+		for _, r := range part.reports {
+			if r.Outcome == OutcomeKilled {
+				n.threads.remember(r.uid, ts)
 			}
 		}
 	}
 }
 
+// verdict posts v in its kill's thread, or logs and counts it as dropped.
+func (n *Notifier) verdict(ctx context.Context, v Recovery) {
+	if ctx.Err() != nil {
+		n.dropped++
+		n.metrics.reportDropped()
+		n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n.dropped,
+			"err", fmt.Errorf("not posted: the shutdown grace ran out: %w", ctx.Err()))
+		return
+	}
+	if err := n.postVerdict(ctx, v); err != nil {
+		n.dropped++
+		n.metrics.slackDropped()
+		n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n.dropped, "err", err)
+	}
+}
+
 // maxThreads bounds the kills whose message ts the notifier remembers for their verdicts: a
-// verdict comes within MACAQUE_RECOVERY_TIMEOUT, after at most this many later kills unless
-// many a minute are killed; one whose kill is forgotten is posted to the channel.
-const maxThreads = 256
+// verdict comes within MACAQUE_RECOVERY_TIMEOUT, after at most this many later kills (ten
+// ticks of the most victims a tick may have) unless more are killed in that time; one whose
+// kill is forgotten is posted to the channel.
+const maxThreads = 10 * maxVictims
 
 // threads maps kills (by victim UID) to the ts of their Slack message, the oldest forgotten
 // past maxThreads. Only the notifier goroutine uses it.
@@ -228,11 +284,13 @@ func verdictMessage(v Recovery) string {
 	if v.Status == statusUnknown {
 		icon = ":grey_question:"
 	}
-	where := "`" + v.Namespace + "/" + v.Pod + "`"
+	// Names, Events and conditions come from the cluster: escaped, as in message.
+	esc := slackutilsx.EscapeMessage
+	where := "`" + esc(v.Namespace+"/"+v.Pod) + "`"
 	if v.Workload != "" {
-		where = fmt.Sprintf("%s `%s/%s`", strings.ToLower(strings.SplitN(v.Workload, "/", 2)[0]), v.Namespace, v.name())
+		where = fmt.Sprintf("%s `%s/%s`", esc(strings.ToLower(strings.SplitN(v.Workload, "/", 2)[0])), esc(v.Namespace), esc(v.name()))
 	}
-	text := fmt.Sprintf("%s %s: %s: %s.", icon, v.Status, where, v.summary())
+	text := fmt.Sprintf("%s %s: %s: %s.", icon, v.Status, where, esc(v.summary()))
 	if v.Status == statusNotRecovered {
 		text += fmt.Sprintf(" (MACAQUE_RECOVERY_TIMEOUT %v)", v.Timeout)
 	}
@@ -319,15 +377,169 @@ func retryDelay(err error, b *wait.Backoff) (time.Duration, bool) {
 	return b.Step(), true // 5xx, connection refused, timeouts
 }
 
-// message renders r for humans; it never claims a kill that did not happen. Its first line
-// starts with a fixed phrase per outcome (people and the e2e tests match on it) and ends with the
-// tick's own time, so that a report delivered late, after retries, is not read as a fresh kill.
-func message(r Result) string {
+// maxText bounds the text of one Slack message, in bytes (never fewer than its characters):
+// Slack cuts a message's text past 40,000 characters.
+const maxText = 35000
+
+// tickMessage is one Slack message of a tick, and the reports it tells of.
+type tickMessage struct {
+	text    string
+	reports []Result
+}
+
+// tickMessages renders a tick's reports as its Slack messages: a single report as message has
+// it; several (MACAQUE_KILL_COUNT) as one message that lists every victim, the picks passed
+// over and the failure that ended the tick, if any, split into as few parts as Slack's length
+// limit allows. Slack takes about one message a second in a channel: a message per victim
+// would hold a hundred verdicts back by minutes.
+func tickMessages(tick []Result) []tickMessage {
+	if len(tick) <= 1 {
+		if len(tick) == 0 {
+			return nil
+		}
+		return []tickMessage{{text: truncate(message(tick[0]), maxText), reports: tick}}
+	}
+	safe := make([]Result, len(tick))
+	items := make([]string, len(tick))
+	for i, r := range tick {
+		safe[i] = escapeResult(r)
+		items[i] = truncate(listed(safe[i]), maxText/2)
+	}
+	budget := maxText - len(tickHead(safe, " (part 100 of 100)"))
+	var parts [][2]int // the items of each message: [from, to)
+	size := 0
+	for i, item := range items {
+		if len(parts) == 0 || size+len("\n")+len(item) > budget {
+			parts = append(parts, [2]int{i, i})
+			size = 0
+		}
+		parts[len(parts)-1][1] = i + 1
+		size += len("\n") + len(item)
+	}
+	out := make([]tickMessage, 0, len(parts))
+	for i, p := range parts {
+		label := ""
+		if len(parts) > 1 {
+			label = fmt.Sprintf(" (part %d of %d)", i+1, len(parts))
+		}
+		text := tickHead(safe, label) + "\n" + strings.Join(items[p[0]:p[1]], "\n")
+		out = append(out, tickMessage{text: text, reports: tick[p[0]:p[1]]})
+	}
+	return out
+}
+
+// isVictim says whether r is the report of a pod killed (or, in a dry run, picked to be).
+func isVictim(r Result) bool {
+	return r.Outcome == OutcomeKilled || r.Outcome == OutcomeDryRun
+}
+
+// tickHead is the first line of a tick of several reports, already escaped: how many pods it
+// killed among how many candidates, where, and whether a failure ended it; label says which
+// part of the tick's messages it heads, if there are several.
+func tickHead(tick []Result, label string) string {
+	first := tick[0]
+	killed := "killed"
+	if first.Mode == modeEvict {
+		killed = "evicted"
+	}
+	var kills, dry, others int
+	for _, r := range tick {
+		switch r.Outcome {
+		case OutcomeKilled:
+			kills++
+		case OutcomeDryRun:
+			dry++
+		default:
+			others++
+		}
+	}
+	pods := func(n int) string {
+		if n == 1 {
+			return "1 pod"
+		}
+		return fmt.Sprintf("%d pods", n)
+	}
+	var says []string
+	if kills > 0 {
+		says = append(says, fmt.Sprintf(":monkey_face: %s %s", killed, pods(kills)))
+	}
+	if dry > 0 {
+		says = append(says, fmt.Sprintf(":see_no_evil: dry run: would have %s %s", killed, pods(dry)))
+	}
+	if len(says) == 0 {
+		says = append(says, fmt.Sprintf(":warning: %d reports", others))
+	}
+	head := fmt.Sprintf("%s of %d candidates in %s", strings.Join(says, "; "), first.Candidates, selected(first))
+	if others > 0 && kills+dry > 0 {
+		head += "; a failure ended the tick"
+	}
+	head += label + "." + when(Result{Time: first.Time})
+	if first.Resumed != "" {
+		head += "\nResumed: " + first.Resumed
+	}
+	return head
+}
+
+// listed is one report of a tick of several, already escaped: a victim's line, with its notes
+// and the picks passed over before it, or any other report in full, as message has it.
+func listed(r Result) string {
+	if !isVictim(r) {
+		r.Resumed = "" // the tick's head says it
+		return render(r)
+	}
+	text := "• " + podText(r) + acceptedAt(r)
+	if r.Note != "" {
+		text += "\n    Note: " + strings.ReplaceAll(r.Note, "\n", " ")
+	}
+	if len(r.Passed) > 0 {
+		text += "\n    " + passed(r)
+	}
+	return text
+}
+
+// podText names r's pod, its owner and node.
+func podText(r Result) string {
+	return fmt.Sprintf("pod `%s/%s` (%s, node %s)", r.Namespace, r.Pod, orNone(r.Owner, "no owner"), orNone(r.Node, "unscheduled"))
+}
+
+// selected is where the tick looked, with the selector if there is one.
+func selected(r Result) string {
 	scope := scopeText(r)
 	if r.Selector != "" {
 		scope += fmt.Sprintf(" matching `%s`", r.Selector)
 	}
-	pod := fmt.Sprintf("pod `%s/%s` (%s, node %s)", r.Namespace, r.Pod, orNone(r.Owner, "no owner"), orNone(r.Node, "unscheduled"))
+	return scope
+}
+
+// escapeResult escapes, as Slack asks (& < >), every text of r that comes from the cluster or
+// from the settings, so that an annotation, a name or an API server's message can neither
+// mention (<!channel>) nor link (<https://...|...>): Slack shows them as written.
+func escapeResult(r Result) Result {
+	esc := slackutilsx.EscapeMessage
+	r.Scope, r.Namespace, r.Selector, r.Pod, r.Owner, r.Node = esc(r.Scope), esc(r.Namespace), esc(r.Selector), esc(r.Pod), esc(r.Owner), esc(r.Node)
+	r.Note, r.Resumed = esc(r.Note), esc(r.Resumed)
+	r.Passed = slices.Clone(r.Passed)
+	for i, p := range r.Passed {
+		r.Passed[i] = esc(p)
+	}
+	if r.Err != nil {
+		r.Err = errors.New(esc(r.Err.Error())) // only its text is read from here on
+	}
+	return r
+}
+
+// message renders r for humans; it never claims a kill that did not happen. Its first line
+// starts with a fixed phrase per outcome (people and the e2e tests match on it) and ends with the
+// tick's own time, so that a report delivered late, after retries, is not read as a fresh kill.
+// Text from the cluster in it is escaped (escapeResult).
+func message(r Result) string {
+	return render(escapeResult(r))
+}
+
+// render is message of a report already escaped.
+func render(r Result) string {
+	scope := selected(r)
+	pod := podText(r)
 	target := "in " + scope
 	if r.Pod != "" {
 		target = pod
@@ -416,16 +628,21 @@ func when(r Result) string {
 	if r.Time.Second() != 0 || r.Time.Nanosecond() != 0 { // a sub-minute schedule (@every 30s)
 		layout = "2006-01-02 15:04:05 MST"
 	}
-	s := " (tick " + r.Time.Format(layout)
-	if r.Outcome == OutcomeKilled && !r.Deleted.IsZero() {
-		d := r.Deleted.In(r.Time.Location())
-		layout = "15:04:05.00 MST"
-		if d.Format(time.DateOnly) != r.Time.Format(time.DateOnly) {
-			layout = "2006-01-02 " + layout
-		}
-		s += ", " + r.Mode.pastTense() + " at " + d.Format(layout)
+	return " (tick " + r.Time.Format(layout) + acceptedAt(r) + ")"
+}
+
+// acceptedAt says, for a kill, when the API server accepted it, on the tick's clock (with the
+// date when it is not the tick's): ", deleted at 09:00:00.12 UTC".
+func acceptedAt(r Result) string {
+	if r.Outcome != OutcomeKilled || r.Deleted.IsZero() {
+		return ""
 	}
-	return s + ")"
+	d := r.Deleted.In(r.Time.Location())
+	layout := "15:04:05.00 MST"
+	if d.Format(time.DateOnly) != r.Time.Format(time.DateOnly) {
+		layout = "2006-01-02 " + layout
+	}
+	return ", " + r.Mode.pastTense() + " at " + d.Format(layout)
 }
 
 // maxPassed bounds how many rejected picks a report lists, so that it stays a short message.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,9 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/slack-go/slack"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 )
 
 // slackStub is an httptest Slack Web API: each chat.postMessage gets the next canned reply, and
@@ -236,11 +240,11 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 	n := newTestNotifier(stub, &fakeAfter{})
 	var logs strings.Builder // read only after run has returned
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	results := make(chan Result, 3)
+	results := make(chan []Result, 3)
 	for _, o := range []Outcome{OutcomeKilled, OutcomeForbidden, OutcomeNoCandidates} {
 		r := killed
 		r.Outcome = o
-		results <- r
+		results <- []Result{r}
 	}
 	close(results)
 	done := make(chan struct{})
@@ -267,14 +271,14 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 
 func TestNotifierWithoutSlackOnlyDrains(t *testing.T) {
 	n := &Notifier{after: (&fakeAfter{}).after, log: discardLogger()}
-	results := make(chan Result) // unbuffered: each send returns only once run has taken it
+	results := make(chan []Result) // unbuffered: each send returns only once run has taken it
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
 
 	const reports = 3
 	for i := range reports {
 		select {
-		case results <- killed:
+		case results <- []Result{killed}:
 		case <-done:
 			t.Fatalf("run returned after taking %d of %d results, before results was closed", i, reports)
 		case <-time.After(5 * time.Second):
@@ -305,8 +309,8 @@ func TestNotifierShutdownIsBounded(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // SIGTERM arrived; the report of the last kill is still to be sent
-	results := make(chan Result, 1)
-	results <- killed
+	results := make(chan []Result, 1)
+	results <- []Result{killed}
 	close(results)
 	done := make(chan struct{})
 	go func() { n.run(ctx, results, shutdownGrace); close(done) }()
@@ -724,4 +728,454 @@ func TestMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slackPosted answers a chat.postMessage with ok and the message's ts.
+func slackPosted(ts string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ok":true,"channel":"C123","ts":%q}`, ts)
+	}
+}
+
+// newBurstKiller is newTestKiller killing up to count pods a tick, through a client with no
+// rate limit: a tick of a hundred victims must not outlast testTimeouts waiting on it.
+func newBurstKiller(t *testing.T, srv *fakeapi.Server, count int) *Killer {
+	t.Helper()
+	k := newTestKiller(t, srv, "", false)
+	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.api, k.count = api, killCount{n: count}
+	return k
+}
+
+// barePods are n pods web-0... in testNS, each of its own ReplicaSet (fakeapi.Pod's), so
+// that a tick may kill them all.
+func barePods(n int) []*corev1.Pod {
+	pods := make([]*corev1.Pod, n)
+	for i := range n {
+		pods[i] = fakeapi.Pod(testNS, fmt.Sprintf("web-%d", i), nil)
+	}
+	return pods
+}
+
+// runPipeline runs k over ticks and n on what k reports, as run() wires them, and returns
+// when the killer is done (killed) and when the notifier is (posted).
+func runPipeline(t *testing.T, k *Killer, n *Notifier, ticks <-chan time.Time) (killed, posted <-chan struct{}) {
+	t.Helper()
+	results := make(chan []Result, reportBuffer)
+	kdone, ndone := make(chan struct{}), make(chan struct{})
+	go func() { k.run(t.Context(), ticks, results); close(kdone) }()
+	go func() { n.run(t.Context(), results, time.Second); close(ndone) }()
+	return kdone, ndone
+}
+
+// noParsing fails the test if a post asks Slack to turn names or text into mentions or links.
+func noParsing(t *testing.T, post map[string]string) {
+	t.Helper()
+	if v, ok := post["link_names"]; ok {
+		t.Errorf("post has link_names=%q: plain text could mention people", v)
+	}
+	if v, ok := post["parse"]; ok {
+		t.Errorf("post has parse=%q: plain text could become mentions and links", v)
+	}
+}
+
+// TestTickOfAHundredVictimsIsOneMessage runs a tick of MACAQUE_KILL_COUNT=100 through the
+// killer and the notifier: one chat.postMessage names all 100 pods, and each kill's verdict is
+// a reply in its thread, all through Slack's rate limits (Retry-After honoured) and in order:
+// the tick's message before any verdict.
+func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
+	srv := fakeapi.New(t, barePods(maxVictims)...)
+	k := newBurstKiller(t, srv, maxVictims)
+	const ts = "1700000000.000777"
+	// Rate limited on the tick's message and on the second verdict.
+	stub := newSlackStub(t, slackRateLimited("2"), slackPosted(ts), slackOK, slackRateLimited("3"))
+	clock := &fakeAfter{}
+	n := newTestNotifier(stub, clock)
+	verdicts := make(chan Recovery, maxVictims)
+	n.verdicts = verdicts
+	ticks := make(chan time.Time, 1)
+	ticks <- tick0
+	close(ticks)
+	killed, posted := runPipeline(t, k, n, ticks)
+	recvWithin(t, killed, "the killer to finish its tick")
+	if got := len(srv.Deletes()); got != maxVictims {
+		t.Fatalf("%d pods deleted, want %d", got, maxVictims)
+	}
+	for i := range maxVictims { // as the recovery goroutine sends them
+		pod := fmt.Sprintf("web-%d", i)
+		verdicts <- Recovery{Namespace: testNS, Pod: pod, Workload: "ReplicaSet/rs-" + pod, Status: statusRecovered, kill: types.UID("uid-" + pod)}
+	}
+	close(verdicts)
+	recvWithin(t, posted, "the notifier to post the tick and its verdicts")
+
+	posts := stub.Posts()
+	// 1 message and 100 replies, and the two attempts Slack answered 429 to.
+	if len(posts) != 1+maxVictims+2 {
+		t.Fatalf("%d chat.postMessage calls, want %d", len(posts), 1+maxVictims+2)
+	}
+	if waits := clock.Waits(); len(waits) != 2 || waits[0] < 2*time.Second || waits[1] < 3*time.Second {
+		t.Errorf("waited %v, want the Retry-After of each 429: 2s, then 3s", waits)
+	}
+	tick := posts[1]
+	if posts[0]["text"] != tick["text"] {
+		t.Errorf("first attempt %q, retried as %q: want the tick's message both times", posts[0]["text"], tick["text"])
+	}
+	if !strings.HasPrefix(tick["text"], ":monkey_face: killed 100 pods of 100 candidates in namespace `shop`. (tick 2026-03-29 09:00 UTC)\n") || tick["thread_ts"] != "" {
+		t.Errorf("tick message %q (thread %q), want one saying it killed 100 pods, in the channel", firstLine(tick["text"]), tick["thread_ts"])
+	}
+	for i := range maxVictims {
+		if want := fmt.Sprintf("\n• pod `shop/web-%d` (ReplicaSet/rs-web-%d, node node-web-%d), deleted at ", i, i, i); !strings.Contains(tick["text"], want) {
+			t.Errorf("tick message does not list %q", want)
+		}
+	}
+	replied := map[string]bool{}
+	for i, p := range posts[2:] {
+		noParsing(t, p)
+		if p["thread_ts"] != ts || p["reply_broadcast"] != "" || !strings.HasPrefix(p["text"], ":white_check_mark: recovered: replicaset `shop/rs-web-") {
+			t.Fatalf("post %d: thread %q, broadcast %q, text %q; want a recovered verdict in thread %s", i+2, p["thread_ts"], p["reply_broadcast"], p["text"], ts)
+		}
+		replied[p["text"]] = true
+	}
+	if len(replied) != maxVictims { // the 429'd reply and its retry are one
+		t.Errorf("%d distinct verdict replies, want %d", len(replied), maxVictims)
+	}
+	noParsing(t, tick)
+}
+
+// TestStalledSlackNeitherLosesNorDelays: Slack holds the first post while the killer runs more
+// ticks than the channel to the notifier has room for: the killer finishes every tick without
+// waiting, and once Slack answers, each tick is one message and every victim is in one.
+func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
+	const tickCount, perTick = reportBuffer + 6, 2
+	srv := fakeapi.New(t, barePods(tickCount*perTick)...)
+	k := newBurstKiller(t, srv, perTick)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	stub := newSlackStub(t, func(w http.ResponseWriter) { <-release; slackOK(w) })
+	t.Cleanup(free) // before the stub's Close, which waits for the held post
+	n := newTestNotifier(stub, &fakeAfter{})
+	ticks := make(chan time.Time, tickCount)
+	for i := range tickCount {
+		ticks <- tick0.Add(time.Duration(i) * time.Minute)
+	}
+	close(ticks)
+	killed, posted := runPipeline(t, k, n, ticks)
+	recvWithin(t, killed, "the killer to finish its ticks while Slack holds the first post")
+	if got := len(srv.Deletes()); got != tickCount*perTick {
+		t.Errorf("%d pods deleted, want %d", got, tickCount*perTick)
+	}
+	free()
+	recvWithin(t, posted, "the notifier to post every tick once Slack answers")
+	posts := stub.Posts()
+	if len(posts) != tickCount {
+		t.Errorf("%d posts, want one per tick, %d", len(posts), tickCount)
+	}
+	var all strings.Builder
+	for _, p := range posts {
+		all.WriteString(p["text"])
+	}
+	for i := range tickCount * perTick {
+		if c := strings.Count(all.String(), fmt.Sprintf("`shop/web-%d`", i)); c != 1 {
+			t.Errorf("web-%d named in %d posts, want 1", i, c)
+		}
+	}
+}
+
+// TestNotifierCountsEveryDrop: a message Slack refused, or gave no answer to through every
+// retry, is counted (macaque_slack_messages_dropped_total), a verdict as well as a report; what
+// the shutdown grace left no time to try is counted too (macaque_reports_dropped_total).
+func TestNotifierCountsEveryDrop(t *testing.T) {
+	verdict := Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-web-1"}
+	outage := slices.Repeat([]func(http.ResponseWriter){slackStatus(500)}, 6)
+	tests := []struct {
+		name     string
+		replies  []func(http.ResponseWriter)
+		reports  [][]Result
+		verdicts []Recovery
+		refused  float64 // macaque_slack_messages_dropped_total
+		untried  float64 // macaque_reports_dropped_total
+	}{
+		{name: "report posted", reports: [][]Result{{killed}}},
+		{name: "report refused", replies: []func(http.ResponseWriter){slackError("channel_not_found")}, reports: [][]Result{{killed}}, refused: 1},
+		{name: "report outlasted by an outage", replies: outage, reports: [][]Result{{killed}}, refused: 1},
+		{name: "verdict refused", replies: []func(http.ResponseWriter){slackError("channel_not_found")}, verdicts: []Recovery{verdict}, refused: 1},
+		{name: "verdict outlasted by an outage", replies: outage, verdicts: []Recovery{verdict}, refused: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stub := newSlackStub(t, tt.replies...)
+			n := newTestNotifier(stub, &fakeAfter{})
+			n.metrics = newMetrics(nil)
+			results, verdicts := make(chan []Result, len(tt.reports)), make(chan Recovery, len(tt.verdicts))
+			for _, r := range tt.reports {
+				results <- r
+			}
+			for _, v := range tt.verdicts {
+				verdicts <- v
+			}
+			close(results)
+			close(verdicts)
+			n.verdicts = verdicts
+			done := make(chan struct{})
+			go func() { n.run(t.Context(), results, time.Second); close(done) }()
+			recvWithin(t, done, "the notifier to post")
+			wantSeries(t, scrape(t, n.metrics), map[string]float64{
+				"macaque_slack_messages_dropped_total": tt.refused, "macaque_reports_dropped_total": tt.untried,
+			})
+		})
+	}
+	t.Run("left unposted at shutdown", func(t *testing.T) {
+		received, hung := make(chan struct{}), make(chan struct{})
+		defer close(hung)
+		stub := newSlackStub(t, func(http.ResponseWriter) { close(received); <-hung })
+		n := newTestNotifier(stub, &fakeAfter{})
+		n.metrics = newMetrics(nil)
+		logs := newLogBuffer("")
+		n.log = slog.New(slog.NewJSONHandler(logs, nil))
+		graceOver := make(chan time.Time)
+		n.after = func(time.Duration) <-chan time.Time { return graceOver }
+		second := killed
+		second.Pod = "web-2"
+		results, verdicts := make(chan []Result, 2), make(chan Recovery, 1)
+		results <- []Result{killed}
+		results <- []Result{second}
+		verdicts <- verdict
+		close(results)
+		close(verdicts)
+		n.verdicts = verdicts
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel() // SIGTERM: the grace starts
+		done := make(chan struct{})
+		go func() { n.run(ctx, results, shutdownGrace); close(done) }()
+		recvWithin(t, received, "the first report to be attempted")
+		close(graceOver)
+		recvWithin(t, done, "the notifier to return once the grace was over")
+		if got := len(stub.Posts()); got != 1 {
+			t.Errorf("%d posts, want 1: nothing is tried after the grace", got)
+		}
+		// The report in flight was given up on; the other and the verdict were never tried.
+		wantSeries(t, scrape(t, n.metrics), map[string]float64{
+			"macaque_slack_messages_dropped_total": 1, "macaque_reports_dropped_total": 2,
+		})
+		// Each is logged as dropped, as a refused one is, with the count so far.
+		if reports, verdicts := strings.Count(logs.String(), `"msg":"slack report dropped"`), strings.Count(logs.String(), `"msg":"slack verdict dropped"`); reports != 2 || verdicts != 1 ||
+			!strings.Contains(logs.String(), `"dropped_total":3,"err":"not posted: the shutdown grace ran out: context canceled"`) {
+			t.Errorf("log:\n%s\nwant 2 reports and 1 verdict logged as dropped, the last with dropped_total 3 and why", logs)
+		}
+	})
+}
+
+// evilText is what anyone allowed to annotate a pod could write to make the bot alarm the
+// whole channel and show a disguised link.
+const evilText = "<!channel> <https://evil.example|x>"
+
+// evilEscaped is evilText as Slack must receive it to show it as written.
+const evilEscaped = "&lt;!channel&gt; &lt;https://evil.example|x&gt;"
+
+// TestClusterTextNeverControlsSlack runs cluster text that looks like Slack markup through to
+// chat.postMessage: an opt-out annotation's value in a skipped tick, names, notes and errors of
+// a tick of several victims, and a verdict's reasons in its thread reply. Each is escaped
+// (& < >), macaque's own markup is kept, and no post asks Slack to parse names or links.
+func TestClusterTextNeverControlsSlack(t *testing.T) {
+	tests := []struct {
+		name string
+		// feed sends what the notifier posts, through results and verdicts.
+		feed    func(t *testing.T, results chan<- []Result, verdicts chan<- Recovery)
+		escaped []string // in the last post's text
+	}{
+		{
+			name: "an opt-out annotation's value on a pod",
+			feed: func(t *testing.T, results chan<- []Result, _ chan<- Recovery) {
+				srv := fakeapi.New(t, annotated(fakeapi.Pod(testNS, "web-1", nil), evilText))
+				k := newGuardedKiller(t, srv, "", guard{})
+				ticks := make(chan time.Time, 1)
+				ticks <- tick0
+				close(ticks)
+				inner := make(chan []Result, 1)
+				k.run(t.Context(), ticks, inner)
+				for tick := range inner {
+					if len(tick) != 1 || tick[0].Outcome != OutcomeSkipped {
+						t.Fatalf("tick %+v, want one skipped report", tick)
+					}
+					results <- tick
+				}
+			},
+			escaped: []string{":shield: skipped:", "`shop/web-1` (excluded by chaos.macaque.dev/exclude=\"" + evilEscaped + "\" on the pod"},
+		},
+		{
+			name: "a tick of several victims",
+			feed: func(_ *testing.T, results chan<- []Result, _ chan<- Recovery) {
+				one, two, failed := killed, killed, killed
+				one.Note = "guard says " + evilText
+				two.Pod, two.Owner, two.Passed = "web-2&co", "ReplicaSet/<web>", []string{"shop/web-3: " + evilText}
+				failed.Pod, failed.Outcome, failed.Err, failed.KilledBefore = "web-4", OutcomeError, errors.New("webhook: "+evilText), 2
+				results <- []Result{one, two, failed}
+			},
+			escaped: []string{"\n    Note: guard says " + evilEscaped, "pod `shop/web-2&amp;co` (ReplicaSet/&lt;web&gt;,", "`shop/web-3` (" + evilEscaped + ")",
+				"\n> webhook: " + evilEscaped},
+		},
+		{
+			name: "a verdict's reply in its kill's thread",
+			feed: func(_ *testing.T, results chan<- []Result, verdicts chan<- Recovery) {
+				r := killed
+				r.uid = "uid-web-1"
+				results <- []Result{r}
+				verdicts <- Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web<x>", Status: statusNotRecovered, kill: "uid-web-1",
+					Why: "last Event: " + evilText, Timeout: time.Minute}
+			},
+			escaped: []string{":rotating_light: not recovered: deployment `shop/web&lt;x&gt;`", "last Event: " + evilEscaped},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stub := newSlackStub(t)
+			n := newTestNotifier(stub, &fakeAfter{})
+			results, verdicts := make(chan []Result, 4), make(chan Recovery, 4)
+			n.verdicts = verdicts
+			tt.feed(t, results, verdicts)
+			close(results)
+			close(verdicts)
+			done := make(chan struct{})
+			go func() { n.run(t.Context(), results, time.Second); close(done) }()
+			recvWithin(t, done, "the notifier to post")
+			posts := stub.Posts()
+			if len(posts) == 0 {
+				t.Fatal("nothing posted")
+			}
+			for _, p := range posts {
+				noParsing(t, p)
+				if strings.Contains(p["text"], "<!channel>") || strings.Contains(p["text"], "<https://") || strings.Contains(p["text"], "<web>") {
+					t.Errorf("posted raw cluster text: %q", p["text"])
+				}
+			}
+			last := posts[len(posts)-1]["text"]
+			for _, want := range tt.escaped {
+				if !strings.Contains(last, want) {
+					t.Errorf("posted %q, want it to contain %q", last, want)
+				}
+			}
+		})
+	}
+}
+
+// TestTickMessages checks how a tick's reports become Slack messages: one report as message
+// has it, several as one message listing each, and a list too long for Slack split into as few
+// parts as fit, each under maxText once escaped, each saying which part it is, every report in
+// exactly one of them, in order.
+func TestTickMessages(t *testing.T) {
+	victims := func(n int, note string) []Result {
+		tick := make([]Result, n)
+		for i := range tick {
+			r := killed
+			r.Pod, r.Note, r.uid = fmt.Sprintf("web-%d", i), note, types.UID(fmt.Sprintf("uid-web-%d", i))
+			tick[i] = r
+		}
+		return tick
+	}
+	endedBy := func(tick []Result, o Outcome, err error) []Result {
+		failed := killed
+		failed.Pod, failed.Outcome, failed.Err, failed.KilledBefore = "web-x", o, err, len(tick)
+		return append(tick, failed)
+	}
+	dry := victims(2, "")
+	for i := range dry {
+		dry[i].Outcome = OutcomeDryRun
+	}
+	evicted := victims(2, "")
+	for i := range evicted {
+		evicted[i].Mode = modeEvict
+	}
+	tests := []struct {
+		name     string
+		tick     []Result
+		parts    int
+		head     string   // the first message starts so
+		contains []string // in the first message
+	}{
+		{name: "one report reads as it always did", tick: []Result{killed}, parts: 1, head: ":monkey_face: killed pod `shop/web-1`"},
+		{name: "a few victims, one message", tick: victims(3, ""), parts: 1,
+			head:     ":monkey_face: killed 3 pods of 3 candidates in namespace `shop` matching `app=web`. (tick 2026-03-29 09:00 UTC)\n",
+			contains: []string{"\n• pod `shop/web-0` (ReplicaSet/web-7d9, node node-1)\n• pod `shop/web-1` ", "\n• pod `shop/web-2` "}},
+		{name: "a victim and the failure that ended the tick", tick: endedBy(victims(1, ""), OutcomeForbidden, errors.New("forbidden")), parts: 1,
+			head: ":monkey_face: killed 1 pod of 3 candidates in namespace `shop` matching `app=web`; a failure ended the tick. (tick 2026-03-29 09:00 UTC)\n",
+			contains: []string{"\n:no_entry: forbidden to kill pod `shop/web-x` (ReplicaSet/web-7d9, node node-1); it was not killed (1 earlier in this tick were).",
+				"\n> forbidden"}},
+		{name: "a dry run", tick: dry, parts: 1, head: ":see_no_evil: dry run: would have killed 2 pods of 3 candidates"},
+		{name: "evictions", tick: evicted, parts: 1, head: ":monkey_face: evicted 2 pods of 3 candidates"},
+		{name: "a hundred victims with short notes, one message", tick: victims(maxVictims, "the DELETE's answer was lost; a read-back found the pod terminating"), parts: 1},
+		{name: "a hundred victims with long notes, split", tick: victims(maxVictims, strings.Repeat("n", 600)), parts: 2},
+		{name: "escaping is counted in the length", tick: victims(maxVictims, strings.Repeat("<", 400)), parts: 5}, // 2 if it were not
+		{name: "a note longer than a message is cut", tick: victims(2, strings.Repeat("n", 2*maxText)), parts: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs := tickMessages(tt.tick)
+			if len(msgs) != tt.parts {
+				t.Fatalf("%d messages, want %d", len(msgs), tt.parts)
+			}
+			if len(tt.tick) == 1 && msgs[0].text != message(tt.tick[0]) {
+				t.Errorf("text %q, want message's %q", msgs[0].text, message(tt.tick[0]))
+			}
+			if !strings.HasPrefix(msgs[0].text, tt.head) {
+				t.Errorf("first message %q, want it to start %q", msgs[0].text, tt.head)
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(msgs[0].text, want) {
+					t.Errorf("first message %q, want it to contain %q", msgs[0].text, want)
+				}
+			}
+			var listed []Result
+			for i, m := range msgs {
+				if len(m.text) > maxText {
+					t.Errorf("part %d is %d bytes, more than %d", i+1, len(m.text), maxText)
+				}
+				label := fmt.Sprintf(" (part %d of %d).", i+1, len(msgs))
+				if says := strings.Contains(firstLine(m.text), label); says != (len(msgs) > 1) {
+					t.Errorf("part %d: first line %q says %q: %v, want %v", i+1, firstLine(m.text), label, says, len(msgs) > 1)
+				}
+				for _, r := range m.reports {
+					if !strings.Contains(m.text, "`shop/"+r.Pod+"`") {
+						t.Errorf("part %d tells of %s but does not name it", i+1, r.Pod)
+					}
+				}
+				listed = append(listed, m.reports...)
+			}
+			if len(listed) != len(tt.tick) {
+				t.Fatalf("%d reports in the parts, want %d", len(listed), len(tt.tick))
+			}
+			for i := range listed {
+				if listed[i].Pod != tt.tick[i].Pod {
+					t.Errorf("report %d is %s, want %s", i, listed[i].Pod, tt.tick[i].Pod)
+				}
+			}
+		})
+	}
+	t.Run("each verdict goes in the thread of the part that names its kill", func(t *testing.T) {
+		tick := victims(maxVictims, strings.Repeat("n", 600))
+		stub := newSlackStub(t, slackPosted("1.000001"), slackPosted("1.000002"))
+		n := newTestNotifier(stub, &fakeAfter{})
+		results, verdicts := make(chan []Result, 1), make(chan Recovery, 2)
+		n.verdicts = verdicts
+		results <- tick
+		for _, r := range []Result{tick[0], tick[maxVictims-1]} {
+			verdicts <- Recovery{Namespace: testNS, Pod: r.Pod, Status: statusRecovered, kill: r.uid}
+		}
+		close(results)
+		close(verdicts)
+		done := make(chan struct{})
+		go func() { n.run(t.Context(), results, time.Second); close(done) }()
+		recvWithin(t, done, "the notifier to post")
+		posts := stub.Posts()
+		if len(posts) != 4 {
+			t.Fatalf("%d posts, want the 2 parts and 2 verdicts", len(posts))
+		}
+		if posts[2]["thread_ts"] != "1.000001" || posts[3]["thread_ts"] != "1.000002" {
+			t.Errorf("verdicts in threads %q and %q, want web-0's in part 1 (1.000001), web-99's in part 2 (1.000002)", posts[2]["thread_ts"], posts[3]["thread_ts"])
+		}
+	})
 }

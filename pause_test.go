@@ -332,7 +332,7 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 	k.pause = &pauseSwitch{api: self, namespace: "chaos", deployment: "macaque", now: k.now, log: discardLogger()}
 	stub := newSlackStub(t)
 	n := newTestNotifier(stub, &fakeAfter{})
-	results := make(chan Result, 20)
+	results := make(chan []Result, 20)
 	for i := range 10 {
 		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%d", i), nil))
 		if i == 1 {
@@ -341,9 +341,7 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 		if i == 8 {
 			self.annotate("", true)
 		}
-		for _, r := range k.kill(boundedCtx(t), tick0) {
-			results <- r
-		}
+		results <- k.kill(boundedCtx(t), tick0)
 	}
 	close(results)
 	done := make(chan struct{})

@@ -138,7 +138,7 @@ func TestHealthzFollowsTheGoroutines(t *testing.T) {
 		k.alive = &h.killer
 		ticks := make(chan time.Time, 1)
 		done := make(chan struct{})
-		go func() { k.run(t.Context(), ticks, make(chan Result, 8)); close(done) }()
+		go func() { k.run(t.Context(), ticks, make(chan []Result, 8)); close(done) }()
 		defer func() { close(ticks); <-done }()
 
 		h.now = func() time.Time { return tick0.Add(48 * time.Hour) }

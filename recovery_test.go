@@ -603,10 +603,10 @@ func TestVerdictsInTheKillsThread(t *testing.T) {
 	}
 	stub := newSlackStub(t, ts("1.000001"), ts("1.000002"))
 	n := newTestNotifier(stub, &fakeAfter{})
-	results, verdicts := make(chan Result, 4), make(chan Recovery, 4)
+	results, verdicts := make(chan []Result, 4), make(chan Recovery, 4)
 	n.verdicts = verdicts
-	results <- kill("web-1", "uid-1")
-	results <- kill("web-2", "uid-2")
+	results <- []Result{kill("web-1", "uid-1")}
+	results <- []Result{kill("web-2", "uid-2")}
 	verdicts <- verdict("web-2", "uid-2", statusNotRecovered)
 	verdicts <- verdict("web-1", "uid-1", statusRecovered)
 	verdicts <- verdict("web-3", "uid-never-posted", statusRecovered)
@@ -701,11 +701,11 @@ func TestVerdictWaitsForItsKillsReport(t *testing.T) {
 	for i := range 20 {
 		stub := newSlackStub(t)
 		n := newTestNotifier(stub, &fakeAfter{})
-		results, verdicts := make(chan Result, 1), make(chan Recovery, 1)
+		results, verdicts := make(chan []Result, 1), make(chan Recovery, 1)
 		n.verdicts = verdicts
 		r := killed
 		r.uid = "uid-1"
-		results <- r
+		results <- []Result{r}
 		verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
 		done := make(chan struct{})
 		go func() { n.run(t.Context(), results, time.Second); close(done) }()
@@ -730,7 +730,7 @@ func TestVerdictPostFailures(t *testing.T) {
 	stub := newSlackStub(t, slackError("channel_not_found"), slackOK)
 	n := newTestNotifier(stub, &fakeAfter{})
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	results, verdicts := make(chan Result), make(chan Recovery, 2)
+	results, verdicts := make(chan []Result), make(chan Recovery, 2)
 	n.verdicts = verdicts
 	verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
 	verdicts <- Recovery{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-2"}
