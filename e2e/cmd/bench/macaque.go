@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,10 @@ type measureSpec struct {
 	scope string
 	// namespaces is how many namespaces the pods are spread over (0: that one namespace).
 	namespaces int
+	// workloads is how many Deployments the namespace's pods are spread over (0 or 1: one).
+	workloads int
+	// killCount is MACAQUE_KILL_COUNT (0 or 1: macaque's default, one victim a tick).
+	killCount int
 }
 
 // measure runs macaque through a measuring proxy for spec.ticks ticks, as the ServiceAccount of
@@ -64,7 +69,7 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	cpu := startCPUSampler(d.Pid(), apiserver, etcd)
 	defer cpu.stop()
 
-	ticks, err := d.waitTicks(ctx, spec.ticks, ticksTimeout(spec))
+	ticks, err := d.waitTicks(ctx, spec.ticks, max(1, spec.killCount), ticksTimeout(spec))
 	if err != nil {
 		return sizeResult{}, err
 	}
@@ -73,26 +78,33 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	if err := cpu.waitSampleAfter(ctx, end, d.Done()); err != nil {
 		return sizeResult{}, fmt.Errorf("%w; macaque's last lines:\n%s", err, d.logTail())
 	}
+	d.waitVerdicts(ctx, ticks, d.Done(), time.After, logger)
 	hwm, err := readVmHWM(d.Pid())
 	if err != nil {
 		return sizeResult{}, err
 	}
 	cpu.stop()
 	d.stop()
+	return spec.result(ns, ticks, proxy.Records(), cpu, d, hwm), nil
+}
 
+// result is what was measured of spec's run in ns: its ticks, the proxy's records, the CPU
+// samples, the peak RSS, and what macaque logged besides its ticks.
+func (spec measureSpec) result(ns string, ticks []tickRun, records []record, cpu *cpuSampler, d *daemon, hwm int64) sizeResult {
 	return sizeResult{
 		pods: spec.pods, binary: spec.binary, every: spec.every, goMemLimit: spec.goMemLimit, ns: ns, ticks: ticks,
-		scope: spec.scope, namespaces: spec.namespaces,
-		perTick:      perTick(ticks, proxy.Records(), spec.every),
-		lists:        listTimes(ticks, proxy.Records(), spec.every),
-		readBacks:    requestTimes(ticks, proxy.Records(), spec.every, isReadBack),
+		scope: spec.scope, namespaces: spec.namespaces, workloads: spec.workloads, killCount: spec.killCount,
+		perTick:      perTick(ticks, records, spec.every),
+		lists:        listTimes(ticks, records, spec.every),
+		readBacks:    requestTimes(ticks, records, spec.every, isReadBack),
 		cpu:          cpuPerTick(ticks, cpu.series(0), spec.every),
 		apiserverCPU: cpuPerTick(ticks, cpu.series(1), spec.every),
 		etcdCPU:      cpuPerTick(ticks, cpu.series(2), spec.every),
 		peakRSS:      hwm,
 		skipped:      d.skippedTicks(),
 		verdicts:     d.recoveryVerdicts(),
-	}, nil
+		killed:       d.kills(),
+	}
 }
 
 // controlPlanePIDs finds kube-apiserver and etcd among the cluster's processes by name, to
@@ -112,9 +124,10 @@ func controlPlanePIDs(c *cluster.Cluster) (apiserver, etcd int, err error) {
 	return apiserver, etcd, nil
 }
 
-// ticksTimeout allows every tick to be skipped once, and a minute for start-up.
+// ticksTimeout allows every tick to be skipped once, a minute for start-up, and the tick after
+// the last, which tells that the last one's reports are all in.
 func ticksTimeout(spec measureSpec) time.Duration {
-	return time.Minute + 2*time.Duration(spec.ticks+1)*spec.every
+	return time.Minute + 2*time.Duration(spec.ticks+2)*spec.every
 }
 
 // daemonEnv is macaque's whole environment: the deployed settings that matter (JSON logs, the
@@ -137,6 +150,9 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 	}
 	if spec.goMemLimit != "" {
 		env = append(env, "GOMEMLIMIT="+spec.goMemLimit)
+	}
+	if spec.killCount > 1 { // unset otherwise, as for a build from before MACAQUE_KILL_COUNT
+		env = append(env, "MACAQUE_KILL_COUNT="+strconv.Itoa(spec.killCount))
 	}
 	return env
 }
@@ -170,43 +186,118 @@ func proxiedKubeconfig(path, proxyURL string, caPEM []byte, dir string) (string,
 	return out, nil
 }
 
-// tickLog is one tick's report line ("tick done" or "kill failed") in macaque's JSON log.
+// tickLog is one report line of a tick ("tick done" or "kill failed") in macaque's JSON log:
+// one per victim, or one saying why the tick killed none.
 type tickLog struct {
-	Time       time.Time `json:"time"` // when the kill finished
+	Time       time.Time `json:"time"` // when the report was logged, once the tick's kills were done
 	Msg        string    `json:"msg"`
 	Tick       time.Time `json:"tick"` // when the tick was scheduled to fire
 	Candidates int       `json:"candidates"`
 	Outcome    string    `json:"outcome"`
+	Namespace  string    `json:"namespace"`
 	Pod        string    `json:"pod"`
+	Deleted    time.Time `json:"deleted"` // when the API server accepted the kill (zero: not logged)
 	Err        string    `json:"err"`
+}
+
+// outcomeKilled is a report's outcome when the API server accepted the kill.
+const outcomeKilled = "killed"
+
+// tickRun is one tick as macaque reported it: its report lines, all carrying its scheduled time.
+type tickRun struct {
+	Tick    time.Time
+	reports []tickLog
+}
+
+// end is when the tick's last report was logged: macaque logs them all once its kills are done.
+func (t tickRun) end() time.Time {
+	if len(t.reports) == 0 {
+		return t.Tick
+	}
+	return t.reports[len(t.reports)-1].Time
+}
+
+// victims is the reports of the pods the tick killed, in order.
+func (t tickRun) victims() []tickLog {
+	var out []tickLog
+	for _, r := range t.reports {
+		if r.Outcome == outcomeKilled {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// killsOf is the reports of every pod the ticks killed.
+func killsOf(ticks []tickRun) []tickLog {
+	var out []tickLog
+	for _, t := range ticks {
+		out = append(out, t.victims()...)
+	}
+	return out
+}
+
+// tickCollector groups report lines into ticks. A tick's lines share its scheduled time and come
+// together; a tick is complete once it holds maxReports of them (MACAQUE_KILL_COUNT: a tick
+// reports no more) or a later tick's line came.
+type tickCollector struct {
+	maxReports int
+	ticks      []tickRun
+}
+
+// add files l under its tick: the last one, or a new one after it.
+func (c *tickCollector) add(l tickLog) {
+	if n := len(c.ticks); n > 0 && c.ticks[n-1].Tick.Equal(l.Tick) {
+		c.ticks[n-1].reports = append(c.ticks[n-1].reports, l)
+		return
+	}
+	c.ticks = append(c.ticks, tickRun{Tick: l.Tick, reports: []tickLog{l}})
+}
+
+// complete is the ticks whose reports are all in.
+func (c *tickCollector) complete() []tickRun {
+	n := len(c.ticks)
+	if n > 0 && len(c.ticks[n-1].reports) < c.maxReports {
+		n--
+	}
+	return c.ticks[:n]
 }
 
 // verdictLog is one "recovery verdict" line in macaque's JSON log: what became of a kill.
 type verdictLog struct {
-	Msg          string  `json:"msg"`
-	Verdict      string  `json:"verdict"`
-	FullStrength float64 `json:"full_strength_seconds"` // -1: not reached
-	Why          string  `json:"why"`
+	Time         time.Time `json:"time"` // when the verdict was given
+	Msg          string    `json:"msg"`
+	Namespace    string    `json:"namespace"`
+	Pod          string    `json:"pod"` // the victim
+	Verdict      string    `json:"verdict"`
+	FullStrength float64   `json:"full_strength_seconds"` // -1: not reached
+	Why          string    `json:"why"`
 }
 
 // stopGrace covers macaque's own shutdown grace (20s), in which SIGTERM lets it finish its
 // in-flight kill, before it is killed outright.
 const stopGrace = 25 * time.Second
 
+// verdictWait bounds how long bench waits, after the last measured tick, for the verdicts on its
+// kills: a workload not back by then is what the report shows, as macaque stopped.
+const verdictWait = 2 * time.Minute
+
 // daemon is a running macaque whose tick reports are being collected.
 type daemon struct {
 	*macaqueproc.Process
-	ticks   chan tickLog
-	skipped atomic.Int64 // "skipping tick" warnings
+	ticks   chan tickLog  // every tick's report lines
+	skipped atomic.Int64  // "skipping tick" warnings
+	verdict chan struct{} // signalled, never waited on, when a verdict is logged
 
 	mu       sync.Mutex
 	verdicts []verdictLog // every recovery verdict logged, in order
+	killed   []tickLog    // every report of a kill logged, in order
 }
 
 // startDaemon runs the binary in its own process group (so a Ctrl-C reaches bench, which stops
 // it in order) that the kernel kills if bench dies.
 func startDaemon(binary string, env []string) (*daemon, error) {
-	d := &daemon{ticks: make(chan tickLog, 1024)}
+	d := &daemon{ticks: make(chan tickLog, 1024), verdict: make(chan struct{}, 1)}
 	p, err := macaqueproc.Start(binary, macaqueproc.Options{Env: env, OwnGroup: true, OnLine: d.readLine})
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
@@ -216,7 +307,7 @@ func startDaemon(binary string, env []string) (*daemon, error) {
 }
 
 // readLine parses one line of macaque's JSON log, passing on a tick's report. It runs on the
-// reader goroutine from before startDaemon sets d.Process, so it touches ticks and skipped only.
+// reader goroutine from before startDaemon sets d.Process, so it touches no field of it.
 func (d *daemon) readLine(line string) {
 	var l tickLog
 	_ = json.Unmarshal([]byte(line), &l) // a line that is not JSON is kept in the tail only
@@ -230,8 +321,17 @@ func (d *daemon) readLine(line string) {
 		d.mu.Lock()
 		d.verdicts = append(d.verdicts, v)
 		d.mu.Unlock()
+		select {
+		case d.verdict <- struct{}{}:
+		default: // already signalled, or nobody waits
+		}
 	}
 	if l.Msg == "tick done" || l.Msg == "kill failed" {
+		if l.Outcome == outcomeKilled {
+			d.mu.Lock()
+			d.killed = append(d.killed, l)
+			d.mu.Unlock()
+		}
 		select {
 		case d.ticks <- l:
 		default: // nobody is collecting any more
@@ -239,23 +339,58 @@ func (d *daemon) readLine(line string) {
 	}
 }
 
-// waitTicks collects n tick reports, failing if macaque exits or takes longer than timeout.
-func (d *daemon) waitTicks(ctx context.Context, n int, timeout time.Duration) ([]tickLog, error) {
+// waitTicks collects n ticks of at most maxReports report lines each, failing if macaque exits
+// or takes longer than timeout.
+func (d *daemon) waitTicks(ctx context.Context, n, maxReports int, timeout time.Duration) ([]tickRun, error) {
 	deadline := time.After(timeout)
-	var got []tickLog
-	for len(got) < n {
+	c := tickCollector{maxReports: maxReports}
+	for len(c.complete()) < n {
 		select {
 		case l := <-d.ticks:
-			got = append(got, l)
+			c.add(l)
 		case <-d.Done():
-			return nil, fmt.Errorf("macaque exited (%v) after %d of %d ticks; its last lines:\n%s", d.State(), len(got), n, d.logTail())
+			return nil, fmt.Errorf("macaque exited (%v) after %d of %d ticks; its last lines:\n%s", d.State(), len(c.complete()), n, d.logTail())
 		case <-deadline:
-			return nil, fmt.Errorf("%d of %d ticks after %s; macaque's last lines:\n%s", len(got), n, timeout, d.logTail())
+			return nil, fmt.Errorf("%d of %d ticks after %s; macaque's last lines:\n%s", len(c.complete()), n, timeout, d.logTail())
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	return got, nil
+	return c.complete()[:n], nil
+}
+
+// waitVerdicts waits until every kill of ticks has its recovery verdict, so that the report says
+// how each came out rather than "macaque stopped", but no longer than verdictWait, nor past
+// macaque's exit (exited): a workload slow to come back is the report's to show, not an error. A
+// build that has logged no verdict yet (one from before them, compared) is not waited on.
+func (d *daemon) waitVerdicts(ctx context.Context, ticks []tickRun, exited <-chan struct{},
+	after func(time.Duration) <-chan time.Time, logger *log.Logger,
+) {
+	kills := killsOf(ticks)
+	if len(kills) > 0 && len(d.recoveryVerdicts()) == 0 {
+		logger.Printf("no recovery verdict logged after %d kills: not waiting for any", len(kills))
+		return
+	}
+	deadline := after(verdictWait)
+	for said := false; ; said = true {
+		_, _, missing := verdictsOn(kills, d.recoveryVerdicts())
+		if missing == 0 {
+			return
+		}
+		if !said {
+			logger.Printf("waiting for the verdicts on %d of the %d kills measured", missing, len(kills))
+		}
+		select {
+		case <-d.verdict:
+		case <-deadline:
+			logger.Printf("%d of the %d kills measured still without a verdict after %s", missing, len(kills), verdictWait)
+			return
+		case <-exited:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (d *daemon) skippedTicks() int { return int(d.skipped.Load()) }
@@ -265,6 +400,13 @@ func (d *daemon) recoveryVerdicts() []verdictLog {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.verdicts)
+}
+
+// kills is every report of a kill logged so far.
+func (d *daemon) kills() []tickLog {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.killed)
 }
 
 func (d *daemon) logTail() string { return d.Tail(20) }

@@ -40,15 +40,17 @@ const (
 	scopeLabel    = "chaos.macaque.dev/enabled"
 	scopeSelector = scopeLabel + "=true"
 	appName       = "web"
+	// instanceLabel tells apart the Deployments of one namespace (-workloads, -many).
+	instanceLabel = "app.kubernetes.io/instance"
 )
 
 // podLabels are a typical workload's labels plus the opt-in label macaque selects on.
 func podLabels() map[string]string {
 	return map[string]string{
-		"app.kubernetes.io/name":     appName,
-		"app.kubernetes.io/instance": "shop",
-		"app.kubernetes.io/version":  "1.4.2",
-		scopeLabel:                   "true",
+		"app.kubernetes.io/name":    appName,
+		instanceLabel:               "shop",
+		"app.kubernetes.io/version": "1.4.2",
+		scopeLabel:                  "true",
 	}
 }
 
@@ -83,6 +85,9 @@ type setupResult struct {
 	running time.Duration // until the namespace held the size's number of Running pods
 	// namespaces the pods were spread over (createCluster only).
 	namespaces int
+	// deployments the namespace's pods are spread over (createDeployment; 0 or 1: one).
+	deployments int
+	minReady    int32 // their minReadySeconds
 }
 
 // population fills one namespace with Running pods in scope and grows it size by size.
@@ -92,8 +97,12 @@ type population struct {
 	ns, node string
 	method   string
 	creators int
-	next     int // index of the next bare pod's name, so names never repeat
-	log      *log.Logger
+	// workloads is how many Deployments the namespace's pods are spread over (createDeployment;
+	// 0 or 1: the one Deployment named appName).
+	workloads int
+	minReady  int32 // the workloads' minReadySeconds (workloads > 1)
+	next      int   // index of the next bare pod's name, so names never repeat
+	log       *log.Logger
 }
 
 // newPopulation builds the clients: the bulk client has no client-side rate limit (the admin
@@ -121,9 +130,12 @@ func (p *population) growTo(ctx context.Context, want int) (setupResult, error) 
 	}
 	res := setupResult{method: p.method, created: max(0, want-have)}
 	p.log.Printf("%d pods: %d Running, making %d more (%s)", want, have, res.created, p.method)
-	switch p.method {
-	case createDeployment:
-		err = p.scaleDeployment(ctx, int32(want))
+	switch {
+	case p.method == createDeployment && p.workloads > 1:
+		res.deployments, res.minReady = p.workloads, p.minReady
+		err = p.scaleDeployments(ctx, want)
+	case p.method == createDeployment:
+		err = p.scaleDeployment(ctx, deploymentOf(appName, int32(want), p.node))
 	default:
 		err = p.createBare(ctx, res.created)
 	}
@@ -131,7 +143,13 @@ func (p *population) growTo(ctx context.Context, want int) (setupResult, error) 
 		return res, err
 	}
 	res.create = time.Since(began)
-	if err := p.waitRunning(ctx, want); err != nil {
+	if p.workloads > 1 {
+		// The guard passes over a Deployment short of a pod: wait for all of them, not for a count.
+		err = p.waitSpread(ctx, want, p.workloads)
+	} else {
+		err = p.waitRunning(ctx, want)
+	}
+	if err != nil {
 		return res, err
 	}
 	res.running = time.Since(began)
@@ -147,25 +165,30 @@ func (p *population) createBare(ctx context.Context, n int) error {
 	}
 	first := p.next
 	p.next += n
+	tmpl := podTemplate(p.node)
+	return p.forEach(ctx, "created", "pods", n, func(ctx context.Context, i int) error {
+		pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
+		pod.Name = fmt.Sprintf("%s-%06d", appName, first+i)
+		return p.createPod(ctx, pod)
+	})
+}
+
+// forEach runs do for 0..n-1 with p.creators concurrent workers, logging progress as "what
+// done of n things", and returns the first error, which stops the rest.
+func (p *population) forEach(ctx context.Context, what, things string, n int, do func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var done atomic.Int64
-	stopProgress := p.logProgress(ctx, "created", "pods", n, &done)
+	stopProgress := p.logProgress(ctx, what, things, n, &done)
 	defer stopProgress()
-	tmpl := podTemplate(p.node)
 	workqueue.ParallelizeUntil(ctx, p.creators, n, func(i int) {
-		pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
-		pod.Name = fmt.Sprintf("%s-%06d", appName, first+i)
-		if err := p.createPod(ctx, pod); err != nil {
+		if err := do(ctx, i); err != nil {
 			cancel(err)
 			return
 		}
 		done.Add(1)
 	})
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	return nil
+	return context.Cause(ctx)
 }
 
 // createPod creates one pod, retrying what an overloaded API server may answer.
@@ -195,28 +218,49 @@ func createRetrying(ctx context.Context, what string, create func(context.Contex
 	return fmt.Errorf("create %s after %d attempts: %w", what, attempts, err)
 }
 
-// scaleDeployment creates the Deployment with replicas pods, or scales it to that.
-func (p *population) scaleDeployment(ctx context.Context, replicas int32) error {
-	deployments := p.admin.AppsV1().Deployments(p.ns)
-	_, err := deployments.Get(ctx, appName, metav1.GetOptions{})
+// scaleDeployments spreads pods evenly over p.workloads Deployments of their own, creating or
+// scaling each of them.
+func (p *population) scaleDeployments(ctx context.Context, pods int) error {
+	replicas := int32(pods / p.workloads)
+	return p.forEach(ctx, "created or scaled", "Deployments", p.workloads, func(ctx context.Context, i int) error {
+		d := ownDeployment(numbered(appName, i, p.workloads), replicas, p.node)
+		d.Spec.MinReadySeconds = p.minReady
+		return p.scaleDeployment(ctx, d)
+	})
+}
+
+// scaleDeployment creates d, or scales the Deployment of its name to its replicas.
+func (p *population) scaleDeployment(ctx context.Context, d *appsv1.Deployment) error {
+	deployments := p.fast.AppsV1().Deployments(p.ns)
+	_, err := deployments.Get(ctx, d.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		if _, err := deployments.Create(ctx, deploymentOf(appName, replicas, p.node), metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create deployment: %w", err)
-		}
-		return nil
+		return createRetrying(ctx, "Deployment "+d.Name, func(ctx context.Context) error {
+			_, err := deployments.Create(ctx, d, metav1.CreateOptions{})
+			return err
+		})
 	}
 	if err != nil {
-		return fmt.Errorf("get deployment: %w", err)
+		return fmt.Errorf("get Deployment %s: %w", d.Name, err)
 	}
-	scale, err := deployments.GetScale(ctx, appName, metav1.GetOptions{})
+	scale, err := deployments.GetScale(ctx, d.Name, metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("get deployment scale: %w", err)
+		return fmt.Errorf("get Deployment %s's scale: %w", d.Name, err)
 	}
-	scale.Spec.Replicas = replicas
-	if _, err := deployments.UpdateScale(ctx, appName, scale, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("scale deployment to %d: %w", replicas, err)
+	scale.Spec.Replicas = *d.Spec.Replicas
+	if _, err := deployments.UpdateScale(ctx, d.Name, scale, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("scale Deployment %s to %d: %w", d.Name, scale.Spec.Replicas, err)
 	}
 	return nil
+}
+
+// ownDeployment is deploymentOf with a selector of its own (its name as instanceLabel): the
+// Deployments of one namespace must not select each other's pods, and a recovery verdict
+// follows the pods its victim's ReplicaSet selects.
+func ownDeployment(name string, replicas int32, node string) *appsv1.Deployment {
+	d := deploymentOf(name, replicas, node)
+	d.Spec.Selector.MatchLabels[instanceLabel] = name
+	d.Spec.Template.Labels[instanceLabel] = name
+	return d
 }
 
 // deploymentOf is the bench's Deployment: replicas copies of podTemplate, bound to node.

@@ -9,13 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/workqueue"
 )
 
 // The cluster-wide case (issues 10 and 12): macaque-cluster.yml applied as a user would, the
@@ -45,23 +43,36 @@ func (s clusterSpec) String() string { return fmt.Sprintf("%dx%d", s.pods, s.nam
 
 // parseClusterSpec reads -cluster's PODSxNAMESPACES; empty is no cluster-wide case.
 func parseClusterSpec(v string) (clusterSpec, error) {
+	pods, namespaces, err := parseSpread(v, "namespaces", "100000x1000")
+	return clusterSpec{pods: pods, namespaces: namespaces}, err
+}
+
+// parseSpread reads PODSxGROUPS, pods spread evenly over groups (named by noun in errors, with
+// example); empty is none (zeros).
+func parseSpread(v, noun, example string) (pods, groups int, err error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return clusterSpec{}, nil
+		return 0, 0, nil
 	}
-	p, n, ok := strings.Cut(v, "x")
+	upper := strings.ToUpper(noun)
+	p, g, ok := strings.Cut(v, "x")
 	if !ok {
-		return clusterSpec{}, fmt.Errorf("%q is not PODSxNAMESPACES (100000x1000)", v)
+		return 0, 0, fmt.Errorf("%q is not PODSx%s (%s)", v, upper, example)
 	}
 	pods, errPods := strconv.Atoi(p)
-	namespaces, errNS := strconv.Atoi(n)
-	if errPods != nil || errNS != nil || pods < 1 || namespaces < 1 {
-		return clusterSpec{}, fmt.Errorf("%q: PODS and NAMESPACES must be positive numbers", v)
+	groups, errGroups := strconv.Atoi(g)
+	if errPods != nil || errGroups != nil || pods < 1 || groups < 1 {
+		return 0, 0, fmt.Errorf("%q: PODS and %s must be positive numbers", v, upper)
 	}
-	if pods%namespaces != 0 {
-		return clusterSpec{}, fmt.Errorf("%q: %d pods do not spread evenly over %d namespaces", v, pods, namespaces)
+	if pods%groups != 0 {
+		return 0, 0, fmt.Errorf("%q: %d pods do not spread evenly over %d %s", v, pods, groups, noun)
 	}
-	return clusterSpec{pods: pods, namespaces: namespaces}, nil
+	return pods, groups, nil
+}
+
+// numbered is the i-th of n names with prefix, zero-padded so that they sort: wide-007 of 1000.
+func numbered(prefix string, i, n int) string {
+	return fmt.Sprintf("%s-%0*d", prefix, len(strconv.Itoa(n-1)), i)
 }
 
 // benchCluster measures the cluster-wide case on a control plane of its own, so that only its
@@ -119,25 +130,15 @@ func (p *population) spread(ctx context.Context, spec clusterSpec) (setupResult,
 	res := setupResult{method: createCluster, created: spec.pods, namespaces: spec.namespaces}
 	p.log.Printf("%s: %d namespaces, one Deployment of %d replicas in each (%d creators)",
 		spec, spec.namespaces, spec.replicas(), p.creators)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var done atomic.Int64
-	stopProgress := p.logProgress(ctx, "created", "namespaces", spec.namespaces, &done)
-	width := len(strconv.Itoa(spec.namespaces - 1))
-	workqueue.ParallelizeUntil(ctx, p.creators, spec.namespaces, func(i int) {
-		if err := p.createNamespaceApp(ctx, i, width, int32(spec.replicas())); err != nil {
-			cancel(err)
-			return
-		}
-		done.Add(1)
+	err := p.forEach(ctx, "created", "namespaces", spec.namespaces, func(ctx context.Context, i int) error {
+		return p.createNamespaceApp(ctx, i, spec.namespaces, int32(spec.replicas()))
 	})
-	stopProgress()
-	if err := context.Cause(ctx); err != nil {
+	if err != nil {
 		return res, err
 	}
 	res.create = time.Since(began)
 	p.log.Printf("%d namespaces and Deployments created after %s", spec.namespaces, res.create.Round(100*time.Millisecond))
-	if err := p.waitSpread(ctx, spec); err != nil {
+	if err := p.waitSpread(ctx, spec.pods, spec.namespaces); err != nil {
 		return res, err
 	}
 	res.running = time.Since(began)
@@ -146,12 +147,13 @@ func (p *population) spread(ctx context.Context, spec clusterSpec) (setupResult,
 	return res, nil
 }
 
-// createNamespaceApp creates the i-th namespace, its default ServiceAccount and its Deployment.
+// createNamespaceApp creates the i-th of n namespaces, its default ServiceAccount and its
+// Deployment.
 // The ServiceAccount is made here rather than left to kube-controller-manager: a pod created
 // before it exists is refused, and a thousand ReplicaSets retrying at once would wait on the
 // controller's shared retry rate (10 a second) for minutes.
-func (p *population) createNamespaceApp(ctx context.Context, i, width int, replicas int32) error {
-	ns := fmt.Sprintf("%s-%0*d", clusterNSPrefix, width, i)
+func (p *population) createNamespaceApp(ctx context.Context, i, n int, replicas int32) error {
+	ns := numbered(clusterNSPrefix, i, n)
 	err := createRetrying(ctx, "namespace "+ns, func(ctx context.Context) error {
 		_, err := p.fast.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		return err
@@ -169,42 +171,42 @@ func (p *population) createNamespaceApp(ctx context.Context, i, width int, repli
 	// A name of its own per namespace, as distinct apps have: with one name everywhere the pods'
 	// generated names would repeat across namespaces now and then (same template hash, five
 	// random characters), and a cluster-wide read-back would find two pods.
-	d := deploymentOf(fmt.Sprintf("%s-%0*d", appName, width, i), replicas, p.node)
+	d := deploymentOf(numbered(appName, i, n), replicas, p.node)
 	return createRetrying(ctx, "Deployment "+ns+"/"+d.Name, func(ctx context.Context) error {
 		_, err := p.fast.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 		return err
 	})
 }
 
-// waitSpread waits until every Deployment in scope is at full strength (as macaque's guard
-// judges it) and then until the cluster holds spec.pods Running pods in scope, logging
-// progress. Like waitRunning, it gives up only when the Ready count stops growing.
-func (p *population) waitSpread(ctx context.Context, spec clusterSpec) error {
+// waitSpread waits until deployments Deployments in scope (in p.ns, or every namespace) are at
+// full strength (as macaque's guard judges it) and then until they hold pods Running pods in
+// scope, logging progress. Like waitRunning, it gives up only when the Ready count stops growing.
+func (p *population) waitSpread(ctx context.Context, pods, deployments int) error {
 	best, since := -1, time.Now()
 	for {
-		list, err := p.fast.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: scopeSelector})
+		list, err := p.fast.AppsV1().Deployments(p.ns).List(ctx, metav1.ListOptions{LabelSelector: scopeSelector})
 		if err != nil {
 			return fmt.Errorf("list Deployments: %w", err)
 		}
 		ready, full := spreadProgress(list.Items)
-		if full >= spec.namespaces {
-			n, err := countRunning(ctx, p.admin.CoreV1().RESTClient(), "", scopeSelector)
+		if full >= deployments {
+			n, err := countRunning(ctx, p.admin.CoreV1().RESTClient(), p.ns, scopeSelector)
 			if err != nil {
 				return err
 			}
-			if n >= spec.pods {
+			if n >= pods {
 				return nil
 			}
-			p.log.Printf("every Deployment at full strength, but %d of %d pods Running", n, spec.pods)
+			p.log.Printf("every Deployment at full strength, but %d of %d pods Running", n, pods)
 		}
 		if ready > best {
 			best, since = ready, time.Now()
 		}
 		if time.Since(since) > runningStall {
 			return fmt.Errorf("only %d of %d pods Ready (%d of %d Deployments at full strength), none more for %s",
-				ready, spec.pods, full, spec.namespaces, runningStall)
+				ready, pods, full, deployments, runningStall)
 		}
-		p.log.Printf("%d of %d pods Ready, %d of %d Deployments at full strength", ready, spec.pods, full, spec.namespaces)
+		p.log.Printf("%d of %d pods Ready, %d of %d Deployments at full strength", ready, pods, full, deployments)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
