@@ -389,7 +389,7 @@ func TestRecoveryVerdict(t *testing.T) {
 					return nil
 				}
 			},
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
+			play:    func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
 			timeout: true, want: statusNotRecovered,
 			why: []string{"web: state unknown after 10s; no replacement created"},
 		},
