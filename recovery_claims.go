@@ -164,21 +164,39 @@ func (cl *claims) replacementOf(c *claim, until string) (p *newPod, settled bool
 	if (p == nil || p.readySeen.IsZero()) && until != "" && rvBefore(c.progress, until) {
 		return copyOf(p), false, "", changed
 	}
-	if p == nil {
-		if w.unordered() && w.pending() > 1 {
-			return nil, true, fmt.Sprintf("%d kills of this workload are followed at once and the API server's resourceVersions do not tell which pod came after which: its replacement cannot be told apart", len(w.kills)), changed
+	if p == nil && w.unordered() && w.pending() > 1 {
+		return nil, true, fmt.Sprintf("%d kills of this workload are followed at once and the API server's resourceVersions do not tell which pod came after which: its replacement cannot be told apart", w.pending()), changed
+	}
+	return copyOf(p), w.settled(c, p), "", changed
+}
+
+// settled says whether c's replacement p (nil: none) is final: every kill followed up to c that
+// came before the pods it was matched among (p, or those taken by earlier kills) has read as
+// far as them. A pod created before them that a lagging follow has not yet seen would be one
+// of those kills' or c's.
+func (w *workloadClaims) settled(c *claim, p *newPod) bool {
+	horizon := ""
+	if p != nil {
+		horizon = p.rv
+	} else {
+		for _, q := range w.pods {
+			if rvBefore(c.killRV, q.rv) && (horizon == "" || rvBefore(horizon, q.rv)) {
+				horizon = q.rv
+			}
 		}
-		return nil, true, "", changed
+	}
+	if horizon == "" {
+		return true // no pod since the kill
 	}
 	for _, k := range w.kills {
-		if !k.done && rvBefore(k.killRV, p.rv) && rvBefore(k.progress, p.rv) {
-			return copyOf(p), false, "", changed
+		if !k.done && rvBefore(k.killRV, horizon) && rvBefore(k.progress, horizon) {
+			return false
 		}
 		if k == c {
 			break
 		}
 	}
-	return copyOf(p), true, "", changed
+	return true
 }
 
 // copyOf is a copy of p, nil for nil: what a follow reads of a pod the others may update.
@@ -209,14 +227,22 @@ func (w *workloadClaims) assign() map[*claim]*newPod {
 			continue
 		}
 		for _, c := range w.kills {
-			if c.done || c.blind || out[c] != nil || !(lone || rvBefore(c.killRV, p.rv)) || (c.byName && p.name != c.victim) {
-				continue
+			if out[c] == nil && c.mayTake(p, lone) {
+				out[c] = p
+				break
 			}
-			out[c] = p
-			break
 		}
 	}
 	return out
+}
+
+// mayTake says whether p may be c's replacement: c is still followed and sees its pods, p was
+// created after it (or, lone, came on its watch), and, for a StatefulSet, has the victim's name.
+func (c *claim) mayTake(p *newPod, lone bool) bool {
+	if c.done || c.blind || (c.byName && p.name != c.victim) {
+		return false
+	}
+	return lone || rvBefore(c.killRV, p.rv)
 }
 
 // pending counts the kills still followed.

@@ -448,16 +448,9 @@ func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out ch
 			continue // closed as routine: resumed at once
 		case err != nil:
 			failures++
-			if failures >= maxFailures {
-				send(watched{err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
+			var ok bool
+			if rv, ok = rc.failed(ctx, q, rv, failures, err, send, reread); !ok {
 				return
-			}
-			rc.log.Debug("recovery watch failed, retrying", "watch", q.String(), "failures", failures, "err", err)
-			if expired(err) {
-				rv = ""
-				if !rc.resync(ctx, reread, send) {
-					return
-				}
 			}
 			wait = watchBackoff(failures)
 		}
@@ -469,13 +462,29 @@ func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out ch
 	}
 }
 
+// failed takes a watch's failures-th failure in a row, err: past maxFailures, it sends the
+// error and returns false; after a 410, it resumes from the present ("", returned), after what
+// stands for the events missed.
+func (rc *recoverer) failed(ctx context.Context, q watchQuery, rv string, failures int, err error,
+	send func(watched) bool, reread func(context.Context) (watched, bool)) (string, bool) {
+	if failures >= maxFailures {
+		send(watched{err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
+		return rv, false
+	}
+	rc.log.Debug("recovery watch failed, retrying", "watch", q.String(), "failures", failures, "err", err)
+	if !expired(err) {
+		return rv, true
+	}
+	return "", rc.resync(ctx, reread, send)
+}
+
 // watchOnce runs one watch of q from rv to its end and returns the last resourceVersion seen,
-// and the error that ended it, nil when the API server closed it.
+// and the error that ended it, nil when the API server closed it (stream names q in it).
 func (rc *recoverer) watchOnce(ctx context.Context, q watchQuery, rv string, send func(watched) bool,
 	decode func(string, json.RawMessage) (watched, error)) (string, error) {
 	body, err := rc.api.watch(ctx, q, rv)
 	if err != nil {
-		return rv, fmt.Errorf("watch %s: %w", q, err)
+		return rv, err
 	}
 	defer func() { _ = body.Close() }()
 	rv, err = decodeWatch(body, rv, func(kind string, obj json.RawMessage) error {
@@ -488,7 +497,7 @@ func (rc *recoverer) watchOnce(ctx context.Context, q watchQuery, rv string, sen
 		}
 		return nil
 	})
-	return rv, wrapIf(err, "watch "+q.String())
+	return rv, err
 }
 
 // expired says whether err is a watch's 410: its resourceVersion is gone, as an ERROR event or

@@ -240,7 +240,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 			want := len(kills)*(1+tt.pods) + len(kills)*(len(kills)-1)/2
 			waitFor(t, verdicts, "every follow to see every new pod", func() bool { return clock.readCount() >= want },
 				func() string { return fmt.Sprintf("%d clock reads, want %d", clock.readCount(), want) })
-			clock.set(kill0.Add(10 * time.Second))
+			clock.set(kill0.Add(11 * time.Second)) // past the timeout, from the kill or from the start
 			got := map[string]Recovery{}
 			for range kills {
 				v, _ := recvWithin(t, verdicts, "the verdicts at the timeout")
@@ -353,5 +353,102 @@ func TestOneTickOfKillsIsAllFollowed(t *testing.T) {
 	}
 	if got != maxVictims {
 		t.Errorf("%d verdicts, want one for each of the %d kills", got, maxVictims)
+	}
+}
+
+// TestClaimsInKillOrder: new pods go to the kills of their workload one to one, in the order of
+// the kills, whichever follow saw them first; a kill's replacement is final only once the
+// follows of the kills before it have read as far; a pod deleted before it was Ready is no
+// one's; a StatefulSet's is the pod of the victim's name; resourceVersions that are not numbers
+// tell no order between several kills.
+func TestClaimsInKillOrder(t *testing.T) {
+	type step struct {
+		kill            int    // whose follow saw it
+		pod, rv         string // the pod, and the resourceVersion of its event
+		added, ready    bool
+		deleted, expire bool
+	}
+	type want struct {
+		pod     string // each kill's replacement, "" for none
+		settled bool
+	}
+	tests := []struct {
+		name    string
+		killRVs []string
+		sts     bool
+		steps   []step
+		want    []want
+		why     string // in the first kill's why
+	}{
+		{name: "a later kill's follow sees its pod first: the earlier kill's until its follow has read as far", killRVs: []string{"10", "20"},
+			steps: []step{{kill: 1, pod: "p1", rv: "25", added: true}},
+			want:  []want{{"p1", false}, {"", false}}},
+		{name: "then the earlier kill's follow sees the pod before", killRVs: []string{"10", "20"},
+			steps: []step{{kill: 1, pod: "p1", rv: "25", added: true}, {kill: 0, pod: "p0", rv: "15", added: true}},
+			want:  []want{{"p0", true}, {"p1", false}}},
+		{name: "and reads as far as the later's", killRVs: []string{"10", "20"},
+			steps: []step{{kill: 1, pod: "p1", rv: "25", added: true}, {kill: 0, pod: "p0", rv: "15", added: true}, {kill: 0, pod: "p1", rv: "25", added: true}},
+			want:  []want{{"p0", true}, {"p1", true}}},
+		{name: "four kills, one pod: the first kill's", killRVs: []string{"10", "11", "12", "13"},
+			steps: []step{{kill: 0, pod: "p", rv: "20", added: true}, {kill: 1, pod: "p", rv: "20", added: true},
+				{kill: 2, pod: "p", rv: "20", added: true}, {kill: 3, pod: "p", rv: "20", added: true}},
+			want: []want{{"p", true}, {"", true}, {"", true}, {"", true}}},
+		{name: "a pod deleted before it was Ready is no one's", killRVs: []string{"10"},
+			steps: []step{{pod: "x", rv: "11", added: true}, {pod: "x", rv: "12", deleted: true}, {pod: "y", rv: "13", added: true, ready: true}},
+			want:  []want{{"y", true}}},
+		{name: "a pod deleted once Ready was the replacement", killRVs: []string{"10"},
+			steps: []step{{pod: "x", rv: "11", added: true, ready: true}, {pod: "x", rv: "12", deleted: true}, {pod: "y", rv: "13", added: true}},
+			want:  []want{{"x", true}}},
+		{name: "a statefulset's is the pod of the victim's name", killRVs: []string{"10", "11"}, sts: true,
+			steps: []step{{pod: "victim-1", rv: "12", added: true}, {pod: "victim-0", rv: "13", added: true}, {kill: 1, pod: "victim-1", rv: "12", added: true}},
+			want:  []want{{"victim-0", true}, {"victim-1", true}}},
+		{name: "a pod changed that no kill's follow saw created is no replacement", killRVs: []string{"10"},
+			steps: []step{{pod: "old", rv: "12", ready: true}},
+			want:  []want{{"", true}}},
+		{name: "an expired watch: none can be told", killRVs: []string{"10"},
+			steps: []step{{expire: true}, {pod: "x", rv: "30", added: true, ready: true}},
+			want:  []want{{"", true}}, why: "410 Gone"},
+		{name: "no order to tell between several kills", killRVs: []string{"a", "b"},
+			steps: []step{{pod: "x", rv: "c", added: true}},
+			want:  []want{{"", true}, {"", true}}, why: "cannot be told apart"},
+		{name: "no order needed for one kill", killRVs: []string{"a"},
+			steps: []step{{pod: "x", rv: "c", added: true}},
+			want:  []want{{"x", true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var cl claims
+			var kills []*claim
+			for i, rv := range tt.killRVs {
+				kills = append(kills, cl.register("uid-top", Result{Pod: fmt.Sprint("victim-", i), killRV: rv}, tt.sts))
+			}
+			for _, s := range tt.steps {
+				if s.expire {
+					cl.expired(kills[s.kill])
+					continue
+				}
+				p := newPod{uid: types.UID("uid-" + s.pod), name: s.pod, rv: s.rv, seen: kill0}
+				cl.saw(kills[s.kill], p, s.added, s.ready, s.deleted, s.rv)
+			}
+			for i, c := range kills {
+				p, settled, why, _ := cl.replacementOf(c, "")
+				name := ""
+				if p != nil {
+					name = p.name
+				}
+				if name != tt.want[i].pod || settled != tt.want[i].settled {
+					t.Errorf("kill %d: %q (settled %v, %q), want %q (settled %v)", i, name, settled, why, tt.want[i].pod, tt.want[i].settled)
+				}
+				if i == 0 && !strings.Contains(why, tt.why) {
+					t.Errorf("kill 0 says %q, want %q", why, tt.why)
+				}
+			}
+			for _, c := range kills {
+				cl.release(c, "")
+			}
+			if len(cl.byTop) != 0 {
+				t.Errorf("%d workloads remembered after every follow ended, want none", len(cl.byTop))
+			}
+		})
 	}
 }
