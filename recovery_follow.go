@@ -59,6 +59,9 @@ func followed(r Result) (direct, top ownerRef, dk, tk workloadKind, why string) 
 // is matched to: created after the kill, one to one with the other kills followed; for a
 // StatefulSet, a pod of the victim's name with a new UID.
 func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
+	var named types.UID
+	// However it ends: a claim left open would hold the later kills' replacements back.
+	defer func() { rc.claims.release(c, named) }()
 	v := rc.base(r, statusUnknown)
 	direct, top, dk, tk, why := followed(r)
 	v.Workload = top.String()
@@ -71,8 +74,6 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		return v
 	}
 	f := &follower{rc: rc, r: r, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: r.Deleted}
-	var named types.UID
-	defer func() { rc.claims.release(c, named) }()
 	start := rc.now()
 	if f.deleted.IsZero() {
 		f.deleted = start

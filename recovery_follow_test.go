@@ -452,3 +452,26 @@ func TestClaimsInKillOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimReleasedWhateverTheEnd: a follow that ends before it watches (its workload cannot
+// be read) releases its claim, so that it holds back no later kill's replacement.
+func TestClaimReleasedWhateverTheEnd(t *testing.T) {
+	srv, api := recoveryWorld(t)
+	srv.Fail = func(r fakeapi.Request) *metav1.Status {
+		if r.Method == "GET" && r.Query.Get("watch") == "" && strings.Contains(r.Path, "/replicasets/") {
+			return fakeapi.InternalError("etcdserver: request timed out")
+		}
+		return nil
+	}
+	kill := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webRS) // the ReplicaSet alone: nothing else to read
+	rc := &recoverer{api: api, timeout: time.Hour, now: func() time.Time { return kill0 }, after: newManualClock(kill0, 2*time.Hour).after, log: discardLogger()}
+	v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
+	if v.Status != statusUnknown || !strings.Contains(v.Why, "read ReplicaSet/web-7d9f") {
+		t.Errorf("verdict %q (%s), want unknown: the ReplicaSet unread", v.Status, v.Why)
+	}
+	rc.claims.mu.Lock()
+	defer rc.claims.mu.Unlock()
+	if n := len(rc.claims.byTop); n != 0 {
+		t.Errorf("%d workloads with claims after the follow ended, want none", n)
+	}
+}
