@@ -453,25 +453,38 @@ func TestClaimsInKillOrder(t *testing.T) {
 	}
 }
 
-// TestClaimReleasedWhateverTheEnd: a follow that ends before it watches (its workload cannot
-// be read) releases its claim, so that it holds back no later kill's replacement.
+// TestClaimReleasedWhateverTheEnd: a follow that ends before it watches (a controller of a
+// kind macaque cannot read, or one it cannot read now) releases its claim, so that it holds
+// back no later kill's replacement.
 func TestClaimReleasedWhateverTheEnd(t *testing.T) {
-	srv, api := recoveryWorld(t)
-	srv.Fail = func(r fakeapi.Request) *metav1.Status {
-		if r.Method == "GET" && r.Query.Get("watch") == "" && strings.Contains(r.Path, "/replicasets/") {
-			return fakeapi.InternalError("etcdserver: request timed out")
-		}
-		return nil
-	}
-	kill := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webRS) // the ReplicaSet alone: nothing else to read
-	rc := &recoverer{api: api, timeout: time.Hour, now: func() time.Time { return kill0 }, after: newManualClock(kill0, 2*time.Hour).after, log: discardLogger()}
-	v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
-	if v.Status != statusUnknown || !strings.Contains(v.Why, "read ReplicaSet/web-7d9f") {
-		t.Errorf("verdict %q (%s), want unknown: the ReplicaSet unread", v.Status, v.Why)
-	}
-	rc.claims.mu.Lock()
-	defer rc.claims.mu.Unlock()
-	if n := len(rc.claims.byTop); n != 0 {
-		t.Errorf("%d workloads with claims after the follow ended, want none", n)
+	job := ownerRef{APIVersion: "batch/v1", Kind: "Job", Name: "batch", UID: "uid-job", Controller: new(true)}
+	for _, tt := range []struct {
+		name     string
+		ctl, top ownerRef
+		why      string
+	}{
+		{"a kind macaque cannot read", job, job, "macaque cannot follow a Job"},
+		{"a replicaset that cannot be read", webRS, webRS, "read ReplicaSet/web-7d9f"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, api := recoveryWorld(t)
+			srv.Fail = func(r fakeapi.Request) *metav1.Status {
+				if r.Query.Get("watch") == "" && strings.Contains(r.Path, "/replicasets/") {
+					return fakeapi.InternalError("etcdserver: request timed out")
+				}
+				return nil
+			}
+			kill := killFor(t, api, "web-7d9f-a", "uid-web-a", tt.ctl, tt.top)
+			rc := &recoverer{api: api, timeout: time.Hour, now: func() time.Time { return kill0 }, after: newManualClock(kill0, 2*time.Hour).after, log: discardLogger()}
+			v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
+			if v.Status != statusUnknown || !strings.Contains(v.Why, tt.why) {
+				t.Errorf("verdict %q (%s), want unknown: %s", v.Status, v.Why, tt.why)
+			}
+			rc.claims.mu.Lock()
+			defer rc.claims.mu.Unlock()
+			if n := len(rc.claims.byTop); n != 0 {
+				t.Errorf("%d workloads with claims after the follow ended, want none", n)
+			}
+		})
 	}
 }
