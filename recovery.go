@@ -328,7 +328,7 @@ func (rc *recoverer) workloadRef(kind, name, namespace string) (objectRef, bool)
 
 // watched is one event of a watch, decoded: a pod or a workload, or the error that ended it.
 type watched struct {
-	kind     string // ADDED, MODIFIED, DELETED; kindExpired
+	kind     string // ADDED, MODIFIED, DELETED; kindExpired, kindReread
 	pod      *watchedPod
 	wl       *workload
 	minReady time.Duration // the workload's spec.minReadySeconds
@@ -516,6 +516,9 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 			parts = append(parts, ev)
 		}
 		return joinWhy(parts...)
+	}
+	if f.claim != nil && f.claim.isBlind(&rc.claims) {
+		return joinWhy(parts...) // whether one was created is not known: settle says why
 	}
 	parts = append(parts, "no replacement created")
 	failed := false

@@ -38,8 +38,8 @@ type claim struct {
 	// progress is the resourceVersion up to which its follow has read the pods' events: no pod
 	// created after the kill and before it is unknown to the registry.
 	progress string
-	// blind is set when its pods' watch expired (410) and resumed from the present: a pod
-	// created in between was never seen, so no pod can be told to be its replacement.
+	// blind is set when its pods' watch expired (410): a pod created since may never have been
+	// seen, so none can be told to be its replacement, and it takes none.
 	blind bool
 	done  bool
 	pod   *newPod // its replacement, frozen when done
@@ -154,7 +154,7 @@ func (cl *claims) replacementOf(c *claim, until string) (p *newPod, settled bool
 		return copyOf(c.pod), true, "", changed
 	}
 	if c.blind {
-		return nil, true, "the pods' watch expired (410 Gone) and resumed from the present: a replacement created in between was not seen", changed
+		return nil, true, "the pods' watch expired (410 Gone): which pod replaced it is not known", changed
 	}
 	w := cl.byTop[c.top]
 	if w == nil {
@@ -189,7 +189,7 @@ func (w *workloadClaims) settled(c *claim, p *newPod) bool {
 		return true // no pod since the kill
 	}
 	for _, k := range w.kills {
-		if !k.done && rvBefore(k.killRV, horizon) && rvBefore(k.progress, horizon) {
+		if !k.done && !k.blind && rvBefore(k.killRV, horizon) && rvBefore(k.progress, horizon) {
 			return false
 		}
 		if k == c {
@@ -243,6 +243,13 @@ func (c *claim) mayTake(p *newPod, lone bool) bool {
 		return false
 	}
 	return lone || rvBefore(c.killRV, p.rv)
+}
+
+// isBlind says whether c's pods' watch expired.
+func (c *claim) isBlind(cl *claims) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return c.blind
 }
 
 // pending counts the kills still followed.
