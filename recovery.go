@@ -498,18 +498,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 			shown = w
 		}
 	}
-	state := strength(f.tk, shown)
-	switch {
-	case shown.Metadata.Name == "":
-		state = f.top.Name + ": state unknown"
-	case state == "" && repl != nil && repl.readySeen.IsZero():
-		state = f.top.Name + ": at full strength but its replacement is not Ready"
-	case state == "" && f.latest == nil:
-		state = f.top.Name + ": its status unchanged since the kill, which it does not count yet"
-	case state == "":
-		state = f.top.Name + ": at full strength only in a state that does not count the loss"
-	}
-	parts := []string{fmt.Sprintf("%s after %v", state, rc.timeout)}
+	parts := []string{fmt.Sprintf("%s after %v", f.state(shown, repl), rc.timeout)}
 	if repl != nil {
 		parts = append(parts, repl.why)
 		if ev := rc.latestEvent(readCtx, r.Namespace, repl.uid); ev != "" {
@@ -517,7 +506,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 		}
 		return joinWhy(parts...)
 	}
-	if f.claim != nil && f.claim.isBlind(&rc.claims) {
+	if rc.claims.blind(f.claim) {
 		return joinWhy(parts...) // whether one was created is not known: settle says why
 	}
 	parts = append(parts, "no replacement created")
@@ -538,6 +527,24 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// state is what shown, the workload as last known at the timeout, says of its strength:
+// "web: 2/3 ready"; when it shows full strength, why that is not the recovery.
+func (f *follower) state(shown workload, repl *newPod) string {
+	state := strength(f.tk, shown)
+	switch {
+	case shown.Metadata.Name == "":
+		return f.top.Name + ": state unknown"
+	case state != "":
+		return state
+	case repl != nil && repl.readySeen.IsZero():
+		return f.top.Name + ": at full strength but its replacement is not Ready"
+	case f.latest == nil:
+		return f.top.Name + ": its status unchanged since the kill, which it does not count yet"
+	default:
+		return f.top.Name + ": at full strength only in a state that does not count the loss"
+	}
 }
 
 // seenEvent is the part of an events.k8s.io/v1 Event that a verdict quotes.

@@ -245,8 +245,11 @@ func (c *claim) mayTake(p *newPod, lone bool) bool {
 	return lone || rvBefore(c.killRV, p.rv)
 }
 
-// isBlind says whether c's pods' watch expired.
-func (c *claim) isBlind(cl *claims) bool {
+// blind says whether c's pods' watch expired (false for no claim).
+func (cl *claims) blind(c *claim) bool {
+	if c == nil {
+		return false
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	return c.blind

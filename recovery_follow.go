@@ -28,7 +28,10 @@ type follower struct {
 	lastShown workload      // and as last known, for the timeout's message
 	minReady  time.Duration // top's spec.minReadySeconds, as last shown: a Ready pod is available after it
 	short     bool          // top was shown short of full strength since the kill
-	owners    map[types.UID]bool
+	// resynced is set when top, read again after its watch expired, had changed since the
+	// kill: minutes later, a state that the controller computed after the loss.
+	resynced bool
+	owners   map[types.UID]bool
 	// via is a ReplicaSet of top other than the victim's that created a pod since the kill:
 	// the recovery came through a rollout.
 	via string
@@ -163,7 +166,7 @@ func (f *follower) reread(ctx context.Context) (watched, bool) {
 		f.rc.log.Debug("could not read a workload again after its watch expired", "namespace", f.r.Namespace, "workload", f.top.String(), "err", err)
 		return watched{}, false
 	}
-	return watched{kind: "MODIFIED", wl: &w}, true
+	return watched{kind: kindReread, wl: &w}, true
 }
 
 // handle takes one event, seen at at.
@@ -177,6 +180,9 @@ func (f *follower) handle(ctx context.Context, e watched, at time.Time) {
 		f.latest, f.lastShown, f.minReady = e.wl, *e.wl, e.minReady
 		if strength(f.tk, *e.wl) != "" {
 			f.short = true
+		}
+		if e.kind == kindReread && rvBefore(f.r.killRV, e.wl.Metadata.ResourceVersion) {
+			f.resynced = true
 		}
 	}
 }
@@ -235,14 +241,14 @@ func (f *follower) ofTop(ctx context.Context, p *watchedPod) (string, bool) {
 
 // backAtFull says whether the workload, as last shown, is at full strength in a state that
 // counts the loss: one shown after it was seen short, or after a change of its spec (a rollout,
-// a scale), or at or after the replacement was Ready. The controller's status counts a
+// a scale), or read again after its watch expired, or at or after the replacement was Ready. The controller's status counts a
 // replacement Ready only after the pod's own update, so a full strength shown before it is a
 // state from before the kill was counted.
 func (f *follower) backAtFull() bool {
 	if f.latest == nil || strength(f.tk, *f.latest) != "" {
 		return false
 	}
-	if f.short || (f.atStart.Metadata.Name != "" && f.latest.Metadata.Generation > f.atStart.Metadata.Generation) {
+	if f.short || f.resynced || (f.atStart.Metadata.Name != "" && f.latest.Metadata.Generation > f.atStart.Metadata.Generation) {
 		return true
 	}
 	p, _, _, _ := f.rc.claims.replacementOf(f.claim, "")
@@ -398,9 +404,13 @@ func (f *follower) through() string {
 	return strings.Join(parts, " and ")
 }
 
-// kindExpired is the event a pods' watch sends when it expired (410) and resumed from the
-// present: pods created in between were not seen.
-const kindExpired = "EXPIRED"
+// kindExpired is the last event of a pods' watch that expired (410): it is not resumed, as
+// pods created meanwhile were not seen, and a watch resumed from the present begins with every
+// pod there is, each as ADDED. kindReread is the workload read again after its watch expired.
+const (
+	kindExpired = "EXPIRED"
+	kindReread  = "REREAD"
+)
 
 // maxFailures bounds the failures in a row of one watch (refused, broken, expired) before its
 // follow gives up, unknown: with the backoff between them, about 4 minutes of an API server
@@ -421,8 +431,9 @@ func watchBackoff(n int) time.Duration {
 // stream runs one watch of q from rv, decoding each event with decode and sending it on out,
 // until ctx is done. A watch the API server closes is reopened from the last resourceVersion
 // seen, however often; one that fails is reopened after a backoff, maxFailures times in a row
-// at most, then its error is sent, last. One that expired (410) resumes from the present, after
-// reread's event (the workload read again), or, without reread, a kindExpired one.
+// at most, then its error is sent, last. One that expired (410) resumes from the present (where
+// the API server sends the workload's state first), after reread's event (the workload read
+// again); without reread (the pods'), it ends with a kindExpired event.
 func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out chan<- watched,
 	decode func(string, json.RawMessage) (watched, error), reread func(context.Context) (watched, bool)) {
 	send := func(w watched) bool {
@@ -464,8 +475,8 @@ func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out ch
 }
 
 // failed takes a watch's failures-th failure in a row, err: past maxFailures, it sends the
-// error and returns false; after a 410, it resumes from the present ("", returned), after what
-// stands for the events missed.
+// error and returns false; after a 410, it resumes from the present ("", returned) after
+// reread's event, or ends (false) after a kindExpired one.
 func (rc *recoverer) failed(ctx context.Context, q watchQuery, rv string, failures int, err error,
 	send func(watched) bool, reread func(context.Context) (watched, bool)) (string, bool) {
 	if failures >= maxFailures {
@@ -507,10 +518,12 @@ func expired(err error) bool {
 	return errors.Is(err, errWatchExpired) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err)
 }
 
-// resync sends what stands for the events an expired watch missed; false when ctx is done.
+// resync sends what stands for the events an expired watch missed; false when it is not to be
+// resumed, or ctx is done.
 func (rc *recoverer) resync(ctx context.Context, reread func(context.Context) (watched, bool), send func(watched) bool) bool {
 	if reread == nil {
-		return send(watched{kind: kindExpired})
+		send(watched{kind: kindExpired})
+		return false
 	}
 	if w, ok := reread(ctx); ok {
 		return send(w)
