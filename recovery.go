@@ -19,10 +19,12 @@ import (
 )
 
 // The recovery verdict: after each accepted kill, macaque follows the victim's controller until
-// it is back at full strength, or MACAQUE_RECOVERY_TIMEOUT has passed, and reports how long each
-// step took. It follows with watches started from the resourceVersion of the kill, never with a
-// list, so that no list of the controller's pods is ever held: memory stays flat however many
-// pods it has, and each watch event is decoded on its own into a small struct.
+// it is back at full strength, or MACAQUE_RECOVERY_TIMEOUT (from the kill) has passed, and
+// reports how long after the kill each step took, from the API server's own timestamps. It
+// follows with watches started from the resourceVersion of the kill, never with a list, so that
+// no list of the controller's pods is ever held: memory stays flat however many pods it has,
+// and each watch event is decoded on its own into a small struct (recovery_follow.go). The new
+// pods of a workload are matched to its kills one to one (recovery_claims.go).
 
 // recoveryStatus is what became of a kill's victim.
 type recoveryStatus string
