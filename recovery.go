@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,10 +19,12 @@ import (
 )
 
 // The recovery verdict: after each accepted kill, macaque follows the victim's controller until
-// it is back at full strength, or MACAQUE_RECOVERY_TIMEOUT has passed, and reports how long each
-// step took. It follows with watches started from the resourceVersion of the kill, never with a
-// list, so that no list of the controller's pods is ever held: memory stays flat however many
-// pods it has, and each watch event is decoded on its own into a small struct.
+// it is back at full strength, or MACAQUE_RECOVERY_TIMEOUT (from the kill) has passed, and
+// reports how long after the kill each step took, from the API server's own timestamps. It
+// follows with watches started from the resourceVersion of the kill, never with a list, so that
+// no list of the controller's pods is ever held: memory stays flat however many pods it has,
+// and each watch event is decoded on its own into a small struct (recovery_follow.go). The new
+// pods of a workload are matched to its kills one to one (recovery_claims.go).
 
 // recoveryStatus is what became of a kill's victim.
 type recoveryStatus string
@@ -72,6 +75,7 @@ type Recovery struct {
 	Ready       milestone
 	Full        milestone
 	Strength    string // "3/3": ready of desired, as last seen; empty when never seen
+	Through     string // how it got back other than by its replacement: "a rollout to web-5c6d", "a scale from 3 to 2"
 	Why         string // what is missing (not recovered), or why the verdict is unknown
 	Timeout     time.Duration
 	// kill is the victim's UID: which kill's Slack thread the verdict goes in.
@@ -99,7 +103,11 @@ func (v Recovery) summary() string {
 		steps = append(steps, "Ready in "+v.Ready.String())
 	}
 	if v.Full.reached {
-		steps = append(steps, fmt.Sprintf("%s back to %s in %s", v.name(), v.Strength, v.Full))
+		step := fmt.Sprintf("%s back to %s in %s", v.name(), v.Strength, v.Full)
+		if v.Through != "" {
+			step += ", through " + v.Through
+		}
+		steps = append(steps, step)
 	}
 	text := head
 	if len(steps) > 0 {
@@ -138,14 +146,10 @@ func (q watchQuery) String() string {
 	return fmt.Sprintf("%s in %q (%s)", q.resource, q.namespace, sel)
 }
 
-// maxFollowing bounds the verdicts in flight: each holds a goroutine and two watches. A kill
-// past it gets the verdict unknown at once, saying so, rather than a goroutine more.
-const maxFollowing = 32
-
-// maxResumes bounds how often one watch is reopened after the API server closed it (it does
-// every few minutes, and on a restart), so that a server that closes it at once cannot make
-// macaque spin.
-const maxResumes = 10
+// maxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
+// they decode one event at a time. Two ticks of the most victims a tick kills are all followed;
+// a kill past it gets the verdict unknown at once, saying so, rather than a goroutine more.
+const maxFollowing = 2 * maxVictims
 
 // recoverer follows each killed pod's controller and sends a verdict on it.
 type recoverer struct {
@@ -157,13 +161,19 @@ type recoverer struct {
 	events   *eventRecorder   // writes the verdict's Event on the workload; nil: none
 	observer recoveryObserver // the metrics; nil: none
 	max      int              // verdicts in flight at most; zero means maxFollowing
+	// claims matches the new pods of a workload to its kills followed at once.
+	claims claims
+	// dropped counts the verdicts dropped because the notifier took none before shutdownGrace,
+	// as macaque stopped.
+	dropped atomic.Int64
 }
 
 // run follows every kill that comes on kills, each in a goroutine of its own so that a verdict
-// never delays a tick nor another verdict, and sends each verdict on verdicts (never waiting:
-// when the notifier is behind, the verdict is logged and dropped). When kills is closed, it
-// waits for the verdicts in flight, which end at once with ctx done (unknown: macaque stopped),
-// then closes verdicts.
+// never delays a tick, another kill nor another verdict, and sends each verdict on verdicts,
+// waiting for the notifier to take it. It registers each kill's claim in the order the kills
+// come, which is theirs, before its follow starts. When kills is closed, it waits for the
+// verdicts in flight, which end at once with ctx done (unknown: macaque stopped), then closes
+// verdicts.
 func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan<- Recovery) {
 	defer close(verdicts)
 	limit := rc.max
@@ -177,7 +187,7 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 			continue
 		}
 		if r.controller == nil {
-			rc.finish(ctx, verdicts, rc.base(r, statusNotReplaced))
+			wg.Go(func() { rc.finish(ctx, verdicts, rc.base(r, statusNotReplaced)) })
 			continue
 		}
 		select {
@@ -185,12 +195,15 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 		default:
 			v := rc.base(r, statusUnknown)
 			v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", limit)
-			rc.finish(ctx, verdicts, v)
+			wg.Go(func() { rc.finish(ctx, verdicts, v) })
 			continue
 		}
+		_, top, dk, _, _ := followed(r)
+		c := rc.claims.register(top.UID, r, dk == kindStatefulSet)
 		wg.Go(func() {
-			defer func() { <-slots }()
-			rc.finish(ctx, verdicts, rc.follow(ctx, r))
+			v := rc.follow(ctx, r, c)
+			<-slots // its watches are closed
+			rc.finish(ctx, verdicts, v)
 		})
 	}
 	wg.Wait()
@@ -231,16 +244,29 @@ func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, v Rec
 			rc.observer.notRecovered(v.Namespace)
 		}
 	}
-	select {
-	case verdicts <- v:
-	default:
-		rc.log.Error("notifier is behind, dropping verdict", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status)
-	}
+	rc.send(ctx, verdicts, v)
 	// After the notifier has it, and not once macaque is stopping: a SIGTERM's verdicts,
 	// unknown, then reach Slack within shutdownGrace without waiting on an Event that would
 	// only repeat the kill's own.
 	if ctx.Err() == nil {
 		rc.record(ctx, v)
+	}
+}
+
+// send hands v to the notifier, waiting for it to take it: it reads its channels promptly.
+// Once macaque is stopping, the notifier still takes verdicts until they are closed; v is
+// dropped, logged and counted, only if it takes none within shutdownGrace.
+func (rc *recoverer) send(ctx context.Context, verdicts chan<- Recovery, v Recovery) {
+	select {
+	case verdicts <- v:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case verdicts <- v:
+	case <-rc.after(shutdownGrace):
+		n := rc.dropped.Add(1)
+		rc.log.Error("notifier gone, dropping verdict", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n)
 	}
 }
 
@@ -304,27 +330,30 @@ func (rc *recoverer) workloadRef(kind, name, namespace string) (objectRef, bool)
 
 // watched is one event of a watch, decoded: a pod or a workload, or the error that ended it.
 type watched struct {
-	kind string // ADDED, MODIFIED, DELETED
-	pod  *watchedPod
-	wl   *workload
-	err  error
+	kind     string // ADDED, MODIFIED, DELETED; kindExpired, kindReread
+	pod      *watchedPod
+	wl       *workload
+	minReady time.Duration // the workload's spec.minReadySeconds
+	err      error
 }
 
 // watchedPod is the part of a pod a recovery reads.
 type watchedPod struct {
 	Metadata struct {
-		Name            string     `json:"name"`
-		UID             types.UID  `json:"uid"`
-		ResourceVersion string     `json:"resourceVersion"`
-		OwnerReferences []ownerRef `json:"ownerReferences"`
+		Name              string      `json:"name"`
+		UID               types.UID   `json:"uid"`
+		ResourceVersion   string      `json:"resourceVersion"`
+		CreationTimestamp metav1.Time `json:"creationTimestamp"` // to the second
+		OwnerReferences   []ownerRef  `json:"ownerReferences"`
 	} `json:"metadata"`
 	Status struct {
 		Phase      string `json:"phase"`
 		Conditions []struct {
-			Type    string `json:"type"`
-			Status  string `json:"status"`
-			Reason  string `json:"reason"`
-			Message string `json:"message"`
+			Type               string      `json:"type"`
+			Status             string      `json:"status"`
+			Reason             string      `json:"reason"`
+			Message            string      `json:"message"`
+			LastTransitionTime metav1.Time `json:"lastTransitionTime"` // to the second
 		} `json:"conditions"`
 		ContainerStatuses []containerStatus `json:"containerStatuses"`
 	} `json:"status"`
@@ -401,10 +430,15 @@ func (p watchedPod) ready() bool {
 	return false
 }
 
-// controlledBy says whether uid is the pod's controller.
-func (p watchedPod) controlledBy(uid types.UID) bool {
-	c, ok := controllerOf(p.Metadata.OwnerReferences)
-	return ok && c.UID == uid
+// readySince says whether the pod is Ready and since when, as its Ready condition says (zero
+// when it does not).
+func (p watchedPod) readySince() (time.Time, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.LastTransitionTime.Time, c.Status == "True"
+		}
+	}
+	return time.Time{}, false
 }
 
 // why says what keeps the pod from being Ready: "web-7d9f-xyz is Pending: 0/1 nodes are
@@ -426,113 +460,6 @@ func (p watchedPod) why() string {
 		}
 	}
 	return text
-}
-
-// follow watches r's controller until it is back at full strength, the timeout passes or ctx is
-// done, and returns the verdict. The replacement is a pod that the victim's own controller (by
-// UID) created after the kill: for a Deployment, its ReplicaSet of the moment, the one that
-// recreates the pod (the guard only kills when no rollout is under way); for a StatefulSet, a
-// pod of the victim's name with a new UID. Full strength is judged on the top controller (the
-// Deployment above a ReplicaSet), as the guard judges it before a kill.
-func (rc *recoverer) follow(ctx context.Context, r Result) Recovery {
-	v := rc.base(r, statusUnknown)
-	direct := *r.controller
-	dk, ok := checkedKind(direct)
-	if !ok {
-		v.Workload = direct.String()
-		v.Why = fmt.Sprintf("macaque cannot follow a %s: it reads only ReplicaSets, Deployments, StatefulSets, DaemonSets and ReplicationControllers", direct.Kind)
-		return v
-	}
-	top, tk := direct, dk
-	if r.top != nil {
-		if k, ok := checkedKind(*r.top); ok {
-			top, tk = *r.top, k
-		}
-	}
-	v.Workload = top.String()
-	if ctx.Err() != nil {
-		v.Why = "macaque stopped"
-		return v
-	}
-	deadline := rc.after(rc.timeout)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	readCtx, readCancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
-	owner, err := rc.api.getWorkload(readCtx, r.Namespace, dk, direct.Name)
-	readCancel()
-	if err != nil {
-		v.Why = stoppedOr(ctx, fmt.Sprintf("read %s: %v", direct, err))
-		return v
-	}
-	sel, err := podSelector(dk, owner)
-	if err != nil {
-		v.Why = fmt.Sprintf("%s: %v", direct, err)
-		return v
-	}
-	events := make(chan watched)
-	pods := watchQuery{prefix: "/api/v1", namespace: r.Namespace, resource: "pods", labelSelector: sel}
-	ctl := watchQuery{prefix: tk.prefix, namespace: r.Namespace, resource: tk.resource, fieldSelector: "metadata.name=" + top.Name}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // before wg.Wait: the watches end with ctx
-	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, decodePod) })
-	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, decodeWorkload) })
-
-	var (
-		repl      *watchedPod // the replacement, as last seen
-		readyRV   string      // the resourceVersion at which it was first seen Ready
-		latest    *workload   // the top controller, as its watch last showed it
-		lastShown = owner     // and as last known, for the timeout's message
-	)
-	if top != direct {
-		lastShown = workload{} // read below if the watch never shows it
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			v.Why = "macaque stopped"
-			return v
-		case <-deadline:
-			v.Status = statusNotRecovered
-			v.Why = rc.missing(ctx, r, dk, direct, tk, top, latest, lastShown, repl)
-			if latest != nil {
-				v.Strength = strengthOf(tk, *latest)
-			}
-			return v
-		case e := <-events:
-			if e.err != nil {
-				v.Why = stoppedOr(ctx, e.err.Error())
-				return v
-			}
-			at := rc.now().Sub(r.Deleted)
-			if p := e.pod; p != nil {
-				if repl == nil && e.kind == "ADDED" && p.controlledBy(direct.UID) && p.Metadata.UID != r.uid &&
-					(dk != kindStatefulSet || p.Metadata.Name == r.Pod) {
-					repl, v.Replacement, v.Created = p, p.Metadata.Name, milestone{at, true}
-				}
-				if repl != nil && p.Metadata.UID == repl.Metadata.UID {
-					repl = p
-					if e.kind == "DELETED" {
-						// Gone before it was Ready: the controller will make another.
-						repl, readyRV, v.Replacement, v.Created, v.Ready = nil, "", "", milestone{}, milestone{}
-					} else if !v.Ready.reached && p.ready() {
-						v.Ready, readyRV = milestone{at, true}, p.Metadata.ResourceVersion
-					}
-				}
-			}
-			if e.wl != nil {
-				latest, lastShown = e.wl, *e.wl
-			}
-			// The controller's status counts the replacement Ready only after the pod's own
-			// update, so a full strength shown by an earlier state (not yet counting the loss)
-			// is not the recovery: it must come at or after the Ready.
-			if v.Ready.reached && latest != nil && strength(tk, *latest) == "" && !rvBefore(latest.Metadata.ResourceVersion, readyRV) {
-				v.Status, v.Full, v.Strength = statusRecovered, milestone{at, true}, strengthOf(tk, *latest)
-				return v
-			}
-		}
-	}
 }
 
 // stoppedOr is why, unless ctx is done: then macaque stopped, which is why the watch ended.
@@ -564,36 +491,32 @@ func strengthOf(k workloadKind, w workload) string {
 // ("web: 2/3 ready after 5m0s"), then the replacement's ("web-7d9f-xyz is Pending: 0/1 nodes
 // are available") or, when none was created, why the controller says it could not create one
 // (a ReplicaFailure condition: a quota, an admission webhook).
-func (rc *recoverer) missing(ctx context.Context, r Result, dk workloadKind, direct ownerRef, tk workloadKind, top ownerRef,
-	latest *workload, shown workload, repl *watchedPod) string {
+func (f *follower) missing(ctx context.Context, repl *newPod) string {
+	rc, r, shown := f.rc, f.r, f.lastShown
 	readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
-	if latest == nil {
-		if w, err := rc.api.getWorkload(readCtx, r.Namespace, tk, top.Name); err == nil {
+	if f.latest == nil {
+		if w, err := rc.api.getWorkload(readCtx, r.Namespace, f.tk, f.top.Name); err == nil {
 			shown = w
 		}
 	}
-	state := strength(tk, shown)
-	if shown.Metadata.Name == "" {
-		state = top.Name + ": state unknown"
-	}
-	if state == "" {
-		state = top.Name + ": at full strength but its replacement is not Ready"
-	}
-	parts := []string{fmt.Sprintf("%s after %v", state, rc.timeout)}
+	parts := []string{fmt.Sprintf("%s after %v", f.state(shown, repl), rc.timeout)}
 	if repl != nil {
-		parts = append(parts, repl.why())
-		if ev := rc.latestEvent(readCtx, r.Namespace, repl.Metadata.UID); ev != "" {
+		parts = append(parts, repl.why)
+		if ev := rc.latestEvent(readCtx, r.Namespace, repl.uid); ev != "" {
 			parts = append(parts, ev)
 		}
-		return strings.Join(parts, "; ")
+		return joinWhy(parts...)
+	}
+	if rc.claims.blind(f.claim) {
+		return joinWhy(parts...) // whether one was created is not known: settle says why
 	}
 	parts = append(parts, "no replacement created")
 	failed := false
-	if w, err := rc.api.getWorkload(readCtx, r.Namespace, dk, direct.Name); err == nil {
+	if w, err := rc.api.getWorkload(readCtx, r.Namespace, f.dk, f.direct.Name); err == nil {
 		for _, c := range w.Status.Conditions {
 			if c.Type == "ReplicaFailure" && c.Status == "True" {
-				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", dk.Kind, direct.Name, orNone(c.Message, c.Reason))
+				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", f.dk.Kind, f.direct.Name, orNone(c.Message, c.Reason))
 				failed = true
 			}
 		}
@@ -601,11 +524,29 @@ func (rc *recoverer) missing(ctx context.Context, r Result, dk workloadKind, dir
 	// A StatefulSet (or a DaemonSet) has no ReplicaFailure condition: only its Events say why
 	// it could not create the pod.
 	if !failed {
-		if ev := rc.latestEvent(readCtx, r.Namespace, direct.UID); ev != "" {
-			parts = append(parts, fmt.Sprintf("%s %s's %s", dk.Kind, direct.Name, ev))
+		if ev := rc.latestEvent(readCtx, r.Namespace, f.direct.UID); ev != "" {
+			parts = append(parts, fmt.Sprintf("%s %s's %s", f.dk.Kind, f.direct.Name, ev))
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// state is what shown, the workload as last known at the timeout, says of its strength:
+// "web: 2/3 ready"; when it shows full strength, why that is not the recovery.
+func (f *follower) state(shown workload, repl *newPod) string {
+	state := strength(f.tk, shown)
+	switch {
+	case shown.Metadata.Name == "":
+		return f.top.Name + ": state unknown"
+	case state != "":
+		return state
+	case repl != nil && repl.readySeen.IsZero():
+		return f.top.Name + ": at full strength but its replacement is not Ready"
+	case f.latest == nil:
+		return f.top.Name + ": its status unchanged since the kill, which it does not count yet"
+	default:
+		return f.top.Name + ": at full strength only in a state that does not count the loss"
+	}
 }
 
 // seenEvent is the part of an events.k8s.io/v1 Event that a verdict quotes.
@@ -717,51 +658,6 @@ func podSelector(k workloadKind, w workload) (string, error) {
 // errWatchExpired is a watch whose resourceVersion the API server no longer has (410 Gone).
 var errWatchExpired = errors.New("the API server no longer has the resourceVersion to resume from (410 Gone)")
 
-// stream runs one watch of q from rv, decoding each event with decode and sending it on out,
-// until ctx is done. A watch the API server closes is reopened from the last resourceVersion
-// seen, maxResumes times at most; one that cannot be (refused, expired) sends its error, last.
-func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out chan<- watched, decode func(string, json.RawMessage) (watched, error)) {
-	send := func(w watched) bool {
-		select {
-		case out <- w:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for resumes := 0; ; resumes++ {
-		if resumes > maxResumes {
-			send(watched{err: fmt.Errorf("watch %s: closed by the API server %d times, not reopened again", q, maxResumes+1)})
-			return
-		}
-		body, err := rc.api.watch(ctx, q, rv)
-		if err != nil {
-			if ctx.Err() == nil {
-				send(watched{err: fmt.Errorf("watch %s: %w", q, err)})
-			}
-			return
-		}
-		rv, err = decodeWatch(body, rv, func(kind string, obj json.RawMessage) error {
-			w, err := decode(kind, obj)
-			if err != nil {
-				return err
-			}
-			if !send(w) {
-				return ctx.Err()
-			}
-			return nil
-		})
-		_ = body.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			send(watched{err: fmt.Errorf("watch %s: %w", q, err)})
-			return
-		}
-	}
-}
-
 // decodePod decodes a pod's watch event.
 func decodePod(kind string, obj json.RawMessage) (watched, error) {
 	var p watchedPod
@@ -777,7 +673,15 @@ func decodeWorkload(kind string, obj json.RawMessage) (watched, error) {
 	if err := json.Unmarshal(obj, &w); err != nil {
 		return watched{}, fmt.Errorf("decode workload: %w", err)
 	}
-	return watched{kind: kind, wl: &w}, nil
+	var spec struct {
+		Spec struct {
+			MinReadySeconds int32 `json:"minReadySeconds"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(obj, &spec); err != nil {
+		return watched{}, fmt.Errorf("decode workload: %w", err)
+	}
+	return watched{kind: kind, wl: &w, minReady: time.Duration(spec.Spec.MinReadySeconds) * time.Second}, nil
 }
 
 // decodeWatch reads a watch's stream of events ({"type": ..., "object": ...}, one after the

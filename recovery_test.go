@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,14 +23,16 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// syncClock is a clock each read of which the test answers: the follower reads it once per
-// watch event it handles, so the test, answering one read after each change it makes, knows
-// which event each time is for. Its timer fires when the test says.
+// syncClock is a clock each read of which the test answers: the follower reads it as it
+// starts and once per watch event it handles, so the test, answering one read after each
+// change it makes, knows which event each time is for. Its timer of the deadline fires when the
+// test says; any other (a watch's backoff or pause) at once.
 type syncClock struct {
-	asks  chan chan time.Time
-	fire  chan time.Time
-	mu    sync.Mutex
-	waits []time.Duration
+	asks     chan chan time.Time
+	fire     chan time.Time
+	mu       sync.Mutex
+	deadline time.Duration // the timer that waits for fire
+	waits    []time.Duration
 }
 
 func newSyncClock() *syncClock {
@@ -45,6 +49,14 @@ func (c *syncClock) after(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits = append(c.waits, d)
+	if d == shutdownGrace {
+		return nil // the notifier takes every verdict in these tests
+	}
+	if d != c.deadline {
+		now := make(chan time.Time, 1)
+		now <- kill0
+		return now
+	}
 	return c.fire
 }
 
@@ -59,6 +71,22 @@ func (c *syncClock) tell(t *testing.T, d time.Duration) {
 	}
 }
 
+// answerAll answers every read of the clock from now on with kill0 + d, until the test ends.
+func (c *syncClock) answerAll(t *testing.T, d time.Duration) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case reply := <-c.asks:
+				reply <- kill0.Add(d)
+			case <-done:
+				return
+			}
+		}
+	}()
+}
+
 // kill0 is when the API server accepted the kill in these tests.
 var kill0 = time.Date(2026, 3, 29, 9, 0, 1, 0, time.UTC)
 
@@ -66,14 +94,19 @@ var kill0 = time.Date(2026, 3, 29, 9, 0, 1, 0, time.UTC)
 var (
 	webDeploy = ownerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy-web", Controller: new(true)}
 	webRS     = ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "uid-rs-web", Controller: new(true)}
-	dbSTS     = ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-sts-db", Controller: new(true)}
+	// web5c6d is the ReplicaSet of web's next template, which a rollout during a follow brings up.
+	web5c6d = ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5c6d", UID: "uid-rs-web-5c6d", Controller: new(true)}
+	dbSTS   = ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-sts-db", Controller: new(true)}
 )
 
 // ownedPod is a Running pod of owner, Ready or not, with labels that owner's selector matches.
 func ownedPod(name string, uid types.UID, owner ownerRef, ready bool) *corev1.Pod {
-	app, _, _ := strings.Cut(owner.Name, "-")
-	p := fakeapi.Pod(testNS, name, map[string]string{"app": app, "pod-template-hash": "7d9f"})
+	app, hash, _ := strings.Cut(owner.Name, "-")
+	p := fakeapi.Pod(testNS, name, map[string]string{"app": app, "pod-template-hash": orNone(hash, "7d9f")})
 	p.UID = uid
+	// None: its milestones are when the follower saw it, as the test tells it. Tests of the
+	// timestamps' evidence set them.
+	p.CreationTimestamp = metav1.Time{}
 	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: owner.APIVersion, Kind: owner.Kind, Name: owner.Name, UID: owner.UID, Controller: new(true)}}
 	if !ready {
 		p.Status.Phase = corev1.PodPending
@@ -98,6 +131,14 @@ func replicaSet(why string) *appsv1.ReplicaSet {
 	if why != "" {
 		rs.Status.Conditions = []appsv1.ReplicaSetCondition{{Type: appsv1.ReplicaSetReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: why}}
 	}
+	return rs
+}
+
+// rolloutReplicaSet is web's ReplicaSet of its next template, web-5c6d.
+func rolloutReplicaSet() *appsv1.ReplicaSet {
+	rs := replicaSet("")
+	rs.Name, rs.UID = web5c6d.Name, web5c6d.UID
+	rs.Spec.Selector.MatchLabels["pod-template-hash"] = "5c6d"
 	return rs
 }
 
@@ -155,7 +196,10 @@ func startFollow(t *testing.T, rc *recoverer, ctx context.Context, kills ...Resu
 	return out
 }
 
+// newTestRecoverer is a recoverer on clock, whose follows start at the kill (the test tells
+// clock 0 first): the timer of the timeout is of timeout.
 func newTestRecoverer(api recoveryAPI, clock *syncClock, timeout time.Duration) *recoverer {
+	clock.deadline = timeout
 	return &recoverer{api: api, timeout: timeout, now: clock.now, after: clock.after, log: discardLogger()}
 }
 
@@ -203,9 +247,12 @@ func TestRecoveryVerdict(t *testing.T) {
 		uid  types.UID
 		ctl  ownerRef
 		top  ownerRef
+		// setup changes the API server before the follow starts, if set.
+		setup func(srv *fakeapi.Server)
 		// play makes the controllers' changes after the kill, answering the follower's clock.
 		play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
 		timeout bool // fire the timeout after play
+		compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
 		want    recoveryStatus
 		created time.Duration // 0: not reached
 		ready   time.Duration
@@ -242,7 +289,8 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(2.5))
 			},
-			want: statusRecovered, created: second(0.5), ready: second(2), full: second(2.5), repl: "web-7d9f-x",
+			// Back when the replacement was Ready: the server's status says no more precisely.
+			want: statusRecovered, created: second(0.5), ready: second(2), full: second(2), repl: "web-7d9f-x",
 		},
 		{
 			name: "a sibling's change is no replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -260,7 +308,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(1.5))
 			},
-			want: statusRecovered, created: second(1), ready: second(1), full: second(1.5), repl: "web-7d9f-y",
+			want: statusRecovered, created: second(1), ready: second(1), full: second(1), repl: "web-7d9f-y",
 		},
 		{
 			name: "replacement pending past the timeout: not recovered, saying why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -348,8 +396,8 @@ func TestRecoveryVerdict(t *testing.T) {
 			notWhy: []string{"ChaosSkipped"},
 		},
 		{
-			name: "a workload its watch never showed and that cannot be read at the timeout: its state unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+			name: "a workload its watch never showed and that cannot be read: its state unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			setup: func(srv *fakeapi.Server) {
 				srv.Fail = func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodGet && strings.Contains(r.Path, "/deployments/") {
 						return fakeapi.InternalError("etcdserver: request timed out")
@@ -357,6 +405,7 @@ func TestRecoveryVerdict(t *testing.T) {
 					return nil
 				}
 			},
+			play:    func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
 			timeout: true, want: statusNotRecovered,
 			why: []string{"web: state unknown after 10s; no replacement created"},
 		},
@@ -372,7 +421,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(statefulSet(3))
 				clock.tell(t, second(3.2))
 			},
-			want: statusRecovered, created: second(1.5), ready: second(3), full: second(3.2), repl: "db-1",
+			want: statusRecovered, created: second(1.5), ready: second(3), full: second(3), repl: "db-1",
 		},
 		{
 			name: "a replacement deleted before it was Ready is replaced in turn", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -386,7 +435,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(2.1))
 			},
-			want: statusRecovered, created: second(2), ready: second(2), full: second(2.1), repl: "web-7d9f-y",
+			want: statusRecovered, created: second(2), ready: second(2), full: second(2), repl: "web-7d9f-y",
 		},
 		{
 			name: "watches the API server closes are resumed from the last resourceVersion", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -400,12 +449,67 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(1.2))
 			},
-			want: statusRecovered, created: second(0.3), ready: second(1), full: second(1.2), repl: "web-7d9f-x",
+			want: statusRecovered, created: second(0.3), ready: second(1), full: second(1), repl: "web-7d9f-x",
 		},
 		{
-			name: "a watch too old for the API server (410) is unknown, not a crash", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
-			want: statusUnknown, why: []string{"410 Gone"},
+			name: "a rollout during the follow: recovered through the new ReplicaSet, whose pod is the replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				srv.AddWorkload(rolloutReplicaSet())
+				d := deployment(2)
+				d.Generation = 2 // its new template, not yet observed
+				srv.AddWorkload(d)
+				clock.tell(t, second(0.1))
+				srv.Add(ownedPod("web-5c6d-x", "uid-web-5c6d-x", web5c6d, true))
+				clock.tell(t, second(0.8))
+				d = deployment(3)
+				d.Generation, d.Status.ObservedGeneration = 2, 2
+				srv.AddWorkload(d)
+				clock.tell(t, second(1.2))
+			},
+			want: statusRecovered, created: second(0.8), ready: second(0.8), full: second(0.8), repl: "web-5c6d-x",
+			summary: "web lost web-7d9f-a: replacement web-5c6d-x created in 0.8 s, Ready in 0.8 s, web back to 3/3 in 0.8 s, through a rollout to web-5c6d",
+		},
+		{
+			name: "a scale-down during the follow: recovered at the new size, no replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				d := deployment(2)
+				d.Generation, d.Spec.Replicas = 2, new(int32(2))
+				d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, UpdatedReplicas: 2}
+				srv.AddWorkload(d)
+				clock.tell(t, second(0.5))
+			},
+			want: statusRecovered, full: second(0.5),
+			summary: "web lost web-7d9f-a: web back to 2/2 in 0.5 s, through a scale from 3 to 2",
+		},
+		{
+			name: "watches too old for the API server (410): the workload read again, which pod replaced the victim unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			setup: func(srv *fakeapi.Server) {
+				srv.AddWorkload(deployment(2))
+				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
+				srv.AddWorkload(deployment(3))
+				srv.Compact() // the kill's resourceVersion is now too old
+			},
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				// The pods' watch expired, the workload read again (3/3, since the kill): the
+				// verdict may come before the pods' end is taken.
+				clock.answerAll(t, second(40))
+			},
+			// No replacement named: which one it was is not known. (Whether the verdict says
+			// why depends on which watch's news it took first.)
+			want: statusRecovered, full: second(40), compact: true,
+		},
+		{
+			name: "a watch too old for the API server, past the timeout: not recovered, its replacement unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+			setup: func(srv *fakeapi.Server) {
+				srv.AddWorkload(deployment(2))
+				srv.Compact()
+			},
+			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+				clock.tell(t, second(40))
+				clock.tell(t, second(40))
+			},
+			timeout: true, want: statusNotRecovered, why: []string{"web: 2/3 ready after 10s; the pods' watch expired (410 Gone): which pod replaced it is not known"},
+			notWhy: []string{"no replacement created"}, compact: true,
 		},
 	}
 	for _, tt := range tests {
@@ -416,11 +520,17 @@ func TestRecoveryVerdict(t *testing.T) {
 			rc := newTestRecoverer(api, clock, 10*time.Second)
 			rc.observer = obs
 			kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
-			if tt.want == statusUnknown {
-				srv.AddWorkload(deployment(2))
-				srv.Compact() // the kill's resourceVersion is now too old
+			if tt.setup != nil {
+				tt.setup(srv)
 			}
 			verdicts := startFollow(t, rc, boundedCtx(t), kill)
+			clock.tell(t, 0) // the follow starts at the kill
+			// It reads the workload as it starts: play's changes come after.
+			for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("watches %v, want the pods' and the workload's", srv.Watches())
+				}
+			}
 			tt.play(t, srv, clock)
 			if tt.timeout {
 				for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
@@ -462,14 +572,10 @@ func TestRecoveryVerdict(t *testing.T) {
 			if v.kill != tt.uid || v.Workload != tt.top.String() {
 				t.Errorf("verdict of kill %q on %q, want %q on %q", v.kill, v.Workload, tt.uid, tt.top)
 			}
-			if w := clock.waits; len(w) != 1 || w[0] != 10*time.Second {
-				t.Errorf("timers %v, want one of the timeout, 10s", w)
+			if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
+				t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
 			}
-			least := 2 // the pods' and the workload's
-			if tt.want == statusUnknown {
-				least = 1 // the first to fail ends the follow, maybe before the other starts
-			}
-			checkWatchesOnly(t, srv, kill.killRV, least)
+			checkWatchesOnly(t, srv, kill.killRV, 2, tt.compact)
 			var wantStages []string
 			for _, s := range []struct {
 				stage recoveryStage
@@ -491,8 +597,9 @@ func TestRecoveryVerdict(t *testing.T) {
 
 // checkWatchesOnly checks that no pod was ever listed after the kill (the victim's is never
 // read, every pod is watched), and that every watch started at the kill's resourceVersion or
-// resumed after it, with a label selector for pods and a name for the workload.
-func checkWatchesOnly(t *testing.T, srv *fakeapi.Server, killRV string, least int) {
+// resumed after it (or, after it expired, from the present), with a label selector for pods
+// (the top controller's, or failing it the victim's controller's) and a name for the workload.
+func checkWatchesOnly(t *testing.T, srv *fakeapi.Server, killRV string, least int, expired bool) {
 	t.Helper()
 	watches := 0
 	for _, r := range srv.Requests() {
@@ -506,10 +613,10 @@ func checkWatchesOnly(t *testing.T, srv *fakeapi.Server, killRV string, least in
 			continue
 		}
 		watches++
-		if rv := r.Query.Get("resourceVersion"); rv == "" || rvBefore(rv, killRV) {
+		if rv := r.Query.Get("resourceVersion"); (rv == "" && !expired) || rvBefore(rv, killRV) {
 			t.Errorf("watch %s from resourceVersion %q, want the kill's %s or later", r.Path, rv, killRV)
 		}
-		if strings.HasSuffix(r.Path, "/pods") && r.Query.Get("labelSelector") != "app=web,pod-template-hash=7d9f" && r.Query.Get("labelSelector") != "app=db" {
+		if sel := r.Query.Get("labelSelector"); strings.HasSuffix(r.Path, "/pods") && !slices.Contains([]string{"app=web", "app=web,pod-template-hash=7d9f", "app=db"}, sel) {
 			t.Errorf("pods watched with selector %q, want the controller's", r.Query.Get("labelSelector"))
 		}
 		if !strings.HasSuffix(r.Path, "/pods") && !strings.HasPrefix(r.Query.Get("fieldSelector"), "metadata.name=") {
@@ -532,11 +639,13 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		alone := bare
 		alone.Pod, alone.uid = "alone", "uid-alone"
 		verdicts := startFollow(t, rc, boundedCtx(t), bare, Result{Pod: "dry", Outcome: OutcomeDryRun}, Result{Pod: "x", Outcome: OutcomeError}, alone)
-		for _, pod := range []string{"lonely", "alone"} {
-			v, _ := recvWithin(t, verdicts, pod+"'s verdict")
-			if v.Status != statusNotReplaced || v.Pod != pod {
-				t.Errorf("verdict %+v, want %q for %s", v, statusNotReplaced, pod)
-			}
+		got := map[string]recoveryStatus{}
+		for range 2 {
+			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
+			got[v.Pod] = v.Status
+		}
+		if want := map[string]recoveryStatus{"lonely": statusNotReplaced, "alone": statusNotReplaced}; !maps.Equal(got, want) {
+			t.Errorf("verdicts %v, want %v", got, want)
 		}
 		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
 			t.Error("a second verdict, want none for the dry run and the failure")
@@ -573,8 +682,10 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 			}
 			return nil
 		}
-		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
+		clock := newSyncClock()
+		rc := newTestRecoverer(api, clock, time.Hour)
 		verdicts := startFollow(t, rc, boundedCtx(t), killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
+		clock.tell(t, 0)
 		v, _ := recvWithin(t, verdicts, "the verdict")
 		if v.Status != statusUnknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
 			t.Errorf("verdict %q (%s), want unknown naming the refused watch", v.Status, v.Why)

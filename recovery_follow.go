@@ -1,0 +1,532 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// follower is one kill's follow: what its watches have shown of the workload so far.
+type follower struct {
+	rc          *recoverer
+	r           Result
+	claim       *claim
+	direct, top ownerRef // the victim's controller, and the workload above it (or it)
+	dk, tk      workloadKind
+	// deleted is when the kill was accepted: every milestone is measured from it, and the
+	// timeout runs from it, however late the follow starts.
+	deleted   time.Time
+	atStart   workload      // top as read when the follow started; no name if it could not be
+	latest    *workload     // top as its watch last showed it
+	lastShown workload      // and as last known, for the timeout's message
+	minReady  time.Duration // top's spec.minReadySeconds, as last shown: a Ready pod is available after it
+	short     bool          // top was shown short of full strength since the kill
+	// resynced is set when top, read again after its watch expired, had changed since the
+	// kill: minutes later, a state that the controller computed after the loss.
+	resynced bool
+	owners   map[types.UID]bool
+	// via is a ReplicaSet of top other than the victim's that created a pod since the kill:
+	// the recovery came through a rollout.
+	via string
+}
+
+// followed is what a follow of r follows: the victim's controller, and the top controller
+// whose full strength is the recovery; ok is false, and why says why, for a kind macaque
+// cannot read.
+func followed(r Result) (direct, top ownerRef, dk, tk workloadKind, why string) {
+	direct = *r.controller
+	dk, ok := checkedKind(direct)
+	if !ok {
+		return direct, direct, dk, dk, fmt.Sprintf("macaque cannot follow a %s: it reads only ReplicaSets, Deployments, StatefulSets, DaemonSets and ReplicationControllers", direct.Kind)
+	}
+	top, tk = direct, dk
+	if r.top != nil {
+		if k, ok := checkedKind(*r.top); ok {
+			top, tk = *r.top, k
+		}
+	}
+	return direct, top, dk, tk, ""
+}
+
+// follow watches r's workload until it is back at full strength, the timeout (from the kill)
+// passes or ctx is done, and returns the verdict. Full strength is judged on the top controller
+// (the Deployment above a ReplicaSet), as the guard judges it before a kill, whichever
+// ReplicaSet brought it back. The replacement is the pod of the workload that c, r's claim,
+// is matched to: created after the kill, one to one with the other kills followed; for a
+// StatefulSet, a pod of the victim's name with a new UID.
+func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
+	var named types.UID
+	// However it ends: a claim left open would hold the later kills' replacements back.
+	defer func() { rc.claims.release(c, named) }()
+	v := rc.base(r, statusUnknown)
+	direct, top, dk, tk, why := followed(r)
+	v.Workload = top.String()
+	if why != "" {
+		v.Why = why
+		return v
+	}
+	if ctx.Err() != nil {
+		v.Why = "macaque stopped"
+		return v
+	}
+	f := &follower{rc: rc, r: r, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: r.Deleted}
+	start := rc.now()
+	if f.deleted.IsZero() {
+		f.deleted = start
+	}
+	deadline := rc.after(max(0, f.deleted.Add(rc.timeout).Sub(start)))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sel, err := f.start(ctx)
+	if err != nil {
+		v.Why = stoppedOr(ctx, err.Error())
+		return v
+	}
+	events := make(chan watched)
+	pods := watchQuery{prefix: "/api/v1", namespace: r.Namespace, resource: "pods", labelSelector: sel}
+	ctl := watchQuery{prefix: tk.prefix, namespace: r.Namespace, resource: tk.resource, fieldSelector: "metadata.name=" + top.Name}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before wg.Wait: the watches end with ctx
+	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, decodePod, nil) })
+	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, decodeWorkload, f.reread) })
+	v, named = f.watch(ctx, v, events, deadline)
+	return v
+}
+
+// watch takes the events of the follow's watches until the verdict, which it returns with the
+// UID of the replacement it names.
+func (f *follower) watch(ctx context.Context, v Recovery, events <-chan watched, deadline <-chan time.Time) (Recovery, types.UID) {
+	for {
+		select {
+		case <-ctx.Done():
+			v.Why = "macaque stopped"
+			return v, ""
+		case <-deadline:
+			return f.timedOut(ctx, v, events)
+		case e := <-events:
+			if e.err != nil {
+				v.Why = stoppedOr(ctx, e.err.Error())
+				return v, ""
+			}
+			at := f.rc.now()
+			f.handle(ctx, e, at)
+			if f.backAtFull() {
+				return f.recovered(ctx, v, events, at)
+			}
+		}
+	}
+}
+
+// start reads the top controller, whose selector finds the pods to watch: those of every
+// ReplicaSet of a Deployment, so that a rollout's are seen. When it cannot be read, the
+// victim's own controller's pods are watched.
+func (f *follower) start(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	defer cancel()
+	w, err := f.rc.api.getWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	if err == nil {
+		f.atStart, f.lastShown = w, w
+		sel, err := podSelector(f.tk, w)
+		if err == nil || f.top == f.direct {
+			return sel, wrapIf(err, f.top.String())
+		}
+	} else if f.top == f.direct {
+		return "", fmt.Errorf("read %s: %w", f.direct, err)
+	}
+	owner, err := f.rc.api.getWorkload(ctx, f.r.Namespace, f.dk, f.direct.Name)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", f.direct, err)
+	}
+	sel, err := podSelector(f.dk, owner)
+	return sel, wrapIf(err, f.direct.String())
+}
+
+// wrapIf is err with what as its context, nil if err is.
+func wrapIf(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// reread is the top controller read again, as an event of its watch, after the watch expired.
+func (f *follower) reread(ctx context.Context) (watched, bool) {
+	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	defer cancel()
+	w, err := f.rc.api.getWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	if err != nil {
+		f.rc.log.Debug("could not read a workload again after its watch expired", "namespace", f.r.Namespace, "workload", f.top.String(), "err", err)
+		return watched{}, false
+	}
+	return watched{kind: kindReread, wl: &w}, true
+}
+
+// handle takes one event, seen at at.
+func (f *follower) handle(ctx context.Context, e watched, at time.Time) {
+	switch {
+	case e.kind == kindExpired:
+		f.rc.claims.expired(f.claim)
+	case e.pod != nil:
+		f.pod(ctx, e.kind, e.pod, at)
+	case e.wl != nil:
+		f.latest, f.lastShown, f.minReady = e.wl, *e.wl, e.minReady
+		if strength(f.tk, *e.wl) != "" {
+			f.short = true
+		}
+		if e.kind == kindReread && rvBefore(f.r.killRV, e.wl.Metadata.ResourceVersion) {
+			f.resynced = true
+		}
+	}
+}
+
+// pod records an event of a pod: one of the workload's created since the kill, or a change to
+// one, goes to the claims; every pod's tells how far the follow has read.
+func (f *follower) pod(ctx context.Context, kind string, p *watchedPod, at time.Time) {
+	rs, ours := f.ofTop(ctx, p)
+	added := ours && kind == "ADDED" && p.Metadata.UID != f.r.uid
+	np := newPod{uid: p.Metadata.UID, name: p.Metadata.Name, rs: rs, rv: p.Metadata.ResourceVersion,
+		created: p.Metadata.CreationTimestamp.Time, seen: at}
+	ready := false
+	if ours {
+		np.why = p.why()
+		np.readyAt, ready = p.readySince()
+		ready = ready && kind != "DELETED"
+	}
+	if added && f.top != f.direct && rs != f.direct.Name {
+		f.via = rs
+	}
+	f.rc.claims.saw(f.claim, np, added, ready, ours && kind == "DELETED", p.Metadata.ResourceVersion)
+}
+
+// ofTop says whether p is a pod of the workload followed, and names its ReplicaSet: one the
+// victim's controller controls, or (below a Deployment) one of the Deployment's ReplicaSets,
+// read once to learn whose it is.
+func (f *follower) ofTop(ctx context.Context, p *watchedPod) (string, bool) {
+	ctl, ok := controllerOf(p.Metadata.OwnerReferences)
+	if !ok {
+		return "", false
+	}
+	if ctl.UID == f.direct.UID {
+		return ctl.Name, true
+	}
+	if f.top == f.direct || ctl.Kind != kindReplicaSet.Kind {
+		return "", false
+	}
+	mine, known := f.owners[ctl.UID]
+	if !known {
+		readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+		rs, err := f.rc.api.getWorkload(readCtx, f.r.Namespace, kindReplicaSet, ctl.Name)
+		cancel()
+		if err != nil {
+			f.rc.log.Debug("could not read the replicaset of a new pod", "namespace", f.r.Namespace, "pod", p.Metadata.Name, "err", err)
+			return "", false // not remembered: read again at its next event
+		}
+		up, ok := rs.controller()
+		mine = rs.Metadata.UID == ctl.UID && ok && up.UID == f.top.UID
+		if f.owners == nil {
+			f.owners = map[types.UID]bool{}
+		}
+		f.owners[ctl.UID] = mine
+	}
+	return ctl.Name, mine
+}
+
+// backAtFull says whether the workload, as last shown, is at full strength in a state that
+// counts the loss: one shown after it was seen short, or after a change of its spec (a rollout,
+// a scale), or read again after its watch expired, or at or after the replacement was Ready. The controller's status counts a
+// replacement Ready only after the pod's own update, so a full strength shown before it is a
+// state from before the kill was counted.
+func (f *follower) backAtFull() bool {
+	if f.latest == nil || strength(f.tk, *f.latest) != "" {
+		return false
+	}
+	if f.short || f.resynced || (f.atStart.Metadata.Name != "" && f.latest.Metadata.Generation > f.atStart.Metadata.Generation) {
+		return true
+	}
+	p, _, _, _ := f.rc.claims.replacementOf(f.claim, "")
+	return p != nil && p.readyRV != "" && !rvBefore(f.latest.Metadata.ResourceVersion, p.readyRV)
+}
+
+// recovered is the verdict recovered, the workload back at full strength as seen at at.
+func (f *follower) recovered(ctx context.Context, v Recovery, events <-chan watched, at time.Time) (Recovery, types.UID) {
+	shown := *f.latest // the settling may take later events
+	p := f.settle(ctx, &v, events, shown.Metadata.ResourceVersion)
+	v.Status, v.Strength = statusRecovered, strengthOf(f.tk, shown)
+	lower := f.milestones(&v, p)
+	full := at
+	if last, ok := f.rc.claims.lastReady(f.claim, f.deleted); ok {
+		// Back when the last pod it waited for was available, which it shows only later.
+		full = clamp(last.Add(f.minReady), lower, at)
+	}
+	v.Full = milestone{full.Sub(f.deleted), true}
+	v.Through = f.through()
+	return v, uidOf(p)
+}
+
+// timedOut is the verdict not recovered: the timeout has passed.
+func (f *follower) timedOut(ctx context.Context, v Recovery, events <-chan watched) (Recovery, types.UID) {
+	p := f.settle(ctx, &v, events, "")
+	v.Status = statusNotRecovered
+	f.milestones(&v, p)
+	v.Why = joinWhy(f.missing(ctx, p), v.Why)
+	if f.latest != nil {
+		v.Strength = strengthOf(f.tk, *f.latest)
+	}
+	return v, uidOf(p)
+}
+
+// uidOf is p's UID, "" for none.
+func uidOf(p *newPod) types.UID {
+	if p == nil {
+		return ""
+	}
+	return p.uid
+}
+
+// joinWhy is the reasons that are not empty, in order.
+func joinWhy(whys ...string) string {
+	var out []string
+	for _, w := range whys {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// settleWait bounds how long a verdict waits for the follows of earlier kills of its workload
+// to read as far as it has, before it names its replacement (or says it cannot).
+const settleWait = 5 * time.Second
+
+// settle is the replacement the verdict names, once the follows of earlier kills have read as
+// far (their replacements come first) and, with until, once this follow's pods' watch has
+// caught up with its workload's (the replacement of a workload back at full strength was
+// Ready before it), taking this follow's own events meanwhile; nil, with why in v, when none
+// can be told.
+func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan watched, until string) *newPod {
+	var timer <-chan time.Time
+	for {
+		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
+		if settled {
+			v.Why = joinWhy(v.Why, why)
+			return p
+		}
+		if timer == nil {
+			timer = f.rc.after(settleWait)
+		}
+		select {
+		case <-changed:
+		case e := <-events:
+			if e.err == nil {
+				f.handle(ctx, e, f.rc.now())
+			}
+		case <-timer:
+			// Its own pods' watch behind is no reason to name none: it has what it has seen.
+			if p, settled, why, _ := f.rc.claims.replacementOf(f.claim, ""); settled {
+				v.Why = joinWhy(v.Why, why)
+				return p
+			}
+			v.Why = joinWhy(v.Why, fmt.Sprintf("its replacement cannot be told apart from those of the other kills of %s followed at once, whose follows are behind", f.top.Name))
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// milestones sets the replacement p's name and the times it was created and Ready, from the
+// best evidence: the server's timestamps (to the second) no earlier than the kill, nor than an
+// earlier milestone, and no later than when the event was seen. It returns the latest.
+func (f *follower) milestones(v *Recovery, p *newPod) time.Time {
+	if p == nil {
+		return f.deleted
+	}
+	v.Replacement = p.name
+	created := p.createdAt(f.deleted)
+	v.Created = milestone{created.Sub(f.deleted), true}
+	if p.readySeen.IsZero() {
+		return created
+	}
+	ready := p.readyTime(f.deleted)
+	v.Ready = milestone{ready.Sub(f.deleted), true}
+	return ready
+}
+
+// createdAt is when p was created: its creationTimestamp, no earlier than the kill (a pod
+// created in the kill's second was created after it) and no later than when it was seen.
+func (p *newPod) createdAt(deleted time.Time) time.Time {
+	if p.created.IsZero() {
+		return p.seen
+	}
+	return clamp(p.created, deleted, p.seen)
+}
+
+// readyTime is when p became Ready: its condition's lastTransitionTime, no earlier than its
+// creation and no later than when it was seen Ready.
+func (p *newPod) readyTime(deleted time.Time) time.Time {
+	if p.readyAt.IsZero() {
+		return p.readySeen
+	}
+	return clamp(p.readyAt, p.createdAt(deleted), p.readySeen)
+}
+
+// clamp is t, but no earlier than lo and no later than hi.
+func clamp(t, lo, hi time.Time) time.Time {
+	if t.Before(lo) {
+		t = lo
+	}
+	if t.After(hi) {
+		t = hi
+	}
+	return t
+}
+
+// through says how the workload got back other than by a replacement from the victim's own
+// controller: "a rollout to web-5c6d", "a scale from 3 to 2".
+func (f *follower) through() string {
+	var parts []string
+	if f.via != "" {
+		parts = append(parts, "a rollout to "+f.via)
+	}
+	if f.atStart.Metadata.Name != "" && f.latest != nil && f.tk != kindDaemonSet {
+		if from, to := f.atStart.desired(), f.latest.desired(); from != to {
+			parts = append(parts, fmt.Sprintf("a scale from %d to %d", from, to))
+		}
+	}
+	return strings.Join(parts, " and ")
+}
+
+// kindExpired is the last event of a pods' watch that expired (410): it is not resumed, as
+// pods created meanwhile were not seen, and a watch resumed from the present begins with every
+// pod there is, each as ADDED. kindReread is the workload read again after its watch expired.
+const (
+	kindExpired = "EXPIRED"
+	kindReread  = "REREAD"
+)
+
+// maxFailures bounds the failures in a row of one watch (refused, broken, expired) before its
+// follow gives up, unknown: with the backoff between them, about 4 minutes of an API server
+// that answers none. A watch the API server closes as routine is no failure.
+const maxFailures = 10
+
+// watchPause is how long a follow waits before it reopens a watch the API server closed
+// without an event, as a quiet workload's is every few minutes: so that a server that closes
+// them at once cannot make macaque spin.
+const watchPause = time.Second
+
+// watchBackoff is the wait after the nth failure in a row of a watch: 1 s, doubling, at most a
+// minute.
+func watchBackoff(n int) time.Duration {
+	return min(time.Second<<min(n-1, 6), time.Minute)
+}
+
+// stream runs one watch of q from rv, decoding each event with decode and sending it on out,
+// until ctx is done. A watch the API server closes is reopened from the last resourceVersion
+// seen, however often; one that fails is reopened after a backoff, maxFailures times in a row
+// at most, then its error is sent, last. One that expired (410) resumes from the present (where
+// the API server sends the workload's state first), after reread's event (the workload read
+// again); without reread (the pods'), it ends with a kindExpired event.
+func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out chan<- watched,
+	decode func(string, json.RawMessage) (watched, error), reread func(context.Context) (watched, bool)) {
+	send := func(w watched) bool {
+		select {
+		case out <- w:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for failures := 0; ; {
+		from := rv
+		var err error
+		rv, err = rc.watchOnce(ctx, q, rv, send, decode)
+		if ctx.Err() != nil {
+			return
+		}
+		if rv != from {
+			failures = 0 // it got somewhere
+		}
+		wait := watchPause
+		switch {
+		case err == nil && rv != from:
+			continue // closed as routine: resumed at once
+		case err != nil:
+			failures++
+			var ok bool
+			if rv, ok = rc.failed(ctx, q, rv, failures, err, send, reread); !ok {
+				return
+			}
+			wait = watchBackoff(failures)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-rc.after(wait):
+		}
+	}
+}
+
+// failed takes a watch's failures-th failure in a row, err: past maxFailures, it sends the
+// error and returns false; after a 410, it resumes from the present ("", returned) after
+// reread's event, or ends (false) after a kindExpired one.
+func (rc *recoverer) failed(ctx context.Context, q watchQuery, rv string, failures int, err error,
+	send func(watched) bool, reread func(context.Context) (watched, bool)) (string, bool) {
+	if failures >= maxFailures {
+		send(watched{err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
+		return rv, false
+	}
+	rc.log.Debug("recovery watch failed, retrying", "watch", q.String(), "failures", failures, "err", err)
+	if !expired(err) {
+		return rv, true
+	}
+	return "", rc.resync(ctx, reread, send)
+}
+
+// watchOnce runs one watch of q from rv to its end and returns the last resourceVersion seen,
+// and the error that ended it, nil when the API server closed it (stream names q in it).
+func (rc *recoverer) watchOnce(ctx context.Context, q watchQuery, rv string, send func(watched) bool,
+	decode func(string, json.RawMessage) (watched, error)) (string, error) {
+	body, err := rc.api.watch(ctx, q, rv)
+	if err != nil {
+		return rv, err
+	}
+	defer func() { _ = body.Close() }()
+	rv, err = decodeWatch(body, rv, func(kind string, obj json.RawMessage) error {
+		w, err := decode(kind, obj)
+		if err != nil {
+			return err
+		}
+		if !send(w) {
+			return ctx.Err()
+		}
+		return nil
+	})
+	return rv, err
+}
+
+// expired says whether err is a watch's 410: its resourceVersion is gone, as an ERROR event or
+// as the request's answer.
+func expired(err error) bool {
+	return errors.Is(err, errWatchExpired) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err)
+}
+
+// resync sends what stands for the events an expired watch missed; false when it is not to be
+// resumed, or ctx is done.
+func (rc *recoverer) resync(ctx context.Context, reread func(context.Context) (watched, bool), send func(watched) bool) bool {
+	if reread == nil {
+		send(watched{kind: kindExpired})
+		return false
+	}
+	if w, ok := reread(ctx); ok {
+		return send(w)
+	}
+	return ctx.Err() == nil
+}
