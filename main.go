@@ -166,7 +166,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
 		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.killer, ready: &probes.ready, metrics: stats}
-	recov := &recoverer{api: pods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: events, observer: stats}
+	// The verdicts' watches and reads go through a client of their own: its rate limiter is
+	// its own, so a hundred follows opening at once never make a tick's kills wait on it.
+	followPods, err := newRESTPods(restCfg)
+	if err != nil {
+		return err
+	}
+	recov := &recoverer{api: followPods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: events, observer: stats}
 	kills := make(chan Result, reportBuffer)
 	verdicts := make(chan Recovery, reportBuffer)
 	killer.recover = kills

@@ -187,7 +187,7 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 			continue
 		}
 		if r.controller == nil {
-			wg.Go(func() { rc.finish(ctx, verdicts, rc.base(r, statusNotReplaced)) })
+			wg.Go(func() { rc.finish(ctx, verdicts, r, rc.base(r, statusNotReplaced)) })
 			continue
 		}
 		select {
@@ -195,7 +195,7 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 		default:
 			v := rc.base(r, statusUnknown)
 			v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", limit)
-			wg.Go(func() { rc.finish(ctx, verdicts, v) })
+			wg.Go(func() { rc.finish(ctx, verdicts, r, v) })
 			continue
 		}
 		_, top, dk, _, _ := followed(r)
@@ -203,7 +203,7 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 		wg.Go(func() {
 			v := rc.follow(ctx, r, c)
 			<-slots // its watches are closed
-			rc.finish(ctx, verdicts, v)
+			rc.finish(ctx, verdicts, r, v)
 		})
 	}
 	wg.Wait()
@@ -218,8 +218,14 @@ func (rc *recoverer) base(r Result, s recoveryStatus) Recovery {
 	return v
 }
 
-// finish logs v as one line, writes its Event, tells the observer and sends it to the notifier.
-func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, v Recovery) {
+// finish logs v, the verdict on kill r, as one line, writes its Event, tells the observer and
+// sends it to the notifier. It first waits for r's tick to have handed its reports on (the
+// killer does at the tick's end, however it ends): a kill is followed from the moment it
+// was accepted, and a quick verdict must not reach Slack or the log before its kill's report.
+func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, r Result, v Recovery) {
+	if r.reported != nil {
+		<-r.reported
+	}
 	log := rc.log.With("namespace", v.Namespace, "pod", v.Pod, "workload", v.Workload, "verdict", v.Status,
 		"replacement", v.Replacement, "created_seconds", milestoneSeconds(v.Created), "ready_seconds", milestoneSeconds(v.Ready),
 		"full_strength_seconds", milestoneSeconds(v.Full), "strength", v.Strength)

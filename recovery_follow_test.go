@@ -269,7 +269,7 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 	verdicts <- Recovery{Pod: "web-1"} // the notifier is behind
 	sent := make(chan struct{})
 	go func() {
-		rc.finish(t.Context(), verdicts, Recovery{Namespace: testNS, Pod: "web-2", Status: statusRecovered})
+		rc.finish(t.Context(), verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-2", Status: statusRecovered})
 		close(sent)
 	}()
 	// The verdict is logged, then handed on: the notifier takes the one before only after.
@@ -290,11 +290,11 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 		after: newManualClock(kill0, shutdownGrace).after} // the grace never passes
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	stopping.finish(ctx, verdicts, Recovery{Namespace: testNS, Pod: "web-3", Status: statusUnknown, Why: "macaque stopped"}) // room: sent
+	stopping.finish(ctx, verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-3", Status: statusUnknown, Why: "macaque stopped"}) // room: sent
 	// Full, never read, macaque stopping: dropped once the grace has passed (at once, on this clock).
 	clock := newManualClock(kill0, time.Minute)
 	stopping.after = clock.after
-	stopping.finish(ctx, verdicts, Recovery{Namespace: testNS, Pod: "web-4", Status: statusUnknown, Why: "macaque stopped"})
+	stopping.finish(ctx, verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-4", Status: statusUnknown, Why: "macaque stopped"})
 	if v := <-verdicts; v.Pod != "web-3" {
 		t.Errorf("verdict of %s queued, want web-3's", v.Pod)
 	}

@@ -939,7 +939,7 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 			rc := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
 				events: newTestRecorder(t, srv, &eventLogs), observer: obs}
 			verdicts := make(chan Recovery, 1)
-			rc.finish(boundedCtx(t), verdicts, tt.v)
+			rc.finish(boundedCtx(t), verdicts, Result{}, tt.v)
 			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
 				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
 			}
