@@ -59,9 +59,12 @@ type newPod struct {
 	// readySeen is when a follow first saw it Ready, zero until then; readyRV is at which
 	// resourceVersion.
 	readyAt, readySeen time.Time
-	readyRV            string
-	why                string // what keeps it from being Ready, as last seen
-	gone               bool   // deleted
+	// seenSince and readySince are when the follows that saw it, and saw it Ready, first began
+	// watching: a sighting is live only if its follow was watching already (see happened).
+	seenSince, readySince time.Time
+	readyRV               string
+	why                   string // what keeps it from being Ready, as last seen
+	gone                  bool   // deleted
 }
 
 // register adds a kill of the workload top, after those already registered: call it in the order
@@ -120,10 +123,10 @@ func (cl *claims) saw(c *claim, p newPod, added, ready, deleted bool, rv string)
 	q := w.pods[i]
 	q.why = p.why
 	if p.seen.Before(q.seen) {
-		q.seen = p.seen // another follow saw it first
+		q.seen, q.seenSince = p.seen, p.seenSince // another follow saw it first
 	}
 	if ready && (q.readySeen.IsZero() || p.seen.Before(q.readySeen)) {
-		q.readyAt, q.readySeen, q.readyRV = p.readyAt, p.seen, rv
+		q.readyAt, q.readySeen, q.readySince, q.readyRV = p.readyAt, p.seen, p.seenSince, rv
 	}
 	q.gone = q.gone || deleted
 }

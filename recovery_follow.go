@@ -23,6 +23,7 @@ type follower struct {
 	// deleted is when the kill was accepted: every milestone is measured from it, and the
 	// timeout runs from it, however late the follow starts.
 	deleted   time.Time
+	started   time.Time     // when the follow began: events before it come in a burst at its start
 	atStart   workload      // top as read when the follow started; no name if it could not be
 	latest    *workload     // top as its watch last showed it
 	lastShown workload      // and as last known, for the timeout's message
@@ -76,8 +77,8 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		v.Why = "macaque stopped"
 		return v
 	}
-	f := &follower{rc: rc, r: r, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: r.Deleted}
 	start := rc.now()
+	f := &follower{rc: rc, r: r, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: r.Deleted, started: start}
 	if f.deleted.IsZero() {
 		f.deleted = start
 	}
@@ -193,7 +194,7 @@ func (f *follower) pod(ctx context.Context, kind string, p *watchedPod, at time.
 	rs, ours := f.ofTop(ctx, p)
 	added := ours && kind == "ADDED" && p.Metadata.UID != f.r.uid
 	np := newPod{uid: p.Metadata.UID, name: p.Metadata.Name, rs: rs, rv: p.Metadata.ResourceVersion,
-		created: p.Metadata.CreationTimestamp.Time, seen: at}
+		created: p.Metadata.CreationTimestamp.Time, seen: at, seenSince: f.started}
 	ready := false
 	if ours {
 		np.why = p.why()
@@ -366,7 +367,7 @@ func (p *newPod) createdAt(deleted time.Time) time.Time {
 	if p.created.IsZero() {
 		return p.seen
 	}
-	return clamp(p.created, deleted, p.seen)
+	return happened(p.created, deleted, p.seen, p.seenSince)
 }
 
 // readyTime is when p became Ready: its condition's lastTransitionTime, no earlier than its
@@ -375,7 +376,28 @@ func (p *newPod) readyTime(deleted time.Time) time.Time {
 	if p.readyAt.IsZero() {
 		return p.readySeen
 	}
-	return clamp(p.readyAt, p.createdAt(deleted), p.readySeen)
+	return happened(p.readyAt, p.createdAt(deleted), p.readySeen, p.readySince)
+}
+
+// liveSlack is how long after an event a follow may have begun and still count as having seen
+// it live: the start of a follow (a workload read, then its watches) takes about that long.
+const liveSlack = 100 * time.Millisecond
+
+// happened is when an event the API server stamped at (to the second, truncated) took place:
+// within at's second, no earlier than lo and no later than seen. A follow that was watching by
+// then (since, within liveSlack) saw it live, so seen, the tightest bound, is the time; one that
+// began later may have been sent it in the burst at its start, so only the server's second
+// vouches for it, and the earliest time that second allows is taken.
+func happened(at, lo, seen, since time.Time) time.Time {
+	earliest := clamp(at, lo, seen)
+	if since.After(earliest.Add(liveSlack)) {
+		return earliest
+	}
+	latest := at.Add(time.Second)
+	if latest.Before(earliest) {
+		latest = earliest
+	}
+	return clamp(seen, earliest, latest)
 }
 
 // clamp is t, but no earlier than lo and no later than hi.

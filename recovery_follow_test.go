@@ -488,3 +488,32 @@ func TestClaimReleasedWhateverTheEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestHappened: a milestone's time from the server's stamp (truncated to the second) and when a
+// follow saw it: seen when the follow was watching already (the tightest bound, within the
+// stamp's second), the earliest time the stamp and the kill allow when the follow began later
+// and may have been sent it in the burst at its start.
+func TestHappened(t *testing.T) {
+	kill := time.Date(2026, 3, 29, 9, 0, 4, 16e6, time.UTC) // 09:00:04.016
+	stamp := kill.Truncate(time.Second)                      // created in the kill's second
+	at := func(ms int) time.Time { return kill.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name        string
+		stamp       time.Time
+		seen, since time.Time
+		want        time.Time
+	}{
+		{"seen live, 30 ms after the kill", stamp, at(30), at(1), at(30)},
+		{"seen live but late (a slow watch): no later than the stamp's second", stamp, at(3000), at(1), stamp.Add(time.Second)},
+		{"sent at a follow's late start: the earliest the stamp and the kill allow", stamp, at(1500), at(1480), kill},
+		{"a later second's stamp, sent at a late start", stamp.Add(2 * time.Second), at(2500), at(2490), stamp.Add(2 * time.Second)},
+		{"no follow start known: seen", stamp, at(40), time.Time{}, at(40)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := happened(tt.stamp, kill, tt.seen, tt.since); !got.Equal(tt.want) {
+				t.Errorf("happened = %v after the kill, want %v", got.Sub(kill), tt.want.Sub(kill))
+			}
+		})
+	}
+}

@@ -149,8 +149,14 @@ func createPod(t *testing.T, ns, name, app string, onNode bool, finalizers ...st
 // waitReady waits until want pods labelled app=app in ns are Running and Ready.
 func waitReady(t *testing.T, ns, app string, want int) {
 	t.Helper()
-	cluster.Eventually(t, 90*time.Second, fmt.Sprintf("%d ready %s pods in %s", want, app, ns), func(ctx context.Context) error {
-		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	waitReadySelected(t, ns, "app="+app, want, 90*time.Second)
+}
+
+// waitReadySelected waits up to timeout until want pods matching selector are ready in ns.
+func waitReadySelected(t *testing.T, ns, selector string, want int, timeout time.Duration) {
+	t.Helper()
+	cluster.Eventually(t, timeout, fmt.Sprintf("%d ready %s pods in %s", want, selector, ns), func(ctx context.Context) error {
+		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return err
 		}

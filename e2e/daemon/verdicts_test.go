@@ -23,7 +23,9 @@ import (
 // recovered all the same, saying it got there through the rollout.
 func TestRecoveredThroughARollout(t *testing.T) {
 	ns, kubeconfig := deploy(t)
-	createDeployment(t, ns, "web", 3)
+	// kwok has a replacement Ready within milliseconds: minReadySeconds holds the Deployment
+	// short of full strength long enough for the rollout to start during the follow.
+	createDeploymentWith(t, ns, "web", 3, func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 5 })
 	waitReady(t, ns, "web", 3)
 	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
@@ -34,7 +36,7 @@ func TestRecoveredThroughARollout(t *testing.T) {
 	if _, err := testCluster.Clientset.AppsV1().Deployments(ns).Patch(t.Context(), "web", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	verdict, killPost := verdictFor(t, d, slack, ":", 120*time.Second)
+	verdict, killPost := verdictFor(t, d, slack, ":white_check_mark: recovered:", 120*time.Second)
 	d.stop(t)
 	k := parseKill(t, killPost)
 	if !strings.HasPrefix(verdict.Text, ":white_check_mark: recovered:") || !strings.Contains(verdict.Text, "web lost "+k.pod) ||
@@ -58,7 +60,7 @@ func TestEveryVictimOfAHundredIsReportedWithItsVerdict(t *testing.T) {
 			d.Spec.Template.Labels["fleet"] = "yes"
 		})
 	}
-	waitFleetReady(t, ns, fleet)
+	waitReadySelected(t, ns, "fleet=yes", fleet, 3*time.Minute)
 	watcher := watchDeletions(t, []string{ns})
 	slack := slackstub.New(nil)
 	defer slack.Close()
@@ -83,27 +85,6 @@ func TestEveryVictimOfAHundredIsReportedWithItsVerdict(t *testing.T) {
 	})
 	d.stop(t)
 	checkEveryVictimReported(t, ns, deleted, slack.Posts())
-}
-
-// waitFleetReady waits until n pods labelled fleet=yes are ready in ns.
-func waitFleetReady(t *testing.T, ns string, n int) {
-	t.Helper()
-	cluster.Eventually(t, 3*time.Minute, fmt.Sprintf("%d ready fleet pods", n), func(ctx context.Context) error {
-		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "fleet=yes"})
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, p := range pods.Items {
-			if cluster.PodReady(&p) {
-				ready++
-			}
-		}
-		if ready != n {
-			return fmt.Errorf("%d of %d ready", ready, n)
-		}
-		return nil
-	})
 }
 
 // checkEveryVictimReported checks that each deleted pod is named by exactly one tick message and
