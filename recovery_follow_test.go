@@ -495,7 +495,7 @@ func TestClaimReleasedWhateverTheEnd(t *testing.T) {
 // and may have been sent it in the burst at its start.
 func TestHappened(t *testing.T) {
 	kill := time.Date(2026, 3, 29, 9, 0, 4, 16e6, time.UTC) // 09:00:04.016
-	stamp := kill.Truncate(time.Second)                      // created in the kill's second
+	stamp := kill.Truncate(time.Second)                     // created in the kill's second
 	at := func(ms int) time.Time { return kill.Add(time.Duration(ms) * time.Millisecond) }
 	tests := []struct {
 		name        string
