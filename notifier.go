@@ -158,8 +158,9 @@ func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
 				verdicts = nil
 				continue
 			}
-			// The killer sends a tick's reports before it hands its kills to the recovery
-			// goroutine: queue any waiting first, so that the verdict finds its kill's thread.
+			// A verdict is sent only once its tick's reports are (the recovery goroutine waits
+			// for the tick to hand them on): queue any waiting first, so that the verdict finds
+			// its kill's thread.
 			for drained := false; !drained && results != nil; {
 				select {
 				case tick, ok := <-results:
