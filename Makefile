@@ -95,8 +95,9 @@ test: lint vulncheck unit fuzz e2e image-test
 demo: controlplane build
 	cd e2e && $(GO) run ./cmd/demo
 
-## bench: macaque's figures at 10k and 50k pods in a namespace, then cluster-wide (MACAQUE_NAMESPACE=*)
-## at 100k pods in 1,000 namespaces, on the local control plane (skip that with: cd e2e && go run ./cmd/bench -cluster '')
+## bench: macaque's figures at 10k and 50k pods in a namespace, then MACAQUE_KILL_COUNT=100 over 50k pods in 500
+## Deployments (-many ''), then cluster-wide (MACAQUE_NAMESPACE=*) at 100k pods in 1,000 namespaces, on the local
+## control plane (skip that with: cd e2e && go run ./cmd/bench -cluster '')
 bench: controlplane build
 	cd e2e && $(GO) run ./cmd/bench
 
