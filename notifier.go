@@ -588,7 +588,13 @@ func render(r Result) string {
 	default:
 		text = fmt.Sprintf(":warning: failed to %s %s; %s.", kill, target, nothing)
 	}
-	text += when(r)
+	return text + when(r) + details(r)
+}
+
+// details are the lines under a report's first: how a pause ended, the picks passed over, the
+// note and the error, each when there is one.
+func details(r Result) string {
+	text := ""
 	if r.Resumed != "" {
 		text += "\nResumed: " + r.Resumed
 	}
