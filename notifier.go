@@ -185,17 +185,12 @@ func (n *Notifier) report(ctx context.Context, tick []Result) {
 			about = fmt.Sprintf("%s and %d more", first.Pod, len(part.reports)-1)
 		}
 		if ctx.Err() != nil {
-			n.dropped++
-			n.metrics.reportDropped()
-			n.log.Error("slack report dropped", "namespace", first.Namespace, "pod", about, "outcome", first.Outcome, "dropped_total", n.dropped,
-				"err", fmt.Errorf("not posted: the shutdown grace ran out: %w", ctx.Err()))
+			n.drop("slack report dropped", true, ctx.Err(), "namespace", first.Namespace, "pod", about, "outcome", first.Outcome)
 			continue
 		}
 		ts, err := n.postText(ctx, part.text, about)
 		if err != nil {
-			n.dropped++
-			n.metrics.slackDropped()
-			n.log.Error("slack report dropped", "namespace", first.Namespace, "pod", about, "outcome", first.Outcome, "dropped_total", n.dropped, "err", err)
+			n.drop("slack report dropped", false, err, "namespace", first.Namespace, "pod", about, "outcome", first.Outcome)
 			continue
 		}
 		for _, r := range part.reports {
@@ -209,17 +204,25 @@ func (n *Notifier) report(ctx context.Context, tick []Result) {
 // verdict posts v in its kill's thread, or logs and counts it as dropped.
 func (n *Notifier) verdict(ctx context.Context, v Recovery) {
 	if ctx.Err() != nil {
-		n.dropped++
-		n.metrics.reportDropped()
-		n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n.dropped,
-			"err", fmt.Errorf("not posted: the shutdown grace ran out: %w", ctx.Err()))
+		n.drop("slack verdict dropped", true, ctx.Err(), "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status)
 		return
 	}
 	if err := n.postVerdict(ctx, v); err != nil {
-		n.dropped++
-		n.metrics.slackDropped()
-		n.log.Error("slack verdict dropped", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n.dropped, "err", err)
+		n.drop("slack verdict dropped", false, err, "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status)
 	}
+}
+
+// drop logs msg and counts a message not posted: left unposted when the shutdown grace ran out
+// (at shutdown, err the posting context's end), or refused by Slack after its retries.
+func (n *Notifier) drop(msg string, atShutdown bool, err error, attrs ...any) {
+	n.dropped++
+	if atShutdown {
+		n.metrics.reportDropped()
+		err = fmt.Errorf("not posted: the shutdown grace ran out: %w", err)
+	} else {
+		n.metrics.slackDropped()
+	}
+	n.log.Error(msg, append(attrs, "dropped_total", n.dropped, "err", err)...)
 }
 
 // maxThreads bounds the kills whose message ts the notifier remembers for their verdicts: a
