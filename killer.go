@@ -292,7 +292,7 @@ func (k *Killer) follow(r Result) {
 	}
 }
 
-// kill is one tick whose kills are not waited on for a report: tests' and the bench's entry.
+// kill is one tick whose verdicts wait for no report: the tests' entry to a tick.
 func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
 	return k.tick(ctx, at, nil)
 }
@@ -625,12 +625,15 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	return r, nil
 }
 
-// joinNotes puts two notes of one report in one line; either may be empty.
-func joinNotes(a, b string) string {
-	if a == "" || b == "" {
-		return a + b
+// joinNotes puts the notes (or reasons) of one report in one line, in order; any may be empty.
+func joinNotes(notes ...string) string {
+	var out []string
+	for _, n := range notes {
+		if n != "" {
+			out = append(out, n)
+		}
 	}
-	return a + "; " + b
+	return strings.Join(out, "; ")
 }
 
 // answerUnknown says whether err leaves it open whether the API server carried the request out:

@@ -512,10 +512,10 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 		if ev := rc.latestEvent(readCtx, r.Namespace, repl.uid); ev != "" {
 			parts = append(parts, ev)
 		}
-		return joinWhy(parts...)
+		return joinNotes(parts...)
 	}
 	if rc.claims.blind(f.claim) {
-		return joinWhy(parts...) // whether one was created is not known: settle says why
+		return joinNotes(parts...) // whether one was created is not known: settle says why
 	}
 	parts = append(parts, "no replacement created")
 	failed := false

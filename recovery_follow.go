@@ -277,7 +277,7 @@ func (f *follower) timedOut(ctx context.Context, v Recovery, events <-chan watch
 	p := f.settle(ctx, &v, events, "")
 	v.Status = statusNotRecovered
 	f.milestones(&v, p)
-	v.Why = joinWhy(f.missing(ctx, p), v.Why)
+	v.Why = joinNotes(f.missing(ctx, p), v.Why)
 	if f.latest != nil {
 		v.Strength = strengthOf(f.tk, *f.latest)
 	}
@@ -290,17 +290,6 @@ func uidOf(p *newPod) types.UID {
 		return ""
 	}
 	return p.uid
-}
-
-// joinWhy is the reasons that are not empty, in order.
-func joinWhy(whys ...string) string {
-	var out []string
-	for _, w := range whys {
-		if w != "" {
-			out = append(out, w)
-		}
-	}
-	return strings.Join(out, "; ")
 }
 
 // settleWait bounds how long a verdict waits for the follows of earlier kills of its workload
@@ -317,7 +306,7 @@ func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan watche
 	for {
 		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
 		if settled {
-			v.Why = joinWhy(v.Why, why)
+			v.Why = joinNotes(v.Why, why)
 			return p
 		}
 		if timer == nil {
@@ -332,10 +321,10 @@ func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan watche
 		case <-timer:
 			// Its own pods' watch behind is no reason to name none: it has what it has seen.
 			if p, settled, why, _ := f.rc.claims.replacementOf(f.claim, ""); settled {
-				v.Why = joinWhy(v.Why, why)
+				v.Why = joinNotes(v.Why, why)
 				return p
 			}
-			v.Why = joinWhy(v.Why, fmt.Sprintf("its replacement cannot be told apart from those of the other kills of %s followed at once, whose follows are behind", f.top.Name))
+			v.Why = joinNotes(v.Why, fmt.Sprintf("its replacement cannot be told apart from those of the other kills of %s followed at once, whose follows are behind", f.top.Name))
 			return nil
 		case <-ctx.Done():
 			return nil
