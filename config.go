@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/kelseyhightower/envconfig"
 	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/labels"
@@ -369,7 +371,7 @@ func parseOwnerKinds(list string) (map[string]bool, error) {
 		if !kindName.MatchString(kind) {
 			return nil, fmt.Errorf("%q is not a kind: want kinds as ownerReferences spell them, comma-separated, e.g. Job,Rollout", kind)
 		}
-		if slices.ContainsFunc(workloadKinds, func(k workloadKind) bool { return k.Kind == kind }) {
+		if slices.ContainsFunc(kube.WorkloadKinds, func(k kube.WorkloadKind) bool { return k.Kind == kind }) {
 			return nil, fmt.Errorf("%s is always checked by the steady-state guard; list only kinds it cannot check (Job, an operator's kind)", kind)
 		}
 		kinds[kind] = true

@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -34,24 +35,15 @@ const maxCooldownEntries = 2000
 
 // stateAPI reads and writes the one ConfigMap of macaque's state.
 type stateAPI interface {
-	getConfigMap(ctx context.Context, namespace, name string) (configMap, error)
-	// updateConfigMap replaces cm if its resourceVersion is still current (409 otherwise).
-	updateConfigMap(ctx context.Context, cm configMap) (configMap, error)
-	// probeUpdateConfigMap asks, with a server-side dry run, whether cm may be updated.
-	probeUpdateConfigMap(ctx context.Context, cm configMap) error
+	GetConfigMap(ctx context.Context, namespace, name string) (kube.ConfigMap, error)
+	// UpdateConfigMap replaces cm if its resourceVersion is still current (409 otherwise).
+	UpdateConfigMap(ctx context.Context, cm kube.ConfigMap) (kube.ConfigMap, error)
+	// ProbeUpdateConfigMap asks, with a server-side dry run, whether cm may be updated.
+	ProbeUpdateConfigMap(ctx context.Context, cm kube.ConfigMap) error
 }
 
-// configMap is the part of a v1 ConfigMap macaque reads and writes.
-type configMap struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name            string `json:"name"`
-		Namespace       string `json:"namespace"`
-		ResourceVersion string `json:"resourceVersion,omitempty"`
-	} `json:"metadata"`
-	Data map[string]string `json:"data,omitempty"`
-}
+// run hands it the one API client; this keeps the two in step.
+var _ stateAPI = (*kube.Client)(nil)
 
 // cooldown decides, from the state in its ConfigMap, whether a workload may be hit now, and
 // records the hits. A nil *cooldown lets every workload be hit.
@@ -71,7 +63,7 @@ type hits map[string]time.Time
 // invalid key makes the API server refuse the whole write, every workload's cooldown with it: so
 // a key that would be invalid is cut to fit, its characters no key holds replaced, and ends in a
 // hash of the whole, the same for the same workload, never another's.
-func cooldownKey(namespace string, top ownerRef) string {
+func cooldownKey(namespace string, top kube.OwnerRef) string {
 	key := namespace + "." + top.Kind + "." + top.Name
 	if len(validation.IsConfigMapKey(key)) == 0 {
 		return key
@@ -102,7 +94,7 @@ func (c *cooldown) load(ctx context.Context) (hits, error) {
 	if c == nil {
 		return hits{}, nil
 	}
-	cm, err := c.api.getConfigMap(ctx, c.namespace, cooldownConfigMap)
+	cm, err := c.api.GetConfigMap(ctx, c.namespace, cooldownConfigMap)
 	if err != nil {
 		return nil, fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
 	}
@@ -127,7 +119,7 @@ func parseHits(data map[string]string) hits {
 
 // check says why top, the top controller of a pick in namespace, may not be hit at now, or ""
 // when it may. A bare pod (top nil) has no workload to cool down.
-func (c *cooldown) check(h hits, namespace string, top *ownerRef, now time.Time) string {
+func (c *cooldown) check(h hits, namespace string, top *kube.OwnerRef, now time.Time) string {
 	if c == nil || top == nil {
 		return ""
 	}
@@ -176,8 +168,8 @@ func (c *cooldown) write(ctx context.Context, keys []string, at time.Time) error
 	}
 	var err error
 	for range 2 {
-		var cm configMap
-		cm, err = c.api.getConfigMap(ctx, c.namespace, cooldownConfigMap)
+		var cm kube.ConfigMap
+		cm, err = c.api.GetConfigMap(ctx, c.namespace, cooldownConfigMap)
 		if err != nil {
 			return fmt.Errorf("read the cooldown state: %w", err)
 		}
@@ -186,7 +178,7 @@ func (c *cooldown) write(ctx context.Context, keys []string, at time.Time) error
 			h[k] = at
 		}
 		cm.Data = c.prune(h, at)
-		if _, err = c.api.updateConfigMap(ctx, cm); !apierrors.IsConflict(err) {
+		if _, err = c.api.UpdateConfigMap(ctx, cm); !apierrors.IsConflict(err) {
 			break
 		}
 	}
@@ -236,18 +228,18 @@ func preflightCooldown(ctx context.Context, c *cooldown) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	cm, err := c.api.getConfigMap(ctx, c.namespace, cooldownConfigMap)
+	cm, err := c.api.GetConfigMap(ctx, c.namespace, cooldownConfigMap)
 	if apierrors.IsNotFound(err) {
 		return badSetting("COOLDOWN", "the ConfigMap %s that keeps the cooldown state is not in %q: macaque.yml creates it (an empty one will do), or unset MACAQUE_COOLDOWN", cooldownConfigMap, c.namespace)
 	}
-	if isRBACDenial(err) {
+	if kube.IsRBACDenial(err) {
 		return badSetting("COOLDOWN", "cannot get ConfigMap %s in %q (macaque's Role must grant get and update on it): %v", cooldownConfigMap, c.namespace, err)
 	}
 	if err != nil {
 		return fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
 	}
-	err = c.api.probeUpdateConfigMap(ctx, cm)
-	if isRBACDenial(err) {
+	err = c.api.ProbeUpdateConfigMap(ctx, cm)
+	if kube.IsRBACDenial(err) {
 		return badSetting("COOLDOWN", "cannot update ConfigMap %s in %q (macaque's Role must grant get and update on it): %v", cooldownConfigMap, c.namespace, err)
 	}
 	if err != nil {
@@ -266,56 +258,6 @@ func parseCooldown(v string) (time.Duration, error) {
 		return 0, badSetting("COOLDOWN", "%q is not a duration of whole seconds, 0 or more (e.g. 1h, 90m, 0 for off)", v)
 	}
 	return d, nil
-}
-
-// configMapPath is the URL path of ConfigMap name in namespace.
-func configMapPath(namespace, name string) string {
-	return "/api/v1/namespaces/" + namespace + "/configmaps/" + name
-}
-
-func (p *restPods) getConfigMap(ctx context.Context, namespace, name string) (configMap, error) {
-	var cm configMap
-	res := p.client.Get().AbsPath(configMapPath(namespace, name)).Do(ctx)
-	body, err := res.Raw()
-	if err != nil {
-		return cm, res.Error()
-	}
-	if err := json.Unmarshal(body, &cm); err != nil {
-		return cm, fmt.Errorf("decode ConfigMap %s/%s: %w", namespace, name, err)
-	}
-	return cm, nil
-}
-
-func (p *restPods) updateConfigMap(ctx context.Context, cm configMap) (configMap, error) {
-	return p.putConfigMap(ctx, cm, false)
-}
-
-func (p *restPods) probeUpdateConfigMap(ctx context.Context, cm configMap) error {
-	_, err := p.putConfigMap(ctx, cm, true)
-	return err
-}
-
-// putConfigMap sends cm as a PUT, with its resourceVersion as the precondition.
-func (p *restPods) putConfigMap(ctx context.Context, cm configMap, dryRun bool) (configMap, error) {
-	cm.APIVersion, cm.Kind = "v1", "ConfigMap"
-	body, err := json.Marshal(cm)
-	if err != nil {
-		return cm, fmt.Errorf("encode ConfigMap: %w", err)
-	}
-	req := p.client.Put().AbsPath(configMapPath(cm.Metadata.Namespace, cm.Metadata.Name)).Body(body)
-	if dryRun {
-		req = req.Param("dryRun", "All")
-	}
-	res := req.Do(ctx)
-	raw, err := res.Raw()
-	if err != nil {
-		return cm, res.Error()
-	}
-	var out configMap
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return cm, fmt.Errorf("decode ConfigMap: %w", err)
-	}
-	return out, nil
 }
 
 // cooldownNote is how a report that recorded no cooldown says so: the kill happened, but the

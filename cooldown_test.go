@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +24,7 @@ func cooldownServer(t *testing.T, data map[string]string) (*fakeapi.Server, *coo
 	t.Helper()
 	srv := fakeapi.New(t)
 	srv.AddConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: cooldownConfigMap}, Data: data})
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func cooldownServer(t *testing.T, data map[string]string) (*fakeapi.Server, *coo
 
 func TestCooldownCheck(t *testing.T) {
 	c := &cooldown{period: time.Hour}
-	web := &ownerRef{Kind: "Deployment", Name: "web"}
+	web := &kube.OwnerRef{Kind: "Deployment", Name: "web"}
 	key := cooldownKey("shop", *web)
 	if key != "shop.Deployment.web" {
 		t.Fatalf("key %q", key)
@@ -55,7 +57,7 @@ func TestCooldownCheck(t *testing.T) {
 			}
 		})
 	}
-	if got := c.check(h, "shop", &ownerRef{Kind: "Deployment", Name: "api"}, tick0); got != "" {
+	if got := c.check(h, "shop", &kube.OwnerRef{Kind: "Deployment", Name: "api"}, tick0); got != "" {
 		t.Errorf("a workload never hit: %q, want none", got)
 	}
 	if got := c.check(h, "cart", web, tick0); got != "" {
@@ -99,7 +101,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	_, again := cooldownServer(t, nil)
 	again.api = c.api
 	h, err = again.load(boundedCtx(t))
-	if err != nil || again.check(h, "shop", &ownerRef{Kind: "Deployment", Name: "web"}, tick0.Add(time.Minute)) == "" {
+	if err != nil || again.check(h, "shop", &kube.OwnerRef{Kind: "Deployment", Name: "web"}, tick0.Add(time.Minute)) == "" {
 		t.Errorf("after a restart: %v, %v; want web still cooling down", h, err)
 	}
 }
@@ -238,7 +240,7 @@ func cooldownWorldOf(t *testing.T, data map[string]string, apps ...string) (*fak
 		srv.Add(ownedBy(fakeapi.Pod(testNS, app+"-1", nil), &rs))
 	}
 	k := newGuardedKiller(t, srv, "", guard{})
-	c.api = k.api.(*restPods)
+	c.api = k.api.(*kube.Client)
 	k.cooldown = c
 	return srv, k
 }
@@ -260,7 +262,7 @@ func TestKillHonoursTheCooldown(t *testing.T) {
 	// A restart: a new Killer and cooldown over the same cluster, a minute later.
 	srv.Add(ownedBy(fakeapi.Pod(testNS, "api-2", nil), new(ctrl("apps/v1", "ReplicaSet", "api-7d9"))))
 	restarted := newGuardedKiller(t, srv, "", guard{})
-	restarted.cooldown = &cooldown{api: restarted.api.(*restPods), namespace: testNS, period: time.Hour}
+	restarted.cooldown = &cooldown{api: restarted.api.(*kube.Client), namespace: testNS, period: time.Hour}
 	restarted.now = func() time.Time { return tick0.Add(time.Minute) }
 	r = killOnce(t, restarted)
 	if r.Outcome != OutcomeSkipped || r.Err != nil {
@@ -438,8 +440,8 @@ func TestKillHonoursTheCooldownOfALongName(t *testing.T) {
 // TestCooldownRecordsLongNames: the state records a workload of any valid name, and reads it
 // back; one whose key would be too long costs no other its entry.
 func TestCooldownRecordsLongNames(t *testing.T) {
-	long := ownerRef{Kind: "Deployment", Name: longName}
-	web := ownerRef{Kind: "Deployment", Name: "web"}
+	long := kube.OwnerRef{Kind: "Deployment", Name: longName}
+	web := kube.OwnerRef{Kind: "Deployment", Name: "web"}
 	srv, c := cooldownServer(t, nil)
 	if err := c.record(boundedCtx(t), []string{cooldownKey(testNS, long), cooldownKey(testNS, web)}, tick0); err != nil {
 		t.Fatalf("record: %v", err)
@@ -448,7 +450,7 @@ func TestCooldownRecordsLongNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, top := range []ownerRef{long, web} {
+	for _, top := range []kube.OwnerRef{long, web} {
 		if why := c.check(h, testNS, &top, tick0.Add(time.Minute)); !strings.Contains(why, "lost a pod 1m0s ago") {
 			t.Errorf("%.30s...: %q, want it cooling down; state %v", top.Name, why, srv.ConfigMap(testNS, cooldownConfigMap).Data)
 		}
@@ -486,18 +488,18 @@ func TestCooldownKeys(t *testing.T) {
 	tests := []struct {
 		name      string
 		namespace string
-		top       ownerRef
+		top       kube.OwnerRef
 		want      string // the key; with hashed, what it starts with
 		hashed    bool
 	}{
-		{name: "short", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: "web"}, want: "shop.Deployment.web"},
-		{name: "a dotted name", namespace: "shop", top: ownerRef{Kind: "StatefulSet", Name: "db.v2"}, want: "shop.StatefulSet.db.v2"},
-		{name: "just fits", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: fits}, want: "shop.Deployment." + fits},
-		{name: "a character past", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: fits + "b"}, want: "shop.Deployment." + fits[:253-17-16], hashed: true},
-		{name: "the 239 characters seen", namespace: "shop", top: ownerRef{Kind: "Deployment", Name: longName}, want: "shop.Deployment.aaaa", hashed: true},
-		{name: "every piece at its longest", namespace: strings.Repeat("n", 63), top: ownerRef{Kind: "Rollout" + strings.Repeat("x", 100), Name: strings.Repeat("a.b-", 63) + "a"},
+		{name: "short", namespace: "shop", top: kube.OwnerRef{Kind: "Deployment", Name: "web"}, want: "shop.Deployment.web"},
+		{name: "a dotted name", namespace: "shop", top: kube.OwnerRef{Kind: "StatefulSet", Name: "db.v2"}, want: "shop.StatefulSet.db.v2"},
+		{name: "just fits", namespace: "shop", top: kube.OwnerRef{Kind: "Deployment", Name: fits}, want: "shop.Deployment." + fits},
+		{name: "a character past", namespace: "shop", top: kube.OwnerRef{Kind: "Deployment", Name: fits + "b"}, want: "shop.Deployment." + fits[:253-17-16], hashed: true},
+		{name: "the 239 characters seen", namespace: "shop", top: kube.OwnerRef{Kind: "Deployment", Name: longName}, want: "shop.Deployment.aaaa", hashed: true},
+		{name: "every piece at its longest", namespace: strings.Repeat("n", 63), top: kube.OwnerRef{Kind: "Rollout" + strings.Repeat("x", 100), Name: strings.Repeat("a.b-", 63) + "a"},
 			want: strings.Repeat("n", 63) + ".Rollout", hashed: true},
-		{name: "a name of characters no key holds", namespace: "shop", top: ownerRef{Kind: "Widget", Name: "café:1"}, want: "shop.Widget.caf", hashed: true},
+		{name: "a name of characters no key holds", namespace: "shop", top: kube.OwnerRef{Kind: "Widget", Name: "café:1"}, want: "shop.Widget.caf", hashed: true},
 		{name: "empty pieces", hashed: true},
 	}
 	for _, tt := range tests {
@@ -518,7 +520,7 @@ func TestCooldownKeys(t *testing.T) {
 		})
 	}
 	// Names alike but past the cut: the hash tells them apart.
-	a, b := cooldownKey("shop", ownerRef{Kind: "Deployment", Name: longName + "-a"}), cooldownKey("shop", ownerRef{Kind: "Deployment", Name: longName + "-b"})
+	a, b := cooldownKey("shop", kube.OwnerRef{Kind: "Deployment", Name: longName + "-a"}), cooldownKey("shop", kube.OwnerRef{Kind: "Deployment", Name: longName + "-b"})
 	if a == b {
 		t.Errorf("two workloads share the key %q", a)
 	}
@@ -527,7 +529,7 @@ func TestCooldownKeys(t *testing.T) {
 	seen := map[string]string{}
 	for range 2000 {
 		ns := dnsLabel(rng, 1+rng.IntN(63))
-		top := ownerRef{Kind: "K" + dnsLabel(rng, rng.IntN(60)), Name: dnsSubdomain(rng, 1+rng.IntN(253))}
+		top := kube.OwnerRef{Kind: "K" + dnsLabel(rng, rng.IntN(60)), Name: dnsSubdomain(rng, 1+rng.IntN(253))}
 		key, workload := cooldownKey(ns, top), ns+"/"+top.Kind+"/"+top.Name
 		if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
 			t.Fatalf("%s: key %q is no ConfigMap key: %v", workload, key, errs)

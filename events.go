@@ -3,15 +3,15 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // Kubernetes Events (events.k8s.io/v1) for what macaque did, so that `kubectl describe
@@ -30,10 +30,9 @@ const (
 // Fixed parts of every Event macaque writes; events.k8s.io/v1 requires each.
 const (
 	reportingController = "macaque" // a qualified name, as validation requires
-	eventsAPI           = "/apis/events.k8s.io/v1"
-	maxNote             = 1024 // the API server refuses a longer note
-	maxInstance         = 128  // nor a longer reportingInstance
-	maxName             = 253  // an object name is a DNS subdomain
+	maxNote             = 1024      // the API server refuses a longer note
+	maxInstance         = 128       // nor a longer reportingInstance
+	maxName             = 253       // an object name is a DNS subdomain
 )
 
 // eventsTimeout bounds all of one tick's Events together (at most one per pick and one more),
@@ -43,40 +42,12 @@ const eventsTimeout = 4 * time.Second
 
 // eventAPI writes Events: create on events in group events.k8s.io, which the Role grants.
 type eventAPI interface {
-	// createEvent creates e; with dryRun the API server checks and authorizes it but stores nothing.
-	createEvent(ctx context.Context, e event, dryRun bool) error
+	// CreateEvent creates e; with dryRun the API server checks and authorizes it but stores nothing.
+	CreateEvent(ctx context.Context, e kube.Event, dryRun bool) error
 }
 
-// event is the part of an events.k8s.io/v1 Event macaque writes.
-type event struct {
-	APIVersion          string           `json:"apiVersion"`
-	Kind                string           `json:"kind"`
-	Metadata            eventMeta        `json:"metadata"`
-	EventTime           metav1.MicroTime `json:"eventTime"`
-	ReportingController string           `json:"reportingController"`
-	ReportingInstance   string           `json:"reportingInstance"`
-	Action              string           `json:"action"`
-	Reason              string           `json:"reason"`
-	Regarding           objectRef        `json:"regarding"`
-	Related             *objectRef       `json:"related,omitempty"`
-	Note                string           `json:"note"`
-	Type                string           `json:"type"`
-}
-
-// eventMeta is an Event's metadata: a name unique per Event, in the namespace of its objects.
-type eventMeta struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
-}
-
-// objectRef is the object an Event is about (regarding) or mentions (related).
-type objectRef struct {
-	APIVersion string    `json:"apiVersion"`
-	Kind       string    `json:"kind"`
-	Namespace  string    `json:"namespace"`
-	Name       string    `json:"name"`
-	UID        types.UID `json:"uid,omitempty"`
-}
+// run hands it the one API client; this keeps the two in step.
+var _ eventAPI = (*kube.Client)(nil)
 
 // eventRecorder writes the Events of each tick. A nil *eventRecorder writes none.
 type eventRecorder struct {
@@ -105,12 +76,12 @@ func (e *eventRecorder) recordAll(ctx context.Context, reports []Result) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	var all []event
+	var all []kube.Event
 	for _, r := range reports {
 		all = append(all, e.eventsOf(r)...)
 	}
 	for _, ev := range all {
-		err := e.api.createEvent(ctx, ev, false)
+		err := e.api.CreateEvent(ctx, ev, false)
 		if err == nil {
 			continue
 		}
@@ -121,16 +92,16 @@ func (e *eventRecorder) recordAll(ctx context.Context, reports []Result) {
 }
 
 // eventsOf builds the Events r calls for.
-func (e *eventRecorder) eventsOf(r Result) []event {
+func (e *eventRecorder) eventsOf(r Result) []kube.Event {
 	at := e.now()
 	tick := r.Time.Format(time.RFC3339)
 	if r.Outcome == OutcomeKilled {
-		pod := objectRef{APIVersion: "v1", Kind: "Pod", Namespace: r.Namespace, Name: r.Pod}
+		pod := kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: r.Namespace, Name: r.Pod}
 		if r.top == nil {
-			return []event{e.event(at, reasonKill, "Kill", pod, nil, fmt.Sprintf("macaque killed this pod (mode %s) at the tick of %s", e.mode, tick))}
+			return []kube.Event{e.event(at, reasonKill, "Kill", pod, nil, fmt.Sprintf("macaque killed this pod (mode %s) at the tick of %s", e.mode, tick))}
 		}
 		top := refTo(*r.top, r.Namespace)
-		return []event{
+		return []kube.Event{
 			e.event(at, reasonKill, "Kill", pod, &top, fmt.Sprintf("macaque killed this pod of %s (mode %s) at the tick of %s", r.top, e.mode, tick)),
 			e.event(at, reasonKill, "Kill", top, &pod, fmt.Sprintf("macaque killed its pod %s (mode %s) at the tick of %s", r.Pod, e.mode, tick)),
 		}
@@ -138,9 +109,9 @@ func (e *eventRecorder) eventsOf(r Result) []event {
 	if r.Outcome != OutcomeSkipped && r.Outcome != OutcomeBlocked {
 		return nil
 	}
-	var out []event
+	var out []kube.Event
 	for _, b := range r.blamed {
-		pod := objectRef{APIVersion: "v1", Kind: "Pod", Namespace: b.namespace, Name: b.pod}
+		pod := kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: b.namespace, Name: b.pod}
 		note := fmt.Sprintf("macaque passed over its pod %s at the tick of %s: %s; the tick killed nothing", b.pod, tick, b.why)
 		out = append(out, e.event(at, cmp.Or(b.reason, reasonSkipped), "Skip", refTo(b.workload, b.namespace), &pod, note))
 	}
@@ -148,10 +119,10 @@ func (e *eventRecorder) eventsOf(r Result) []event {
 }
 
 // event builds one Event about regarding, valid as events.k8s.io/v1 validates it.
-func (e *eventRecorder) event(at time.Time, reason, action string, regarding objectRef, related *objectRef, note string) event {
-	return event{
+func (e *eventRecorder) event(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event {
+	return kube.Event{
 		APIVersion: "events.k8s.io/v1", Kind: "Event",
-		Metadata:            eventMeta{Name: eventName(regarding, at), Namespace: regarding.Namespace},
+		Metadata:            kube.EventMeta{Name: eventName(regarding, at), Namespace: regarding.Namespace},
 		EventTime:           metav1.NewMicroTime(at),
 		ReportingController: reportingController,
 		ReportingInstance:   truncate(e.instance, maxInstance),
@@ -165,30 +136,18 @@ func (e *eventRecorder) event(at time.Time, reason, action string, regarding obj
 }
 
 // refTo is an Event's reference to the workload o in namespace.
-func refTo(o ownerRef, namespace string) objectRef {
-	return objectRef{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: namespace, Name: o.Name, UID: o.UID}
+func refTo(o kube.OwnerRef, namespace string) kube.ObjectRef {
+	return kube.ObjectRef{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: namespace, Name: o.Name, UID: o.UID}
 }
 
 // eventName is unique per Event: the object's name, its kind (a pod and an operator's
 // resource may share a name) and the time to the nanosecond, as client-go names Events.
 // A long object name is cut so that the whole stays a valid name.
-func eventName(o objectRef, at time.Time) string {
+func eventName(o kube.ObjectRef, at time.Time) string {
 	suffix := fmt.Sprintf(".%s.%x", strings.ToLower(o.Kind), at.UnixNano())
 	// A valid name ends alphanumeric, so the trim only ever acts on a name that was cut.
 	name := strings.TrimRight(o.Name[:min(len(o.Name), maxName-len(suffix))], "-.")
 	return name + suffix
-}
-
-func (p *restPods) createEvent(ctx context.Context, e event, dryRun bool) error {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	req := p.client.Post().AbsPath(eventsAPI, "namespaces", e.Metadata.Namespace, "events").Body(body)
-	if dryRun {
-		req = req.Param("dryRun", "All")
-	}
-	return req.Do(ctx).Error()
 }
 
 // preflightEvents asks the API server, with a dry-run create that stores nothing, whether
@@ -198,9 +157,9 @@ func (p *restPods) createEvent(ctx context.Context, e event, dryRun bool) error 
 func preflightEvents(ctx context.Context, rec *eventRecorder, namespace string) {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	probe := rec.event(rec.now(), reasonKill, "Kill", objectRef{APIVersion: "v1", Kind: "Pod", Namespace: namespace, Name: strings.ToLower(preflightPod)}, nil,
+	probe := rec.event(rec.now(), reasonKill, "Kill", kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: namespace, Name: strings.ToLower(kube.PreflightPod)}, nil,
 		"macaque's start-up check that it may write Events (a dry run: never stored)")
-	err := rec.api.createEvent(ctx, probe, true)
+	err := rec.api.CreateEvent(ctx, probe, true)
 	if err == nil {
 		return
 	}

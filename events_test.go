@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -23,7 +25,7 @@ var eventsAt = tick0.Add(1500 * time.Millisecond)
 // newTestRecorder is an eventRecorder writing to srv, logging into log.
 func newTestRecorder(t *testing.T, srv *fakeapi.Server, log *bytes.Buffer) *eventRecorder {
 	t.Helper()
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func newTestRecorder(t *testing.T, srv *fakeapi.Server, log *bytes.Buffer) *even
 func eventPosts(srv *fakeapi.Server) []fakeapi.Request {
 	var out []fakeapi.Request
 	for _, r := range srv.Requests() {
-		if strings.HasPrefix(r.Path, eventsAPI) {
+		if strings.HasPrefix(r.Path, kube.EventsAPI) {
 			out = append(out, r)
 		}
 	}
@@ -64,8 +66,8 @@ func refString(r *corev1.ObjectReference) string {
 // every field, and that other outcomes write none.
 func TestEventsOfEachOutcome(t *testing.T) {
 	depRef := ctrl("apps/v1", "Deployment", "web")
-	top := ownerRef{APIVersion: depRef.APIVersion, Kind: depRef.Kind, Name: depRef.Name, UID: depRef.UID, Controller: depRef.Controller}
-	sts := ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-db"}
+	top := kube.OwnerRef{APIVersion: depRef.APIVersion, Kind: depRef.Kind, Name: depRef.Name, UID: depRef.UID, Controller: depRef.Controller}
+	sts := kube.OwnerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-db"}
 	// A kill after a pick of db was passed over: its Events are the kill's alone.
 	killed := Result{Time: tick0, Namespace: testNS, Pod: "web-1", Owner: "ReplicaSet/web-7d9", Outcome: OutcomeKilled, Deleted: tick0.Add(time.Second), top: &top,
 		Passed: []string{"db-0: db: 2/3 ready"}, blamed: []blame{{workload: sts, namespace: testNS, pod: "db-0", why: "db: 2/3 ready"}}}
@@ -167,7 +169,7 @@ func checkEvent(t *testing.T, e eventsv1.Event, w wantEvent) {
 // and two Events at the same instant about a pod and a workload of the same name do not clash.
 func TestEventsStayValidAtTheLimits(t *testing.T) {
 	long := strings.Repeat("a", 240) + "-" + strings.Repeat("b", 12)
-	twin := ownerRef{APIVersion: "example.com/v1", Kind: "Game", Name: long, UID: "uid-game"}
+	twin := kube.OwnerRef{APIVersion: "example.com/v1", Kind: "Game", Name: long, UID: "uid-game"}
 	srv := fakeapi.New(t)
 	var log bytes.Buffer
 	rec := newTestRecorder(t, srv, &log)
@@ -192,8 +194,8 @@ func TestEventsStayValidAtTheLimits(t *testing.T) {
 
 // TestEventNames: unique per object, kind and instant, and valid for any object name.
 func TestEventNames(t *testing.T) {
-	pod := objectRef{Kind: "Pod", Name: "web"}
-	game := objectRef{Kind: "Game", Name: "web"}
+	pod := kube.ObjectRef{Kind: "Pod", Name: "web"}
+	game := kube.ObjectRef{Kind: "Game", Name: "web"}
 	if a, b := eventName(pod, eventsAt), eventName(game, eventsAt); a == b {
 		t.Errorf("a pod and a Game named alike share Event name %q", a)
 	}
@@ -201,7 +203,7 @@ func TestEventNames(t *testing.T) {
 		t.Errorf("two instants share Event name %q", a)
 	}
 	for _, name := range []string{"web", strings.Repeat("a", 253), strings.Repeat("a", 230) + "-" + strings.Repeat("b", 22), strings.Repeat("a.", 126) + "a"} {
-		got := eventName(objectRef{Kind: "Pod", Name: name}, eventsAt)
+		got := eventName(kube.ObjectRef{Kind: "Pod", Name: name}, eventsAt)
 		if errs := validation.IsDNS1123Subdomain(got); len(errs) != 0 || !strings.HasPrefix(name, strings.TrimSuffix(got[:strings.Index(got, ".pod.")], ".")) {
 			t.Errorf("eventName(%q) = %q: %v", name, got, errs)
 		}
@@ -230,7 +232,7 @@ func TestEventFailuresAreWarnedAndCounted(t *testing.T) {
 			srv.Fail = func(fakeapi.Request) *metav1.Status { return tt.status }
 			var log bytes.Buffer
 			rec := newTestRecorder(t, srv, &log)
-			top := ownerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u"}
+			top := kube.OwnerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u"}
 			r := Result{Time: tick0, Namespace: testNS, Pod: "web-1", Outcome: OutcomeKilled, top: &top}
 			rec.record(t.Context(), r)
 			rec.record(t.Context(), r)
@@ -263,7 +265,7 @@ func TestEventsNeverDelayTheKill(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
 			release := make(chan struct{})
 			srv.Fail = func(r fakeapi.Request) *metav1.Status {
-				if strings.HasPrefix(r.Path, eventsAPI) {
+				if strings.HasPrefix(r.Path, kube.EventsAPI) {
 					<-release
 				}
 				return nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -517,7 +519,7 @@ func TestGuard(t *testing.T) {
 func newGuardedKiller(t *testing.T, srv *fakeapi.Server, selector string, g guard) *Killer {
 	t.Helper()
 	k := newTestKiller(t, srv, selector, false)
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,31 +613,31 @@ func TestLookupReadsReadinessAndController(t *testing.T) {
 		name      string
 		pod       *corev1.Pod
 		ready     bool
-		ctrl      *ownerRef
+		ctrl      *kube.OwnerRef
 		owner     string
 		doesntOwn bool
 	}{
 		{name: "ready, controlled", pod: ownedBy(fakeapi.Pod(testNS, "db-0", nil), &ref), ready: true,
-			ctrl: &ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-StatefulSet-db", Controller: new(true)}, owner: "StatefulSet/db"},
+			ctrl: &kube.OwnerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-StatefulSet-db", Controller: new(true)}, owner: "StatefulSet/db"},
 		{name: "not ready, bare", pod: notReady(ownedBy(fakeapi.Pod(testNS, "solo", nil), nil))},
 		{name: "no conditions yet is not ready", pod: noConditions, ready: false,
-			ctrl: &ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs-new", UID: "rs-uid-new", Controller: new(true)}, owner: "ReplicaSet/rs-new"},
+			ctrl: &kube.OwnerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs-new", UID: "rs-uid-new", Controller: new(true)}, owner: "ReplicaSet/rs-new"},
 		{name: "an owner that is not the controller is no controller", pod: other, ready: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, tt.pod)
-			api, err := newRESTPods(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := api.lookup(t.Context(), testNS, tt.pod.Name, "")
+			v, err := api.Lookup(t.Context(), testNS, tt.pod.Name, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.Ready != tt.ready || v.owner() != tt.owner || (v.Controller == nil) != (tt.ctrl == nil) ||
+			if v.Ready != tt.ready || v.Owner() != tt.owner || (v.Controller == nil) != (tt.ctrl == nil) ||
 				(v.Controller != nil && (v.Controller.String() != tt.ctrl.String() || v.Controller.UID != tt.ctrl.UID || v.Controller.APIVersion != tt.ctrl.APIVersion)) {
-				t.Errorf("ready %v, owner %q, controller %+v; want %v, %q, %+v", v.Ready, v.owner(), v.Controller, tt.ready, tt.owner, tt.ctrl)
+				t.Errorf("ready %v, owner %q, controller %+v; want %v, %q, %+v", v.Ready, v.Owner(), v.Controller, tt.ready, tt.owner, tt.ctrl)
 			}
 		})
 	}
@@ -652,7 +654,7 @@ func TestPreflightGuard(t *testing.T) {
 		probes     int
 		healthOff  bool // MACAQUE_REQUIRE_HEALTHY=false: the chain is still read, for the opt-out annotation
 	}{
-		{name: "every kind readable", probes: len(workloadKinds)},
+		{name: "every kind readable", probes: len(kube.WorkloadKinds)},
 		{
 			name: "a Role without get on statefulsets names the setting", wantErr: `cannot get statefulsets in "shop"`, wantConfig: true, probes: 3,
 			fail: func(r fakeapi.Request) *metav1.Status {
@@ -672,7 +674,7 @@ func TestPreflightGuard(t *testing.T) {
 				return nil
 			},
 		},
-		{name: "with the guard off, every kind readable", healthOff: true, probes: len(workloadKinds)},
+		{name: "with the guard off, every kind readable", healthOff: true, probes: len(kube.WorkloadKinds)},
 		{
 			name: "a Role without get on replicationcontrollers names the setting", wantErr: "cannot get replicationcontrollers", wantConfig: true, probes: 5,
 			fail: func(r fakeapi.Request) *metav1.Status {
@@ -700,12 +702,12 @@ func TestPreflightGuard(t *testing.T) {
 				}
 				st := tt.fail(r)
 				if st != nil && st.Code == http.StatusOK {
-					srv.AddWorkload(&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: preflightPod}})
+					srv.AddWorkload(&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: kube.PreflightPod}})
 					return nil
 				}
 				return st
 			}
-			api, err := newRESTPods(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -726,8 +728,8 @@ func TestPreflightGuard(t *testing.T) {
 				t.Fatalf("%d requests, want %d probes: %+v", len(reqs), tt.probes, reqs)
 			}
 			for i, r := range reqs {
-				k := workloadKinds[i]
-				if want := k.prefix + "/namespaces/" + testNS + "/" + k.resource + "/" + preflightPod; r.Method != http.MethodGet || r.Path != want {
+				k := kube.WorkloadKinds[i]
+				if want := k.Prefix + "/namespaces/" + testNS + "/" + k.Resource + "/" + kube.PreflightPod; r.Method != http.MethodGet || r.Path != want {
 					t.Errorf("probe %d = %s %s, want GET %s", i, r.Method, r.Path, want)
 				}
 			}

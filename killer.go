@@ -3,27 +3,19 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 )
 
 // Outcome is what became of one tick's kill. Each value is a distinct, truthful report:
@@ -78,10 +70,10 @@ type Result struct {
 	Err   error // why, for every outcome but killed, dry-run, no candidates and paused
 	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
 	// guard: a kill's Event goes on it as well as on the pod.
-	top *ownerRef
+	top *kube.OwnerRef
 	// controller is the victim's own controller (its ReplicaSet, for a Deployment's pod), nil
 	// for a bare pod: the recovery verdict watches for the pod it recreates.
-	controller *ownerRef
+	controller *kube.OwnerRef
 	// uid is the victim's UID, which tells its replacement from it and its verdict's thread.
 	uid types.UID
 	// killRV is the resourceVersion at which the kill was seen: the DELETE's answer, or (for an
@@ -100,84 +92,52 @@ type Result struct {
 // blame is a workload that made the tick pass over a pick (the guard, or its
 // PodDisruptionBudget), the first such pick and why, and the Event reason that says which.
 type blame struct {
-	workload            ownerRef
+	workload            kube.OwnerRef
 	namespace, pod, why string
 	reason              string
 }
 
 // addBlame records that workload, in namespace, passed pod over for why, unless it already
 // passed one over.
-func (r *Result) addBlame(workload *ownerRef, namespace, pod, why, reason string) {
+func (r *Result) addBlame(workload *kube.OwnerRef, namespace, pod, why, reason string) {
 	if workload == nil || slices.ContainsFunc(r.blamed, func(b blame) bool { return b.workload.UID == workload.UID }) {
 		return
 	}
 	r.blamed = append(r.blamed, blame{workload: *workload, namespace: namespace, pod: pod, why: why, reason: reason})
 }
 
-// victim is the pod chosen for a kill, as read back just before deleting it.
-type victim struct {
-	Namespace       string
-	UID             types.UID
-	ResourceVersion string
-	Controller      *ownerRef // the controlling owner, nil for a bare pod; the guard reads up from it
-	Node            string
-	Running         bool
-	Ready           bool // the pod's Ready condition is True
-	Terminating     bool
-	Annotations     map[string]string // read for the opt-out annotation
-	Labels          map[string]string // matched against PodDisruptionBudgets that refuse an eviction together
-	Created         time.Time         // creationTimestamp, for MACAQUE_MIN_POD_AGE
-	// listRV is the resourceVersion of the list that read it back: the whole store's at that
-	// moment, where a recovery's watches start when the kill's own answer carries none.
-	listRV string
-}
-
-// owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
-func (v victim) owner() string {
-	if v.Controller == nil {
-		return ""
-	}
-	return v.Controller.String()
-}
-
 // podAPI is the slice of the Kubernetes API the killer needs: list and delete (or evict) pods,
 // nothing more, which is exactly what the Role in macaque.yml grants.
 type podAPI interface {
-	// listPage calls each with the name of every candidate on one page of q (a Running pod not
+	// ListPage calls each with the name of every candidate on one page of q (a Running pod not
 	// being deleted) and returns the continue token of the next page, empty after the last.
-	listPage(ctx context.Context, q listQuery, each func(name string)) (next string, err error)
+	ListPage(ctx context.Context, q kube.ListQuery, each func(name string)) (next string, err error)
 	// lookup reads one pod by name, among those matching selector (through list, so no "get"
-	// permission is needed). A pod that does not exist or does not match is errGone.
-	lookup(ctx context.Context, namespace, name, selector string) (victim, error)
+	// permission is needed). A pod that does not exist or does not match is kube.ErrGone.
+	Lookup(ctx context.Context, namespace, name, selector string) (kube.Pod, error)
 	// locate reads the pods named name in every namespace q lists (a cluster-wide q: a row of
 	// its table does not say its namespace, and the same name may be in several), among those
-	// matching q's selector. None is errGone.
-	locate(ctx context.Context, q listQuery, name string) ([]victim, error)
+	// matching q's selector. None is kube.ErrGone.
+	Locate(ctx context.Context, q kube.ListQuery, name string) ([]kube.Pod, error)
 	// delete deletes the pod only if it still has the given UID and resourceVersion, with
 	// grace seconds to terminate (nil: the pod's own terminationGracePeriodSeconds).
 	// It returns the resourceVersion of the deletion, from the deleted pod the API server
 	// answers with ("" when the answer carries none).
-	delete(ctx context.Context, namespace, name string, v victim, grace *int64) (string, error)
+	Delete(ctx context.Context, namespace, name string, v kube.Pod, grace *int64) (string, error)
 	// evict evicts the pod through the Eviction API, with the same preconditions as delete.
-	evict(ctx context.Context, namespace, name string, v victim, grace *int64) error
-	// listPDBs reads the PodDisruptionBudgets of namespace, to name those that refused an
+	Evict(ctx context.Context, namespace, name string, v kube.Pod, grace *int64) error
+	// ListPDBs reads the PodDisruptionBudgets of namespace, to name those that refused an
 	// eviction together.
-	listPDBs(ctx context.Context, namespace string) ([]pdb, error)
-	// probeDelete asks the API server, without deleting anything, whether macaque may delete
+	ListPDBs(ctx context.Context, namespace string) ([]kube.PDB, error)
+	// ProbeDelete asks the API server, without deleting anything, whether macaque may delete
 	// pods in namespace: nil when it may.
-	probeDelete(ctx context.Context, namespace string) error
-	// probeEvict asks the same of evictions.
-	probeEvict(ctx context.Context, namespace string) error
+	ProbeDelete(ctx context.Context, namespace string) error
+	// ProbeEvict asks the same of evictions.
+	ProbeEvict(ctx context.Context, namespace string) error
 }
 
-// listQuery selects one page of candidates: the Running pods in namespace (every namespace but
-// excludeNamespaces when empty) that match selector, except the one named exclude.
-type listQuery struct {
-	namespace, selector, exclude string
-	excludeNamespaces            []string
-	limit                        int64 // rows per page
-	continueToken                string
-}
+// run hands it the one API client; this keeps the two in step.
+var _ podAPI = (*kube.Client)(nil)
 
 // candidate is one row of a candidates' list. Its namespace is empty when it came from a
 // cluster-wide list, whose rows do not say it: the read-back finds it.
@@ -364,7 +324,7 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 		r.Namespace, r.Pod, r.Owner, r.Node, r.Note, r.top = base.Namespace, c.name, "", "", "", nil
 		name := c.String()
 		v, err := k.readBack(pickCtx, c, tried)
-		if errors.Is(err, errGone) {
+		if errors.Is(err, kube.ErrGone) {
 			lastErr = fmt.Errorf("pod %q: %w", name, err)
 			r.Passed = append(r.Passed, name+": gone, or no longer matches the selector")
 			continue
@@ -373,10 +333,10 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 			return k.finish(ctx, done, r, fmt.Errorf("read pod %q: %w", name, err), want)
 		}
 		name = candidate{v.Namespace, c.name}.String()
-		r.Namespace, r.Owner, r.Node = v.Namespace, v.owner(), v.Node
+		r.Namespace, r.Owner, r.Node = v.Namespace, v.Owner(), v.Node
 		if !v.Running || v.Terminating {
 			// The pick changed between the list and now; deleting it would not test anything.
-			lastErr = fmt.Errorf("pod %q is no longer running: %w", name, errGone)
+			lastErr = fmt.Errorf("pod %q is no longer running: %w", name, kube.ErrGone)
 			r.Passed = append(r.Passed, name+": no longer running")
 			continue
 		}
@@ -414,7 +374,7 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 		} else {
 			r, err = k.delete(ctx, r, v)
 		}
-		if errors.Is(err, errGone) {
+		if errors.Is(err, kube.ErrGone) {
 			lastErr = err
 			r.Passed = append(r.Passed, name+": changed or went away before the "+k.mode.request())
 			continue
@@ -460,20 +420,20 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 // cluster-wide list names no namespace: of the pods of its name in scope, one not yet tried
 // this tick is taken at random, which keeps the pick uniform over pods when a name (a
 // StatefulSet's web-0) is in several namespaces, each of them a row of its own in the list.
-func (k *Killer) readBack(ctx context.Context, c candidate, tried map[candidate]bool) (victim, error) {
+func (k *Killer) readBack(ctx context.Context, c candidate, tried map[candidate]bool) (kube.Pod, error) {
 	if c.namespace != "" {
 		tried[c] = true
-		return k.api.lookup(ctx, c.namespace, c.name, k.selector)
+		return k.api.Lookup(ctx, c.namespace, c.name, k.selector)
 	}
 	q := k.scope.lists()[0]
-	q.selector = k.selector
-	found, err := k.api.locate(ctx, q, c.name)
+	q.Selector = k.selector
+	found, err := k.api.Locate(ctx, q, c.name)
 	if err != nil {
-		return victim{}, err
+		return kube.Pod{}, err
 	}
-	found = slices.DeleteFunc(found, func(v victim) bool { return tried[candidate{v.Namespace, c.name}] })
+	found = slices.DeleteFunc(found, func(v kube.Pod) bool { return tried[candidate{v.Namespace, c.name}] })
 	if len(found) == 0 {
-		return victim{}, fmt.Errorf("no pod named %q left in scope: %w", c.name, errGone)
+		return kube.Pod{}, fmt.Errorf("no pod named %q left in scope: %w", c.name, kube.ErrGone)
 	}
 	v := found[k.rng.IntN(len(found))]
 	tried[candidate{v.Namespace, c.name}] = true
@@ -564,17 +524,17 @@ func (m killMode) request() string {
 // API server's answer never comes, what it did is read back instead of guessed: the pod may be
 // gone. An eviction a PodDisruptionBudget refused (or several together) is errBlocked, worded
 // to name them.
-func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error) {
+func (k *Killer) delete(ctx context.Context, r Result, v kube.Pod) (Result, error) {
 	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
 	verb, rv := "delete", ""
 	var err error
 	if k.mode == modeEvict {
-		verb, err = "evict", k.api.evict(delCtx, v.Namespace, r.Pod, v, k.grace)
+		verb, err = "evict", k.api.Evict(delCtx, v.Namespace, r.Pod, v, k.grace)
 	} else {
-		rv, err = k.api.delete(delCtx, v.Namespace, r.Pod, v, k.grace)
+		rv, err = k.api.Delete(delCtx, v.Namespace, r.Pod, v, k.grace)
 	}
 	cancel()
-	r.controller, r.uid, r.killRV = v.Controller, v.UID, cmp.Or(rv, v.listRV)
+	r.controller, r.uid, r.killRV = v.Controller, v.UID, cmp.Or(rv, v.ListRV)
 	if err == nil {
 		r.Outcome, r.Deleted = OutcomeKilled, k.now()
 		return r, nil
@@ -582,30 +542,30 @@ func (k *Killer) delete(ctx context.Context, r Result, v victim) (Result, error)
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		// A UID or resourceVersion precondition that fails comes back as 409 Conflict: the pod
 		// was replaced, changed (relabelled, or deleted by someone else) since it was read back.
-		return r, fmt.Errorf("%s pod %q: %w: %w", verb, r.Pod, errGone, err)
+		return r, fmt.Errorf("%s pod %q: %w: %w", verb, r.Pod, kube.ErrGone, err)
 	}
-	if pdb := pdbCause(err); pdb != "" {
+	if pdb := kube.PDBCause(err); pdb != "" {
 		// The eviction handler checks the budget before it touches the pod: nothing was done.
 		return r, fmt.Errorf("%w %s", errBlocked, pdb)
 	}
-	if k.mode == modeEvict && coveredTwice(err) {
+	if k.mode == modeEvict && kube.CoveredTwice(err) {
 		// Refused before the pod was touched, though it is a 500: nothing to read back.
 		listCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
 		defer cancel()
-		pdbs, listErr := k.api.listPDBs(listCtx, v.Namespace)
-		return r, fmt.Errorf("%w %s", errBlocked, describeCoveredTwice(covering(pdbs, v.Labels), listErr))
+		pdbs, listErr := k.api.ListPDBs(listCtx, v.Namespace)
+		return r, fmt.Errorf("%w %s", errBlocked, describeCoveredTwice(kube.Covering(pdbs, v.Labels), listErr))
 	}
 	// A 429 without a budget's cause is the API server's own throttling (priority and
 	// fairness, max-in-flight), which answers before any handler runs: nothing was done, so it
 	// is an error, and there is nothing to read back.
-	if !answerUnknown(err) {
+	if !kube.AnswerUnknown(err) {
 		return r, fmt.Errorf("%s pod %q: %w", verb, r.Pod, err)
 	}
 
 	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
 	defer cancel()
-	back, readErr := k.api.lookup(readCtx, v.Namespace, r.Pod, "")
-	if readErr != nil && !errors.Is(readErr, errGone) {
+	back, readErr := k.api.Lookup(readCtx, v.Namespace, r.Pod, "")
+	if readErr != nil && !errors.Is(readErr, kube.ErrGone) {
 		r.Outcome = OutcomeUnknown
 		return r, fmt.Errorf("%s pod %q: no answer (%w), and the read-back failed: %w", verb, r.Pod, err, readErr)
 	}
@@ -636,29 +596,6 @@ func joinNotes(notes ...string) string {
 	return strings.Join(out, "; ")
 }
 
-// answerUnknown says whether err leaves it open whether the API server carried the request out:
-// no answer at all (a timeout, a broken connection), or a 5xx, which a proxy or the server's own
-// timeout may send after the write was committed.
-func answerUnknown(err error) bool {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) {
-		return status.Status().Code >= http.StatusInternalServerError
-	}
-	return true
-}
-
-// errGone marks a pick that vanished, left the scope or changed identity before it could be deleted.
-var errGone = errors.New("pod is gone")
-
-// rbacDenial matches the message of a 403 from the RBAC authorizer, as opposed to one from an
-// admission webhook or policy, which must not be blamed on macaque's Role.
-var rbacDenial = regexp.MustCompile(`User ".*" cannot [a-z]+ resource "`)
-
-// isRBACDenial says whether err is RBAC's Forbidden.
-func isRBACDenial(err error) bool {
-	return apierrors.IsForbidden(err) && rbacDenial.MatchString(err.Error())
-}
-
 // outcomeOf classifies a tick's error, given the outcome the kill path has already set: a delete
 // that succeeded (killed, dry-run) or whose fate is unknown keeps it.
 func outcomeOf(set Outcome, err error) Outcome {
@@ -674,10 +611,10 @@ func outcomeOf(set Outcome, err error) Outcome {
 	if err == nil {
 		return set
 	}
-	if errors.Is(err, errGone) {
+	if errors.Is(err, kube.ErrGone) {
 		return OutcomeNotFound
 	}
-	if isRBACDenial(err) {
+	if kube.IsRBACDenial(err) {
 		return OutcomeForbidden
 	}
 	if apierrors.IsForbidden(err) {
@@ -723,24 +660,24 @@ func (k *Killer) report(r Result, err error) Result {
 func (k *Killer) pick(ctx context.Context) (picks []candidate, n int, err error) {
 	size := k.count.reservoir()
 	for _, q := range k.scope.lists() {
-		q.selector, q.exclude, q.limit = k.selector, k.self, cmp.Or(k.pageRows, pageSize)
+		q.Selector, q.Exclude, q.Limit = k.selector, k.self, cmp.Or(k.pageRows, pageSize)
 		keep := func(name string) {
 			n++
 			if len(picks) < size {
-				picks = append(picks, candidate{q.namespace, name})
+				picks = append(picks, candidate{q.Namespace, name})
 			} else if i := k.rng.IntN(n); i < size {
-				picks[i] = candidate{q.namespace, name}
+				picks[i] = candidate{q.Namespace, name}
 			}
 		}
 		for {
-			next, err := k.api.listPage(ctx, q, keep)
+			next, err := k.api.ListPage(ctx, q, keep)
 			if err != nil {
 				return nil, n, fmt.Errorf("list pods in %s: %w", listScope(q), err)
 			}
 			if next == "" {
 				break
 			}
-			q.continueToken = next
+			q.ContinueToken = next
 		}
 	}
 	k.rng.Shuffle(len(picks), func(i, j int) { picks[i], picks[j] = picks[j], picks[i] })
@@ -748,14 +685,14 @@ func (k *Killer) pick(ctx context.Context) (picks []candidate, n int, err error)
 }
 
 // listScope is how an error names the namespaces a list covers.
-func listScope(q listQuery) string {
-	if q.namespace != "" {
-		return strconv.Quote(q.namespace)
+func listScope(q kube.ListQuery) string {
+	if q.Namespace != "" {
+		return strconv.Quote(q.Namespace)
 	}
-	if len(q.excludeNamespaces) == 0 {
+	if len(q.ExcludeNamespaces) == 0 {
 		return "every namespace"
 	}
-	return "every namespace except " + strings.Join(q.excludeNamespaces, ",")
+	return "every namespace except " + strings.Join(q.ExcludeNamespaces, ",")
 }
 
 // pageSize is the most rows one list request asks for, so a namespace of up to 50,000 pods in
@@ -769,384 +706,10 @@ func listScope(q listQuery) string {
 // a response does not show in macaque's memory.
 const pageSize = 50000
 
-// tableAccept asks the API server for the printed table of pods instead of the pods themselves:
-// a row's name and status are all the pick needs (owner and node come from the read-back of
-// the one victim), at a few percent of the bytes.
-const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io"
-
-// restPods implements podAPI over client-go's REST client, without the generated clientset
-// (which would triple the binary's size for the two calls we make).
-type restPods struct {
-	client rest.Interface
-}
-
-// newRESTPods builds the REST client for the core/v1 API from cfg.
-func newRESTPods(cfg *rest.Config) (*restPods, error) {
-	scheme := runtime.NewScheme()
-	gv := schema.GroupVersion{Version: "v1"}
-	metav1.AddToGroupVersion(scheme, gv)
-	c := rest.CopyConfig(cfg)
-	c.APIPath = "/api"
-	c.GroupVersion = &gv
-	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
-	c.ContentType = "application/json"
-	client, err := rest.RESTClientFor(c)
-	if err != nil {
-		return nil, fmt.Errorf("build API client: %w", err)
-	}
-	return &restPods{client: client}, nil
-}
-
-func (p *restPods) listPage(ctx context.Context, q listQuery, each func(name string)) (string, error) {
-	terms := []fields.Selector{fields.OneTermEqualSelector("status.phase", "Running")}
-	if q.exclude != "" {
-		// In a cluster-wide list this also leaves out a pod of the same name in another
-		// namespace: a generated name (macaque-7d9f8-x2x4q), so in practice never another.
-		terms = append(terms, fields.OneTermNotEqualSelector("metadata.name", q.exclude))
-	}
-	sel := fields.AndSelectors(append(terms, notInNamespaces(q.excludeNamespaces)...)...)
-	req := p.client.Get().Namespace(q.namespace).Resource("pods").
-		SetHeader("Accept", tableAccept).
-		Param("fieldSelector", sel.String()).
-		Param("limit", strconv.FormatInt(q.limit, 10)).
-		Param("includeObject", "None")
-	if q.selector != "" {
-		req = req.Param("labelSelector", q.selector)
-	}
-	if q.continueToken != "" {
-		req = req.Param("continue", q.continueToken)
-	}
-	body, err := req.Stream(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer func() {
-		// Read the little that may follow the table (a newline) so that the connection is
-		// reused: closing an unfinished body resets an HTTP/2 stream or drops an HTTP/1 connection.
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-		_ = body.Close()
-	}()
-	next, err := decodeTable(body, each)
-	if err != nil {
-		return "", fmt.Errorf("decode pod table: %w", err)
-	}
-	return next, nil
-}
-
-// notInNamespaces are the terms selecting objects in none of namespaces: field selectors have
-// no "notin", so one inequality each.
-func notInNamespaces(namespaces []string) []fields.Selector {
-	terms := make([]fields.Selector, 0, len(namespaces))
-	for _, ns := range namespaces {
-		terms = append(terms, fields.OneTermNotEqualSelector("metadata.namespace", ns))
-	}
-	return terms
-}
-
-// drainLimit bounds what is read past the end of a table before its response is closed.
-const drainLimit = 64 << 10
-
-// decodeTable reads a meta.k8s.io/v1 Table of pods from r one row at a time, so a page of any
-// size costs one row's memory. It calls each with the name of every pod not printed as
-// Terminating and returns the table's continue token. The API server writes columnDefinitions
-// before rows (the field order of metav1.Table), which is what lets rows be read as they come.
-func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
-	dec := json.NewDecoder(r)
-	if err := expectDelim(dec, '{'); err != nil {
-		return "", err
-	}
-	nameCol, statusCol := -1, -1
-	kind := ""
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return "", err
-		}
-		switch key {
-		case "kind":
-			if err := dec.Decode(&kind); err != nil {
-				return "", fmt.Errorf("kind: %w", err)
-			}
-		case "metadata":
-			var meta struct {
-				Continue string `json:"continue"`
-			}
-			if err := dec.Decode(&meta); err != nil {
-				return "", fmt.Errorf("metadata: %w", err)
-			}
-			next = meta.Continue
-		case "columnDefinitions":
-			var cols []struct {
-				Name string `json:"name"`
-			}
-			if err := dec.Decode(&cols); err != nil {
-				return "", fmt.Errorf("columnDefinitions: %w", err)
-			}
-			for i, c := range cols {
-				switch c.Name {
-				case "Name":
-					nameCol = i
-				case "Status":
-					statusCol = i
-				}
-			}
-			if nameCol < 0 || statusCol < 0 {
-				return "", fmt.Errorf("no Name or Status column among %d columns", len(cols))
-			}
-		case "rows":
-			if err := decodeRows(dec, nameCol, statusCol, each); err != nil {
-				return "", err
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return "", fmt.Errorf("%v: %w", key, err)
-			}
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return "", err
-	}
-	// A proxy that drops the Accept header gets a PodList, whose items this decoder would skip:
-	// that must be an error, not a namespace with no candidates.
-	if kind != "Table" || nameCol < 0 {
-		return "", fmt.Errorf("%w: got kind %q (does a proxy between macaque and the API server drop the Accept header?)", errNotTable, kind)
-	}
-	return next, nil
-}
-
-// errNotTable is an answer to a pod list that is not the Table macaque asked for.
-var errNotTable = errors.New("the API server's answer is not a pod Table")
-
-// decodeRows reads the rows array (or null) of a pod table, reusing one row's buffers.
-func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string)) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("rows: %w", err)
-	}
-	if tok == nil { // an empty table may print its rows as null
-		return nil
-	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf("rows: got %v, want an array", tok)
-	}
-	if dec.More() && nameCol < 0 { // columnDefinitions, once read, has set both columns or failed
-		return errors.New("rows come before the column definitions")
-	}
-	var row struct {
-		Cells []json.RawMessage `json:"cells"`
-	}
-	for dec.More() {
-		row.Cells = row.Cells[:0]
-		if err := dec.Decode(&row); err != nil {
-			return fmt.Errorf("row: %w", err)
-		}
-		if len(row.Cells) <= max(nameCol, statusCol) {
-			return fmt.Errorf("row has %d cells, want more than %d", len(row.Cells), max(nameCol, statusCol))
-		}
-		status, err := stringCell(row.Cells[statusCol])
-		if err != nil {
-			return fmt.Errorf("pod status: %w", err)
-		}
-		// A pod with a deletionTimestamp is printed as Terminating whatever its phase, or as
-		// Unknown when its node is unreachable: either way it is already going away.
-		if status == "Terminating" || status == "Unknown" {
-			continue
-		}
-		name, err := stringCell(row.Cells[nameCol])
-		if err != nil {
-			return fmt.Errorf("pod name: %w", err)
-		}
-		each(name)
-	}
-	return expectDelim(dec, ']')
-}
-
-// stringCell decodes a cell that must be a string. A JSON null would decode into a string as
-// "no change", so it is refused rather than read as the previous row's value.
-func stringCell(cell json.RawMessage) (string, error) {
-	var s *string
-	if err := json.Unmarshal(cell, &s); err != nil {
-		return "", err
-	}
-	if s == nil {
-		return "", errors.New("null cell")
-	}
-	return *s, nil
-}
-
-// expectDelim reads the next token and fails unless it is want.
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != want {
-		return fmt.Errorf("got %v, want %v", tok, want)
-	}
-	return nil
-}
-
-// podObject is the part of a v1 Pod that a victim report and the steady-state guard need.
-type podObject struct {
-	Metadata metav1.ObjectMeta `json:"metadata"`
-	Spec     struct {
-		NodeName string `json:"nodeName"`
-	} `json:"spec"`
-	Status struct {
-		Phase      string `json:"phase"`
-		Conditions []struct {
-			Type   string `json:"type"`
-			Status string `json:"status"`
-		} `json:"conditions"`
-	} `json:"status"`
-}
-
-// ready says whether the pod's Ready condition is True.
-func (p podObject) ready() bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == "Ready" {
-			return c.Status == "True"
-		}
-	}
-	return false
-}
-
-func (p *restPods) lookup(ctx context.Context, namespace, name, selector string) (victim, error) {
-	// A list by metadata.name is served from a single key, like a get, but needs only "list";
-	// the label selector re-checks the scope, in case the pod was relabelled since it was listed.
-	found, err := p.readPods(ctx, namespace, fields.OneTermEqualSelector("metadata.name", name), selector)
-	if err != nil {
-		return victim{}, err
-	}
-	if len(found) == 0 {
-		return victim{}, fmt.Errorf("pod %q: %w", name, errGone)
-	}
-	return found[0], nil
-}
-
-func (p *restPods) locate(ctx context.Context, q listQuery, name string) ([]victim, error) {
-	terms := append([]fields.Selector{fields.OneTermEqualSelector("metadata.name", name)}, notInNamespaces(q.excludeNamespaces)...)
-	found, err := p.readPods(ctx, q.namespace, fields.AndSelectors(terms...), q.selector)
-	if err != nil {
-		return nil, err
-	}
-	if len(found) == 0 {
-		return nil, fmt.Errorf("pod %q: %w", name, errGone)
-	}
-	return found, nil
-}
-
-// readPods lists the pods in namespace (every namespace when empty) that match both selectors,
-// as victims. Callers select by name, so the answer holds a pod, or a few in a cluster-wide list.
-func (p *restPods) readPods(ctx context.Context, namespace string, fieldSel fields.Selector, selector string) ([]victim, error) {
-	req := p.client.Get().Namespace(namespace).Resource("pods").Param("fieldSelector", fieldSel.String())
-	if selector != "" {
-		req = req.Param("labelSelector", selector)
-	}
-	body, err := req.DoRaw(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var list struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
-		Items []podObject `json:"items"`
-	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("decode pod list: %w", err)
-	}
-	out := make([]victim, 0, len(list.Items))
-	for _, pod := range list.Items {
-		v := victim{
-			Namespace:       pod.Metadata.Namespace,
-			UID:             pod.Metadata.UID,
-			ResourceVersion: pod.Metadata.ResourceVersion,
-			Node:            pod.Spec.NodeName,
-			Running:         pod.Status.Phase == "Running",
-			Ready:           pod.ready(),
-			Terminating:     pod.Metadata.DeletionTimestamp != nil,
-			Annotations:     pod.Metadata.Annotations,
-			Labels:          pod.Metadata.Labels,
-			Created:         pod.Metadata.CreationTimestamp.Time,
-			listRV:          list.Metadata.ResourceVersion,
-		}
-		if ref := metav1.GetControllerOfNoCopy(&pod.Metadata); ref != nil {
-			v.Controller = &ownerRef{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-func (p *restPods) delete(ctx context.Context, namespace, name string, v victim, grace *int64) (string, error) {
-	body, err := deleteOptions(preconditions(v), grace)
-	if err != nil {
-		return "", err
-	}
-	// Never resent: a second DELETE of a pod the first one killed answers 404, which would read
-	// as "gone before we could delete it". client-go does not resend a request with a body
-	// today; MaxRetries(0) keeps it so.
-	res := p.client.Delete().Namespace(namespace).Resource("pods").Name(name).Body(body).MaxRetries(0).Do(ctx)
-	if err := res.Error(); err != nil {
-		return "", err
-	}
-	raw, _ := res.Raw()
-	// The answer is the pod as deleted (a Status from an older server): its resourceVersion is
-	// the kill's. One that does not decode leaves the read-back's.
-	var gone struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
-	}
-	_ = json.Unmarshal(raw, &gone)
-	return gone.Metadata.ResourceVersion, nil
-}
-
-// preconditions make a kill of v fail with 409 Conflict unless the pod still has v's UID and
-// resourceVersion: it was not replaced nor changed since it was read back.
-func preconditions(v victim) *metav1.Preconditions {
-	pre := metav1.NewUIDPreconditions(string(v.UID))
-	if v.ResourceVersion != "" {
-		pre.ResourceVersion = &v.ResourceVersion
-	}
-	return pre
-}
-
-// preflightPod is a pod name that can never exist (names are lower case), so a dry-run delete
-// of it tells whether delete is allowed without touching any pod: 404 if so, 403 if not.
-const preflightPod = "MACAQUE-PREFLIGHT-CHECK"
-
-func (p *restPods) probeDelete(ctx context.Context, namespace string) error {
-	body, err := deleteOptions(nil, nil)
-	if err != nil {
-		return err
-	}
-	err = p.client.Delete().Namespace(namespace).Resource("pods").Name(preflightPod).Param("dryRun", "All").Body(body).Do(ctx).Error()
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err == nil {
-		return fmt.Errorf("a dry-run delete of pod %q succeeded, which no API server should allow", preflightPod)
-	}
-	return err
-}
-
-// deleteOptions encodes the body of a DELETE; grace nil leaves the pod's own grace period.
-func deleteOptions(pre *metav1.Preconditions, grace *int64) ([]byte, error) {
-	opts := metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}, Preconditions: pre, GracePeriodSeconds: grace}
-	body, err := json.Marshal(opts)
-	if err != nil {
-		return nil, fmt.Errorf("encode delete options: %w", err)
-	}
-	return body, nil
-}
-
 // topOf is the workload a pick belongs to: its top controller as the guard read it (the
 // Deployment above a ReplicaSet, a listed owner kind above its ReplicaSets), else its own
 // controller; nil for a bare pod.
-func topOf(top, controller *ownerRef) *ownerRef {
+func topOf(top, controller *kube.OwnerRef) *kube.OwnerRef {
 	if top != nil {
 		return top
 	}

@@ -8,15 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"path"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	corev1 "k8s.io/api/core/v1"
@@ -32,7 +32,7 @@ var tick0 = time.Date(2026, 3, 29, 9, 0, 0, 0, time.UTC)
 // newTestKiller returns a Killer talking HTTP to srv, seeded so every run picks alike.
 func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bool) *Killer {
 	t.Helper()
-	api, err := newRESTPods(&rest.Config{Host: srv.URL})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +540,7 @@ func TestListRequests(t *testing.T) {
 					wantContinue = tokens[i-1]
 				}
 				checks := map[string][2]string{
-					"Accept":        {reqs[i].Accept, tableAccept},
+					"Accept":        {reqs[i].Accept, kube.TableAccept},
 					"fieldSelector": {q.Get("fieldSelector"), "status.phase=Running,metadata.name!=macaque-0"},
 					"labelSelector": {q.Get("labelSelector"), "app=web"},
 					"limit":         {q.Get("limit"), fmt.Sprint(tt.limit)},
@@ -572,10 +572,10 @@ type pagedNames struct {
 	per   int
 }
 
-func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) (string, error) {
+func (p pagedNames) ListPage(_ context.Context, q kube.ListQuery, each func(string)) (string, error) {
 	start := 0
-	if q.continueToken != "" {
-		_, _ = fmt.Sscan(q.continueToken, &start)
+	if q.ContinueToken != "" {
+		_, _ = fmt.Sscan(q.ContinueToken, &start)
 	}
 	end := min(start+p.per, len(p.names))
 	for _, name := range p.names[start:end] {
@@ -587,17 +587,19 @@ func (p pagedNames) listPage(_ context.Context, q listQuery, each func(string)) 
 	return "", nil
 }
 
-func (pagedNames) lookup(context.Context, string, string, string) (victim, error) {
+func (pagedNames) Lookup(context.Context, string, string, string) (kube.Pod, error) {
 	panic("not used")
 }
-func (pagedNames) locate(context.Context, listQuery, string) ([]victim, error) { panic("not used") }
-func (pagedNames) delete(context.Context, string, string, victim, *int64) (string, error) {
+func (pagedNames) Locate(context.Context, kube.ListQuery, string) ([]kube.Pod, error) {
 	panic("not used")
 }
-func (pagedNames) evict(context.Context, string, string, victim, *int64) error { panic("not used") }
-func (pagedNames) listPDBs(context.Context, string) ([]pdb, error)             { panic("not used") }
-func (pagedNames) probeDelete(context.Context, string) error                   { panic("not used") }
-func (pagedNames) probeEvict(context.Context, string) error                    { panic("not used") }
+func (pagedNames) Delete(context.Context, string, string, kube.Pod, *int64) (string, error) {
+	panic("not used")
+}
+func (pagedNames) Evict(context.Context, string, string, kube.Pod, *int64) error { panic("not used") }
+func (pagedNames) ListPDBs(context.Context, string) ([]kube.PDB, error)          { panic("not used") }
+func (pagedNames) ProbeDelete(context.Context, string) error                     { panic("not used") }
+func (pagedNames) ProbeEvict(context.Context, string) error                      { panic("not used") }
 
 // TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page of
 // whichever namespace's list it is, must be equally likely to be the first pick, and equally
@@ -692,171 +694,6 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	}
 }
 
-// tableJSON prints a pod table the way kube-apiserver lays it out: metadata, then columns, then rows.
-func tableJSON(next string, cols []string, rows ...[]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"42","continue":%q},"columnDefinitions":[`, next)
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, `{"name":%q,"type":"string","format":"","description":"","priority":0}`, c)
-	}
-	b.WriteString(`],"rows":[`)
-	for i, r := range rows {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		cells, _ := json.Marshal(r)
-		fmt.Fprintf(&b, `{"cells":%s,"object":null}`, cells)
-	}
-	b.WriteString("]}\n")
-	return b.String()
-}
-
-// cutAfter returns s up to the end of the first mark, as a connection dropped there would.
-func cutAfter(s, mark string) string { return s[:strings.Index(s, mark)+len(mark)] }
-
-func TestDecodeTable(t *testing.T) {
-	podCols := []string{"Name", "Ready", "Status", "Restarts", "Age"}
-	tests := []struct {
-		name      string
-		body      string
-		wantNames []string
-		wantNext  string
-		wantErr   string // a substring of the error; empty when none is wanted
-	}{
-		{
-			name: "a page with more to come, skipping a terminating pod",
-			body: tableJSON("tok-2", podCols,
-				[]string{"web-1", "1/1", "Running", "0", "5m"},
-				[]string{"web-2", "1/1", "Terminating", "0", "5m"},
-				[]string{"web-3", "0/1", "Running", "3", "1m"}),
-			wantNames: []string{"web-1", "web-3"},
-			wantNext:  "tok-2",
-		},
-		{
-			name:      "the last page",
-			body:      tableJSON("", podCols, []string{"web-1", "1/1", "Running", "0", "5m"}),
-			wantNames: []string{"web-1"},
-		},
-		{
-			name:      "columns found by name, not position",
-			body:      tableJSON("", []string{"Status", "Extra", "Name"}, []string{"Running", "x", "web-1"}, []string{"Terminating", "x", "web-2"}),
-			wantNames: []string{"web-1"},
-		},
-		{name: "no rows", body: tableJSON("", podCols)},
-		{name: "rows null", body: `{"kind":"Table","metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":null}`},
-		{name: "no rows field", body: `{"kind":"Table","metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`},
-		{
-			name:      "pods printed Unknown are going away on a lost node: not candidates",
-			body:      tableJSON("", podCols, []string{"web-1", "1/1", "Unknown", "0", "5m"}, []string{"web-2", "1/1", "Running", "0", "5m"}),
-			wantNames: []string{"web-2"},
-		},
-		{
-			name:    "a PodList (a proxy dropped the Accept header) is not an empty table",
-			body:    `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[{"metadata":{"name":"web-1"}}]}`,
-			wantErr: "not a pod Table: got kind \"PodList\"",
-		},
-		{
-			name:    "a table without column definitions",
-			body:    `{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{},"rows":[]}`,
-			wantErr: "not a pod Table",
-		},
-		{
-			name:    "columns but no kind",
-			body:    `{"metadata":{},"columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[]}`,
-			wantErr: "not a pod Table",
-		},
-		{
-			name:    "rows before columns cannot be read as they come",
-			body:    `{"rows":[{"cells":["web-1","Running"]}],"columnDefinitions":[{"name":"Name"},{"name":"Status"}]}`,
-			wantErr: "rows come before the column definitions",
-		},
-		{name: "no Status column", body: tableJSON("", []string{"Name", "Ready"}), wantErr: "no Name or Status column"},
-		{
-			name:    "short row",
-			body:    tableJSON("", podCols, []string{"web-1", "1/1"}),
-			wantErr: "row has 2 cells",
-		},
-		{
-			name:    "name not a string",
-			body:    `{"kind":"Table","columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":[7,"Running"]}]}`,
-			wantErr: "pod name",
-		},
-		{
-			name:      "cut off mid-row",
-			body:      cutAfter(tableJSON("", podCols, []string{"web-1", "1/1", "Running", "0", "5m"}, []string{"web-2", "1/1", "Running", "0", "5m"}), `"web-2",`),
-			wantNames: []string{"web-1"},
-			wantErr:   "unexpected EOF",
-		},
-		{name: "a Status instead of a table", body: `["not", "a", "table"]`, wantErr: "want {"},
-		{
-			name:      "a null name is refused, not read as the previous row's",
-			body:      `{"kind":"Table","columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":["web-1","Running"]},{"cells":[null,"Running"]}]}`,
-			wantNames: []string{"web-1"},
-			wantErr:   "pod name: null cell",
-		},
-		{
-			name:    "a null status is refused, not read as the previous row's",
-			body:    `{"kind":"Table","columnDefinitions":[{"name":"Name"},{"name":"Status"}],"rows":[{"cells":["web-1","Terminating"]},{"cells":["web-2",null]}]}`,
-			wantErr: "pod status: null cell",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var names []string
-			next, err := decodeTable(strings.NewReader(tt.body), func(name string) { names = append(names, name) })
-			if tt.wantErr == "" && err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-			}
-			if !slices.Equal(names, tt.wantNames) {
-				t.Errorf("names = %q, want %q", names, tt.wantNames)
-			}
-			if err == nil && next != tt.wantNext {
-				t.Errorf("next = %q, want %q", next, tt.wantNext)
-			}
-		})
-	}
-}
-
-// TestListPageReadsTheResponseToItsEnd checks the connection survives a page: a body closed
-// before its end costs a new connection (HTTP/1) or a reset stream (HTTP/2) on every page.
-func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
-	body := tableJSON("", []string{"Name", "Status"}, []string{"web-1", "Running"}) + strings.Repeat(" ", 8<<10)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, body)
-	}))
-	var conns atomic.Int32
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	api, err := newRESTPods(&rest.Config{Host: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		var names []string
-		if _, err := api.listPage(boundedCtx(t), listQuery{namespace: testNS, limit: pageSize}, func(n string) { names = append(names, n) }); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(names, []string{"web-1"}) {
-			t.Fatalf("names = %q", names)
-		}
-	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("3 pages took %d connections, want 1", n)
-	}
-}
-
 func TestPreflight(t *testing.T) {
 	webhook := &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
 		Message: `admission webhook "x" denied the request`}
@@ -898,7 +735,7 @@ func TestPreflight(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
 			srv.Fail = tt.fail
 			srv.IgnoreAccept = tt.podList
-			api, err := newRESTPods(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -920,7 +757,7 @@ func TestPreflight(t *testing.T) {
 				t.Fatalf("requests = %+v, want a list of a single row, then a dry-run %s", reqs, tt.mode.request())
 			}
 			if tt.requests == 2 {
-				method, path := http.MethodDelete, "/api/v1/namespaces/"+testNS+"/pods/"+preflightPod
+				method, path := http.MethodDelete, "/api/v1/namespaces/"+testNS+"/pods/"+kube.PreflightPod
 				if tt.mode == modeEvict {
 					method, path = http.MethodPost, path+"/eviction"
 				}
@@ -1016,12 +853,12 @@ func TestTimeoutsTotal(t *testing.T) {
 // TestListScope checks how an error names the namespaces a list covered.
 func TestListScope(t *testing.T) {
 	for _, tt := range []struct {
-		q    listQuery
+		q    kube.ListQuery
 		want string
 	}{
-		{listQuery{namespace: "shop"}, `"shop"`},
-		{listQuery{}, "every namespace"},
-		{listQuery{excludeNamespaces: []string{"kube-system", "vault"}}, "every namespace except kube-system,vault"},
+		{kube.ListQuery{Namespace: "shop"}, `"shop"`},
+		{kube.ListQuery{}, "every namespace"},
+		{kube.ListQuery{ExcludeNamespaces: []string{"kube-system", "vault"}}, "every namespace except kube-system,vault"},
 	} {
 		if got := listScope(tt.q); got != tt.want {
 			t.Errorf("listScope(%+v) = %q, want %q", tt.q, got, tt.want)

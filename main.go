@@ -22,8 +22,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
+	_ "time/tzdata" // MACAQUE_TIMEZONE works without /usr/share/zoneinfo
+
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for Slack when the image is FROM scratch
-	_ "time/tzdata"                            // MACAQUE_TIMEZONE works without /usr/share/zoneinfo
 
 	"github.com/robfig/cron/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -113,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stopHTTP := serveHTTP(listener, newHTTPHandler(stats, probes, log), httpShutdownTimeout, log)
 	defer stopHTTP()
 
-	pods, err := newRESTPods(restCfg)
+	pods, err := kube.NewClient(restCfg)
 	if err != nil {
 		return err
 	}
@@ -168,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.killer, ready: &probes.ready, metrics: stats}
 	// The verdicts' watches and reads go through a client of their own: its rate limiter is
 	// its own, so a hundred follows opening at once never make a tick's kills wait on it.
-	followPods, err := newRESTPods(restCfg)
+	followPods, err := kube.NewClient(restCfg)
 	if err != nil {
 		return err
 	}
@@ -344,7 +347,7 @@ func defaultNamespace(loader clientcmd.ClientConfig, saNamespace string) string 
 func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	_, err := pods.listPage(ctx, listQuery{namespace: namespace, limit: 1}, func(string) {})
+	_, err := pods.ListPage(ctx, kube.ListQuery{Namespace: namespace, Limit: 1}, func(string) {})
 	if apierrors.IsForbidden(err) {
 		return badSetting("NAMESPACE", "cannot list pods in %q (does the namespace exist, and does macaque's Role grant list there?): %v", namespace, err)
 	}
@@ -352,8 +355,8 @@ func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode
 		return fmt.Errorf("list pods in %q: %w", namespace, err)
 	}
 	if mode == modeEvict {
-		err = pods.probeEvict(ctx, namespace)
-		if isRBACDenial(err) {
+		err = pods.ProbeEvict(ctx, namespace)
+		if kube.IsRBACDenial(err) {
 			return badSetting("MODE", "evict: cannot evict pods in %q (macaque's Role must grant create on pods/eviction there: uncomment that rule in macaque.yml's Role, or set MACAQUE_MODE=delete): %v", namespace, err)
 		}
 		if err != nil {
@@ -361,8 +364,8 @@ func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode
 		}
 		return nil
 	}
-	err = pods.probeDelete(ctx, namespace)
-	if isRBACDenial(err) {
+	err = pods.ProbeDelete(ctx, namespace)
+	if kube.IsRBACDenial(err) {
 		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there, as macaque.yml's does for MACAQUE_MODE=delete, the default): %v", namespace, err)
 	}
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -381,7 +383,7 @@ func TestKillCount(t *testing.T) {
 				}
 			}
 			k := newTestKiller(t, srv, "", tt.dryRun)
-			api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,12 +450,12 @@ type memPods struct {
 	killed []string
 }
 
-func (m *memPods) lookup(_ context.Context, _, name, _ string) (victim, error) {
-	return victim{UID: types.UID("uid-" + name), Running: true, Ready: true,
-		Controller: &ownerRef{Kind: "ReplicaSet", Name: m.owner[name], UID: types.UID("uid-" + m.owner[name])}}, nil
+func (m *memPods) Lookup(_ context.Context, _, name, _ string) (kube.Pod, error) {
+	return kube.Pod{UID: types.UID("uid-" + name), Running: true, Ready: true,
+		Controller: &kube.OwnerRef{Kind: "ReplicaSet", Name: m.owner[name], UID: types.UID("uid-" + m.owner[name])}}, nil
 }
 
-func (m *memPods) delete(_ context.Context, _, name string, _ victim, _ *int64) (string, error) {
+func (m *memPods) Delete(_ context.Context, _, name string, _ kube.Pod, _ *int64) (string, error) {
 	m.killed = append(m.killed, name)
 	return "", nil
 }
@@ -587,42 +589,6 @@ func TestRunSendsATicksReportsAsOne(t *testing.T) {
 	}
 }
 
-func TestPDBCause(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want string
-	}{
-		{name: "needs and has", err: statusErr(fakeapi.PDBRefusal("web-pdb", 3, 3)), want: "PodDisruptionBudget web-pdb (needs 3 healthy, has 3)"},
-		{name: "still being processed", err: statusErr(pdbStatus(429, "The disruption budget web-pdb is still being processed by the server.")),
-			want: "PodDisruptionBudget web-pdb (is still being processed by the server)"},
-		{name: "an unknown wording is kept whole", err: statusErr(pdbStatus(429, "budget says no")), want: "a PodDisruptionBudget (budget says no)"},
-		{name: "a 429 without the cause", err: statusErr(&metav1.Status{Code: 429, Details: &metav1.StatusDetails{}}), want: ""},
-		{name: "a 429 without details", err: statusErr(&metav1.Status{Code: 429}), want: ""},
-		{name: "the cause on a 500 is not a PDB's refusal", err: statusErr(pdbStatus(500, "The disruption budget web-pdb needs 1 healthy pods and has 1 currently")), want: ""},
-		{name: "not a Status", err: errors.New("connection reset"), want: ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := pdbCause(tt.err); got != tt.want {
-				t.Errorf("pdbCause = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func pdbStatus(code int32, msg string) *metav1.Status {
-	return &metav1.Status{Code: code, Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "DisruptionBudget", Message: msg}}}}
-}
-
-func statusErr(st *metav1.Status) error { return &apiStatusError{*st} }
-
-// apiStatusError is an error carrying a Status, as client-go's StatusError does.
-type apiStatusError struct{ st metav1.Status }
-
-func (e *apiStatusError) Error() string         { return e.st.Message }
-func (e *apiStatusError) Status() metav1.Status { return e.st }
-
 func TestMessageModes(t *testing.T) {
 	evicted := killed
 	evicted.Mode, evicted.Deleted = modeEvict, tick0.Add(120*time.Millisecond)
@@ -646,7 +612,7 @@ func TestMessageModes(t *testing.T) {
 			prefix: ":no_entry: forbidden to evict pod `shop/web-1`", contains: []string{"nothing was evicted"}},
 		{name: "unknown eviction", r: with(evicted, func(r *Result) { r.Outcome, r.Err = OutcomeUnknown, errors.New("timeout") }),
 			prefix: ":question: sent the eviction of pod `shop/web-1`", contains: []string{"may or may not have been evicted"}},
-		{name: "gone before the eviction", r: with(evicted, func(r *Result) { r.Outcome, r.Err = OutcomeNotFound, errGone }),
+		{name: "gone before the eviction", r: with(evicted, func(r *Result) { r.Outcome, r.Err = OutcomeNotFound, kube.ErrGone }),
 			contains: []string{"gone before it could be evicted; nothing was evicted"}},
 		{name: "a grace period is noted", r: with(killed, func(r *Result) { r.Note = graceNote(new(int64(0))) }),
 			contains: []string{"\nNote: grace period 0s (MACAQUE_GRACE_PERIOD): a hard kill"}},

@@ -503,7 +503,7 @@ func listed(r Result) string {
 
 // podText names r's pod, its owner and node.
 func podText(r Result) string {
-	return fmt.Sprintf("pod `%s/%s` (%s, node %s)", r.Namespace, r.Pod, orNone(r.Owner, "no owner"), orNone(r.Node, "unscheduled"))
+	return fmt.Sprintf("pod `%s/%s` (%s, node %s)", r.Namespace, r.Pod, cmp.Or(r.Owner, "no owner"), cmp.Or(r.Node, "unscheduled"))
 }
 
 // selected is where the tick looked, with the selector if there is one.
@@ -681,12 +681,4 @@ func passed(r Result) string {
 		}
 	}
 	return head + strings.Join(items, ", ")
-}
-
-// orNone returns s, or fallback when s is empty.
-func orNone(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
 }

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/slack-go/slack"
 	corev1 "k8s.io/api/core/v1"
@@ -743,7 +745,7 @@ func slackPosted(ts string) func(http.ResponseWriter) {
 func newBurstKiller(t *testing.T, srv *fakeapi.Server, count int) *Killer {
 	t.Helper()
 	k := newTestKiller(t, srv, "", false)
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -341,7 +341,7 @@ func TestLookupReadsAnnotationsAndCreation(t *testing.T) {
 	p.CreationTimestamp = metav1.NewTime(tick0.Add(-time.Minute))
 	srv := fakeapi.New(t, p)
 	api := newGuardedKiller(t, srv, "", guard{}).api
-	v, err := api.lookup(t.Context(), testNS, "web-1", "")
+	v, err := api.Lookup(t.Context(), testNS, "web-1", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -46,7 +49,7 @@ func readPause(value string, present bool, now time.Time) pauseState {
 
 // workloadGetter reads one controller: all the pause switch needs at each tick.
 type workloadGetter interface {
-	getWorkload(ctx context.Context, namespace string, k workloadKind, name string) (workload, error)
+	GetWorkload(ctx context.Context, namespace string, k kube.WorkloadKind, name string) (kube.Workload, error)
 }
 
 // pauseSwitch reads the kill switch at each tick. It remembers what Slack was last told, so
@@ -81,7 +84,7 @@ func (p *pauseSwitch) check(ctx context.Context) (tickPause, error) {
 	if p == nil {
 		return tickPause{}, nil
 	}
-	w, err := p.api.getWorkload(ctx, p.namespace, kindDeployment, p.deployment)
+	w, err := p.api.GetWorkload(ctx, p.namespace, kube.KindDeployment, p.deployment)
 	if err != nil {
 		return tickPause{}, fmt.Errorf("%w: get deployment %q in %q: %w", errPauseUnread, p.deployment, p.namespace, err)
 	}
@@ -131,9 +134,12 @@ func (p *pauseSwitch) howEnded(value string, present bool) string {
 
 // selfAPI reads macaque's own pod and the controllers above it, to find its Deployment.
 type selfAPI interface {
-	lookup(ctx context.Context, namespace, name, selector string) (victim, error)
+	Lookup(ctx context.Context, namespace, name, selector string) (kube.Pod, error)
 	workloadGetter
 }
+
+// run hands it the one API client; this keeps the two in step.
+var _ selfAPI = (*kube.Client)(nil)
 
 // findOwnDeployment follows macaque's own pod (podName in namespace) to its ReplicaSet and
 // that ReplicaSet's Deployment, whose annotation is the pause switch. When there is none to find
@@ -147,28 +153,28 @@ func findOwnDeployment(ctx context.Context, api selfAPI, podName, namespace stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	pod, err := api.lookup(ctx, namespace, podName, "")
-	if errors.Is(err, errGone) {
+	pod, err := api.Lookup(ctx, namespace, podName, "")
+	if errors.Is(err, kube.ErrGone) {
 		return "", fmt.Sprintf("no pod %q in %q (is macaque running outside the cluster?)", podName, namespace), nil
 	}
 	if err != nil {
 		return "", "", selfReadError("list pods", podName, namespace, err)
 	}
-	if pod.Controller == nil || pod.Controller.Kind != kindReplicaSet.Kind {
-		return "", fmt.Sprintf("pod %q is not run by a Deployment (its controller: %s)", podName, orNone(pod.owner(), "none")), nil
+	if pod.Controller == nil || pod.Controller.Kind != kube.KindReplicaSet.Kind {
+		return "", fmt.Sprintf("pod %q is not run by a Deployment (its controller: %s)", podName, cmp.Or(pod.Owner(), "none")), nil
 	}
-	rs, err := api.getWorkload(ctx, namespace, kindReplicaSet, pod.Controller.Name)
+	rs, err := api.GetWorkload(ctx, namespace, kube.KindReplicaSet, pod.Controller.Name)
 	if apierrors.IsNotFound(err) {
 		return "", fmt.Sprintf("the ReplicaSet %q of pod %q is gone", pod.Controller.Name, podName), nil
 	}
 	if err != nil {
 		return "", "", selfReadError("get replicasets", pod.Controller.Name, namespace, err)
 	}
-	up, ok := rs.controller()
-	if !ok || up.Kind != kindDeployment.Kind {
+	up, ok := rs.Controller()
+	if !ok || up.Kind != kube.KindDeployment.Kind {
 		return "", fmt.Sprintf("the ReplicaSet %q of pod %q is not run by a Deployment", pod.Controller.Name, podName), nil
 	}
-	if _, err := api.getWorkload(ctx, namespace, kindDeployment, up.Name); err != nil {
+	if _, err := api.GetWorkload(ctx, namespace, kube.KindDeployment, up.Name); err != nil {
 		return "", "", selfReadError("get deployments", up.Name, namespace, err)
 	}
 	return up.Name, "", nil
@@ -197,7 +203,7 @@ func (p *pauseSwitch) describe(why string) string {
 // selfReadError words a failure to read macaque's own pod, ReplicaSet or Deployment: RBAC's
 // refusal stops macaque at start with one line naming what the Role must grant.
 func selfReadError(verb, name, namespace string, err error) error {
-	if isRBACDenial(err) {
+	if kube.IsRBACDenial(err) {
 		return &configError{variable: "POD_NAMESPACE", problem: fmt.Sprintf(
 			"cannot %s (%q) in %q, macaque's own namespace, to find its Deployment, whose annotation %s is the pause switch: macaque's Role there must grant list on pods and get on replicasets and deployments: %v",
 			verb, name, namespace, pausedAnnotation, err)}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -58,35 +60,35 @@ func TestReadPause(t *testing.T) {
 // each read answered by err when one is set for it.
 type fakeSelf struct {
 	mu        sync.Mutex
-	pods      map[string]victim   // by name
-	workloads map[string]workload // by "Kind/name"
-	errs      map[string]error    // by "pod/name" or "Kind/name"
-	gets      int                 // workload reads
+	pods      map[string]kube.Pod      // by name
+	workloads map[string]kube.Workload // by "Kind/name"
+	errs      map[string]error         // by "pod/name" or "Kind/name"
+	gets      int                      // workload reads
 }
 
-func (f *fakeSelf) lookup(_ context.Context, _, name, _ string) (victim, error) {
+func (f *fakeSelf) Lookup(_ context.Context, _, name, _ string) (kube.Pod, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.errs["pod/"+name]; err != nil {
-		return victim{}, err
+		return kube.Pod{}, err
 	}
 	v, ok := f.pods[name]
 	if !ok {
-		return victim{}, fmt.Errorf("pod %q: %w", name, errGone)
+		return kube.Pod{}, fmt.Errorf("pod %q: %w", name, kube.ErrGone)
 	}
 	return v, nil
 }
 
-func (f *fakeSelf) getWorkload(_ context.Context, _ string, k workloadKind, name string) (workload, error) {
+func (f *fakeSelf) GetWorkload(_ context.Context, _ string, k kube.WorkloadKind, name string) (kube.Workload, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gets++
 	if err := f.errs[k.Kind+"/"+name]; err != nil {
-		return workload{}, err
+		return kube.Workload{}, err
 	}
 	w, ok := f.workloads[k.Kind+"/"+name]
 	if !ok {
-		return workload{}, apierrors.NewNotFound(schema.GroupResource{Group: "apps", Resource: k.resource}, name)
+		return kube.Workload{}, apierrors.NewNotFound(schema.GroupResource{Group: "apps", Resource: k.Resource}, name)
 	}
 	return w, nil
 }
@@ -110,11 +112,11 @@ func (f *fakeSelf) fail(key string, err error) {
 }
 
 // wl is a workload named name, controlled by owner when owner is not empty ("Kind/name").
-func wl(name, owner string) workload {
-	var w workload
+func wl(name, owner string) kube.Workload {
+	var w kube.Workload
 	w.Metadata.Name, w.Metadata.UID = name, types.UID("uid-"+name)
 	if kind, ownerName, ok := strings.Cut(owner, "/"); ok {
-		w.Metadata.OwnerReferences = []ownerRef{{APIVersion: "apps/v1", Kind: kind, Name: ownerName, UID: types.UID("uid-" + ownerName), Controller: new(true)}}
+		w.Metadata.OwnerReferences = []kube.OwnerRef{{APIVersion: "apps/v1", Kind: kind, Name: ownerName, UID: types.UID("uid-" + ownerName), Controller: new(true)}}
 	}
 	return w
 }
@@ -122,8 +124,8 @@ func wl(name, owner string) workload {
 // newFakeSelf is macaque run by the Deployment macaque, through its ReplicaSet macaque-5f7.
 func newFakeSelf() *fakeSelf {
 	return &fakeSelf{
-		pods: map[string]victim{"macaque-5f7-x2": {UID: "uid-pod", Controller: &ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "macaque-5f7", UID: "uid-macaque-5f7", Controller: new(true)}}},
-		workloads: map[string]workload{
+		pods: map[string]kube.Pod{"macaque-5f7-x2": {UID: "uid-pod", Controller: &kube.OwnerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "macaque-5f7", UID: "uid-macaque-5f7", Controller: new(true)}}},
+		workloads: map[string]kube.Workload{
 			"ReplicaSet/macaque-5f7": wl("macaque-5f7", "Deployment/macaque"),
 			"Deployment/macaque":     wl("macaque", ""),
 		},
@@ -150,10 +152,10 @@ func TestFindOwnDeployment(t *testing.T) {
 		{name: "no namespace of its own", pod: "laptop", why: "not in a pod", noAPICal: true},
 		{name: "no such pod, as when run from a laptop", pod: "macaque-e2e", ns: "chaos", why: `no pod "macaque-e2e" in "chaos"`},
 		{name: "a bare pod", pod: "macaque-5f7-x2", ns: "chaos", why: "not run by a Deployment (its controller: none)",
-			edit: func(f *fakeSelf) { f.pods["macaque-5f7-x2"] = victim{UID: "uid-pod"} }},
+			edit: func(f *fakeSelf) { f.pods["macaque-5f7-x2"] = kube.Pod{UID: "uid-pod"} }},
 		{name: "a StatefulSet's pod", pod: "macaque-5f7-x2", ns: "chaos", why: "not run by a Deployment (its controller: StatefulSet/macaque)",
 			edit: func(f *fakeSelf) {
-				f.pods["macaque-5f7-x2"] = victim{Controller: &ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "macaque", Controller: new(true)}}
+				f.pods["macaque-5f7-x2"] = kube.Pod{Controller: &kube.OwnerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "macaque", Controller: new(true)}}
 			}},
 		{name: "the ReplicaSet gone", pod: "macaque-5f7-x2", ns: "chaos", why: `ReplicaSet "macaque-5f7" of pod "macaque-5f7-x2" is gone`,
 			edit: func(f *fakeSelf) { delete(f.workloads, "ReplicaSet/macaque-5f7") }},

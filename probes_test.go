@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/robfig/cron/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -182,7 +184,7 @@ func TestReadyzFollowsTheAPI(t *testing.T) {
 		}
 		return nil
 	}
-	api, err := newRESTPods(&rest.Config{Host: srv.URL})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

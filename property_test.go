@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,15 +36,15 @@ type smallPages struct {
 	budget int
 }
 
-func (s *smallPages) listPage(ctx context.Context, q listQuery, each func(string)) (string, error) {
+func (s *smallPages) ListPage(ctx context.Context, q kube.ListQuery, each func(string)) (string, error) {
 	if s.pages++; s.pages > s.budget {
 		return "", fmt.Errorf("%d pages and counting: does the pick follow the continue token?", s.pages)
 	}
-	if q.limit != pageSize {
-		return "", fmt.Errorf("pick asked for %d rows a page, want pageSize (%d)", q.limit, pageSize)
+	if q.Limit != pageSize {
+		return "", fmt.Errorf("pick asked for %d rows a page, want pageSize (%d)", q.Limit, pageSize)
 	}
-	q.limit = s.limit
-	return s.podAPI.listPage(ctx, q, func(name string) {
+	q.Limit = s.limit
+	return s.podAPI.ListPage(ctx, q, func(name string) {
 		s.offered = append(s.offered, name)
 		each(name)
 	})
@@ -143,7 +145,7 @@ func TestPickOnlyFromScopeInRandomWorlds(t *testing.T) {
 			rng := rand.New(rand.NewPCG(propertySeed, uint64(worker)))
 			srv := fakeapi.New(t)
 			// QPS -1: no client-side rate limit; client-go's default, 5 a second, would take an hour.
-			api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1, Transport: inProcess{srv.Config.Handler}})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1, Transport: inProcess{srv.Config.Handler}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,7 +249,7 @@ func TestPickIsUniformOverHTTP(t *testing.T) {
 	}
 	pods = append(pods, fakeapi.Pod(testNS, "macaque-0", web))
 	srv := fakeapi.New(t, pods...)
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1, Transport: inProcess{srv.Config.Handler}})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1, Transport: inProcess{srv.Config.Handler}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -122,29 +125,17 @@ func (v Recovery) summary() string {
 // recoveryAPI is what following a controller needs: get and watch on the workload kinds, watch
 // on pods, which is what the Role in macaque.yml grants.
 type recoveryAPI interface {
-	// getWorkload reads one controller of kind k; a 404 comes back as the API server's error.
-	getWorkload(ctx context.Context, namespace string, k workloadKind, name string) (workload, error)
-	// watch opens a watch of q from resourceVersion rv: a stream of watch events, as JSON.
-	watch(ctx context.Context, q watchQuery, rv string) (io.ReadCloser, error)
-	// listEvents lists the Events about the object uid in namespace. macaque.yml does not
+	// GetWorkload reads one controller of kind k; a 404 comes back as the API server's error.
+	GetWorkload(ctx context.Context, namespace string, k kube.WorkloadKind, name string) (kube.Workload, error)
+	// Watch opens a watch of q from resourceVersion rv: a stream of watch events, as JSON.
+	Watch(ctx context.Context, q kube.WatchQuery, rv string) (io.ReadCloser, error)
+	// ListEvents lists the Events about the object uid in namespace. macaque.yml does not
 	// grant it (list on events): a not-recovered verdict quotes the latest when it may.
-	listEvents(ctx context.Context, namespace string, uid types.UID) ([]seenEvent, error)
+	ListEvents(ctx context.Context, namespace string, uid types.UID) ([]kube.SeenEvent, error)
 }
 
-// watchQuery is one collection watched: pods by label selector, or a workload by name.
-type watchQuery struct {
-	prefix, namespace, resource  string // /api/v1, shop, pods
-	labelSelector, fieldSelector string
-}
-
-// String names the watch in an error.
-func (q watchQuery) String() string {
-	sel := q.labelSelector
-	if q.fieldSelector != "" {
-		sel = q.fieldSelector
-	}
-	return fmt.Sprintf("%s in %q (%s)", q.resource, q.namespace, sel)
-}
+// run hands it the one API client; this keeps the two in step.
+var _ recoveryAPI = (*kube.Client)(nil)
 
 // maxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
 // they decode one event at a time. Two ticks of the most victims a tick kills are all followed;
@@ -199,7 +190,7 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 			continue
 		}
 		_, top, dk, _, _ := followed(r)
-		c := rc.claims.register(top.UID, r, dk == kindStatefulSet)
+		c := rc.claims.register(top.UID, r, dk == kube.KindStatefulSet)
 		wg.Go(func() {
 			v := rc.follow(ctx, r, c)
 			<-slots // its watches are closed
@@ -310,162 +301,28 @@ func (rc *recoverer) record(ctx context.Context, v Recovery) {
 	if v.Status == statusUnknown {
 		reason = reasonUnknown
 	}
-	pod := objectRef{APIVersion: "v1", Kind: "Pod", Namespace: v.Namespace, Name: v.Pod}
+	pod := kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: v.Namespace, Name: v.Pod}
 	ev := rc.events.event(rc.now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.summary())
 	ev.Type = typ
 	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
 	defer cancel()
-	if err := rc.events.api.createEvent(ctx, ev, false); err != nil {
+	if err := rc.events.api.CreateEvent(ctx, ev, false); err != nil {
 		rc.log.Warn("could not write an event", "namespace", v.Namespace, "regarding", v.Workload, "reason", reason, "err", err)
 	}
 }
 
 // workloadRef is an Event's reference to the workload kind/name, if it is one the guard knows.
-func (rc *recoverer) workloadRef(kind, name, namespace string) (objectRef, bool) {
-	for _, k := range workloadKinds {
+func (rc *recoverer) workloadRef(kind, name, namespace string) (kube.ObjectRef, bool) {
+	for _, k := range kube.WorkloadKinds {
 		if k.Kind == kind {
 			api := "v1"
-			if k.group != "" {
-				api = k.group + "/v1"
+			if k.Group != "" {
+				api = k.Group + "/v1"
 			}
-			return objectRef{APIVersion: api, Kind: kind, Namespace: namespace, Name: name}, true
+			return kube.ObjectRef{APIVersion: api, Kind: kind, Namespace: namespace, Name: name}, true
 		}
 	}
-	return objectRef{}, false
-}
-
-// watched is one event of a watch, decoded: a pod or a workload, or the error that ended it.
-type watched struct {
-	kind     string // ADDED, MODIFIED, DELETED; kindExpired, kindReread
-	pod      *watchedPod
-	wl       *workload
-	minReady time.Duration // the workload's spec.minReadySeconds
-	err      error
-}
-
-// watchedPod is the part of a pod a recovery reads.
-type watchedPod struct {
-	Metadata struct {
-		Name              string      `json:"name"`
-		UID               types.UID   `json:"uid"`
-		ResourceVersion   string      `json:"resourceVersion"`
-		CreationTimestamp metav1.Time `json:"creationTimestamp"` // to the second
-		OwnerReferences   []ownerRef  `json:"ownerReferences"`
-	} `json:"metadata"`
-	Status struct {
-		Phase      string `json:"phase"`
-		Conditions []struct {
-			Type               string      `json:"type"`
-			Status             string      `json:"status"`
-			Reason             string      `json:"reason"`
-			Message            string      `json:"message"`
-			LastTransitionTime metav1.Time `json:"lastTransitionTime"` // to the second
-		} `json:"conditions"`
-		ContainerStatuses []containerStatus `json:"containerStatuses"`
-	} `json:"status"`
-}
-
-// containerStatus is the part of a container's status that says why it is not ready.
-type containerStatus struct {
-	Name         string `json:"name"`
-	Ready        bool   `json:"ready"`
-	RestartCount int32  `json:"restartCount"`
-	State        struct {
-		Waiting *struct {
-			Reason  string `json:"reason"`
-			Message string `json:"message"`
-		} `json:"waiting"`
-		Terminated *containerExit `json:"terminated"`
-	} `json:"state"`
-	LastState struct {
-		Terminated *containerExit `json:"terminated"`
-	} `json:"lastState"`
-}
-
-// containerExit is how a container ended, now or the last time it ran.
-type containerExit struct {
-	Reason   string `json:"reason"`
-	ExitCode int32  `json:"exitCode"`
-}
-
-// String is "1 (Error)".
-func (e containerExit) String() string {
-	return fmt.Sprintf("%d (%s)", e.ExitCode, orNone(e.Reason, "no reason given"))
-}
-
-// why says what keeps the container from being ready, "" if nothing it reports does:
-// "app: CrashLoopBackOff (back-off 5m0s restarting failed container), restarted 6 times, last
-// exit 1 (Error)".
-func (c containerStatus) why() string {
-	if c.Ready {
-		return ""
-	}
-	var parts []string
-	if w := c.State.Waiting; w != nil && w.Reason != "" {
-		parts = append(parts, w.Reason)
-		if w.Message != "" {
-			parts[0] += " (" + w.Message + ")"
-		}
-	}
-	if t := c.State.Terminated; t != nil {
-		parts = append(parts, "exited "+t.String())
-	}
-	if c.RestartCount > 0 {
-		times := "times"
-		if c.RestartCount == 1 {
-			times = "time"
-		}
-		parts = append(parts, fmt.Sprintf("restarted %d %s", c.RestartCount, times))
-	}
-	if t := c.LastState.Terminated; t != nil && c.State.Terminated == nil {
-		parts = append(parts, "last exit "+t.String())
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return c.Name + ": " + strings.Join(parts, ", ")
-}
-
-// ready says whether the pod's Ready condition is True.
-func (p watchedPod) ready() bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == "Ready" {
-			return c.Status == "True"
-		}
-	}
-	return false
-}
-
-// readySince says whether the pod is Ready and since when, as its Ready condition says (zero
-// when it does not).
-func (p watchedPod) readySince() (time.Time, bool) {
-	for _, c := range p.Status.Conditions {
-		if c.Type == "Ready" {
-			return c.LastTransitionTime.Time, c.Status == "True"
-		}
-	}
-	return time.Time{}, false
-}
-
-// why says what keeps the pod from being Ready: "web-7d9f-xyz is Pending: 0/1 nodes are
-// available: ...", from the first of its conditions that is not True and says why, then each
-// container not ready that says why.
-func (p watchedPod) why() string {
-	text := fmt.Sprintf("%s is %s", p.Metadata.Name, orNone(p.Status.Phase, "Pending"))
-	for _, c := range p.Status.Conditions {
-		if c.Status != "True" && (c.Message != "" || c.Reason != "") {
-			text += ": " + orNone(c.Message, c.Reason)
-			break
-		}
-	}
-	// The conditions say which containers are not ready; their statuses say why (a crash
-	// loop, an image that cannot be pulled).
-	for _, c := range p.Status.ContainerStatuses {
-		if w := c.why(); w != "" {
-			text += "; " + w
-		}
-	}
-	return text
+	return kube.ObjectRef{}, false
 }
 
 // stoppedOr is why, unless ctx is done: then macaque stopped, which is why the watch ended.
@@ -476,21 +333,12 @@ func stoppedOr(ctx context.Context, why string) string {
 	return why
 }
 
-// rvBefore says whether resourceVersion a is older than b. resourceVersions are opaque to
-// clients, but kube-apiserver's are etcd revisions, one counter for every object: compared as
-// numbers when both are, otherwise a is taken as not older (the order the events came in).
-func rvBefore(a, b string) bool {
-	x, errA := strconv.ParseUint(a, 10, 64)
-	y, errB := strconv.ParseUint(b, 10, 64)
-	return errA == nil && errB == nil && x < y
-}
-
 // strengthOf is "ready/desired" of w, a workload of kind k: 3/3.
-func strengthOf(k workloadKind, w workload) string {
-	if k == kindDaemonSet {
+func strengthOf(k kube.WorkloadKind, w kube.Workload) string {
+	if k == kube.KindDaemonSet {
 		return fmt.Sprintf("%d/%d", w.Status.NumberReady, w.Status.DesiredNumberScheduled)
 	}
-	return fmt.Sprintf("%d/%d", w.Status.ReadyReplicas, w.desired())
+	return fmt.Sprintf("%d/%d", w.Status.ReadyReplicas, w.Desired())
 }
 
 // missing says, at the timeout, what keeps the workload from full strength: its own state
@@ -502,7 +350,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 	readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
 	if f.latest == nil {
-		if w, err := rc.api.getWorkload(readCtx, r.Namespace, f.tk, f.top.Name); err == nil {
+		if w, err := rc.api.GetWorkload(readCtx, r.Namespace, f.tk, f.top.Name); err == nil {
 			shown = w
 		}
 	}
@@ -519,10 +367,10 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 	}
 	parts = append(parts, "no replacement created")
 	failed := false
-	if w, err := rc.api.getWorkload(readCtx, r.Namespace, f.dk, f.direct.Name); err == nil {
+	if w, err := rc.api.GetWorkload(readCtx, r.Namespace, f.dk, f.direct.Name); err == nil {
 		for _, c := range w.Status.Conditions {
 			if c.Type == "ReplicaFailure" && c.Status == "True" {
-				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", f.dk.Kind, f.direct.Name, orNone(c.Message, c.Reason))
+				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", f.dk.Kind, f.direct.Name, cmp.Or(c.Message, c.Reason))
 				failed = true
 			}
 		}
@@ -539,7 +387,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 
 // state is what shown, the workload as last known at the timeout, says of its strength:
 // "web: 2/3 ready"; when it shows full strength, why that is not the recovery.
-func (f *follower) state(shown workload, repl *newPod) string {
+func (f *follower) state(shown kube.Workload, repl *newPod) string {
 	state := strength(f.tk, shown)
 	switch {
 	case shown.Metadata.Name == "":
@@ -555,90 +403,43 @@ func (f *follower) state(shown workload, repl *newPod) string {
 	}
 }
 
-// seenEvent is the part of an events.k8s.io/v1 Event that a verdict quotes.
-type seenEvent struct {
-	Type                string           `json:"type"`
-	Reason              string           `json:"reason"`
-	Note                string           `json:"note"`
-	ReportingController string           `json:"reportingController"`
-	EventTime           metav1.MicroTime `json:"eventTime"`
-	Series              *struct {
-		LastObservedTime metav1.MicroTime `json:"lastObservedTime"`
-	} `json:"series"`
-	// DeprecatedLastTimestamp is when an Event written through the core/v1 API (as most
-	// controllers and the scheduler still do) was last seen; EventTime is then empty.
-	DeprecatedLastTimestamp metav1.Time `json:"deprecatedLastTimestamp"`
-}
-
-// last is when the Event was last seen, whichever API wrote it.
-func (e seenEvent) last() time.Time {
-	t := e.EventTime.Time
-	if e.Series != nil && e.Series.LastObservedTime.After(t) {
-		t = e.Series.LastObservedTime.Time
-	}
-	if e.DeprecatedLastTimestamp.After(t) {
-		t = e.DeprecatedLastTimestamp.Time
-	}
-	return t
-}
-
 // latestEvent is "latest event: Warning FailedScheduling: 0/1 nodes are available ..." for the
 // object uid (its latest Warning, or its latest Event when none is a Warning, macaque's own
 // left out), or "" when it has none or they cannot be read: macaque.yml's Role grants no list
 // on events, so only an operator who adds it gets this, and a refusal is no failure.
 func (rc *recoverer) latestEvent(ctx context.Context, namespace string, uid types.UID) string {
-	evs, err := rc.api.listEvents(ctx, namespace, uid)
+	evs, err := rc.api.ListEvents(ctx, namespace, uid)
 	if err != nil {
 		rc.log.Debug("could not read the events of a workload not recovered", "namespace", namespace, "uid", uid, "err", err)
 		return ""
 	}
 	// macaque's own Events (a skipped tick's ChaosSkipped on the workload) say nothing of why
 	// it is short; a Warning says more than a later Normal one ("Pulled" after "Failed").
-	var latest *seenEvent
+	var latest *kube.SeenEvent
 	for i := range evs {
 		e := &evs[i]
 		if e.ReportingController == reportingController {
 			continue
 		}
 		warning, latestWarning := e.Type == "Warning", latest != nil && latest.Type == "Warning"
-		if latest == nil || (warning && !latestWarning) || (warning == latestWarning && !e.last().Before(latest.last())) {
+		if latest == nil || (warning && !latestWarning) || (warning == latestWarning && !e.Last().Before(latest.Last())) {
 			latest = e
 		}
 	}
 	if latest == nil {
 		return ""
 	}
-	return fmt.Sprintf("latest event: %s %s: %s", orNone(latest.Type, "Normal"), latest.Reason, latest.Note)
-}
-
-// maxEventsRead bounds the list of one object's Events: they are few, as recorders aggregate
-// repeats into a series, and the latest is wanted, which a list cannot sort by.
-const maxEventsRead = 500
-
-func (p *restPods) listEvents(ctx context.Context, namespace string, uid types.UID) ([]seenEvent, error) {
-	var list struct {
-		Items []seenEvent `json:"items"`
-	}
-	body, err := p.client.Get().AbsPath(eventsAPI, "namespaces", namespace, "events").
-		Param("fieldSelector", "regarding.uid="+string(uid)).Param("limit", strconv.Itoa(maxEventsRead)).
-		DoRaw(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("decode events: %w", err)
-	}
-	return list.Items, nil
+	return fmt.Sprintf("latest event: %s %s: %s", cmp.Or(latest.Type, "Normal"), latest.Reason, latest.Note)
 }
 
 // podSelector is the label selector of w's pods, for the watch: from its spec.selector, a
 // LabelSelector for the apps kinds, a map for a ReplicationController.
-func podSelector(k workloadKind, w workload) (string, error) {
+func podSelector(k kube.WorkloadKind, w kube.Workload) (string, error) {
 	if len(w.Spec.Selector) == 0 {
 		return "", errors.New("no spec.selector to find its pods by")
 	}
 	var sel labels.Selector
-	if k == kindRC {
+	if k == kube.KindRC {
 		var set map[string]string
 		if err := json.Unmarshal(w.Spec.Selector, &set); err != nil {
 			return "", fmt.Errorf("decode spec.selector: %w", err)
@@ -661,108 +462,6 @@ func podSelector(k workloadKind, w workload) (string, error) {
 	return sel.String(), nil
 }
 
-// errWatchExpired is a watch whose resourceVersion the API server no longer has (410 Gone).
-var errWatchExpired = errors.New("the API server no longer has the resourceVersion to resume from (410 Gone)")
-
-// decodePod decodes a pod's watch event.
-func decodePod(kind string, obj json.RawMessage) (watched, error) {
-	var p watchedPod
-	if err := json.Unmarshal(obj, &p); err != nil {
-		return watched{}, fmt.Errorf("decode pod: %w", err)
-	}
-	return watched{kind: kind, pod: &p}, nil
-}
-
-// decodeWorkload decodes a workload's watch event.
-func decodeWorkload(kind string, obj json.RawMessage) (watched, error) {
-	var w workload
-	if err := json.Unmarshal(obj, &w); err != nil {
-		return watched{}, fmt.Errorf("decode workload: %w", err)
-	}
-	var spec struct {
-		Spec struct {
-			MinReadySeconds int32 `json:"minReadySeconds"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(obj, &spec); err != nil {
-		return watched{}, fmt.Errorf("decode workload: %w", err)
-	}
-	return watched{kind: kind, wl: &w, minReady: time.Duration(spec.Spec.MinReadySeconds) * time.Second}, nil
-}
-
-// decodeWatch reads a watch's stream of events ({"type": ..., "object": ...}, one after the
-// other) one at a time, calling each with the type and object of every ADDED, MODIFIED or
-// DELETED event, and returns the last resourceVersion seen (rv if none) for a resumption:
-// bookmarks move it too. It ends when the stream does (io.EOF is no error), or with the error of
-// an ERROR event: errWatchExpired for a 410.
-func decodeWatch(r io.Reader, rv string, each func(kind string, obj json.RawMessage) error) (string, error) {
-	dec := json.NewDecoder(r)
-	var ev struct {
-		Type   string          `json:"type"`
-		Object json.RawMessage `json:"object"`
-	}
-	var meta struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
-		Code    int32  `json:"code"`
-		Message string `json:"message"`
-	}
-	for {
-		ev.Type, ev.Object = "", ev.Object[:0]
-		err := dec.Decode(&ev)
-		if errors.Is(err, io.EOF) {
-			return rv, nil
-		}
-		if err != nil {
-			return rv, fmt.Errorf("decode watch event: %w", err)
-		}
-		meta.Metadata.ResourceVersion, meta.Code, meta.Message = "", 0, ""
-		if err := json.Unmarshal(ev.Object, &meta); err != nil {
-			return rv, fmt.Errorf("decode %s event: %w", ev.Type, err)
-		}
-		if ev.Type == "ERROR" {
-			if meta.Code == 410 {
-				return rv, fmt.Errorf("%w: %s", errWatchExpired, meta.Message)
-			}
-			return rv, fmt.Errorf("the API server ended the watch: %d %s", meta.Code, meta.Message)
-		}
-		if meta.Metadata.ResourceVersion != "" {
-			rv = meta.Metadata.ResourceVersion
-		}
-		if ev.Type == "BOOKMARK" {
-			continue
-		}
-		if err := each(ev.Type, ev.Object); err != nil {
-			return rv, err
-		}
-	}
-}
-
-// watchTimeout is how long the API server keeps one watch open before it closes it and macaque
-// reopens it from where it was: within the server's own limit (5 to 10 minutes by default).
-const watchTimeout = 5 * time.Minute
-
-func (p *restPods) watch(ctx context.Context, q watchQuery, rv string) (io.ReadCloser, error) {
-	req := p.client.Get().AbsPath(q.prefix, "namespaces", q.namespace, q.resource).
-		Param("watch", "true").Param("allowWatchBookmarks", "true").
-		Param("timeoutSeconds", strconv.Itoa(int(watchTimeout.Seconds())))
-	if rv != "" {
-		req = req.Param("resourceVersion", rv)
-	}
-	if q.labelSelector != "" {
-		req = req.Param("labelSelector", q.labelSelector)
-	}
-	if q.fieldSelector != "" {
-		req = req.Param("fieldSelector", q.fieldSelector)
-	}
-	body, err := req.Stream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return body, nil
-}
-
 // preflightRecoveryScope runs preflightRecovery in each named namespace, or, for *, asks for
 // watch on pods and the workload kinds in every namespace with access reviews.
 func preflightRecoveryScope(ctx context.Context, api interface {
@@ -779,12 +478,12 @@ func preflightRecoveryScope(ctx context.Context, api interface {
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	need := []permission{{verb: "watch", resource: "pods"}}
-	for _, k := range workloadKinds {
-		need = append(need, permission{verb: "watch", group: k.group, resource: k.resource})
+	need := []kube.Permission{{Verb: "watch", Resource: "pods"}}
+	for _, k := range kube.WorkloadKinds {
+		need = append(need, kube.Permission{Verb: "watch", Group: k.Group, Resource: k.Resource})
 	}
 	for _, p := range need {
-		why, err := api.mayI(ctx, p)
+		why, err := api.MayI(ctx, p)
 		if err != nil {
 			return fmt.Errorf("check that macaque may %s in every namespace: %w", p, err)
 		}
@@ -800,15 +499,15 @@ func preflightRecoveryScope(ctx context.Context, api interface {
 func preflightRecovery(ctx context.Context, api recoveryAPI, namespace string) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	kinds := append([]workloadKind{{Kind: "Pod", prefix: "/api/v1", resource: "pods"}}, workloadKinds...)
+	kinds := append([]kube.WorkloadKind{{Kind: "Pod", Prefix: "/api/v1", Resource: "pods"}}, kube.WorkloadKinds...)
 	for _, k := range kinds {
-		body, err := api.watch(ctx, watchQuery{prefix: k.prefix, namespace: namespace, resource: k.resource, fieldSelector: "metadata.name=" + preflightPod}, "")
-		if isRBACDenial(err) {
+		body, err := api.Watch(ctx, kube.WatchQuery{Prefix: k.Prefix, Namespace: namespace, Resource: k.Resource, FieldSelector: "metadata.name=" + kube.PreflightPod}, "")
+		if kube.IsRBACDenial(err) {
 			return badSetting("RECOVERY_TIMEOUT", "cannot watch %s in %q (the recovery verdict after each kill watches pods and %s; grant watch on them in macaque's Role): %v",
-				k.resource, namespace, strings.Join(workloadResources(), ", "), err)
+				k.Resource, namespace, strings.Join(kube.WorkloadResources(), ", "), err)
 		}
 		if err != nil {
-			return fmt.Errorf("check that macaque may watch %s in %q: %w", k.resource, namespace, err)
+			return fmt.Errorf("check that macaque may watch %s in %q: %w", k.Resource, namespace, err)
 		}
 		_ = body.Close()
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -59,7 +61,7 @@ type newPod struct {
 	// readySeen is when a follow first saw it Ready, zero until then; readyRV is at which
 	// resourceVersion.
 	readyAt, readySeen time.Time
-	// seenSince and readySince are when the follows that saw it, and saw it Ready, first began
+	// seenSince and ReadySince are when the follows that saw it, and saw it Ready, first began
 	// watching: a sighting is live only if its follow was watching already (see happened).
 	seenSince, readySince time.Time
 	readyRV               string
@@ -101,7 +103,7 @@ func (cl *claims) saw(c *claim, p newPod, added, ready, deleted bool, rv string)
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	defer cl.notify()
-	if rvBefore(c.progress, rv) {
+	if kube.RVBefore(c.progress, rv) {
 		c.progress = rv
 	}
 	w := cl.byTop[c.top]
@@ -114,7 +116,7 @@ func (cl *claims) saw(c *claim, p newPod, added, ready, deleted bool, rv string)
 			return // a pod older than every kill followed
 		}
 		q := p
-		i = slices.IndexFunc(w.pods, func(o *newPod) bool { return rvBefore(q.rv, o.rv) })
+		i = slices.IndexFunc(w.pods, func(o *newPod) bool { return kube.RVBefore(q.rv, o.rv) })
 		if i < 0 {
 			i = len(w.pods)
 		}
@@ -164,7 +166,7 @@ func (cl *claims) replacementOf(c *claim, until string) (p *newPod, settled bool
 		return nil, true, "", changed
 	}
 	p = w.assign()[c]
-	if (p == nil || p.readySeen.IsZero()) && until != "" && rvBefore(c.progress, until) {
+	if (p == nil || p.readySeen.IsZero()) && until != "" && kube.RVBefore(c.progress, until) {
 		return copyOf(p), false, "", changed
 	}
 	if p == nil && w.unordered() && w.pending() > 1 {
@@ -183,7 +185,7 @@ func (w *workloadClaims) settled(c *claim, p *newPod) bool {
 		horizon = p.rv
 	} else {
 		for _, q := range w.pods {
-			if rvBefore(c.killRV, q.rv) && (horizon == "" || rvBefore(horizon, q.rv)) {
+			if kube.RVBefore(c.killRV, q.rv) && (horizon == "" || kube.RVBefore(horizon, q.rv)) {
 				horizon = q.rv
 			}
 		}
@@ -192,7 +194,7 @@ func (w *workloadClaims) settled(c *claim, p *newPod) bool {
 		return true // no pod since the kill
 	}
 	for _, k := range w.kills {
-		if !k.done && !k.blind && rvBefore(k.killRV, horizon) && rvBefore(k.progress, horizon) {
+		if !k.done && !k.blind && kube.RVBefore(k.killRV, horizon) && kube.RVBefore(k.progress, horizon) {
 			return false
 		}
 		if k == c {
@@ -245,7 +247,7 @@ func (c *claim) mayTake(p *newPod, lone bool) bool {
 	if c.done || c.blind || (c.byName && p.name != c.victim) {
 		return false
 	}
-	return lone || rvBefore(c.killRV, p.rv)
+	return lone || kube.RVBefore(c.killRV, p.rv)
 }
 
 // blind says whether c's pods' watch expired (false for no claim).
@@ -297,7 +299,7 @@ func (cl *claims) lastReady(c *claim, deleted time.Time) (time.Time, bool) {
 	}
 	lone := w.unordered() && w.pending() == 1
 	for _, p := range w.pods {
-		if !p.readySeen.IsZero() && (lone || rvBefore(c.killRV, p.rv)) {
+		if !p.readySeen.IsZero() && (lone || kube.RVBefore(c.killRV, p.rv)) {
 			if t := p.readyTime(deleted); t.After(last) {
 				last = t
 			}

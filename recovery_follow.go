@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -18,17 +18,17 @@ type follower struct {
 	rc          *recoverer
 	r           Result
 	claim       *claim
-	direct, top ownerRef // the victim's controller, and the workload above it (or it)
-	dk, tk      workloadKind
+	direct, top kube.OwnerRef // the victim's controller, and the workload above it (or it)
+	dk, tk      kube.WorkloadKind
 	// deleted is when the kill was accepted: every milestone is measured from it, and the
 	// timeout runs from it, however late the follow starts.
 	deleted   time.Time
-	started   time.Time     // when the follow began: events before it come in a burst at its start
-	atStart   workload      // top as read when the follow started; no name if it could not be
-	latest    *workload     // top as its watch last showed it
-	lastShown workload      // and as last known, for the timeout's message
-	minReady  time.Duration // top's spec.minReadySeconds, as last shown: a Ready pod is available after it
-	short     bool          // top was shown short of full strength since the kill
+	started   time.Time      // when the follow began: events before it come in a burst at its start
+	atStart   kube.Workload  // top as read when the follow started; no name if it could not be
+	latest    *kube.Workload // top as its watch last showed it
+	lastShown kube.Workload  // and as last known, for the timeout's message
+	minReady  time.Duration  // top's spec.minReadySeconds, as last shown: a Ready pod is available after it
+	short     bool           // top was shown short of full strength since the kill
 	// resynced is set when top, read again after its watch expired, had changed since the
 	// kill: minutes later, a state that the controller computed after the loss.
 	resynced bool
@@ -41,15 +41,15 @@ type follower struct {
 // followed is what a follow of r follows: the victim's controller, and the top controller
 // whose full strength is the recovery; ok is false, and why says why, for a kind macaque
 // cannot read.
-func followed(r Result) (direct, top ownerRef, dk, tk workloadKind, why string) {
+func followed(r Result) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, why string) {
 	direct = *r.controller
-	dk, ok := checkedKind(direct)
+	dk, ok := kube.CheckedKind(direct)
 	if !ok {
 		return direct, direct, dk, dk, fmt.Sprintf("macaque cannot follow a %s: it reads only ReplicaSets, Deployments, StatefulSets, DaemonSets and ReplicationControllers", direct.Kind)
 	}
 	top, tk = direct, dk
 	if r.top != nil {
-		if k, ok := checkedKind(*r.top); ok {
+		if k, ok := kube.CheckedKind(*r.top); ok {
 			top, tk = *r.top, k
 		}
 	}
@@ -90,21 +90,21 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		v.Why = stoppedOr(ctx, err.Error())
 		return v
 	}
-	events := make(chan watched)
-	pods := watchQuery{prefix: "/api/v1", namespace: r.Namespace, resource: "pods", labelSelector: sel}
-	ctl := watchQuery{prefix: tk.prefix, namespace: r.Namespace, resource: tk.resource, fieldSelector: "metadata.name=" + top.Name}
+	events := make(chan kube.WatchEvent)
+	pods := kube.WatchQuery{Prefix: "/api/v1", Namespace: r.Namespace, Resource: "pods", LabelSelector: sel}
+	ctl := kube.WatchQuery{Prefix: tk.Prefix, Namespace: r.Namespace, Resource: tk.Resource, FieldSelector: "metadata.name=" + top.Name}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // before wg.Wait: the watches end with ctx
-	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, decodePod, nil) })
-	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, decodeWorkload, f.reread) })
+	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, kube.DecodePod, nil) })
+	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, kube.DecodeWorkload, f.reread) })
 	v, named = f.watch(ctx, v, events, deadline)
 	return v
 }
 
 // watch takes the events of the follow's watches until the verdict, which it returns with the
 // UID of the replacement it names.
-func (f *follower) watch(ctx context.Context, v Recovery, events <-chan watched, deadline <-chan time.Time) (Recovery, types.UID) {
+func (f *follower) watch(ctx context.Context, v Recovery, events <-chan kube.WatchEvent, deadline <-chan time.Time) (Recovery, types.UID) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -113,8 +113,8 @@ func (f *follower) watch(ctx context.Context, v Recovery, events <-chan watched,
 		case <-deadline:
 			return f.timedOut(ctx, v, events)
 		case e := <-events:
-			if e.err != nil {
-				v.Why = stoppedOr(ctx, e.err.Error())
+			if e.Err != nil {
+				v.Why = stoppedOr(ctx, e.Err.Error())
 				return v, ""
 			}
 			at := f.rc.now()
@@ -132,7 +132,7 @@ func (f *follower) watch(ctx context.Context, v Recovery, events <-chan watched,
 func (f *follower) start(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
-	w, err := f.rc.api.getWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	w, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
 	if err == nil {
 		f.atStart, f.lastShown = w, w
 		sel, err := podSelector(f.tk, w)
@@ -142,7 +142,7 @@ func (f *follower) start(ctx context.Context) (string, error) {
 	} else if f.top == f.direct {
 		return "", fmt.Errorf("read %s: %w", f.direct, err)
 	}
-	owner, err := f.rc.api.getWorkload(ctx, f.r.Namespace, f.dk, f.direct.Name)
+	owner, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.dk, f.direct.Name)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", f.direct, err)
 	}
@@ -159,30 +159,30 @@ func wrapIf(err error, what string) error {
 }
 
 // reread is the top controller read again, as an event of its watch, after the watch expired.
-func (f *follower) reread(ctx context.Context) (watched, bool) {
+func (f *follower) reread(ctx context.Context) (kube.WatchEvent, bool) {
 	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
-	w, err := f.rc.api.getWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	w, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
 	if err != nil {
 		f.rc.log.Debug("could not read a workload again after its watch expired", "namespace", f.r.Namespace, "workload", f.top.String(), "err", err)
-		return watched{}, false
+		return kube.WatchEvent{}, false
 	}
-	return watched{kind: kindReread, wl: &w}, true
+	return kube.WatchEvent{Kind: kindReread, Workload: &w}, true
 }
 
 // handle takes one event, seen at at.
-func (f *follower) handle(ctx context.Context, e watched, at time.Time) {
+func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) {
 	switch {
-	case e.kind == kindExpired:
+	case e.Kind == kindExpired:
 		f.rc.claims.expired(f.claim)
-	case e.pod != nil:
-		f.pod(ctx, e.kind, e.pod, at)
-	case e.wl != nil:
-		f.latest, f.lastShown, f.minReady = e.wl, *e.wl, e.minReady
-		if strength(f.tk, *e.wl) != "" {
+	case e.Pod != nil:
+		f.pod(ctx, e.Kind, e.Pod, at)
+	case e.Workload != nil:
+		f.latest, f.lastShown, f.minReady = e.Workload, *e.Workload, e.MinReady
+		if strength(f.tk, *e.Workload) != "" {
 			f.short = true
 		}
-		if e.kind == kindReread && rvBefore(f.r.killRV, e.wl.Metadata.ResourceVersion) {
+		if e.Kind == kindReread && kube.RVBefore(f.r.killRV, e.Workload.Metadata.ResourceVersion) {
 			f.resynced = true
 		}
 	}
@@ -190,15 +190,15 @@ func (f *follower) handle(ctx context.Context, e watched, at time.Time) {
 
 // pod records an event of a pod: one of the workload's created since the kill, or a change to
 // one, goes to the claims; every pod's tells how far the follow has read.
-func (f *follower) pod(ctx context.Context, kind string, p *watchedPod, at time.Time) {
+func (f *follower) pod(ctx context.Context, kind string, p *kube.WatchedPod, at time.Time) {
 	rs, ours := f.ofTop(ctx, p)
 	added := ours && kind == "ADDED" && p.Metadata.UID != f.r.uid
 	np := newPod{uid: p.Metadata.UID, name: p.Metadata.Name, rs: rs, rv: p.Metadata.ResourceVersion,
 		created: p.Metadata.CreationTimestamp.Time, seen: at, seenSince: f.started}
 	ready := false
 	if ours {
-		np.why = p.why()
-		np.readyAt, ready = p.readySince()
+		np.why = p.Why()
+		np.readyAt, ready = p.ReadySince()
 		ready = ready && kind != "DELETED"
 	}
 	if added && f.top != f.direct && rs != f.direct.Name {
@@ -210,27 +210,27 @@ func (f *follower) pod(ctx context.Context, kind string, p *watchedPod, at time.
 // ofTop says whether p is a pod of the workload followed, and names its ReplicaSet: one the
 // victim's controller controls, or (below a Deployment) one of the Deployment's ReplicaSets,
 // read once to learn whose it is.
-func (f *follower) ofTop(ctx context.Context, p *watchedPod) (string, bool) {
-	ctl, ok := controllerOf(p.Metadata.OwnerReferences)
+func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool) {
+	ctl, ok := kube.ControllerOf(p.Metadata.OwnerReferences)
 	if !ok {
 		return "", false
 	}
 	if ctl.UID == f.direct.UID {
 		return ctl.Name, true
 	}
-	if f.top == f.direct || ctl.Kind != kindReplicaSet.Kind {
+	if f.top == f.direct || ctl.Kind != kube.KindReplicaSet.Kind {
 		return "", false
 	}
 	mine, known := f.owners[ctl.UID]
 	if !known {
 		readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
-		rs, err := f.rc.api.getWorkload(readCtx, f.r.Namespace, kindReplicaSet, ctl.Name)
+		rs, err := f.rc.api.GetWorkload(readCtx, f.r.Namespace, kube.KindReplicaSet, ctl.Name)
 		cancel()
 		if err != nil {
 			f.rc.log.Debug("could not read the replicaset of a new pod", "namespace", f.r.Namespace, "pod", p.Metadata.Name, "err", err)
 			return "", false // not remembered: read again at its next event
 		}
-		up, ok := rs.controller()
+		up, ok := rs.Controller()
 		mine = rs.Metadata.UID == ctl.UID && ok && up.UID == f.top.UID
 		if f.owners == nil {
 			f.owners = map[types.UID]bool{}
@@ -253,11 +253,11 @@ func (f *follower) backAtFull() bool {
 		return true
 	}
 	p, _, _, _ := f.rc.claims.replacementOf(f.claim, "")
-	return p != nil && p.readyRV != "" && !rvBefore(f.latest.Metadata.ResourceVersion, p.readyRV)
+	return p != nil && p.readyRV != "" && !kube.RVBefore(f.latest.Metadata.ResourceVersion, p.readyRV)
 }
 
 // recovered is the verdict recovered, the workload back at full strength as seen at at.
-func (f *follower) recovered(ctx context.Context, v Recovery, events <-chan watched, at time.Time) (Recovery, types.UID) {
+func (f *follower) recovered(ctx context.Context, v Recovery, events <-chan kube.WatchEvent, at time.Time) (Recovery, types.UID) {
 	shown := *f.latest // the settling may take later events
 	p := f.settle(ctx, &v, events, shown.Metadata.ResourceVersion)
 	v.Status, v.Strength = statusRecovered, strengthOf(f.tk, shown)
@@ -273,7 +273,7 @@ func (f *follower) recovered(ctx context.Context, v Recovery, events <-chan watc
 }
 
 // timedOut is the verdict not recovered: the timeout has passed.
-func (f *follower) timedOut(ctx context.Context, v Recovery, events <-chan watched) (Recovery, types.UID) {
+func (f *follower) timedOut(ctx context.Context, v Recovery, events <-chan kube.WatchEvent) (Recovery, types.UID) {
 	p := f.settle(ctx, &v, events, "")
 	v.Status = statusNotRecovered
 	f.milestones(&v, p)
@@ -301,7 +301,7 @@ const settleWait = 5 * time.Second
 // caught up with its workload's (the replacement of a workload back at full strength was
 // Ready before it), taking this follow's own events meanwhile; nil, with why in v, when none
 // can be told.
-func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan watched, until string) *newPod {
+func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan kube.WatchEvent, until string) *newPod {
 	var timer <-chan time.Time
 	for {
 		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
@@ -315,7 +315,7 @@ func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan watche
 		select {
 		case <-changed:
 		case e := <-events:
-			if e.err == nil {
+			if e.Err == nil {
 				f.handle(ctx, e, f.rc.now())
 			}
 		case <-timer:
@@ -407,8 +407,8 @@ func (f *follower) through() string {
 	if f.via != "" {
 		parts = append(parts, "a rollout to "+f.via)
 	}
-	if f.atStart.Metadata.Name != "" && f.latest != nil && f.tk != kindDaemonSet {
-		if from, to := f.atStart.desired(), f.latest.desired(); from != to {
+	if f.atStart.Metadata.Name != "" && f.latest != nil && f.tk != kube.KindDaemonSet {
+		if from, to := f.atStart.Desired(), f.latest.Desired(); from != to {
 			parts = append(parts, fmt.Sprintf("a scale from %d to %d", from, to))
 		}
 	}
@@ -445,9 +445,9 @@ func watchBackoff(n int) time.Duration {
 // at most, then its error is sent, last. One that expired (410) resumes from the present (where
 // the API server sends the workload's state first), after reread's event (the workload read
 // again); without reread (the pods'), it ends with a kindExpired event.
-func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out chan<- watched,
-	decode func(string, json.RawMessage) (watched, error), reread func(context.Context) (watched, bool)) {
-	send := func(w watched) bool {
+func (rc *recoverer) stream(ctx context.Context, q kube.WatchQuery, rv string, out chan<- kube.WatchEvent,
+	decode func(string, json.RawMessage) (kube.WatchEvent, error), reread func(context.Context) (kube.WatchEvent, bool)) {
+	send := func(w kube.WatchEvent) bool {
 		select {
 		case out <- w:
 			return true
@@ -488,14 +488,14 @@ func (rc *recoverer) stream(ctx context.Context, q watchQuery, rv string, out ch
 // failed takes a watch's failures-th failure in a row, err: past maxFailures, it sends the
 // error and returns false; after a 410, it resumes from the present ("", returned) after
 // reread's event, or ends (false) after a kindExpired one.
-func (rc *recoverer) failed(ctx context.Context, q watchQuery, rv string, failures int, err error,
-	send func(watched) bool, reread func(context.Context) (watched, bool)) (string, bool) {
+func (rc *recoverer) failed(ctx context.Context, q kube.WatchQuery, rv string, failures int, err error,
+	send func(kube.WatchEvent) bool, reread func(context.Context) (kube.WatchEvent, bool)) (string, bool) {
 	if failures >= maxFailures {
-		send(watched{err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
+		send(kube.WatchEvent{Err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
 		return rv, false
 	}
 	rc.log.Debug("recovery watch failed, retrying", "watch", q.String(), "failures", failures, "err", err)
-	if !expired(err) {
+	if !kube.Expired(err) {
 		return rv, true
 	}
 	return "", rc.resync(ctx, reread, send)
@@ -503,14 +503,14 @@ func (rc *recoverer) failed(ctx context.Context, q watchQuery, rv string, failur
 
 // watchOnce runs one watch of q from rv to its end and returns the last resourceVersion seen,
 // and the error that ended it, nil when the API server closed it (stream names q in it).
-func (rc *recoverer) watchOnce(ctx context.Context, q watchQuery, rv string, send func(watched) bool,
-	decode func(string, json.RawMessage) (watched, error)) (string, error) {
-	body, err := rc.api.watch(ctx, q, rv)
+func (rc *recoverer) watchOnce(ctx context.Context, q kube.WatchQuery, rv string, send func(kube.WatchEvent) bool,
+	decode func(string, json.RawMessage) (kube.WatchEvent, error)) (string, error) {
+	body, err := rc.api.Watch(ctx, q, rv)
 	if err != nil {
 		return rv, err
 	}
 	defer func() { _ = body.Close() }()
-	rv, err = decodeWatch(body, rv, func(kind string, obj json.RawMessage) error {
+	rv, err = kube.DecodeWatch(body, rv, func(kind string, obj json.RawMessage) error {
 		w, err := decode(kind, obj)
 		if err != nil {
 			return err
@@ -523,17 +523,11 @@ func (rc *recoverer) watchOnce(ctx context.Context, q watchQuery, rv string, sen
 	return rv, err
 }
 
-// expired says whether err is a watch's 410: its resourceVersion is gone, as an ERROR event or
-// as the request's answer.
-func expired(err error) bool {
-	return errors.Is(err, errWatchExpired) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err)
-}
-
 // resync sends what stands for the events an expired watch missed; false when it is not to be
 // resumed, or ctx is done.
-func (rc *recoverer) resync(ctx context.Context, reread func(context.Context) (watched, bool), send func(watched) bool) bool {
+func (rc *recoverer) resync(ctx context.Context, reread func(context.Context) (kube.WatchEvent, bool), send func(kube.WatchEvent) bool) bool {
 	if reread == nil {
-		send(watched{kind: kindExpired})
+		send(kube.WatchEvent{Kind: kindExpired})
 		return false
 	}
 	if w, ok := reread(ctx); ok {

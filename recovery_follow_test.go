@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -310,20 +312,22 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 // their context ends: followed kills that wait for nothing but their end. It counts the watches.
 type idleAPI struct{ watches atomic.Int32 }
 
-func (*idleAPI) getWorkload(_ context.Context, _ string, _ workloadKind, name string) (workload, error) {
-	var w workload
+func (*idleAPI) GetWorkload(_ context.Context, _ string, _ kube.WorkloadKind, name string) (kube.Workload, error) {
+	var w kube.Workload
 	err := json.Unmarshal([]byte(`{"metadata":{"name":"`+name+`","generation":1},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}}}}`), &w)
 	return w, err
 }
 
-func (a *idleAPI) watch(ctx context.Context, _ watchQuery, _ string) (io.ReadCloser, error) {
+func (a *idleAPI) Watch(ctx context.Context, _ kube.WatchQuery, _ string) (io.ReadCloser, error) {
 	a.watches.Add(1)
 	r, w := io.Pipe()
 	context.AfterFunc(ctx, func() { _ = w.Close() })
 	return r, nil
 }
 
-func (*idleAPI) listEvents(context.Context, string, types.UID) ([]seenEvent, error) { return nil, nil }
+func (*idleAPI) ListEvents(context.Context, string, types.UID) ([]kube.SeenEvent, error) {
+	return nil, nil
+}
 
 // TestOneTickOfKillsIsAllFollowed: the most kills one tick makes are all followed at once, each
 // to its verdict (here, macaque stopped), none refused as one too many in flight.
@@ -457,10 +461,10 @@ func TestClaimsInKillOrder(t *testing.T) {
 // kind macaque cannot read, or one it cannot read now) releases its claim, so that it holds
 // back no later kill's replacement.
 func TestClaimReleasedWhateverTheEnd(t *testing.T) {
-	job := ownerRef{APIVersion: "batch/v1", Kind: "Job", Name: "batch", UID: "uid-job", Controller: new(true)}
+	job := kube.OwnerRef{APIVersion: "batch/v1", Kind: "Job", Name: "batch", UID: "uid-job", Controller: new(true)}
 	for _, tt := range []struct {
 		name     string
-		ctl, top ownerRef
+		ctl, top kube.OwnerRef
 		why      string
 	}{
 		{"a kind macaque cannot read", job, job, "macaque cannot follow a Job"},

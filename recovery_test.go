@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	appsv1 "k8s.io/api/apps/v1"
@@ -92,17 +95,17 @@ var kill0 = time.Date(2026, 3, 29, 9, 0, 1, 0, time.UTC)
 
 // The workloads of the tests: Deployment web above ReplicaSet web-7d9f, StatefulSet db.
 var (
-	webDeploy = ownerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy-web", Controller: new(true)}
-	webRS     = ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "uid-rs-web", Controller: new(true)}
+	webDeploy = kube.OwnerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy-web", Controller: new(true)}
+	webRS     = kube.OwnerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "uid-rs-web", Controller: new(true)}
 	// web5c6d is the ReplicaSet of web's next template, which a rollout during a follow brings up.
-	web5c6d = ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5c6d", UID: "uid-rs-web-5c6d", Controller: new(true)}
-	dbSTS   = ownerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-sts-db", Controller: new(true)}
+	web5c6d = kube.OwnerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5c6d", UID: "uid-rs-web-5c6d", Controller: new(true)}
+	dbSTS   = kube.OwnerRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "uid-sts-db", Controller: new(true)}
 )
 
 // ownedPod is a Running pod of owner, Ready or not, with labels that owner's selector matches.
-func ownedPod(name string, uid types.UID, owner ownerRef, ready bool) *corev1.Pod {
+func ownedPod(name string, uid types.UID, owner kube.OwnerRef, ready bool) *corev1.Pod {
 	app, hash, _ := strings.Cut(owner.Name, "-")
-	p := fakeapi.Pod(testNS, name, map[string]string{"app": app, "pod-template-hash": orNone(hash, "7d9f")})
+	p := fakeapi.Pod(testNS, name, map[string]string{"app": app, "pod-template-hash": cmp.Or(hash, "7d9f")})
 	p.UID = uid
 	// None: its milestones are when the follower saw it, as the test tells it. Tests of the
 	// timestamps' evidence set them.
@@ -151,7 +154,7 @@ func statefulSet(ready int32) *appsv1.StatefulSet {
 }
 
 // recoveryWorld is a fake API server with web (3 pods) and db (3 pods), at full strength.
-func recoveryWorld(t *testing.T) (*fakeapi.Server, *restPods) {
+func recoveryWorld(t *testing.T) (*fakeapi.Server, *kube.Client) {
 	t.Helper()
 	srv := fakeapi.New(t)
 	for _, n := range []string{"a", "b", "c"} {
@@ -163,7 +166,7 @@ func recoveryWorld(t *testing.T) (*fakeapi.Server, *restPods) {
 	srv.AddWorkload(deployment(3))
 	srv.AddWorkload(replicaSet(""))
 	srv.AddWorkload(statefulSet(3))
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +174,9 @@ func recoveryWorld(t *testing.T) (*fakeapi.Server, *restPods) {
 }
 
 // killFor deletes pod (as the killer does, through the API) and returns its report.
-func killFor(t *testing.T, api *restPods, pod string, uid types.UID, controller, top ownerRef) Result {
+func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controller, top kube.OwnerRef) Result {
 	t.Helper()
-	rv, err := api.delete(boundedCtx(t), testNS, pod, victim{UID: uid}, nil)
+	rv, err := api.Delete(boundedCtx(t), testNS, pod, kube.Pod{UID: uid}, nil)
 	if err != nil {
 		t.Fatalf("delete %s: %v", pod, err)
 	}
@@ -245,8 +248,8 @@ func TestRecoveryVerdict(t *testing.T) {
 		name string
 		pod  string
 		uid  types.UID
-		ctl  ownerRef
-		top  ownerRef
+		ctl  kube.OwnerRef
+		top  kube.OwnerRef
 		// setup changes the API server before the follow starts, if set.
 		setup func(srv *fakeapi.Server)
 		// play makes the controllers' changes after the kill, answering the follower's clock.
@@ -299,7 +302,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(0.2))
 				// Another controller's pod that web's selector matches too (overlapping selectors):
 				// not web's replacement.
-				other := ownedPod("other-1", "uid-other", ownerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "other", UID: "uid-other-rs", Controller: new(true)}, true)
+				other := ownedPod("other-1", "uid-other", kube.OwnerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "other", UID: "uid-other-rs", Controller: new(true)}, true)
 				other.Labels = map[string]string{"app": "web", "pod-template-hash": "7d9f"}
 				srv.Add(other)
 				clock.tell(t, second(0.5))
@@ -613,7 +616,7 @@ func checkWatchesOnly(t *testing.T, srv *fakeapi.Server, killRV string, least in
 			continue
 		}
 		watches++
-		if rv := r.Query.Get("resourceVersion"); (rv == "" && !expired) || rvBefore(rv, killRV) {
+		if rv := r.Query.Get("resourceVersion"); (rv == "" && !expired) || kube.RVBefore(rv, killRV) {
 			t.Errorf("watch %s from resourceVersion %q, want the kill's %s or later", r.Path, rv, killRV)
 		}
 		if sel := r.Query.Get("labelSelector"); strings.HasSuffix(r.Path, "/pods") && !slices.Contains([]string{"app=web", "app=web,pod-template-hash=7d9f", "app=db"}, sel) {
@@ -761,46 +764,6 @@ func TestThreadsAreBounded(t *testing.T) {
 	}
 	if len(th.ts) != maxThreads-1 || len(th.order) != maxThreads {
 		t.Errorf("%d ts and %d in order, want %d and %d", len(th.ts), len(th.order), maxThreads-1, maxThreads)
-	}
-}
-
-// TestContainerWhy checks what a not-ready container's status says of it.
-func TestContainerWhy(t *testing.T) {
-	status := func(edit func(*corev1.ContainerStatus)) containerStatus {
-		c := corev1.ContainerStatus{Name: "app"}
-		edit(&c)
-		return asServed[containerStatus](t, c)
-	}
-	tests := []struct {
-		name string
-		c    containerStatus
-		want string
-	}{
-		{"ready says nothing", status(func(c *corev1.ContainerStatus) {
-			c.Ready, c.RestartCount = true, 3
-			c.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
-		}), ""},
-		{"not ready, nothing to say", status(func(c *corev1.ContainerStatus) {}), ""},
-		{"image not pulled", status(func(c *corev1.ContainerStatus) {
-			c.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}
-		}), "app: ImagePullBackOff"},
-		{"exited, with an earlier exit not repeated", status(func(c *corev1.ContainerStatus) {
-			c.RestartCount = 1
-			c.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}
-			c.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2}
-		}), "app: exited 137 (OOMKilled), restarted 1 time"},
-		{"restarting, its last exit without a reason", status(func(c *corev1.ContainerStatus) {
-			c.RestartCount = 2
-			c.State.Running = &corev1.ContainerStateRunning{}
-			c.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1}
-		}), "app: restarted 2 times, last exit 1 (no reason given)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.c.why(); got != tt.want {
-				t.Errorf("why() = %q, want %q", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -974,77 +937,27 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 	}
 }
 
-// TestWatchedPodReady: Ready is the Ready condition's status, whatever the others say.
-func TestWatchedPodReady(t *testing.T) {
-	type cond = corev1.PodCondition
-	for _, tt := range []struct {
-		name  string
-		conds []cond
-		want  bool
-	}{
-		{"no conditions", nil, false},
-		{"ready", []cond{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}, true},
-		{"scheduled, not ready", []cond{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionFalse}}, false},
-		{"ready, a condition before it false", []cond{{Type: corev1.ContainersReady, Status: corev1.ConditionFalse}, {Type: corev1.PodReady, Status: corev1.ConditionTrue}}, true},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			p := fakeapi.Pod(testNS, "web-1", nil)
-			p.Status.Conditions = tt.conds
-			if got := asServed[watchedPod](t, p).ready(); got != tt.want {
-				t.Errorf("ready() = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-// TestWatchQueryString: an error names the watch by its resource, namespace and selector.
-func TestWatchQueryString(t *testing.T) {
-	pods := watchQuery{prefix: "/api/v1", namespace: "shop", resource: "pods", labelSelector: "app=web"}
-	ctl := watchQuery{prefix: "/apis/apps/v1", namespace: "shop", resource: "deployments", fieldSelector: "metadata.name=web"}
-	if got, want := pods.String(), `pods in "shop" (app=web)`; got != want {
-		t.Errorf("%q, want %q", got, want)
-	}
-	if got, want := ctl.String(), `deployments in "shop" (metadata.name=web)`; got != want {
-		t.Errorf("%q, want %q", got, want)
-	}
-}
-
-// TestRVBefore: resourceVersions compared as numbers when both are; otherwise not older.
-func TestRVBefore(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want bool
-	}{
-		{"9", "10", true}, {"10", "9", false}, {"10", "10", false},
-		{"x", "10", false}, {"9", "x", false}, {"", "10", false}, {"9", "", false},
-	} {
-		if got := rvBefore(tt.a, tt.b); got != tt.want {
-			t.Errorf("rvBefore(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 // TestPodSelector: the watch's selector from a workload's spec.selector, never an empty one
 // (it would watch every pod of the namespace).
 func TestPodSelector(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
-		kind     workloadKind
+		kind     kube.WorkloadKind
 		selector string
 		want     string // "": an error
 	}{
-		{"match labels", kindDeployment, `{"matchLabels":{"app":"web"}}`, "app=web"},
-		{"an expression", kindDeployment, `{"matchExpressions":[{"key":"tier","operator":"In","values":["a","b"]}]}`, "tier in (a,b)"},
-		{"a replication controller's map", kindRC, `{"app":"web"}`, "app=web"},
-		{"a replication controller's null", kindRC, `null`, ""},
-		{"a replication controller's empty map", kindRC, `{}`, ""},
-		{"none", kindDeployment, ``, ""},
-		{"null", kindDeployment, `null`, ""},
-		{"empty: every pod", kindDeployment, `{}`, ""},
-		{"not a selector", kindDeployment, `[1]`, ""},
+		{"match labels", kube.KindDeployment, `{"matchLabels":{"app":"web"}}`, "app=web"},
+		{"an expression", kube.KindDeployment, `{"matchExpressions":[{"key":"tier","operator":"In","values":["a","b"]}]}`, "tier in (a,b)"},
+		{"a replication controller's map", kube.KindRC, `{"app":"web"}`, "app=web"},
+		{"a replication controller's null", kube.KindRC, `null`, ""},
+		{"a replication controller's empty map", kube.KindRC, `{}`, ""},
+		{"none", kube.KindDeployment, ``, ""},
+		{"null", kube.KindDeployment, `null`, ""},
+		{"empty: every pod", kube.KindDeployment, `{}`, ""},
+		{"not a selector", kube.KindDeployment, `[1]`, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var w workload
+			var w kube.Workload
 			w.Spec.Selector = json.RawMessage(tt.selector)
 			got, err := podSelector(tt.kind, w)
 			if got != tt.want || (err != nil) != (tt.want == "") {

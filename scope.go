@@ -1,12 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -110,13 +110,13 @@ func (s scope) resolved() bool { return s.all || len(s.namespaces) > 0 }
 // lists are the list requests that find the candidates: one per named namespace, or one
 // cluster-wide request for *, which leaves the excluded namespaces out by field selector (the
 // namespaces named beside * are already in it).
-func (s scope) lists() []listQuery {
+func (s scope) lists() []kube.ListQuery {
 	if s.all {
-		return []listQuery{{excludeNamespaces: s.exclude}}
+		return []kube.ListQuery{{ExcludeNamespaces: s.exclude}}
 	}
-	out := make([]listQuery, 0, len(s.namespaces))
+	out := make([]kube.ListQuery, 0, len(s.namespaces))
 	for _, ns := range s.namespaces {
-		out = append(out, listQuery{namespace: ns})
+		out = append(out, kube.ListQuery{Namespace: ns})
 	}
 	return out
 }
@@ -153,8 +153,8 @@ func preflightEventsScope(ctx context.Context, api scopeAPI, rec *eventRecorder,
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	p := permission{verb: "create", group: "events.k8s.io", resource: "events"}
-	why, err := api.mayI(ctx, p)
+	p := kube.Permission{Verb: "create", Group: "events.k8s.io", Resource: "events"}
+	why, err := api.MayI(ctx, p)
 	if err != nil {
 		rec.log.Warn("could not check that macaque may write Events", "namespace", sc.String(), "err", err)
 		return
@@ -170,28 +170,14 @@ func preflightEventsScope(ctx context.Context, api scopeAPI, rec *eventRecorder,
 type scopeAPI interface {
 	podAPI
 	workloadAPI
-	// mayI asks the API server whether macaque may do what p names in every namespace
+	// MayI asks the API server whether macaque may do what p names in every namespace
 	// (SelfSubjectAccessReview, which any authenticated user may create): "" when it may,
 	// otherwise the authorizer's reason, or why it gave none.
-	mayI(ctx context.Context, p permission) (string, error)
+	MayI(ctx context.Context, p kube.Permission) (string, error)
 }
 
-// permission is one thing macaque's RBAC must allow, as a Role's rule spells it.
-type permission struct {
-	verb, group, resource, subresource string
-}
-
-// String is the permission as kubectl auth can-i takes it: "delete pods", "create pods/eviction".
-func (p permission) String() string {
-	res := p.resource
-	if p.subresource != "" {
-		res += "/" + p.subresource
-	}
-	if p.group != "" {
-		res += "." + p.group
-	}
-	return p.verb + " " + res
-}
+// run hands it the one API client; this keeps the two in step.
+var _ scopeAPI = (*kube.Client)(nil)
 
 // preflightCluster checks what MACAQUE_NAMESPACE=* needs: a list of pods in every namespace
 // (which also proves the API server answers with a Table), and every other permission at
@@ -200,23 +186,23 @@ func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	q := sc.lists()[0]
-	q.limit = 1
-	_, err := api.listPage(ctx, q, func(string) {})
+	q.Limit = 1
+	_, err := api.ListPage(ctx, q, func(string) {})
 	if apierrors.IsForbidden(err) {
 		return badSetting("NAMESPACE", "* needs list on pods in every namespace (apply macaque-cluster.yml, whose ClusterRole grants it): %v", err)
 	}
 	if err != nil {
 		return fmt.Errorf("list pods in every namespace: %w", err)
 	}
-	need := []permission{{verb: "delete", resource: "pods"}}
+	need := []kube.Permission{{Verb: "delete", Resource: "pods"}}
 	if mode == modeEvict {
-		need = []permission{{verb: "create", resource: "pods", subresource: "eviction"}}
+		need = []kube.Permission{{Verb: "create", Resource: "pods", Subresource: "eviction"}}
 	}
-	for _, k := range workloadKinds {
-		need = append(need, permission{verb: "get", group: k.group, resource: k.resource})
+	for _, k := range kube.WorkloadKinds {
+		need = append(need, kube.Permission{Verb: "get", Group: k.Group, Resource: k.Resource})
 	}
 	for _, p := range need {
-		why, err := api.mayI(ctx, p)
+		why, err := api.MayI(ctx, p)
 		if err != nil {
 			return fmt.Errorf("check that macaque may %s in every namespace: %w", p, err)
 		}
@@ -224,57 +210,13 @@ func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode
 			continue
 		}
 		key := "NAMESPACE"
-		if p.subresource == "eviction" {
+		if p.Subresource == "eviction" {
 			key = "MODE"
 		}
-		if p.verb == "get" && !healthOff {
+		if p.Verb == "get" && !healthOff {
 			key = "REQUIRE_HEALTHY" // the guard's reads (also the opt-out annotation's)
 		}
 		return badSetting(key, "* needs %s in every namespace, which macaque may not (%s); apply macaque-cluster.yml, whose ClusterRole grants it", p, why)
 	}
 	return nil
-}
-
-// accessReview is the part of a SelfSubjectAccessReview that mayI sends and reads.
-type accessReview struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Spec       struct {
-		ResourceAttributes struct {
-			Namespace   string `json:"namespace"`
-			Verb        string `json:"verb"`
-			Group       string `json:"group"`
-			Resource    string `json:"resource"`
-			Subresource string `json:"subresource,omitempty"`
-		} `json:"resourceAttributes"`
-	} `json:"spec"`
-	Status struct {
-		Allowed         bool   `json:"allowed"`
-		Reason          string `json:"reason"`
-		EvaluationError string `json:"evaluationError"`
-	} `json:"status"`
-}
-
-func (p *restPods) mayI(ctx context.Context, perm permission) (string, error) {
-	review := accessReview{APIVersion: "authorization.k8s.io/v1", Kind: "SelfSubjectAccessReview"}
-	attrs := &review.Spec.ResourceAttributes
-	// An empty namespace asks about every namespace, which only a ClusterRoleBinding grants.
-	attrs.Verb, attrs.Group, attrs.Resource, attrs.Subresource = perm.verb, perm.group, perm.resource, perm.subresource
-	body, err := json.Marshal(review)
-	if err != nil {
-		return "", fmt.Errorf("encode access review: %w", err)
-	}
-	res := p.client.Post().AbsPath("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews").Body(body).Do(ctx)
-	raw, err := res.Raw()
-	if err != nil {
-		return "", res.Error()
-	}
-	var answer accessReview
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return "", fmt.Errorf("decode access review: %w", err)
-	}
-	if answer.Status.Allowed {
-		return "", nil
-	}
-	return cmp.Or(answer.Status.Reason, answer.Status.EvaluationError, "no rule allows it"), nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -82,7 +84,7 @@ func scopeKiller(t *testing.T, srv *fakeapi.Server, namespace, exclude string, s
 		t.Fatal(err)
 	}
 	// No client-side rate limit and no sockets: the uniformity test makes thousands of calls.
-	api, err := newRESTPods(&rest.Config{Host: srv.URL, QPS: -1, Transport: inProcess{srv.Config.Handler}})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1, Transport: inProcess{srv.Config.Handler}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +249,9 @@ func TestClusterReadBackTriesEachPodOnce(t *testing.T) {
 // nsProbes are the start-up probes in namespace ns: a list of one row, the kill's dry run
 // (method, and the path's suffix after the pod), and a get of each workload kind.
 func nsProbes(ns, kill, suffix string) []string {
-	out := []string{"GET /api/v1/namespaces/" + ns + "/pods", kill + " /api/v1/namespaces/" + ns + "/pods/" + preflightPod + suffix}
-	for _, k := range workloadKinds {
-		out = append(out, "GET "+k.prefix+"/namespaces/"+ns+"/"+k.resource+"/"+preflightPod)
+	out := []string{"GET /api/v1/namespaces/" + ns + "/pods", kill + " /api/v1/namespaces/" + ns + "/pods/" + kube.PreflightPod + suffix}
+	for _, k := range kube.WorkloadKinds {
+		out = append(out, "GET "+k.Prefix+"/namespaces/"+ns+"/"+k.Resource+"/"+kube.PreflightPod)
 	}
 	return out
 }
@@ -324,7 +326,7 @@ func TestPreflightScope(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod("shop", "web-1", nil))
 			srv.Fail, srv.Deny = tt.fail, tt.deny
-			api, err := newRESTPods(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -360,7 +362,7 @@ func TestPreflightScope(t *testing.T) {
 				if a.Namespace != "" {
 					t.Errorf("review of %s in namespace %q, want every namespace", a.Resource, a.Namespace)
 				}
-				reviews = append(reviews, permission{verb: a.Verb, group: a.Group, resource: a.Resource, subresource: a.Subresource}.String())
+				reviews = append(reviews, kube.Permission{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource}.String())
 			}
 			if !slices.Equal(paths, tt.wantPaths) || !slices.Equal(reviews, tt.wantReviews) {
 				t.Errorf("probes %q and reviews %q, want %q and %q", paths, reviews, tt.wantPaths, tt.wantReviews)

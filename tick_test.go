@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/kube"
+
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,7 +52,7 @@ func TestOnePodPerWorkloadPerTick(t *testing.T) {
 				srv.Add(ownedBy(fakeapi.Pod(testNS, rs+"-0", nil), new(ctrl("apps/v1", "ReplicaSet", rs))))
 			}
 			k := newGuardedKiller(t, srv, "", tt.guard)
-			c.api = k.api.(*restPods)
+			c.api = k.api.(*kube.Client)
 			k.cooldown, k.count = c, killCount{n: 2}
 			reports := k.kill(t.Context(), tick0)
 			kills := 0
