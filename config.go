@@ -502,3 +502,15 @@ func hostname() string {
 	}
 	return name
 }
+
+// parseCooldown reads MACAQUE_COOLDOWN: a Go duration, whole seconds, 0 for off.
+func parseCooldown(v string) (time.Duration, error) {
+	if strings.TrimSpace(v) == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < 0 || d%time.Second != 0 {
+		return 0, badSetting("COOLDOWN", "%q is not a duration of whole seconds, 0 or more (e.g. 1h, 90m, 0 for off)", v)
+	}
+	return d, nil
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -125,12 +127,12 @@ func (e *eventRecorder) event(at time.Time, reason, action string, regarding kub
 		Metadata:            kube.EventMeta{Name: eventName(regarding, at), Namespace: regarding.Namespace},
 		EventTime:           metav1.NewMicroTime(at),
 		ReportingController: reportingController,
-		ReportingInstance:   truncate(e.instance, maxInstance),
+		ReportingInstance:   policy.Truncate(e.instance, maxInstance),
 		Action:              action,
 		Reason:              reason,
 		Regarding:           regarding,
 		Related:             related,
-		Note:                truncate(note, maxNote),
+		Note:                policy.Truncate(note, maxNote),
 		Type:                "Normal",
 	}
 }

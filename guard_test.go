@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -135,7 +137,7 @@ func TestGuard(t *testing.T) {
 	tests := []struct {
 		name     string
 		world    world
-		guard    guard // api is set by the test
+		guard    policy.Guard // api is set by the test
 		fail     func(fakeapi.Request) *metav1.Status
 		want     Outcome
 		victims  []string // pods that may be killed
@@ -263,14 +265,14 @@ func TestGuard(t *testing.T) {
 		{
 			name:  "a ReplicaSet run by a listed kind is judged alone, and the kill says the rest was not checked",
 			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")), nil)}},
-			guard: guard{ownerKinds: map[string]bool{"Rollout": true}},
+			guard: policy.Guard{OwnerKinds: map[string]bool{"Rollout": true}},
 			want:  OutcomeKilled, victims: []string{"web-1"}, note: "Rollout/web, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made", gets: []string{rsPath},
 		},
 		{
 			name: "a ReplicaSet below strength under a listed kind is not hit",
 			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")),
 				func(rs *appsv1.ReplicaSet) { rs.Status.ReadyReplicas = 1 })}},
-			guard: guard{ownerKinds: map[string]bool{"Rollout": true}},
+			guard: policy.Guard{OwnerKinds: map[string]bool{"Rollout": true}},
 			want:  OutcomeSkipped, passed: []string{"web-7d9: 1/3 ready"}, gets: []string{rsPath},
 		},
 		{
@@ -390,7 +392,7 @@ func TestGuard(t *testing.T) {
 		{
 			name:  "a bare pod is hit with MACAQUE_ALLOW_ORPHANS, and the report says nothing recreates it",
 			world: world{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil)}, nil},
-			guard: guard{allowOrphans: true},
+			guard: policy.Guard{AllowOrphans: true},
 			want:  OutcomeKilled, victims: []string{"solo"}, note: "a bare pod (MACAQUE_ALLOW_ORPHANS): nothing will recreate it",
 		},
 		{
@@ -401,7 +403,7 @@ func TestGuard(t *testing.T) {
 		{
 			name:  "a Job's pod is hit when Job is listed, unchecked, and the report says so",
 			world: world{[]*corev1.Pod{pod("cron-abc", ctrl("batch/v1", "Job", "cron"))}, nil},
-			guard: guard{ownerKinds: map[string]bool{"Job": true}},
+			guard: policy.Guard{OwnerKinds: map[string]bool{"Job": true}},
 			want:  OutcomeKilled, victims: []string{"cron-abc"}, note: "owned by Job/cron, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made",
 		},
 		{
@@ -516,14 +518,14 @@ func TestGuard(t *testing.T) {
 
 // newGuardedKiller is newTestKiller with g as its guard, reading workloads from srv. Its client
 // has no rate limit: a tick of many picks must not wait on the client and outlast testTimeouts.
-func newGuardedKiller(t *testing.T, srv *fakeapi.Server, selector string, g guard) *Killer {
+func newGuardedKiller(t *testing.T, srv *fakeapi.Server, selector string, g policy.Guard) *Killer {
 	t.Helper()
 	k := newTestKiller(t, srv, selector, false)
 	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.api, k.api, k.guard = api, api, &g
+	g.API, k.api, k.guard = api, api, &g
 	return k
 }
 
@@ -562,7 +564,7 @@ func TestGuardCachesVerdictsWithinATick(t *testing.T) {
 	srv := fakeapi.New(t, pods...)
 	srv.AddWorkload(steadyReplicaSet("web-7d9", 3, new(ctrl("apps/v1", "Deployment", "web")), nil))
 	srv.AddWorkload(steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 2 }))
-	k := newGuardedKiller(t, srv, "", guard{})
+	k := newGuardedKiller(t, srv, "", policy.Guard{})
 	countGets := func() int {
 		n := 0
 		for _, r := range srv.Requests() {

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	_ "time/tzdata" // MACAQUE_TIMEZONE works without /usr/share/zoneinfo
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The guard reads the controller chain for the opt-out annotation whatever the setting;
 	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
-	safety := &guard{api: pods, allowOrphans: s.guard.allowOrphans, ownerKinds: s.guard.ownerKinds, healthOff: !s.guard.on}
+	safety := &policy.Guard{API: pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
 	events := &eventRecorder{api: pods, instance: cmp.Or(self, reportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
 	preflightEventsScope(ctx, pods, events, s.scope)
 	pause, noPause, err := startPauseSwitch(ctx, pods, self, ownNamespace(saNamespaceFile), log)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -30,7 +32,7 @@ func TestShutdownFitsTheManifestsGracePeriod(t *testing.T) {
 	if kill := defaultTimeouts.total(); kill >= shutdownGrace {
 		t.Errorf("a kill may take %v, not less than the shutdown grace %v: its report would be lost", kill, shutdownGrace)
 	}
-	if kill := defaultTimeouts.total() + cooldownTimeout + eventsTimeout; kill >= shutdownGrace {
+	if kill := defaultTimeouts.total() + policy.CooldownTimeout + eventsTimeout; kill >= shutdownGrace {
 		t.Errorf("a kill and its Events may take %v, not less than the shutdown grace %v: the killer would outlive it", kill, shutdownGrace)
 	}
 	if shutdownGrace+5*time.Second > grace {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -237,7 +239,7 @@ func TestGuardedPickBlockedByAPDB(t *testing.T) {
 	web := map[string]string{"app": "web"}
 	srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", web), notReady(fakeapi.Pod(testNS, "web-2", web)))
 	srv.Fail = evictAll(fakeapi.PDBRefusal("web-pdb", 1, 1))(t, srv)
-	k := newGuardedKiller(t, srv, "", guard{})
+	k := newGuardedKiller(t, srv, "", policy.Guard{})
 	k.mode = modeEvict
 	srv.AddWorkload(steadyReplicaSet("rs-web-1", 1, nil, func(rs *appsv1.ReplicaSet) { rs.UID = "rs-uid-web-1" }))
 	r := killOnce(t, k)

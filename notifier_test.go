@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -994,7 +996,7 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 			name: "an opt-out annotation's value on a pod",
 			feed: func(t *testing.T, results chan<- []Result, _ chan<- Recovery) {
 				srv := fakeapi.New(t, annotated(fakeapi.Pod(testNS, "web-1", nil), evilText))
-				k := newGuardedKiller(t, srv, "", guard{})
+				k := newGuardedKiller(t, srv, "", policy.Guard{})
 				ticks := make(chan time.Time, 1)
 				ticks <- tick0
 				close(ticks)

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -388,7 +390,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 // state is what shown, the workload as last known at the timeout, says of its strength:
 // "web: 2/3 ready"; when it shows full strength, why that is not the recovery.
 func (f *follower) state(shown kube.Workload, repl *newPod) string {
-	state := strength(f.tk, shown)
+	state := policy.Strength(f.tk, shown)
 	switch {
 	case shown.Metadata.Name == "":
 		return f.top.Name + ": state unknown"

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -179,7 +181,7 @@ func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) 
 		f.pod(ctx, e.Kind, e.Pod, at)
 	case e.Workload != nil:
 		f.latest, f.lastShown, f.minReady = e.Workload, *e.Workload, e.MinReady
-		if strength(f.tk, *e.Workload) != "" {
+		if policy.Strength(f.tk, *e.Workload) != "" {
 			f.short = true
 		}
 		if e.Kind == kindReread && kube.RVBefore(f.r.killRV, e.Workload.Metadata.ResourceVersion) {
@@ -246,7 +248,7 @@ func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool)
 // replacement Ready only after the pod's own update, so a full strength shown before it is a
 // state from before the kill was counted.
 func (f *follower) backAtFull() bool {
-	if f.latest == nil || strength(f.tk, *f.latest) != "" {
+	if f.latest == nil || policy.Strength(f.tk, *f.latest) != "" {
 		return false
 	}
 	if f.short || f.resynced || (f.atStart.Metadata.Name != "" && f.latest.Metadata.Generation > f.atStart.Metadata.Generation) {

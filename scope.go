@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -169,7 +171,7 @@ func preflightEventsScope(ctx context.Context, api scopeAPI, rec *eventRecorder,
 // access review for the cluster-wide scope.
 type scopeAPI interface {
 	podAPI
-	workloadAPI
+	policy.WorkloadAPI
 	// MayI asks the API server whether macaque may do what p names in every namespace
 	// (SelfSubjectAccessReview, which any authenticated user may create): "" when it may,
 	// otherwise the authorizer's reason, or why it gave none.

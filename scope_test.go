@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -222,7 +224,7 @@ func TestClusterReadBackTriesEachPodOnce(t *testing.T) {
 	for seed := range uint64(20) {
 		srv := fakeapi.New(t, notReady(fakeapi.Pod("shop", "web-0", web)), notReady(fakeapi.Pod("cart", "web-0", web)))
 		k := scopeKiller(t, srv, "*", "", seed)
-		k.guard = &guard{}
+		k.guard = &policy.Guard{}
 		r := killOnce(t, k)
 		want := []string{"cart/web-0: not Ready", "shop/web-0: not Ready"}
 		if got := slices.Sorted(slices.Values(r.Passed)); r.Outcome != OutcomeSkipped || !slices.Equal(got, want) {
@@ -232,7 +234,7 @@ func TestClusterReadBackTriesEachPodOnce(t *testing.T) {
 	// Two rows of one name, and only one pod of that name left by the read-back.
 	srv := fakeapi.New(t, fakeapi.Pod("shop", "web-0", web), fakeapi.Pod("cart", "web-0", web))
 	k := scopeKiller(t, srv, "*", "", 1)
-	k.guard = &guard{}
+	k.guard = &policy.Guard{}
 	srv.Fail = func(r fakeapi.Request) *metav1.Status {
 		if !strings.Contains(r.Accept, "as=Table") {
 			srv.Remove("cart", "web-0")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,21 +30,21 @@ func TestOnePodPerWorkloadPerTick(t *testing.T) {
 	tests := []struct {
 		name     string
 		owners   [2]metav1.OwnerReference // of the two ReplicaSets, rs-a and rs-b
-		guard    guard
+		guard    policy.Guard
 		kills    int
 		passed   string // a substring of a passed entry; empty: none
 		cooledBy string // what the next tick's report must name as cooling down
 	}{
 		{name: "two ReplicaSets of a Deployment mid-rollout, guard off", owners: [2]metav1.OwnerReference{deploy, deploy},
-			guard: guard{healthOff: true}, kills: 1, passed: "Deployment/web already lost a pod this tick", cooledBy: "Deployment/web lost a pod"},
+			guard: policy.Guard{HealthOff: true}, kills: 1, passed: "Deployment/web already lost a pod this tick", cooledBy: "Deployment/web lost a pod"},
 		{name: "stable and canary ReplicaSets of a Rollout, MACAQUE_OWNER_KINDS=Rollout", owners: [2]metav1.OwnerReference{rollout, rollout},
-			guard: guard{ownerKinds: map[string]bool{"Rollout": true}}, kills: 1, passed: "Rollout/web already lost a pod this tick", cooledBy: "Rollout/web lost a pod"},
+			guard: policy.Guard{OwnerKinds: map[string]bool{"Rollout": true}}, kills: 1, passed: "Rollout/web already lost a pod this tick", cooledBy: "Rollout/web lost a pod"},
 		{name: "two Deployments: one pod each", owners: [2]metav1.OwnerReference{deploy, other},
-			guard: guard{healthOff: true}, kills: 2},
+			guard: policy.Guard{HealthOff: true}, kills: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := cooldownServer(t, nil)
+			srv, _ := cooldownState(t, nil)
 			for i, rs := range []string{"rs-a", "rs-b"} {
 				owner := tt.owners[i]
 				if owner.Kind == "Deployment" {
@@ -52,8 +54,7 @@ func TestOnePodPerWorkloadPerTick(t *testing.T) {
 				srv.Add(ownedBy(fakeapi.Pod(testNS, rs+"-0", nil), new(ctrl("apps/v1", "ReplicaSet", rs))))
 			}
 			k := newGuardedKiller(t, srv, "", tt.guard)
-			c.api = k.api.(*kube.Client)
-			k.cooldown, k.count = c, killCount{n: 2}
+			k.cooldown, k.count = policy.NewCooldown(k.api.(*kube.Client), testNS, time.Hour), killCount{n: 2}
 			reports := k.kill(t.Context(), tick0)
 			kills := 0
 			for _, r := range reports {

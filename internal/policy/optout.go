@@ -1,4 +1,4 @@
-package main
+package policy
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 // it, and a minimum age below which a pod is left alone (it may still be starting up, and
 // killing it tests nothing but the rollout that made it).
 
-// excludeAnnotation on a pod or on any controller in its chain keeps macaque's hands off it,
+// ExcludeAnnotation on a pod or on any controller in its chain keeps macaque's hands off it,
 // from the next tick on.
-const excludeAnnotation = "chaos.macaque.dev/exclude"
+const ExcludeAnnotation = "chaos.macaque.dev/exclude"
 
 // maxQuoted bounds how much of an annotation's value a report quotes: annotations may hold
 // up to 256 KiB, a report line and an Event's note may not.
@@ -25,14 +25,14 @@ const maxQuoted = 64
 // since someone who wrote the annotation meant to opt out; a value other than "true" is quoted
 // so that the report shows what was read.
 func excludedBy(annotations map[string]string, on string) string {
-	v, ok := annotations[excludeAnnotation]
+	v, ok := annotations[ExcludeAnnotation]
 	if !ok || strings.EqualFold(v, "false") {
 		return ""
 	}
 	if v == "true" {
-		return "excluded by " + excludeAnnotation + " on " + on
+		return "excluded by " + ExcludeAnnotation + " on " + on
 	}
-	return fmt.Sprintf(`excluded by %s=%q on %s (any value but "false" excludes)`, excludeAnnotation, truncate(v, maxQuoted), on)
+	return fmt.Sprintf(`excluded by %s=%q on %s (any value but "false" excludes)`, ExcludeAnnotation, Truncate(v, maxQuoted), on)
 }
 
 // tooYoung says why a pod created at created is too young to kill at now, or "" when it is
@@ -60,8 +60,8 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 character, marking a cut with "...".
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes without splitting a UTF-8 character, marking a cut with "...".
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

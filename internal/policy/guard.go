@@ -1,9 +1,8 @@
-package main
+package policy
 
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
 
@@ -16,20 +15,20 @@ import (
 // never takes down the last healthy replica of an application that is already degraded, nor a
 // bare pod that nothing would bring back.
 
-// guard decides whether a read-back pick may be killed. A nil *guard lets every pick through
+// Guard decides whether a read-back pick may be killed. A nil *Guard lets every pick through
 // (tests only: run always builds one, since the opt-out annotations are read whatever the
 // setting). With healthOff (MACAQUE_REQUIRE_HEALTHY=false) it still reads the controller chain
 // for chaos.macaque.dev/exclude, but judges neither their strength nor the pod's readiness.
-type guard struct {
-	api          workloadAPI
-	allowOrphans bool            // bare pods are candidates too
-	ownerKinds   map[string]bool // owner kinds macaque cannot check, accepted unchecked
-	healthOff    bool            // MACAQUE_REQUIRE_HEALTHY=false: read the chain for opt-outs only
+type Guard struct {
+	API          WorkloadAPI
+	AllowOrphans bool            // bare pods are candidates too
+	OwnerKinds   map[string]bool // owner kinds macaque cannot check, accepted unchecked
+	HealthOff    bool            // MACAQUE_REQUIRE_HEALTHY=false: read the chain for opt-outs only
 }
 
-// workloadAPI reads the controllers above a pod: get on the workload kinds, nothing more,
+// WorkloadAPI reads the controllers above a pod: get on the workload kinds, nothing more,
 // which is what the Role in macaque.yml grants.
-type workloadAPI interface {
+type WorkloadAPI interface {
 	// GetWorkload reads one controller of kind k; a 404 comes back as the API server's error.
 	GetWorkload(ctx context.Context, namespace string, k kube.WorkloadKind, name string) (kube.Workload, error)
 	// ProbeGet asks whether macaque may get objects of kind k in namespace: nil when it may.
@@ -37,11 +36,11 @@ type workloadAPI interface {
 }
 
 // run hands it the one API client; this keeps the two in step.
-var _ workloadAPI = (*kube.Client)(nil)
+var _ WorkloadAPI = (*kube.Client)(nil)
 
-// verdict is the guard's answer for one pick: why it must not be killed (empty when it may),
-// and a note the report must carry when it is killed.
-type verdict struct {
+// assessment is the guard's answer for one pick or controller: why it must not be killed
+// (empty when it may), and a note the report must carry when it is killed.
+type assessment struct {
 	why  string
 	note string
 	// top is the highest controller of the pod macaque knows of (the Deployment above its
@@ -53,28 +52,32 @@ type verdict struct {
 	cause *kube.OwnerRef
 }
 
-// verdicts caches, within one tick, the verdict on each controller by UID, so that picks of
+// assessments caches, within one tick, the assessment of each controller by UID, so that picks of
 // the same workload read it once. It holds at most two entries per pick (a ReplicaSet and its
 // Deployment), and lives only as long as the tick.
-type verdicts map[types.UID]verdict
+type assessments map[types.UID]assessment
 
-// check says whether v, a pick just read back, may be killed. An error is a failure to read
-// a controller (not a 404, which is a reason to pass the pick over) and fails the tick.
-func (g *guard) check(ctx context.Context, namespace string, v kube.Pod, seen verdicts) (verdict, error) {
+// ForTick is the guard's rule for one tick, which reads each controller once however many
+// picks it has; nil for a nil *Guard.
+func (g *Guard) ForTick() Rule {
 	if g == nil {
-		return verdict{}, nil
+		return nil
 	}
-	if why := excludedBy(v.Annotations, "the pod"); why != "" {
-		return verdict{why: why}, nil
-	}
-	if !v.Ready && !g.healthOff {
-		return verdict{why: "not Ready"}, nil
+	return steadyState{g: g, seen: assessments{}}
+}
+
+// assess says whether v, a pick just read back, may be killed. An error is a failure to read
+// a controller (not a 404, which is a reason to pass the pick over) and fails the tick. The
+// pod's own opt-out is the OptedOut rule's, asked before.
+func (g *Guard) assess(ctx context.Context, namespace string, v kube.Pod, seen assessments) (assessment, error) {
+	if !v.Ready && !g.HealthOff {
+		return assessment{why: "not Ready"}, nil
 	}
 	if v.Controller == nil {
-		if g.allowOrphans || g.healthOff {
-			return verdict{note: "a bare pod (MACAQUE_ALLOW_ORPHANS): nothing will recreate it"}, nil
+		if g.AllowOrphans || g.HealthOff {
+			return assessment{note: "a bare pod (MACAQUE_ALLOW_ORPHANS): nothing will recreate it"}, nil
 		}
-		return verdict{why: "bare pod, nothing would recreate it"}, nil
+		return assessment{why: "bare pod, nothing would recreate it"}, nil
 	}
 	ref := *v.Controller
 	kind, ok := kube.CheckedKind(ref)
@@ -86,7 +89,7 @@ func (g *guard) check(ctx context.Context, namespace string, v kube.Pod, seen ve
 	}
 	out, err := g.chain(ctx, namespace, kind, ref, seen)
 	if err != nil {
-		return verdict{}, err
+		return assessment{}, err
 	}
 	seen[ref.UID] = out
 	return out, nil
@@ -95,24 +98,24 @@ func (g *guard) check(ctx context.Context, namespace string, v kube.Pod, seen ve
 // uncheckedOwner is the verdict on a pod whose controller is of a kind the guard cannot read:
 // a Job, or an operator's custom resource. Those are skipped unless MACAQUE_OWNER_KINDS names
 // the kind, and then the report says that nothing vouched for the workload's strength.
-func (g *guard) uncheckedOwner(ref kube.OwnerRef) verdict {
-	if g.healthOff {
-		return verdict{top: &ref}
+func (g *Guard) uncheckedOwner(ref kube.OwnerRef) assessment {
+	if g.HealthOff {
+		return assessment{top: &ref}
 	}
-	if g.ownerKinds[ref.Kind] {
-		return verdict{top: &ref, note: fmt.Sprintf("owned by %s, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made", ref)}
+	if g.OwnerKinds[ref.Kind] {
+		return assessment{top: &ref, note: fmt.Sprintf("owned by %s, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made", ref)}
 	}
-	return verdict{top: &ref, cause: &ref, why: fmt.Sprintf("owned by a %s (%s), which MACAQUE_OWNER_KINDS does not list", ref.Kind, ref.Name)}
+	return assessment{top: &ref, cause: &ref, why: fmt.Sprintf("owned by a %s (%s), which MACAQUE_OWNER_KINDS does not list", ref.Kind, ref.Name)}
 }
 
 // chain reads the pod's controller and, for a ReplicaSet, the Deployment above it, and
 // judges them: each is first read for the opt-out annotation, then (unless healthOff) for its
 // strength. The Deployment is judged first so that a report names the application (web: 2/3
 // ready, excluded ... on Deployment/web) rather than its ReplicaSet of the moment.
-func (g *guard) chain(ctx context.Context, namespace string, kind kube.WorkloadKind, ref kube.OwnerRef, seen verdicts) (verdict, error) {
+func (g *Guard) chain(ctx context.Context, namespace string, kind kube.WorkloadKind, ref kube.OwnerRef, seen assessments) (assessment, error) {
 	w, why, err := g.read(ctx, namespace, kind, ref)
 	if err != nil {
-		return verdict{}, err
+		return assessment{}, err
 	}
 	if why != "" {
 		return g.gone(why, ref), nil
@@ -138,7 +141,7 @@ func (g *guard) chain(ctx context.Context, namespace string, kind kube.WorkloadK
 	if !cached {
 		d, why, err := g.read(ctx, namespace, kube.KindDeployment, up)
 		if err != nil {
-			return verdict{}, err
+			return assessment{}, err
 		}
 		top = g.gone(why, up)
 		if why == "" {
@@ -155,13 +158,13 @@ func (g *guard) chain(ctx context.Context, namespace string, kind kube.WorkloadK
 
 // judge is the verdict on one controller w of kind k, read through ref: excluded by its
 // annotation, else (with the guard on) below strength, else safe; ref is its top either way.
-func (g *guard) judge(k kube.WorkloadKind, ref kube.OwnerRef, w kube.Workload) verdict {
-	out := verdict{top: &ref, cause: &ref}
+func (g *Guard) judge(k kube.WorkloadKind, ref kube.OwnerRef, w kube.Workload) assessment {
+	out := assessment{top: &ref, cause: &ref}
 	if out.why = excludedBy(w.Metadata.Annotations, ref.String()); out.why != "" {
 		return out
 	}
-	if !g.healthOff {
-		out.why = strength(k, w)
+	if !g.HealthOff {
+		out.why = Strength(k, w)
 	}
 	if out.why == "" {
 		out.cause = nil
@@ -172,17 +175,17 @@ func (g *guard) judge(k kube.WorkloadKind, ref kube.OwnerRef, w kube.Workload) v
 // gone is the verdict on a controller read could not find as the pod names it (why, empty when
 // it was found): a reason to pass the pick over with the guard on; with it off the pod may be
 // killed, as before macaque read controllers at all, since nothing annotated is left to read.
-func (g *guard) gone(why string, ref kube.OwnerRef) verdict {
-	if g.healthOff {
+func (g *Guard) gone(why string, ref kube.OwnerRef) assessment {
+	if g.HealthOff {
 		why = ""
 	}
-	return verdict{why: why, top: &ref}
+	return assessment{why: why, top: &ref}
 }
 
 // read gets the controller ref names. One that is gone, or replaced by another of the same
 // name, is a reason to pass the pick over, not an error.
-func (g *guard) read(ctx context.Context, namespace string, kind kube.WorkloadKind, ref kube.OwnerRef) (kube.Workload, string, error) {
-	w, err := g.api.GetWorkload(ctx, namespace, kind, ref.Name)
+func (g *Guard) read(ctx context.Context, namespace string, kind kube.WorkloadKind, ref kube.OwnerRef) (kube.Workload, string, error) {
+	w, err := g.API.GetWorkload(ctx, namespace, kind, ref.Name)
 	if apierrors.IsNotFound(err) {
 		return w, fmt.Sprintf("%s %s not found", kind.Kind, ref.Name), nil
 	}
@@ -195,10 +198,10 @@ func (g *guard) read(ctx context.Context, namespace string, kind kube.WorkloadKi
 	return w, "", nil
 }
 
-// strength says why w of kind k is not at full strength, or "" when it is: its controller has
+// Strength says why w of kind k is not at full strength, or "" when it is: its controller has
 // seen its latest spec, every desired replica is ready, and no rollout is under way. The
 // rollout checks read the status as `kubectl rollout status` does.
-func strength(k kube.WorkloadKind, w kube.Workload) string {
+func Strength(k kube.WorkloadKind, w kube.Workload) string {
 	name, s := w.Metadata.Name, w.Status
 	if s.ObservedGeneration < w.Metadata.Generation {
 		return name + " mid-rollout: its latest change is not yet observed"
@@ -285,28 +288,4 @@ func daemonSetStrength(w kube.Workload) string {
 		return fmt.Sprintf("%s: %d unavailable", name, s.NumberUnavailable)
 	}
 	return ""
-}
-
-// preflightGuard checks that macaque may read every workload kind the guard reads, so that a
-// Role without them stops macaque at start rather than failing every tick. The chain is read
-// for the opt-out annotation even with the guard off (healthOff), so the check runs then too,
-// and its message names the setting that needs it.
-func preflightGuard(ctx context.Context, api workloadAPI, namespace string, healthOff bool) error {
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	for _, k := range kube.WorkloadKinds {
-		err := api.ProbeGet(ctx, namespace, k)
-		if kube.IsRBACDenial(err) && healthOff {
-			return badSetting("NAMESPACE", "cannot get %s in %q (macaque reads the controllers above each pick for the %s annotation, even with MACAQUE_REQUIRE_HEALTHY=false, and needs get on %s: grant it in macaque's Role there): %v",
-				k.Resource, namespace, excludeAnnotation, strings.Join(kube.WorkloadResources(), ", "), err)
-		}
-		if kube.IsRBACDenial(err) {
-			return badSetting("REQUIRE_HEALTHY", "cannot get %s in %q (the steady-state guard and the %s annotation need get on %s; grant it in macaque's Role): %v",
-				k.Resource, namespace, excludeAnnotation, strings.Join(kube.WorkloadResources(), ", "), err)
-		}
-		if err != nil {
-			return fmt.Errorf("check that macaque may get %s in %q: %w", k.Resource, namespace, err)
-		}
-	}
-	return nil
 }

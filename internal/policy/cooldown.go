@@ -1,4 +1,4 @@
-package main
+package policy
 
 import (
 	"context"
@@ -22,19 +22,19 @@ import (
 // reschedule to another node does not forget it; macaque may only get and update that one
 // ConfigMap (resourceNames in the Role).
 
-// cooldownConfigMap is the ConfigMap macaque keeps its cooldown state in.
-const cooldownConfigMap = "macaque-cooldown"
+// CooldownConfigMap is the ConfigMap macaque keeps its cooldown state in.
+const CooldownConfigMap = "macaque-cooldown"
 
-// cooldownTimeout bounds the write of a tick's hits, after its kills.
-const cooldownTimeout = 3 * time.Second
+// CooldownTimeout bounds the write of a tick's hits, after its kills.
+const CooldownTimeout = 3 * time.Second
 
 // maxCooldownEntries bounds the state: a ConfigMap holds at most 1 MiB, and an entry is under
 // 300 bytes (a namespace, a kind and a name, and a time). Entries past their period are
 // dropped at each write; when more are live than this, the oldest go first.
 const maxCooldownEntries = 2000
 
-// stateAPI reads and writes the one ConfigMap of macaque's state.
-type stateAPI interface {
+// StateAPI reads and writes the one ConfigMap of macaque's state.
+type StateAPI interface {
 	GetConfigMap(ctx context.Context, namespace, name string) (kube.ConfigMap, error)
 	// UpdateConfigMap replaces cm if its resourceVersion is still current (409 otherwise).
 	UpdateConfigMap(ctx context.Context, cm kube.ConfigMap) (kube.ConfigMap, error)
@@ -43,12 +43,12 @@ type stateAPI interface {
 }
 
 // run hands it the one API client; this keeps the two in step.
-var _ stateAPI = (*kube.Client)(nil)
+var _ StateAPI = (*kube.Client)(nil)
 
-// cooldown decides, from the state in its ConfigMap, whether a workload may be hit now, and
-// records the hits. A nil *cooldown lets every workload be hit.
-type cooldown struct {
-	api       stateAPI
+// Cooldown decides, from the state in its ConfigMap, whether a workload may be hit now, and
+// records the hits. A nil *Cooldown lets every workload be hit.
+type Cooldown struct {
+	api       StateAPI
 	namespace string // macaque's own, where the ConfigMap is
 	period    time.Duration
 }
@@ -57,13 +57,18 @@ type cooldown struct {
 // by cooldownKey.
 type hits map[string]time.Time
 
-// cooldownKey names a workload in the state: "namespace.Kind.name" (a namespace and a kind have
+// NewCooldown is the cooldown of period, kept in the ConfigMap macaque-cooldown of namespace.
+func NewCooldown(api StateAPI, namespace string, period time.Duration) *Cooldown {
+	return &Cooldown{api: api, namespace: namespace, period: period}
+}
+
+// CooldownKey names a workload in the state: "namespace.Kind.name" (a namespace and a kind have
 // no dots, so the key reads back unambiguously), as long as that is a valid ConfigMap key. A
 // workload's name may be 253 characters, past what a key may hold with the rest, and a single
 // invalid key makes the API server refuse the whole write, every workload's cooldown with it: so
 // a key that would be invalid is cut to fit, its characters no key holds replaced, and ends in a
 // hash of the whole, the same for the same workload, never another's.
-func cooldownKey(namespace string, top kube.OwnerRef) string {
+func CooldownKey(namespace string, top kube.OwnerRef) string {
 	key := namespace + "." + top.Kind + "." + top.Name
 	if len(validation.IsConfigMapKey(key)) == 0 {
 		return key
@@ -88,15 +93,24 @@ func isConfigMapKeyByte(c byte) bool {
 	return c == '-' || c == '.' || c == '_' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
 }
 
-// load reads the state. A tick whose state cannot be read kills nothing: a cooldown that might
-// not hold is no cooldown.
-func (c *cooldown) load(ctx context.Context) (hits, error) {
+// ForTick reads the state and is the cooldown's rule for one tick; nil for a nil *Cooldown. A
+// tick whose state cannot be read kills nothing: a cooldown that might not hold is no cooldown.
+func (c *Cooldown) ForTick(ctx context.Context, now func() time.Time) (Rule, error) {
 	if c == nil {
-		return hits{}, nil
+		return nil, nil
 	}
-	cm, err := c.api.GetConfigMap(ctx, c.namespace, cooldownConfigMap)
+	h, err := c.load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
+		return nil, err
+	}
+	return coolingDown{c: c, hits: h, now: now}, nil
+}
+
+// load reads the state.
+func (c *Cooldown) load(ctx context.Context) (hits, error) {
+	cm, err := c.api.GetConfigMap(ctx, c.namespace, CooldownConfigMap)
+	if err != nil {
+		return nil, fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, CooldownConfigMap, err)
 	}
 	return parseHits(cm.Data), nil
 }
@@ -119,12 +133,12 @@ func parseHits(data map[string]string) hits {
 
 // check says why top, the top controller of a pick in namespace, may not be hit at now, or ""
 // when it may. A bare pod (top nil) has no workload to cool down.
-func (c *cooldown) check(h hits, namespace string, top *kube.OwnerRef, now time.Time) string {
+func (c *Cooldown) check(h hits, namespace string, top *kube.OwnerRef, now time.Time) string {
 	if c == nil || top == nil {
 		return ""
 	}
 	name := top.String()
-	last, ok := h[cooldownKey(namespace, *top)]
+	last, ok := h[CooldownKey(namespace, *top)]
 	if !ok {
 		return ""
 	}
@@ -136,11 +150,11 @@ func (c *cooldown) check(h hits, namespace string, top *kube.OwnerRef, now time.
 		name, now.Sub(last).Round(time.Second), until.UTC().Format(time.RFC3339), c.period)
 }
 
-// record writes that the workloads keyed keys were hit at at, dropping the entries whose period
+// Record writes that the workloads keyed keys were hit at at, dropping the entries whose period
 // has passed. A write that lost a race with another (409) is retried once on a fresh read.
 // A key no ConfigMap may hold (which cooldownKey never makes) is not written, so that it costs
 // the others nothing, and is reported.
-func (c *cooldown) record(ctx context.Context, keys []string, at time.Time) error {
+func (c *Cooldown) Record(ctx context.Context, keys []string, at time.Time) error {
 	if c == nil || len(keys) == 0 {
 		return nil
 	}
@@ -162,14 +176,14 @@ func (c *cooldown) record(ctx context.Context, keys []string, at time.Time) erro
 }
 
 // write records keys at at, as record says.
-func (c *cooldown) write(ctx context.Context, keys []string, at time.Time) error {
+func (c *Cooldown) write(ctx context.Context, keys []string, at time.Time) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	var err error
 	for range 2 {
 		var cm kube.ConfigMap
-		cm, err = c.api.GetConfigMap(ctx, c.namespace, cooldownConfigMap)
+		cm, err = c.api.GetConfigMap(ctx, c.namespace, CooldownConfigMap)
 		if err != nil {
 			return fmt.Errorf("read the cooldown state: %w", err)
 		}
@@ -183,14 +197,14 @@ func (c *cooldown) write(ctx context.Context, keys []string, at time.Time) error
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("write the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
+		return fmt.Errorf("write the cooldown state (ConfigMap %s/%s): %w", c.namespace, CooldownConfigMap, err)
 	}
 	return nil
 }
 
 // prune keeps the entries still cooling down at now, at most maxCooldownEntries of them, the
 // latest first.
-func (c *cooldown) prune(h hits, now time.Time) map[string]string {
+func (c *Cooldown) prune(h hits, now time.Time) map[string]string {
 	live := slices.DeleteFunc(slices.Collect(maps.Keys(h)), func(k string) bool { return !now.Before(h[k].Add(c.period)) })
 	slices.SortFunc(live, func(a, b string) int { return h[b].Compare(h[a]) })
 	out := map[string]string{}
@@ -200,68 +214,8 @@ func (c *cooldown) prune(h hits, now time.Time) map[string]string {
 	return out
 }
 
-// startCooldown builds the cooldown for MACAQUE_COOLDOWN=period (nil when 0) and checks its
-// state, in namespace, macaque's own: where macaque.yml creates the ConfigMap. Out of a pod
-// with no namespace of its own, the first namespace of a named scope stands in.
-func startCooldown(ctx context.Context, api stateAPI, period time.Duration, namespace string, sc scope) (*cooldown, error) {
-	if period == 0 {
-		return nil, nil
-	}
-	if namespace == "" && len(sc.namespaces) > 0 {
-		namespace = sc.namespaces[0]
-	}
-	if namespace == "" {
-		return nil, badSetting("COOLDOWN", "macaque's own namespace, where the ConfigMap %s keeps the cooldown state, is unknown: set POD_NAMESPACE", cooldownConfigMap)
-	}
-	c := &cooldown{api: api, namespace: namespace, period: period}
-	if err := preflightCooldown(ctx, c); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// preflightCooldown checks at start that the state's ConfigMap exists and that macaque may
-// read and update it, so that a missing one stops macaque with one line instead of every tick.
-func preflightCooldown(ctx context.Context, c *cooldown) error {
-	if c == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	cm, err := c.api.GetConfigMap(ctx, c.namespace, cooldownConfigMap)
-	if apierrors.IsNotFound(err) {
-		return badSetting("COOLDOWN", "the ConfigMap %s that keeps the cooldown state is not in %q: macaque.yml creates it (an empty one will do), or unset MACAQUE_COOLDOWN", cooldownConfigMap, c.namespace)
-	}
-	if kube.IsRBACDenial(err) {
-		return badSetting("COOLDOWN", "cannot get ConfigMap %s in %q (macaque's Role must grant get and update on it): %v", cooldownConfigMap, c.namespace, err)
-	}
-	if err != nil {
-		return fmt.Errorf("read the cooldown state (ConfigMap %s/%s): %w", c.namespace, cooldownConfigMap, err)
-	}
-	err = c.api.ProbeUpdateConfigMap(ctx, cm)
-	if kube.IsRBACDenial(err) {
-		return badSetting("COOLDOWN", "cannot update ConfigMap %s in %q (macaque's Role must grant get and update on it): %v", cooldownConfigMap, c.namespace, err)
-	}
-	if err != nil {
-		return fmt.Errorf("check that macaque may update ConfigMap %s/%s: %w", c.namespace, cooldownConfigMap, err)
-	}
-	return nil
-}
-
-// parseCooldown reads MACAQUE_COOLDOWN: a Go duration, whole seconds, 0 for off.
-func parseCooldown(v string) (time.Duration, error) {
-	if strings.TrimSpace(v) == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil || d < 0 || d%time.Second != 0 {
-		return 0, badSetting("COOLDOWN", "%q is not a duration of whole seconds, 0 or more (e.g. 1h, 90m, 0 for off)", v)
-	}
-	return d, nil
-}
-
-// cooldownNote is how a report that recorded no cooldown says so: the kill happened, but the
+// CooldownNote is how a report that recorded no cooldown says so: the kill happened, but the
 // workload may be hit again before its period.
-func cooldownNote(err error) string {
+func CooldownNote(err error) string {
 	return "the cooldown was not recorded, so this workload may be hit again before MACAQUE_COOLDOWN: " + strings.ReplaceAll(err.Error(), "\n", " ")
 }
