@@ -55,13 +55,14 @@ unit:
 	$(GO) test -race -count=1 ./...
 	cd deploy && $(GO) test -race -count=1 ./...
 
-## fuzz: each fuzz target for FUZZTIME; go test -fuzz takes one target of one package a run
+## fuzz: each fuzz target (Target:package) for FUZZTIME; go test -fuzz takes one target of one package a run
 FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzParseSchedule FuzzConfigCheck FuzzDecodeTable
+FUZZ_TARGETS := FuzzParseSchedule:./internal/schedule FuzzConfigCheck:. FuzzDecodeTable:.
 fuzz:
-	@for f in $(FUZZ_TARGETS); do \
-		echo "fuzzing $$f for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	@for tp in $(FUZZ_TARGETS); do \
+		f=$${tp%%:*}; p=$${tp#*:}; \
+		echo "fuzzing $$f in $$p for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
 	done
 
 ## mutation: mutation testing of the unit suite with gremlins (about an hour on 2 cores): fails

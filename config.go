@@ -18,7 +18,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/robfig/cron/v3"
+	"github.com/macaque-chaos/macaque/internal/schedule"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -59,10 +59,10 @@ type Config struct {
 // settings is a Config checked and turned into the values the goroutines use.
 type settings struct {
 	crontab   string
-	schedule  cron.Schedule
+	schedule  schedule.Schedule
 	location  *time.Location
-	excluded  excludedDays // already applied to schedule; kept for the start log
-	scope     scope        // unresolved (no namespace) until resolved against the pod's or the kubeconfig's namespace
+	excluded  schedule.ExcludedDays // already applied to schedule; kept for the start log
+	scope     scope                 // unresolved (no namespace) until resolved against the pod's or the kubeconfig's namespace
 	selector  labels.Selector
 	dryRun    bool
 	guard     guardSettings
@@ -223,7 +223,7 @@ func (c Config) check() (settings, error) {
 	if strings.TrimSpace(c.Crontab) == "" {
 		return s, badSetting("CRONTAB", "required, e.g. \"0 10-16 * * 1-5\" or \"@every 1h\"")
 	}
-	if s.schedule, err = parseSchedule(c.Crontab, c.AllowFastSchedule); err != nil {
+	if s.schedule, err = schedule.Parse(c.Crontab, c.AllowFastSchedule); err != nil {
 		return s, badSetting("CRONTAB", "%v", err)
 	}
 	s.crontab = c.Crontab
@@ -233,11 +233,11 @@ func (c Config) check() (settings, error) {
 	if s.location, err = time.LoadLocation(c.Timezone); err != nil {
 		return s, badSetting("TIMEZONE", "unknown time zone %q (want an IANA name such as Europe/Paris)", c.Timezone)
 	}
-	if s.excluded, err = parseExcludedDays(c.ExcludedDays); err != nil {
+	if s.excluded, err = schedule.ParseExcludedDays(c.ExcludedDays); err != nil {
 		return s, badSetting("EXCLUDED_DAYS", "%v", err)
 	}
-	if !s.excluded.empty() {
-		s.schedule = excludingSchedule{schedule: s.schedule, days: s.excluded, location: s.location}
+	if !s.excluded.Empty() {
+		s.schedule = schedule.Excluding(s.schedule, s.excluded, s.location)
 		if s.schedule.Next(time.Now()).IsZero() {
 			return s, badSetting("EXCLUDED_DAYS", "every activation of %q for years ahead falls on an excluded day: it would never fire", c.Crontab)
 		}
@@ -377,87 +377,6 @@ func parseOwnerKinds(list string) (map[string]bool, error) {
 		kinds[kind] = true
 	}
 	return kinds, nil
-}
-
-// minInterval is the shortest time between two kills a schedule may ask for without
-// MACAQUE_ALLOW_FAST_SCHEDULE: a chaos monkey firing every second is never what a typo meant.
-const minInterval = time.Minute
-
-// parseSchedule parses a cron spec the way the user most likely meant it, and refuses what is
-// surely a mistake: an interval that is not positive, faster than minInterval (unless allowFast)
-// or finer than the second cron counts in, and a time zone prefix, which would silently override
-// MACAQUE_TIMEZONE. Day-of-week 7 is Sunday, as in most crons.
-func parseSchedule(spec string, allowFast bool) (cron.Schedule, error) {
-	spec = strings.TrimSpace(spec)
-	if strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
-		zone, _, _ := strings.Cut(spec, " ")
-		return nil, fmt.Errorf("%q sets the time zone in the spec: set MACAQUE_TIMEZONE instead, the one place for it", zone)
-	}
-	if every, ok := strings.CutPrefix(spec, "@every "); ok {
-		d, err := time.ParseDuration(strings.TrimSpace(every))
-		if err != nil {
-			return nil, fmt.Errorf("invalid interval in %q: %v", spec, err)
-		}
-		if d <= 0 {
-			return nil, fmt.Errorf("interval in %q must be positive", spec)
-		}
-		if d%time.Second != 0 {
-			return nil, fmt.Errorf("interval in %q must be a whole number of seconds", spec)
-		}
-		if d < minInterval && !allowFast {
-			return nil, fmt.Errorf("%q fires more often than once a minute; set MACAQUE_ALLOW_FAST_SCHEDULE=true if that is really meant", spec)
-		}
-	}
-	std, err := sundayAsSeven(spec)
-	if err != nil {
-		return nil, fmt.Errorf("invalid cron spec %q: %v", spec, err)
-	}
-	schedule, err := cron.ParseStandard(std)
-	if err != nil {
-		return nil, fmt.Errorf("invalid cron spec %q: %v", spec, err)
-	}
-	if schedule.Next(time.Now()).IsZero() {
-		return nil, fmt.Errorf("cron spec %q never fires", spec)
-	}
-	return schedule, nil
-}
-
-// sundayAsSeven rewrites the day-of-week field of a 5-field spec so that 7 means Sunday, as in
-// Vixie cron and most others; robfig/cron only knows 0-6. A list item whose range reaches 7
-// (7, 5-7, 1-7/2) is spelled out as the days it covers, with 0 for Sunday.
-func sundayAsSeven(spec string) (string, error) {
-	fields := strings.Fields(spec)
-	if len(fields) != 5 {
-		return spec, nil // a descriptor, or a spec the parser will refuse with its own message
-	}
-	var items []string
-	for _, item := range strings.Split(fields[4], ",") {
-		rng, step, hasStep := strings.Cut(item, "/")
-		lo, hi, isRange := strings.Cut(rng, "-")
-		if !isRange {
-			hi = lo
-		}
-		if hi != "7" {
-			items = append(items, item)
-			continue
-		}
-		from, err := strconv.Atoi(lo)
-		if err != nil || from > 7 { // lo holds no '-', so it never parses as negative
-			return "", fmt.Errorf("day-of-week %q: want 0-7 (0 and 7 are Sunday)", item)
-		}
-		by := 1
-		if hasStep {
-			if by, err = strconv.Atoi(step); err != nil || by < 1 {
-				return "", fmt.Errorf("day-of-week %q: bad step", item)
-			}
-		}
-		// Counted, not stepped until past 7: a loop that cannot run away, whatever a bug makes of by.
-		for i := range (7-from)/by + 1 {
-			items = append(items, strconv.Itoa((from+i*by)%7))
-		}
-	}
-	fields[4] = strings.Join(items, ",")
-	return strings.Join(fields, " "), nil
 }
 
 // printUsage writes the settings table that `macaque -h` shows.

@@ -1,127 +1,16 @@
 package main
 
-// Fuzz targets for the three parsers of untrusted text: the cron spec and the settings a user
-// writes, and the pod table an API server (or a proxy in front of it) answers. `make fuzz`
-// runs each for a while; plain `go test` runs their seeds and testdata/fuzz as unit tests.
+// Fuzz targets for two parsers of untrusted text: the settings a user writes, and the pod table
+// an API server (or a proxy in front of it) answers; internal/schedule fuzzes the cron spec.
+// `make fuzz` runs each for a while; plain `go test` runs their seeds and testdata/fuzz as unit tests.
 
 import (
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/robfig/cron/v3"
 )
-
-// fuzzFroms are where activations are counted from: a plain UTC noon, and just before Paris
-// falls back an hour (01:00 UTC on 2026-10-25), where wall-clock schedules are easiest to get wrong.
-var fuzzFroms = []time.Time{
-	time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC),
-	time.Date(2026, 10, 25, 0, 30, 0, 0, mustLoadLocation("Europe/Paris")),
-}
-
-func mustLoadLocation(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		panic(err)
-	}
-	return loc
-}
-
-func FuzzParseSchedule(f *testing.F) {
-	seeds := []struct {
-		spec string
-		fast bool
-	}{
-		{"0 10-16 * * 1-5", false}, {"* * * * *", false}, {"*/5 * * * *", false},
-		{"@hourly", false}, {"@daily", false}, {"@every 30m", false}, {"@every 1m", false},
-		{"@every 59s", false}, {"@every 2s", true}, {"@every 2s", false}, {"@every 90.5s", false},
-		{"@every -5m", true}, {"@every 0s", true}, {"@every 100ms", true}, {"@every  30s", false},
-		{"0 9 * * 7", false}, {"0 9 * * 6-7", false}, {"0 9 * * 0-7", false}, {"0 9 * * 1-7/3", false},
-		{"0 9 * * 7,1", false}, {"0 0 29 2 7", false}, {"*/1 * * * 7", true}, {"0 9 * * 8", false},
-		{"0 0 30 2 *", false}, {"0 0 29 2 *", false}, {"30 2 * * *", false}, {"0 0 10 * * *", false},
-		{"CRON_TZ=Asia/Tokyo 0 9 * * *", false}, {"TZ=UTC 0 9 * * *", false}, {"  TZ=UTC", false}, {"TZ=", false},
-	}
-	for _, s := range seeds {
-		f.Add(s.spec, s.fast)
-	}
-	f.Fuzz(func(t *testing.T, spec string, allowFast bool) {
-		schedule, err := parseSchedule(spec, allowFast)
-		if err != nil {
-			return
-		}
-		if schedule == nil {
-			t.Fatalf("parseSchedule(%q) = nil, nil", spec)
-		}
-		trimmed := strings.TrimSpace(spec)
-		if strings.HasPrefix(trimmed, "CRON_TZ=") || strings.HasPrefix(trimmed, "TZ=") {
-			t.Fatalf("parseSchedule(%q) accepted a spec that sets its own time zone", spec)
-		}
-		// nextTick evaluates a schedule in MACAQUE_TIMEZONE only if its zone is time.Local;
-		// any other zone, however it got there, would override the setting.
-		if s, ok := schedule.(*cron.SpecSchedule); ok && s.Location != time.Local {
-			t.Fatalf("parseSchedule(%q) set the zone %v, overriding MACAQUE_TIMEZONE", spec, s.Location)
-		}
-		for _, from := range fuzzFroms {
-			at := from
-			for i := range 4 {
-				next := nextTick(schedule, from.Location(), at)
-				if next.IsZero() || !next.After(at) {
-					t.Fatalf("parseSchedule(%q): activation %d after %v is %v", spec, i, at, next)
-				}
-				// The first gap is from an arbitrary time; the next ones are between activations.
-				if i > 0 && !allowFast && next.Sub(at) < minInterval {
-					t.Fatalf("parseSchedule(%q, false): activations %v and %v are %v apart, under %v", spec, at, next, next.Sub(at), minInterval)
-				}
-				at = next
-			}
-		}
-		spec0, ok := sundayAsZero(trimmed)
-		if !ok {
-			return
-		}
-		schedule0, err := parseSchedule(spec0, allowFast)
-		if err != nil {
-			t.Fatalf("parseSchedule accepted %q but not %q, the same with 0 for Sunday: %v", spec, spec0, err)
-		}
-		for _, from := range fuzzFroms {
-			at, at0 := from, from
-			for range 8 {
-				at, at0 = nextTick(schedule, from.Location(), at), nextTick(schedule0, from.Location(), at0)
-				if !at.Equal(at0) {
-					t.Fatalf("%q fires at %v, %q at %v: 7 and 0 must both be Sunday", spec, at, spec0, at0)
-				}
-			}
-		}
-	})
-}
-
-// sundayAsZero rewrites a 5-field spec's day-of-week items that plainly name Sunday as 7 ("7",
-// and a range "N-7" without a step) with 0 instead, and says whether it changed anything. A step
-// is left alone: "7/2" and "0/2" differ in any cron (the step runs to the field's end).
-func sundayAsZero(spec string) (string, bool) {
-	fields := strings.Fields(spec)
-	if len(fields) != 5 {
-		return "", false
-	}
-	items := strings.Split(fields[4], ",")
-	changed := false
-	for i, item := range items {
-		if item == "7" {
-			items[i], changed = "0", true
-			continue
-		}
-		if lo, ok := strings.CutSuffix(item, "-7"); ok {
-			if n, err := strconv.Atoi(lo); err == nil && n >= 0 && n <= 6 && lo == strconv.Itoa(n) {
-				items[i], changed = lo+"-6,0", true
-			}
-		}
-	}
-	fields[4] = strings.Join(items, ",")
-	return strings.Join(fields, " "), changed
-}
 
 // settingVariables are the variables Config.check may blame.
 var settingVariables = []string{"MACAQUE_CRONTAB", "MACAQUE_TIMEZONE", "MACAQUE_NAMESPACE", "MACAQUE_SELECTOR",

@@ -30,7 +30,7 @@ import (
 
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for Slack when the image is FROM scratch
 
-	"github.com/robfig/cron/v3"
+	"github.com/macaque-chaos/macaque/internal/schedule"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -203,7 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // scheduler wakes at each activation of the cron schedule and signals the killer.
 type scheduler struct {
-	schedule cron.Schedule
+	schedule schedule.Schedule
 	location *time.Location
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
@@ -226,7 +226,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 		if now.Before(last) {
 			now = last // never fire the same activation twice if the wall clock steps back
 		}
-		next, passed := nextTickPassing(s.schedule, s.location, now)
+		next, passed := schedule.NextPassing(s.schedule, s.location, now)
 		if len(passed) > 0 {
 			// Once per computed tick, so once per excluded day: the log says why a day had no tick.
 			s.log.Info("passing over excluded days: nothing is killed on them (MACAQUE_EXCLUDED_DAYS)", "days", passed, "next_tick", next)
@@ -272,12 +272,6 @@ func (s *scheduler) idle(ctx context.Context) {
 			s.alive.beat(s.now(), maxSleep+heartbeatMargin)
 		}
 	}
-}
-
-// nextTick is the first activation of schedule after now, evaluated in loc (so "0 9 * * *"
-// means 09:00 on loc's wall clock, across DST changes). It is zero if there is none.
-func nextTick(schedule cron.Schedule, loc *time.Location, now time.Time) time.Time {
-	return schedule.Next(now.In(loc))
 }
 
 // newRNG seeds the victim picker from the OS, so two replicas or restarts never pick alike.

@@ -1,4 +1,4 @@
-package main
+package schedule
 
 import (
 	"fmt"
@@ -6,42 +6,40 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/robfig/cron/v3"
 )
 
 // Excluded days: dates on which macaque does not kill (MACAQUE_EXCLUDED_DAYS), for holidays and
 // freezes that a cron spec cannot express. They are applied to the schedule itself, so that the
 // scheduler never wakes for an activation that falls on one.
 
-// excludedDays are the days macaque does not kill on, on the wall clock of the schedule's zone.
-type excludedDays struct {
+// ExcludedDays are the days macaque does not kill on, on the wall clock of the schedule's zone.
+type ExcludedDays struct {
 	dates  map[string]bool // "2026-12-25": that day only
 	yearly map[string]bool // "12-25": that day every year
 }
 
-// empty says whether no day is excluded.
-func (e excludedDays) empty() bool { return len(e.dates) == 0 && len(e.yearly) == 0 }
+// Empty says whether no day is excluded.
+func (e ExcludedDays) Empty() bool { return len(e.dates) == 0 && len(e.yearly) == 0 }
 
 // excludes says whether the calendar day t falls on, read in t's own location, is excluded.
-func (e excludedDays) excludes(t time.Time) bool {
+func (e ExcludedDays) excludes(t time.Time) bool {
 	day := t.Format(time.DateOnly)
 	return e.dates[day] || e.yearly[day[5:]]
 }
 
 // String lists the excluded days as MACAQUE_EXCLUDED_DAYS would: dated ones, then yearly ones.
-func (e excludedDays) String() string {
+func (e ExcludedDays) String() string {
 	return strings.Join(append(slices.Sorted(maps.Keys(e.dates)), slices.Sorted(maps.Keys(e.yearly))...), ",")
 }
 
 // leapYear is a year in which every month-day exists, to check a yearly entry such as 02-29.
 const leapYear = "2000-"
 
-// parseExcludedDays reads MACAQUE_EXCLUDED_DAYS: comma-separated dates, each YYYY-MM-DD (that
+// ParseExcludedDays reads MACAQUE_EXCLUDED_DAYS: comma-separated dates, each YYYY-MM-DD (that
 // day) or MM-DD (that day every year; 02-29 only in leap years). Each must be a real date:
 // 2026-02-30 or 13-01 is refused rather than silently never matching.
-func parseExcludedDays(list string) (excludedDays, error) {
-	e := excludedDays{dates: map[string]bool{}, yearly: map[string]bool{}}
+func ParseExcludedDays(list string) (ExcludedDays, error) {
+	e := ExcludedDays{dates: map[string]bool{}, yearly: map[string]bool{}}
 	if strings.TrimSpace(list) == "" {
 		return e, nil
 	}
@@ -69,15 +67,20 @@ func parseExcludedDays(list string) (excludedDays, error) {
 // milliseconds.
 const maxSkippedDays = 5*366 + 1
 
-// excludingSchedule is a cron schedule whose activations on excluded days are passed over.
+// excludingSchedule is a schedule whose activations on excluded days are passed over.
 type excludingSchedule struct {
-	schedule cron.Schedule
-	days     excludedDays
+	schedule Schedule
+	days     ExcludedDays
 	location *time.Location // the zone the days are read in: MACAQUE_TIMEZONE
 }
 
+// Excluding wraps s so that its activations on days, read on loc's wall clock, are passed over.
+func Excluding(s Schedule, days ExcludedDays, loc *time.Location) Schedule {
+	return excludingSchedule{schedule: s, days: days, location: loc}
+}
+
 // Next is the first activation after t that does not fall on an excluded day, zero if none. The
-// spec is read in s.location whatever t's location, as nextTick reads it.
+// spec is read in s.location whatever t's location, as the package's Next reads it.
 func (s excludingSchedule) Next(t time.Time) time.Time {
 	next, _ := s.nextPassing(t)
 	return next
@@ -122,11 +125,11 @@ func startOfNextDay(t time.Time) time.Time {
 	return start
 }
 
-// nextTickPassing is nextTick, with the excluded days passed over to reach it (none when the
-// schedule excludes no day), so that the scheduler can say why a day went by without a tick.
-func nextTickPassing(schedule cron.Schedule, loc *time.Location, now time.Time) (time.Time, []string) {
-	if ex, ok := schedule.(excludingSchedule); ok {
+// NextPassing is Next, with the excluded days passed over to reach it (none when s excludes no
+// day), so that the scheduler can say why a day went by without a tick.
+func NextPassing(s Schedule, loc *time.Location, now time.Time) (time.Time, []string) {
+	if ex, ok := s.(excludingSchedule); ok {
 		return ex.nextPassing(now.In(loc))
 	}
-	return nextTick(schedule, loc, now), nil
+	return Next(s, loc, now), nil
 }
