@@ -57,7 +57,7 @@ unit:
 
 ## fuzz: each fuzz target (Target:package) for FUZZTIME; go test -fuzz takes one target of one package a run
 FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzParseSchedule:./internal/schedule FuzzConfigCheck:. FuzzDecodeTable:.
+FUZZ_TARGETS := FuzzParseSchedule:./internal/schedule FuzzConfigCheck:. FuzzDecodeTable:./internal/kube
 fuzz:
 	@for tp in $(FUZZ_TARGETS); do \
 		f=$${tp%%:*}; p=$${tp#*:}; \
