@@ -16,6 +16,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/kube"
 
+	"github.com/macaque-chaos/macaque/internal/telemetry"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -207,9 +208,9 @@ type Killer struct {
 	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
 	count killCount // victims per tick; the zero value is one
 
-	alive   *heartbeat // beaten when a kill starts, due again within its timeouts; nil: none
-	ready   *readiness // told whether each tick's list succeeded; nil: none
-	metrics *metrics   // nil: none
+	alive   *telemetry.Heartbeat // beaten when a kill starts, due again within its timeouts; nil: none
+	ready   *telemetry.Readiness // told whether each tick's list succeeded; nil: none
+	metrics *telemetry.Metrics   // nil: none
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
@@ -229,12 +230,12 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 			k.log.Warn("skipping tick: the previous kill was still running", "tick", at, "previous_done", busyUntil)
 			continue
 		}
-		k.alive.beat(k.now(), k.timeouts.total()+heartbeatMargin)
+		k.alive.Beat(k.now(), k.timeouts.total()+telemetry.HeartbeatMargin)
 		reported := make(chan struct{})
 		reports := k.tick(ctx, at, reported)
 		busyUntil = k.now()
-		k.alive.rest(busyUntil) // waiting for the scheduler, whose own heartbeat covers the wait
-		k.metrics.ticked(at, reports)
+		k.alive.Rest(busyUntil) // waiting for the scheduler, whose own heartbeat covers the wait
+		k.metrics.Ticked(at, tickSucceeded(reports))
 		results <- reports
 		// After the kill and its reports, never before: Events are bounded by one timeout for
 		// the tick, however many victims it had, and cannot change what the tick did.
@@ -327,12 +328,12 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 		return nil, []Result{k.report(r, err)}
 	}
 	picks, n, err := k.pick(ctx)
-	k.ready.observe("the list of pods", k.now(), err)
+	k.ready.Observe("the list of pods", k.now(), err)
 	r.Candidates, base.Candidates = n, n
 	if err != nil {
 		return nil, []Result{k.report(r, err)}
 	}
-	k.metrics.listed(n)
+	k.metrics.Listed(n)
 	if n == 0 {
 		return nil, []Result{k.report(r, nil)}
 	}
@@ -681,7 +682,7 @@ func outcomeOf(set Outcome, err error) Outcome {
 // report classifies err into r's outcome and logs the result.
 func (k *Killer) report(r Result, err error) Result {
 	r.Err, r.Outcome = err, outcomeOf(r.Outcome, err)
-	k.metrics.reported(r)
+	k.metrics.Reported(r.Time, r.Namespace, string(r.Outcome))
 	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
 		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node, "mode", cmp.Or(r.Mode, modeDelete))

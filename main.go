@@ -31,6 +31,8 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for Slack when the image is FROM scratch
 
 	"github.com/macaque-chaos/macaque/internal/schedule"
+
+	"github.com/macaque-chaos/macaque/internal/telemetry"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -99,9 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	listener, err := listenHTTP(s.httpAddr)
+	listener, err := telemetry.Listen(s.httpAddr)
 	if err != nil {
-		return err
+		return badSetting("HTTP_ADDR", "%v", err)
 	}
 	if listener != nil {
 		defer listener.Close() // on a refused start; once served, stopHTTP has closed it already
@@ -113,9 +115,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := newLogger(stderr, s)
 	// Served from here, so the probes answer during the start-up checks (/readyz: not yet), but
 	// logged only once they pass: a refused start stays one line.
-	stats := newMetrics(s.scope.namespaces)
-	probes := newHealth(time.Now)
-	stopHTTP := serveHTTP(listener, newHTTPHandler(stats, probes, log), httpShutdownTimeout, log)
+	stats := telemetry.NewMetrics(s.scope.namespaces)
+	probes := telemetry.NewHealth(time.Now)
+	stopHTTP := telemetry.Serve(listener, telemetry.NewHandler(stats, probes, log), telemetry.ShutdownTimeout, log)
 	defer stopHTTP()
 
 	pods, err := kube.NewClient(restCfg)
@@ -153,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	probes.ready.observe("the start-up checks", time.Now(), nil)
+	probes.Ready.Observe("the start-up checks", time.Now(), nil)
 	if listener != nil {
 		log.Info("serving metrics and probes", "addr", listener.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
@@ -167,10 +169,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
 
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log,
-		alive: &probes.scheduler, metrics: stats}
+		alive: &probes.Scheduler, metrics: stats}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
-		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.killer, ready: &probes.ready, metrics: stats}
+		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.Killer, ready: &probes.Ready, metrics: stats}
 	// The verdicts' watches and reads go through a client of their own: its rate limiter is
 	// its own, so a hundred follows opening at once never make a tick's kills wait on it.
 	followPods, err := kube.NewClient(restCfg)
@@ -183,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	killer.recover = kills
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: verdicts}
 	access := &accessCheck{api: pods, scope: s.scope, mode: s.mode, healthOff: !s.guard.on, every: accessCheckEvery,
-		now: time.Now, after: time.After, ready: &probes.ready, log: log}
+		now: time.Now, after: time.After, ready: &probes.Ready, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
 	// One value per tick, all of its reports: the notifier posts them as one message.
@@ -208,8 +210,8 @@ type scheduler struct {
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
 	log      *slog.Logger
-	alive    *heartbeat // beaten at every wake-up, at most maxSleep apart; nil: none
-	metrics  *metrics   // nil: none
+	alive    *telemetry.Heartbeat // beaten at every wake-up, at most maxSleep apart; nil: none
+	metrics  *telemetry.Metrics   // nil: none
 }
 
 // run sends each tick's scheduled time on ticks until ctx is done, then closes ticks.
@@ -222,7 +224,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 	var last time.Time
 	for {
 		now := s.now()
-		s.alive.beat(now, maxSleep+heartbeatMargin)
+		s.alive.Beat(now, maxSleep+telemetry.HeartbeatMargin)
 		if now.Before(last) {
 			now = last // never fire the same activation twice if the wall clock steps back
 		}
@@ -231,7 +233,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 			// Once per computed tick, so once per excluded day: the log says why a day had no tick.
 			s.log.Info("passing over excluded days: nothing is killed on them (MACAQUE_EXCLUDED_DAYS)", "days", passed, "next_tick", next)
 		}
-		s.metrics.upcoming(next)
+		s.metrics.Upcoming(next)
 		if next.IsZero() {
 			s.log.Error("the schedule has no further activations; idling until stopped")
 			s.idle(ctx)
@@ -245,7 +247,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 			case <-s.after(min(next.Sub(now), maxSleep)):
 			}
 			now = s.now()
-			s.alive.beat(now, maxSleep+heartbeatMargin)
+			s.alive.Beat(now, maxSleep+telemetry.HeartbeatMargin)
 		}
 		last = next
 		if late := now.Sub(next); late > maxSleep {
@@ -254,7 +256,7 @@ func (s *scheduler) run(ctx context.Context, ticks chan<- time.Time) {
 		}
 		select {
 		case ticks <- next:
-			s.metrics.scheduled(next)
+			s.metrics.Scheduled(next)
 		default:
 			s.log.Warn("skipping tick: the killer has not taken the previous one", "tick", next)
 		}
@@ -269,7 +271,7 @@ func (s *scheduler) idle(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.after(maxSleep):
-			s.alive.beat(s.now(), maxSleep+heartbeatMargin)
+			s.alive.Beat(s.now(), maxSleep+telemetry.HeartbeatMargin)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/policy"
 
+	"github.com/macaque-chaos/macaque/internal/telemetry"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackutilsx"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,7 +37,7 @@ type Notifier struct {
 	after   func(time.Duration) <-chan time.Time // the clock's timer, injected so tests never sleep
 	backoff wait.Backoff                         // retry delays for failures that say nothing of when to retry
 	log     *slog.Logger
-	metrics *metrics // counts the reports dropped; nil: none
+	metrics *telemetry.Metrics // counts the reports dropped; nil: none
 	// verdicts are the kills' recovery verdicts, each posted in the thread of its kill's
 	// message; nil: none. run reads it until it is closed.
 	verdicts <-chan Recovery
@@ -219,10 +220,10 @@ func (n *Notifier) verdict(ctx context.Context, v Recovery) {
 func (n *Notifier) drop(msg string, atShutdown bool, err error, attrs ...any) {
 	n.dropped++
 	if atShutdown {
-		n.metrics.reportDropped()
+		n.metrics.ReportDropped()
 		err = fmt.Errorf("not posted: the shutdown grace ran out: %w", err)
 	} else {
-		n.metrics.slackDropped()
+		n.metrics.SlackDropped()
 	}
 	n.log.Error(msg, append(attrs, "dropped_total", n.dropped, "err", err)...)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/telemetry"
 	"github.com/slack-go/slack"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -914,7 +915,7 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t, tt.replies...)
 			n := newTestNotifier(stub, &fakeAfter{})
-			n.metrics = newMetrics(nil)
+			n.metrics = telemetry.NewMetrics(nil)
 			results, verdicts := make(chan []Result, len(tt.reports)), make(chan Recovery, len(tt.verdicts))
 			for _, r := range tt.reports {
 				results <- r
@@ -938,7 +939,7 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		defer close(hung)
 		stub := newSlackStub(t, func(http.ResponseWriter) { close(received); <-hung })
 		n := newTestNotifier(stub, &fakeAfter{})
-		n.metrics = newMetrics(nil)
+		n.metrics = telemetry.NewMetrics(nil)
 		logs := newLogBuffer("")
 		n.log = slog.New(slog.NewJSONHandler(logs, nil))
 		graceOver := make(chan time.Time)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/kube"
 
+	"github.com/macaque-chaos/macaque/internal/telemetry"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -45,12 +46,15 @@ const (
 // recoveryObserver is told each verdict's measures: the seconds from the kill to each stage
 // reached, and each workload not recovered. The metrics implement it; nil observes nothing.
 type recoveryObserver interface {
-	// recovered records that a kill in namespace reached stage (stageCreated, stageReady,
-	// stageFullStrength) after took.
-	recovered(namespace string, stage recoveryStage, took time.Duration)
-	// notRecovered records a kill in namespace whose workload was not back by the timeout.
-	notRecovered(namespace string)
+	// Recovered records that a kill in namespace reached stage (telemetry.StageCreated,
+	// StageReady, StageFullStrength) after took.
+	Recovered(namespace string, stage telemetry.Stage, took time.Duration)
+	// NotRecovered records a kill in namespace whose workload was not back by the timeout.
+	NotRecovered(namespace string)
 }
+
+// The metrics are what run hands the recoverer as its observer.
+var _ recoveryObserver = (*telemetry.Metrics)(nil)
 
 // milestone is how long after the kill a stage of the recovery was seen, if it was.
 type milestone struct {
@@ -232,15 +236,15 @@ func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, r Res
 	}
 	if rc.observer != nil {
 		for _, m := range []struct {
-			stage recoveryStage
+			stage telemetry.Stage
 			m     milestone
-		}{{stageCreated, v.Created}, {stageReady, v.Ready}, {stageFullStrength, v.Full}} {
+		}{{telemetry.StageCreated, v.Created}, {telemetry.StageReady, v.Ready}, {telemetry.StageFullStrength, v.Full}} {
 			if m.m.reached {
-				rc.observer.recovered(v.Namespace, m.stage, m.m.after)
+				rc.observer.Recovered(v.Namespace, m.stage, m.m.after)
 			}
 		}
 		if v.Status == statusNotRecovered {
-			rc.observer.notRecovered(v.Namespace)
+			rc.observer.NotRecovered(v.Namespace)
 		}
 	}
 	rc.send(ctx, verdicts, v)

@@ -18,6 +18,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/telemetry"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -228,13 +229,13 @@ type recordingObserver struct {
 	missed []string
 }
 
-func (o *recordingObserver) recovered(ns string, stage recoveryStage, took time.Duration) {
+func (o *recordingObserver) Recovered(ns string, stage telemetry.Stage, took time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.stages = append(o.stages, fmt.Sprintf("%s %s %.1f", ns, stage, took.Seconds()))
 }
 
-func (o *recordingObserver) notRecovered(ns string) {
+func (o *recordingObserver) NotRecovered(ns string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.missed = append(o.missed, ns)
@@ -581,9 +582,9 @@ func TestRecoveryVerdict(t *testing.T) {
 			checkWatchesOnly(t, srv, kill.killRV, 2, tt.compact)
 			var wantStages []string
 			for _, s := range []struct {
-				stage recoveryStage
+				stage telemetry.Stage
 				d     time.Duration
-			}{{stageCreated, tt.created}, {stageReady, tt.ready}, {stageFullStrength, tt.full}} {
+			}{{telemetry.StageCreated, tt.created}, {telemetry.StageReady, tt.ready}, {telemetry.StageFullStrength, tt.full}} {
 				if s.d != 0 {
 					wantStages = append(wantStages, fmt.Sprintf("%s %s %.1f", testNS, s.stage, s.d.Seconds()))
 				}

@@ -28,7 +28,7 @@ func exported(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := os.Open("metrics.txt")
 	if err != nil {
-		t.Fatalf("%v (generate it at the repository root: go test -run TestMetricsFile . -update-metrics)", err)
+		t.Fatalf("%v (generate it at the repository root: go test -run TestMetricsFile ./internal/telemetry -update-metrics)", err)
 	}
 	defer f.Close()
 	out := map[string]string{}

@@ -1,8 +1,9 @@
-package main
+package telemetry
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,29 +16,30 @@ import (
 // The HTTP server on MACAQUE_HTTP_ADDR: /metrics for Prometheus, /healthz and /readyz for the
 // kubelet's probes.
 
-// httpShutdownTimeout bounds how long a scrape in flight at SIGTERM may hold up the exit; it
+// ShutdownTimeout bounds how long a scrape in flight at SIGTERM may hold up the exit; it
 // comes after the kill in flight has finished, within terminationGracePeriodSeconds.
-const httpShutdownTimeout = 5 * time.Second
+const ShutdownTimeout = 5 * time.Second
 
 // httpReadHeaderTimeout stops a client that opens a connection and never sends its request
 // from holding it forever.
 const httpReadHeaderTimeout = 10 * time.Second
 
-// listenHTTP binds addr, before anything touches the cluster, so that a port already taken
-// stops macaque at start with one line naming the variable. An empty addr serves nothing: nil.
-func listenHTTP(addr string) (net.Listener, error) {
+// Listen binds addr, to be called before anything touches the cluster, so that a port already
+// taken stops macaque at start with one line (the caller names the variable). An empty addr
+// serves nothing: nil.
+func Listen(addr string) (net.Listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, badSetting("HTTP_ADDR", "cannot listen on %q: %v", addr, err)
+		return nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
 	}
 	return ln, nil
 }
 
-// newHTTPHandler routes /metrics to m's registry and the probes to h.
-func newHTTPHandler(m *metrics, h *health, log *slog.Logger) http.Handler {
+// NewHandler routes /metrics to m's registry and the probes to h.
+func NewHandler(m *Metrics, h *Health, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
@@ -47,10 +49,10 @@ func newHTTPHandler(m *metrics, h *health, log *slog.Logger) http.Handler {
 	return mux
 }
 
-// serveHTTP serves handler on ln (nothing when ln is nil) until the returned stop is called;
-// stop returns once the server has stopped, after at most grace (httpShutdownTimeout) for the
-// requests in flight, which are then cut.
-func serveHTTP(ln net.Listener, handler http.Handler, grace time.Duration, log *slog.Logger) (stop func()) {
+// Serve serves handler on ln (nothing when ln is nil) until the returned stop is called; stop
+// returns once the server has stopped, after at most grace (ShutdownTimeout) for the requests
+// in flight, which are then cut.
+func Serve(ln net.Listener, handler http.Handler, grace time.Duration, log *slog.Logger) (stop func()) {
 	if ln == nil {
 		return func() {}
 	}

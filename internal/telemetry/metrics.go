@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"sync"
@@ -15,10 +15,10 @@ import (
 // MACAQUE_NAMESPACE=* those come and go (preview environments), a namespace's series are dropped
 // once it has not been used for namespaceTTL, unless the scope names it.
 
-// metrics holds macaque's collectors, registered on a registry of its own made in run (never the
-// global default one, which is package-level state). A nil *metrics records nothing, so that a
-// goroutine built without it (in tests) needs no stub.
-type metrics struct {
+// Metrics holds macaque's collectors, registered on a registry of its own that NewMetrics makes
+// (never the global default one, which is package-level state). A nil *Metrics records nothing,
+// so that a goroutine built without it (in tests) needs no stub.
+type Metrics struct {
 	registry    *prometheus.Registry
 	ticks       prometheus.Counter
 	kills       *prometheus.CounterVec
@@ -41,37 +41,29 @@ type metrics struct {
 
 // namespaceTTL is how long a namespace's series outlive their last use: a namespace unseen for
 // that long has most likely gone, and its series would stay in memory and every scrape forever.
-// It exceeds maxRecoveryTimeout, so a kill's verdict finds its namespace's series still there.
+// It is no shorter than the longest MACAQUE_RECOVERY_TIMEOUT macaque accepts (24h, the root's
+// maxRecoveryTimeout), so a kill's verdict finds its namespace's series still there.
 const namespaceTTL = 24 * time.Hour
 
-// recoveryStage is a milestone of a workload's recovery after a kill, as the label stage names it.
-type recoveryStage string
+// Stage is a milestone of a workload's recovery after a kill, as the label stage names it.
+type Stage string
 
 // The stages of macaque_recovery_seconds, in the order a recovery reaches them.
 const (
-	stageCreated      recoveryStage = "created"       // a replacement pod exists
-	stageReady        recoveryStage = "ready"         // the replacement is Ready
-	stageFullStrength recoveryStage = "full_strength" // the controller reports every desired replica ready
+	StageCreated      Stage = "created"       // a replacement pod exists
+	StageReady        Stage = "ready"         // the replacement is Ready
+	StageFullStrength Stage = "full_strength" // the controller reports every desired replica ready
 )
 
 // recoveryBuckets span a replacement created in a fraction of a second to a workload back after
 // the default recovery timeout (5m) and beyond.
 var recoveryBuckets = []float64{0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
 
-// successfulOutcomes are the outcomes of a tick that did what it should, whether or not a pod
-// died: the API server answered and allowed what macaque asked. "not found" is one: the picks
-// vanished under churn, which says nothing is wrong with macaque. The others (error, forbidden,
-// denied, unknown) need someone to look.
-var successfulOutcomes = map[Outcome]bool{
-	OutcomeKilled: true, OutcomeDryRun: true, OutcomeNoCandidates: true, OutcomeNotFound: true,
-	OutcomeSkipped: true, OutcomeBlocked: true, OutcomePaused: true,
-}
-
-// newMetrics makes the registry with macaque's metrics and the Go and process collectors.
+// NewMetrics makes the registry with macaque's metrics and the Go and process collectors.
 // namespaces are the named namespaces in scope: their macaque_unrecovered_total series start
 // at 0, so an alert on its increase sees the first verdict too.
-func newMetrics(namespaces []string) *metrics {
-	m := &metrics{
+func NewMetrics(namespaces []string) *Metrics {
+	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "macaque_ticks_total",
@@ -128,7 +120,7 @@ func newMetrics(namespaces []string) *metrics {
 
 // use records with record, under mu, a use at tick time at of namespace's series; a zero at
 // (a recovery verdict, which comes after its kill's tick) dates it to the latest tick.
-func (m *metrics) use(namespace string, at time.Time, record func()) {
+func (m *Metrics) use(namespace string, at time.Time, record func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if at.After(m.latest) {
@@ -145,7 +137,7 @@ func (m *metrics) use(namespace string, at time.Time, record func()) {
 
 // forget drops the series of every namespace, but those the scope names, not used for
 // namespaceTTL at tick time now.
-func (m *metrics) forget(now time.Time) {
+func (m *Metrics) forget(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now.After(m.latest) {
@@ -168,16 +160,16 @@ func seconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
 
-// scheduled records, from the scheduler, the tick it handed to the killer.
-func (m *metrics) scheduled(at time.Time) {
+// Scheduled records, from the scheduler, the tick it handed to the killer.
+func (m *Metrics) Scheduled(at time.Time) {
 	if m == nil {
 		return
 	}
 	m.lastTick.Set(seconds(at))
 }
 
-// upcoming records, from the scheduler, the next tick it waits for; zero: none.
-func (m *metrics) upcoming(next time.Time) {
+// Upcoming records, from the scheduler, the next tick it waits for; zero: none.
+func (m *Metrics) Upcoming(next time.Time) {
 	if m == nil {
 		return
 	}
@@ -188,66 +180,64 @@ func (m *metrics) upcoming(next time.Time) {
 	m.nextTick.Set(seconds(next))
 }
 
-// listed records, from the killer, how many candidates a tick's list found.
-func (m *metrics) listed(n int) {
+// Listed records, from the killer, how many candidates a tick's list found.
+func (m *Metrics) Listed(n int) {
 	if m == nil {
 		return
 	}
 	m.candidates.Set(float64(n))
 }
 
-// reported records, from the killer, one report of a tick.
-func (m *metrics) reported(r Result) {
+// Reported records, from the killer, one report of the tick at: its namespace and outcome.
+func (m *Metrics) Reported(at time.Time, namespace, outcome string) {
 	if m == nil {
 		return
 	}
-	m.use(r.Namespace, r.Time, func() { m.kills.WithLabelValues(r.Namespace, string(r.Outcome)).Inc() })
+	m.use(namespace, at, func() { m.kills.WithLabelValues(namespace, outcome).Inc() })
 }
 
-// ticked records, from the killer, a tick it ran and its reports: the tick succeeded when every
-// report did. It drops the series of the namespaces not used for namespaceTTL.
-func (m *metrics) ticked(at time.Time, reports []Result) {
+// Ticked records, from the killer, a tick it ran and whether it succeeded (the killer judges
+// that from its outcomes: telemetry only counts). It drops the series of the namespaces not
+// used for namespaceTTL.
+func (m *Metrics) Ticked(at time.Time, succeeded bool) {
 	if m == nil {
 		return
 	}
 	m.ticks.Inc()
 	m.forget(at)
-	for _, r := range reports {
-		if !successfulOutcomes[r.Outcome] {
-			return
-		}
+	if succeeded {
+		m.lastSuccess.Set(seconds(at))
 	}
-	m.lastSuccess.Set(seconds(at))
 }
 
-// reportDropped records, from the notifier, a message it had no time left to try at shutdown.
-func (m *metrics) reportDropped() {
+// ReportDropped records, from the notifier, a message it had no time left to try at shutdown.
+func (m *Metrics) ReportDropped() {
 	if m == nil {
 		return
 	}
 	m.reportDrops.Inc()
 }
 
-// slackDropped records, from the notifier, a report it gave up posting.
-func (m *metrics) slackDropped() {
+// SlackDropped records, from the notifier, a report it gave up posting.
+func (m *Metrics) SlackDropped() {
 	if m == nil {
 		return
 	}
 	m.slackDrops.Inc()
 }
 
-// recovered records, from a recovery verdict, how long the workload of a kill in namespace took
+// Recovered records, from a recovery verdict, how long the workload of a kill in namespace took
 // to reach stage. A verdict calls it once per stage it saw reached.
-func (m *metrics) recovered(namespace string, stage recoveryStage, took time.Duration) {
+func (m *Metrics) Recovered(namespace string, stage Stage, took time.Duration) {
 	if m == nil {
 		return
 	}
 	m.use(namespace, time.Time{}, func() { m.recovery.WithLabelValues(namespace, string(stage)).Observe(took.Seconds()) })
 }
 
-// notRecovered records, from a recovery verdict, a kill in namespace whose workload was not back
+// NotRecovered records, from a recovery verdict, a kill in namespace whose workload was not back
 // at full strength in time.
-func (m *metrics) notRecovered(namespace string) {
+func (m *Metrics) NotRecovered(namespace string) {
 	if m == nil {
 		return
 	}
