@@ -22,7 +22,7 @@ const accessCheckEvery = 30 * time.Second
 type accessCheck struct {
 	api       scopeAPI
 	scope     scope
-	mode      killMode
+	way       terminator
 	healthOff bool
 	every     time.Duration
 	now       func() time.Time
@@ -42,7 +42,7 @@ func (c *accessCheck) run(ctx context.Context) {
 			return
 		case <-c.after(c.every):
 		}
-		err := preflightScope(ctx, c.api, c.scope, c.mode, c.healthOff)
+		err := preflightScope(ctx, c.api, c.scope, c.way, c.healthOff)
 		if ctx.Err() != nil {
 			return // cut short by SIGTERM: it says nothing of the cluster
 		}

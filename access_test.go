@@ -46,7 +46,7 @@ func TestReadyzFollowsTheAPI(t *testing.T) {
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	h := telemetry.NewHealth(clock.Now)
-	check := &accessCheck{api: api, scope: scope{namespaces: []string{testNS}}, mode: modeDelete, every: accessCheckEvery,
+	check := &accessCheck{api: api, scope: scope{namespaces: []string{testNS}}, way: terminatorFor(modeDelete, api), every: accessCheckEvery,
 		now: clock.Now, after: clock.After, ready: &h.Ready, log: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})

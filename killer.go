@@ -204,9 +204,9 @@ type Killer struct {
 	// run closes it when it ends.
 	recover chan<- Result
 
-	mode  killMode  // delete (the zero value) or evict
-	grace *int64    // gracePeriodSeconds to send; nil: the victim's own
-	count killCount // victims per tick; the zero value is one
+	terminator terminator // how a pick dies, chosen in run from MACAQUE_MODE; nil: a DELETE
+	grace      *int64     // gracePeriodSeconds to send; nil: the victim's own
+	count      killCount  // victims per tick; the zero value is one
 
 	alive   *telemetry.Heartbeat // beaten when a kill starts, due again within its timeouts; nil: none
 	ready   *telemetry.Readiness // told whether each tick's list succeeded; nil: none
@@ -309,7 +309,7 @@ type round struct {
 // prepare reads the pause switch and the cooldown state, lists the candidates and picks among
 // them. A tick that ends there (paused, a failure, no candidates) gets its one report instead.
 func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan struct{}) (*round, []Result) {
-	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.mode, reported: reported}
+	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.way().mode(), reported: reported}
 	if !k.scope.all && len(k.scope.namespaces) == 1 {
 		base.Namespace = k.scope.namespaces[0]
 	}
@@ -429,7 +429,7 @@ func (k *Killer) killPick(ctx context.Context, rd *round, p *policy.Pick, pod st
 	switch {
 	case errors.Is(err, kube.ErrGone):
 		rd.lastErr = err
-		r.Passed = append(r.Passed, p.Name+": changed or went away before the "+k.mode.request())
+		r.Passed = append(r.Passed, p.Name+": changed or went away before the "+k.way().mode().request())
 	case errors.Is(err, errBlocked):
 		rd.blocked = true
 		r.Passed = append(r.Passed, p.Name+": "+err.Error())
@@ -576,19 +576,24 @@ func (m killMode) request() string {
 	return "delete"
 }
 
+// way is how the killer kills: the terminator run chose, or a DELETE (tests build Killers
+// without one, as they did when delete was the zero mode).
+func (k *Killer) way() terminator {
+	if k.terminator == nil {
+		return deleter{api: k.api}
+	}
+	return k.terminator
+}
+
 // delete deletes (or evicts) v, the read-back of r.Pod, with a deadline of its own. When the
 // API server's answer never comes, what it did is read back instead of guessed: the pod may be
 // gone. An eviction a PodDisruptionBudget refused (or several together) is errBlocked, worded
 // to name them.
 func (k *Killer) delete(ctx context.Context, r Result, v kube.Pod) (Result, error) {
+	way := k.way()
+	verb := way.mode().verb()
 	delCtx, cancel := context.WithTimeout(ctx, k.timeouts.Delete)
-	verb, rv := "delete", ""
-	var err error
-	if k.mode == modeEvict {
-		verb, err = "evict", k.api.Evict(delCtx, v.Namespace, r.Pod, v, k.grace)
-	} else {
-		rv, err = k.api.Delete(delCtx, v.Namespace, r.Pod, v, k.grace)
-	}
+	rv, err := way.terminate(delCtx, r.Pod, v, k.grace)
 	cancel()
 	r.controller, r.uid, r.killRV = v.Controller, v.UID, cmp.Or(rv, v.ListRV)
 	if err == nil {
@@ -600,16 +605,10 @@ func (k *Killer) delete(ctx context.Context, r Result, v kube.Pod) (Result, erro
 		// was replaced, changed (relabelled, or deleted by someone else) since it was read back.
 		return r, fmt.Errorf("%s pod %q: %w: %w", verb, r.Pod, kube.ErrGone, err)
 	}
-	if pdb := kube.PDBCause(err); pdb != "" {
-		// The eviction handler checks the budget before it touches the pod: nothing was done.
-		return r, fmt.Errorf("%w %s", errBlocked, pdb)
-	}
-	if k.mode == modeEvict && kube.CoveredTwice(err) {
-		// Refused before the pod was touched, though it is a 500: nothing to read back.
-		listCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
-		defer cancel()
-		pdbs, listErr := k.api.ListPDBs(listCtx, v.Namespace)
-		return r, fmt.Errorf("%w %s", errBlocked, describeCoveredTwice(kube.Covering(pdbs, v.Labels), listErr))
+	listCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
+	defer cancel()
+	if refused := way.refusal(listCtx, err, v); refused != nil {
+		return r, refused
 	}
 	// A 429 without a budget's cause is the API server's own throttling (priority and
 	// fairness, max-in-flight), which answers before any handler runs: nothing was done, so it
@@ -617,16 +616,22 @@ func (k *Killer) delete(ctx context.Context, r Result, v kube.Pod) (Result, erro
 	if !kube.AnswerUnknown(err) {
 		return r, fmt.Errorf("%s pod %q: %w", verb, r.Pod, err)
 	}
+	return k.unanswered(ctx, r, v, err)
+}
 
+// unanswered learns what became of a kill of v whose answer never came (err), by reading the
+// pod back: gone or terminating is a kill, with a note that says how it was learnt.
+func (k *Killer) unanswered(ctx context.Context, r Result, v kube.Pod, err error) (Result, error) {
+	mode := k.way().mode()
 	readCtx, cancel := context.WithTimeout(ctx, k.timeouts.ReadBack)
 	defer cancel()
 	back, readErr := k.api.Lookup(readCtx, v.Namespace, r.Pod, "")
 	if readErr != nil && !errors.Is(readErr, kube.ErrGone) {
 		r.Outcome = OutcomeUnknown
-		return r, fmt.Errorf("%s pod %q: no answer (%w), and the read-back failed: %w", verb, r.Pod, err, readErr)
+		return r, fmt.Errorf("%s pod %q: no answer (%w), and the read-back failed: %w", mode.verb(), r.Pod, err, readErr)
 	}
 	if readErr == nil && back.UID == v.UID && !back.Terminating {
-		return r, fmt.Errorf("%s pod %q: no answer (%w), and a read-back found it still running", verb, r.Pod, err)
+		return r, fmt.Errorf("%s pod %q: no answer (%w), and a read-back found it still running", mode.verb(), r.Pod, err)
 	}
 	state := "terminating"
 	if readErr != nil || back.UID != v.UID {
@@ -634,7 +639,7 @@ func (k *Killer) delete(ctx context.Context, r Result, v kube.Pod) (Result, erro
 	}
 	r.Outcome, r.Deleted = OutcomeKilled, k.now()
 	request := "DELETE"
-	if k.mode == modeEvict {
+	if mode == modeEvict {
 		request = "eviction"
 	}
 	r.Note = joinNotes(r.Note, fmt.Sprintf("the %s's answer never came (%v); a read-back found the pod %s", request, err, state))

@@ -739,7 +739,7 @@ func TestPreflight(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflight(t.Context(), api, testNS, tt.mode)
+			err = preflight(t.Context(), api, testNS, terminatorFor(tt.mode, api))
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}

@@ -128,7 +128,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if self == "" {
 		self = hostname()
 	}
-	if err := preflightScope(ctx, pods, s.scope, s.mode, !s.guard.on); err != nil {
+	way := terminatorFor(s.mode, pods)
+	if err := preflightScope(ctx, pods, s.scope, way, !s.guard.on); err != nil {
 		return err
 	}
 	if err := preflightRecoveryScope(ctx, pods, s.scope); err != nil {
@@ -171,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log,
 		alive: &probes.Scheduler, metrics: stats}
 	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, mode: s.mode, grace: s.grace, count: s.count,
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, terminator: way, grace: s.grace, count: s.count,
 		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.Killer, ready: &probes.Ready, metrics: stats}
 	// The verdicts' watches and reads go through a client of their own: its rate limiter is
 	// its own, so a hundred follows opening at once never make a tick's kills wait on it.
@@ -184,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verdicts := make(chan Recovery, reportBuffer)
 	killer.recover = kills
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: verdicts}
-	access := &accessCheck{api: pods, scope: s.scope, mode: s.mode, healthOff: !s.guard.on, every: accessCheckEvery,
+	access := &accessCheck{api: pods, scope: s.scope, way: way, healthOff: !s.guard.on, every: accessCheckEvery,
 		now: time.Now, after: time.After, ready: &probes.Ready, log: log}
 
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
@@ -339,10 +340,10 @@ func defaultNamespace(loader clientcmd.ClientConfig, saNamespace string) string 
 	return ""
 }
 
-// preflight lists one pod and asks for a dry-run delete (a dry-run eviction in evict mode), so
-// an unknown namespace, missing RBAC or a proxy that mangles the list stops macaque at start
-// with one clear line instead of failing at every tick.
-func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode) error {
+// preflight lists one pod and asks way for a dry-run kill, so an unknown namespace, missing
+// RBAC or a proxy that mangles the list stops macaque at start with one clear line instead of
+// failing at every tick.
+func preflight(ctx context.Context, pods podAPI, namespace string, way terminator) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	_, err := pods.ListPage(ctx, kube.ListQuery{Namespace: namespace, Limit: 1}, func(string) {})
@@ -352,22 +353,5 @@ func preflight(ctx context.Context, pods podAPI, namespace string, mode killMode
 	if err != nil {
 		return fmt.Errorf("list pods in %q: %w", namespace, err)
 	}
-	if mode == modeEvict {
-		err = pods.ProbeEvict(ctx, namespace)
-		if kube.IsRBACDenial(err) {
-			return badSetting("MODE", "evict: cannot evict pods in %q (macaque's Role must grant create on pods/eviction there: uncomment that rule in macaque.yml's Role, or set MACAQUE_MODE=delete): %v", namespace, err)
-		}
-		if err != nil {
-			return fmt.Errorf("check that macaque may evict pods in %q: %w", namespace, err)
-		}
-		return nil
-	}
-	err = pods.ProbeDelete(ctx, namespace)
-	if kube.IsRBACDenial(err) {
-		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there, as macaque.yml's does for MACAQUE_MODE=delete, the default): %v", namespace, err)
-	}
-	if err != nil {
-		return fmt.Errorf("check that macaque may delete pods in %q: %w", namespace, err)
-	}
-	return nil
+	return way.probe(ctx, namespace)
 }

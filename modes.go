@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/kube"
 )
 
 // Kill modes: how a victim is killed (delete or evict), with what grace period, and how many
@@ -164,6 +167,104 @@ func graceNote(grace *int64) string {
 		return "grace period 0s (MACAQUE_GRACE_PERIOD): a hard kill"
 	}
 	return fmt.Sprintf("grace period %ds (MACAQUE_GRACE_PERIOD), not the pod's own", *grace)
+}
+
+// terminator is one way to kill a pod, chosen once in run from MACAQUE_MODE: a DELETE, which
+// PodDisruptionBudgets do not stop, or an eviction, which they may refuse.
+type terminator interface {
+	// mode names the way, as reports and Events do.
+	mode() killMode
+	// terminate kills v, the pod named name, only if it still has v's UID and resourceVersion,
+	// with grace seconds to terminate (nil: its own). It returns the kill's resourceVersion
+	// when the answer carries one.
+	terminate(ctx context.Context, name string, v kube.Pod, grace *int64) (rv string, err error)
+	// refusal is errBlocked naming the PodDisruptionBudgets that refused the kill of v with
+	// err, or nil when err is no such refusal; it may read them within ctx.
+	refusal(ctx context.Context, err error, v kube.Pod) error
+	// probe asks the API server, killing nothing, whether macaque may kill this way in
+	// namespace; when it may not, it names the setting to fix.
+	probe(ctx context.Context, namespace string) error
+	// permission is what killing this way needs in every namespace (MACAQUE_NAMESPACE=*).
+	permission() kube.Permission
+}
+
+// terminatorFor is mode's terminator, over api.
+func terminatorFor(mode killMode, api podAPI) terminator {
+	if mode == modeEvict {
+		return evicter{api: api}
+	}
+	return deleter{api: api}
+}
+
+// deleter kills with a DELETE, the original mode.
+type deleter struct{ api podAPI }
+
+func (deleter) mode() killMode { return modeDelete }
+
+func (d deleter) terminate(ctx context.Context, name string, v kube.Pod, grace *int64) (string, error) {
+	return d.api.Delete(ctx, v.Namespace, name, v, grace)
+}
+
+// refusal is always nil: no PodDisruptionBudget stands in a DELETE's way.
+func (deleter) refusal(context.Context, error, kube.Pod) error { return nil }
+
+func (d deleter) probe(ctx context.Context, namespace string) error {
+	err := d.api.ProbeDelete(ctx, namespace)
+	if kube.IsRBACDenial(err) {
+		return badSetting("NAMESPACE", "cannot delete pods in %q (macaque's Role must grant list and delete on pods there, as macaque.yml's does for MACAQUE_MODE=delete, the default): %v", namespace, err)
+	}
+	if err != nil {
+		return fmt.Errorf("check that macaque may delete pods in %q: %w", namespace, err)
+	}
+	return nil
+}
+
+func (deleter) permission() kube.Permission { return kube.Permission{Verb: "delete", Resource: "pods"} }
+
+// evicter kills through the Eviction API, which refuses what a PodDisruptionBudget forbids.
+type evicter struct{ api podAPI }
+
+func (evicter) mode() killMode { return modeEvict }
+
+func (e evicter) terminate(ctx context.Context, name string, v kube.Pod, grace *int64) (string, error) {
+	// The answer is a Status, with no resourceVersion: the read-back's stands in for the kill's.
+	return "", e.api.Evict(ctx, v.Namespace, name, v, grace)
+}
+
+func (e evicter) refusal(ctx context.Context, err error, v kube.Pod) error {
+	if pdb := kube.PDBCause(err); pdb != "" {
+		// The eviction handler checks the budget before it touches the pod: nothing was done.
+		return fmt.Errorf("%w %s", errBlocked, pdb)
+	}
+	if !kube.CoveredTwice(err) {
+		return nil
+	}
+	// Refused before the pod was touched, though it is a 500: nothing to read back.
+	pdbs, listErr := e.api.ListPDBs(ctx, v.Namespace)
+	return fmt.Errorf("%w %s", errBlocked, describeCoveredTwice(kube.Covering(pdbs, v.Labels), listErr))
+}
+
+func (e evicter) probe(ctx context.Context, namespace string) error {
+	err := e.api.ProbeEvict(ctx, namespace)
+	if kube.IsRBACDenial(err) {
+		return badSetting("MODE", "evict: cannot evict pods in %q (macaque's Role must grant create on pods/eviction there: uncomment that rule in macaque.yml's Role, or set MACAQUE_MODE=delete): %v", namespace, err)
+	}
+	if err != nil {
+		return fmt.Errorf("check that macaque may evict pods in %q: %w", namespace, err)
+	}
+	return nil
+}
+
+func (evicter) permission() kube.Permission {
+	return kube.Permission{Verb: "create", Resource: "pods", Subresource: "eviction"}
+}
+
+// verb is what an error says mode tried: "delete" or "evict".
+func (m killMode) verb() string {
+	if m == modeEvict {
+		return "evict"
+	}
+	return "delete"
 }
 
 // pastTense is what a report says mode did to a victim: "deleted" or "evicted".

@@ -179,7 +179,7 @@ func TestEvictMode(t *testing.T) {
 			}
 			rvs := rvsOf(srv, tt.pods)
 			k := newTestKiller(t, srv, "", false)
-			k.mode, k.grace = modeEvict, tt.grace
+			k.terminator, k.grace = terminatorFor(modeEvict, k.api), tt.grace
 			r := killOnce(t, k)
 			if r.Outcome != tt.want {
 				t.Fatalf("outcome = %q (err %v, passed %q), want %q", r.Outcome, r.Err, r.Passed, tt.want)
@@ -240,7 +240,7 @@ func TestGuardedPickBlockedByAPDB(t *testing.T) {
 	srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", web), notReady(fakeapi.Pod(testNS, "web-2", web)))
 	srv.Fail = evictAll(fakeapi.PDBRefusal("web-pdb", 1, 1))(t, srv)
 	k := newGuardedKiller(t, srv, "", policy.Guard{})
-	k.mode = modeEvict
+	k.terminator = terminatorFor(modeEvict, k.api)
 	srv.AddWorkload(steadyReplicaSet("rs-web-1", 1, nil, func(rs *appsv1.ReplicaSet) { rs.UID = "rs-uid-web-1" }))
 	r := killOnce(t, k)
 	if r.Outcome != OutcomeBlocked || r.Err != nil {

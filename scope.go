@@ -128,12 +128,12 @@ func (s scope) lists() []kube.ListQuery {
 // the opt-out annotation even when healthOff, MACAQUE_REQUIRE_HEALTHY=false); for * a
 // cluster-wide list and a SelfSubjectAccessReview of every other permission at cluster scope,
 // since a probe in one namespace would say nothing of the others, nor of those created later.
-func preflightScope(ctx context.Context, api scopeAPI, sc scope, mode killMode, healthOff bool) error {
+func preflightScope(ctx context.Context, api scopeAPI, sc scope, way terminator, healthOff bool) error {
 	if sc.all {
-		return preflightCluster(ctx, api, sc, mode, healthOff)
+		return preflightCluster(ctx, api, sc, way, healthOff)
 	}
 	for _, ns := range sc.namespaces {
-		if err := preflight(ctx, api, ns, mode); err != nil {
+		if err := preflight(ctx, api, ns, way); err != nil {
 			return err
 		}
 		if err := preflightGuard(ctx, api, ns, healthOff); err != nil {
@@ -184,7 +184,7 @@ var _ scopeAPI = (*kube.Client)(nil)
 // preflightCluster checks what MACAQUE_NAMESPACE=* needs: a list of pods in every namespace
 // (which also proves the API server answers with a Table), and every other permission at
 // cluster scope.
-func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode, healthOff bool) error {
+func preflightCluster(ctx context.Context, api scopeAPI, sc scope, way terminator, healthOff bool) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	q := sc.lists()[0]
@@ -196,10 +196,7 @@ func preflightCluster(ctx context.Context, api scopeAPI, sc scope, mode killMode
 	if err != nil {
 		return fmt.Errorf("list pods in every namespace: %w", err)
 	}
-	need := []kube.Permission{{Verb: "delete", Resource: "pods"}}
-	if mode == modeEvict {
-		need = []kube.Permission{{Verb: "create", Resource: "pods", Subresource: "eviction"}}
-	}
+	need := []kube.Permission{way.permission()}
 	for _, k := range kube.WorkloadKinds {
 		need = append(need, kube.Permission{Verb: "get", Group: k.Group, Resource: k.Resource})
 	}

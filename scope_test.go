@@ -336,7 +336,7 @@ func TestPreflightScope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflightScope(boundedCtx(t), api, sc, tt.mode, tt.healthOff)
+			err = preflightScope(boundedCtx(t), api, sc, terminatorFor(tt.mode, api), tt.healthOff)
 			var bad *configError
 			if tt.wantMsg == "" && err != nil {
 				t.Fatalf("preflight: %v, want none", err)

@@ -189,7 +189,7 @@ func TestEvictionRefusedByTwoPDBsIsBlocked(t *testing.T) {
 				}
 			}
 			k := newTestKiller(t, srv, "", false)
-			k.mode, k.count = modeEvict, killCount{n: 2}
+			k.terminator, k.count = terminatorFor(modeEvict, k.api), killCount{n: 2}
 			reports := k.kill(t.Context(), tick0)
 			var got []Outcome
 			for _, r := range reports {
