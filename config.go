@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -218,93 +219,121 @@ func editDistance(a, b string) int {
 // check validates c; it reads nothing but c, so tests can drive it with a literal.
 func (c Config) check() (settings, error) {
 	var s settings
-	var err error
+	// In the order of Config, so that of two bad settings the first is named.
+	for _, step := range []func(*settings) error{c.checkSchedule, c.checkTargets, c.checkKills, c.checkSlack, c.checkOutputs} {
+		if err := step(&s); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
 
+// checkSchedule reads when to kill: the cron spec, its time zone and the excluded days.
+func (c Config) checkSchedule(s *settings) error {
+	var err error
 	if strings.TrimSpace(c.Crontab) == "" {
-		return s, badSetting("CRONTAB", "required, e.g. \"0 10-16 * * 1-5\" or \"@every 1h\"")
+		return badSetting("CRONTAB", "required, e.g. \"0 10-16 * * 1-5\" or \"@every 1h\"")
 	}
 	if s.schedule, err = schedule.Parse(c.Crontab, c.AllowFastSchedule); err != nil {
-		return s, badSetting("CRONTAB", "%v", err)
+		return badSetting("CRONTAB", "%v", err)
 	}
 	s.crontab = c.Crontab
-	if c.Timezone == "" {
-		c.Timezone = "UTC"
-	}
-	if s.location, err = time.LoadLocation(c.Timezone); err != nil {
-		return s, badSetting("TIMEZONE", "unknown time zone %q (want an IANA name such as Europe/Paris)", c.Timezone)
+	if s.location, err = time.LoadLocation(cmp.Or(c.Timezone, "UTC")); err != nil {
+		return badSetting("TIMEZONE", "unknown time zone %q (want an IANA name such as Europe/Paris)", c.Timezone)
 	}
 	if s.excluded, err = schedule.ParseExcludedDays(c.ExcludedDays); err != nil {
-		return s, badSetting("EXCLUDED_DAYS", "%v", err)
+		return badSetting("EXCLUDED_DAYS", "%v", err)
 	}
 	if !s.excluded.Empty() {
 		s.schedule = schedule.Excluding(s.schedule, s.excluded, s.location)
 		if s.schedule.Next(time.Now()).IsZero() {
-			return s, badSetting("EXCLUDED_DAYS", "every activation of %q for years ahead falls on an excluded day: it would never fire", c.Crontab)
+			return badSetting("EXCLUDED_DAYS", "every activation of %q for years ahead falls on an excluded day: it would never fire", c.Crontab)
 		}
 	}
+	return nil
+}
+
+// checkTargets reads which pods may die: the namespaces, the selector and the guard.
+func (c Config) checkTargets(s *settings) error {
+	var err error
 	if s.scope, err = parseScope(c.Namespace, c.ExcludeNamespaces); err != nil {
-		return s, err
+		return err
 	}
 	if s.selector, err = labels.Parse(c.Selector); err != nil {
-		return s, badSetting("SELECTOR", "invalid label selector %q: %v", c.Selector, err)
+		return badSetting("SELECTOR", "invalid label selector %q: %v", c.Selector, err)
 	}
 	s.dryRun = c.DryRun
 	s.guard = guardSettings{on: c.RequireHealthy, allowOrphans: c.AllowOrphans}
 	if s.guard.ownerKinds, err = parseOwnerKinds(c.OwnerKinds); err != nil {
-		return s, badSetting("OWNER_KINDS", "%v", err)
+		return badSetting("OWNER_KINDS", "%v", err)
 	}
+	return nil
+}
+
+// checkKills reads how pods die: the mode, the grace period, the cooldown, how many a tick,
+// how old at least, and how long their recovery is followed.
+func (c Config) checkKills(s *settings) error {
+	var err error
 	if s.mode, err = parseMode(c.Mode); err != nil {
-		return s, badSetting("MODE", "%v", err)
+		return badSetting("MODE", "%v", err)
 	}
 	if s.grace, err = parseGracePeriod(c.GracePeriod); err != nil {
-		return s, badSetting("GRACE_PERIOD", "%v", err)
+		return badSetting("GRACE_PERIOD", "%v", err)
 	}
 	if s.cooldown, err = parseCooldown(c.Cooldown); err != nil {
-		return s, err
+		return err
 	}
 	if s.count, err = parseKillCount(c.KillCount); err != nil {
-		return s, badSetting("KILL_COUNT", "%v", err)
+		return badSetting("KILL_COUNT", "%v", err)
 	}
 	if c.MinPodAge < 0 {
-		return s, badSetting("MIN_POD_AGE", "%s is negative: want a duration such as 10m, or 0 for no minimum", c.MinPodAge)
+		return badSetting("MIN_POD_AGE", "%s is negative: want a duration such as 10m, or 0 for no minimum", c.MinPodAge)
 	}
 	s.minPodAge = c.MinPodAge
 	if c.RecoveryTimeout <= 0 {
-		return s, badSetting("RECOVERY_TIMEOUT", "%s is not positive: want how long to wait for a killed pod's workload to recover, such as 5m", c.RecoveryTimeout)
+		return badSetting("RECOVERY_TIMEOUT", "%s is not positive: want how long to wait for a killed pod's workload to recover, such as 5m", c.RecoveryTimeout)
 	}
 	if c.RecoveryTimeout > maxRecoveryTimeout {
-		return s, badSetting("RECOVERY_TIMEOUT", "%s is more than %s: a workload not back by then is not recovering", c.RecoveryTimeout, maxRecoveryTimeout)
+		return badSetting("RECOVERY_TIMEOUT", "%s is more than %s: a workload not back by then is not recovering", c.RecoveryTimeout, maxRecoveryTimeout)
 	}
 	s.recovery = c.RecoveryTimeout
+	return nil
+}
 
+// checkSlack reads where reports go: both the token and the channel, or neither.
+func (c Config) checkSlack(s *settings) error {
 	// A Secret made with --from-file ends in a newline, which Slack would reject as a bad token.
-	c.SlackToken, c.SlackChannel = strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
-	if c.SlackToken != "" && c.SlackChannel == "" {
-		return s, badSetting("SLACK_CHANNEL", "required when MACAQUE_SLACK_TOKEN is set")
+	token, channel := strings.TrimSpace(c.SlackToken), strings.TrimSpace(c.SlackChannel)
+	if token != "" && channel == "" {
+		return badSetting("SLACK_CHANNEL", "required when MACAQUE_SLACK_TOKEN is set")
 	}
-	if c.SlackToken == "" && c.SlackChannel != "" {
-		return s, badSetting("SLACK_TOKEN", "required when MACAQUE_SLACK_CHANNEL is set")
+	if token == "" && channel != "" {
+		return badSetting("SLACK_TOKEN", "required when MACAQUE_SLACK_CHANNEL is set")
 	}
 	apiURL, err := parseSlackAPIURL(c.SlackAPIUrl)
 	if err != nil {
-		return s, badSetting("SLACK_API_URL", "%v", err)
+		return badSetting("SLACK_API_URL", "%v", err)
 	}
-	s.slack = slackSettings{token: c.SlackToken, channel: c.SlackChannel, apiURL: apiURL}
+	s.slack = slackSettings{token: token, channel: channel, apiURL: apiURL}
+	return nil
+}
 
+// checkOutputs reads what macaque serves and logs: the HTTP address and the log's format and level.
+func (c Config) checkOutputs(s *settings) error {
+	var err error
 	if s.httpAddr, err = parseHTTPAddr(c.HTTPAddr); err != nil {
-		return s, badSetting("HTTP_ADDR", "%v", err)
+		return badSetting("HTTP_ADDR", "%v", err)
 	}
-
 	switch c.LogFormat {
 	case "text", "json":
 		s.logFormat = c.LogFormat
 	default:
-		return s, badSetting("LOG_FORMAT", "unknown format %q (want text or json)", c.LogFormat)
+		return badSetting("LOG_FORMAT", "unknown format %q (want text or json)", c.LogFormat)
 	}
 	if err := s.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return s, badSetting("LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
+		return badSetting("LOG_LEVEL", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
-	return s, nil
+	return nil
 }
 
 // parseSlackAPIURL reads MACAQUE_SLACK_API_URL, ending it in "/" (slack-go appends the method
