@@ -180,7 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	recov := &recoverer{api: followPods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: events, observer: stats}
-	kills := make(chan Result, reportBuffer)
+	kills := make(chan Kill, reportBuffer)
 	verdicts := make(chan Recovery, reportBuffer)
 	killer.recover = kills
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: verdicts}

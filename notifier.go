@@ -268,7 +268,7 @@ func (t *threads) take(uid types.UID) (string, bool) {
 // whose message was never posted (dropped, Slack down) gets its verdict in the channel.
 func (n *Notifier) postVerdict(ctx context.Context, v Recovery) error {
 	var opts []slack.MsgOption
-	if ts, ok := n.threads.take(v.kill); ok {
+	if ts, ok := n.threads.take(v.UID); ok {
 		opts = append(opts, slack.MsgOptionTS(ts))
 		if v.Status == statusNotRecovered {
 			opts = append(opts, slack.MsgOptionBroadcast())

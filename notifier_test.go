@@ -812,7 +812,7 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 	}
 	for i := range maxVictims { // as the recovery goroutine sends them
 		pod := fmt.Sprintf("web-%d", i)
-		verdicts <- Recovery{Namespace: testNS, Pod: pod, Workload: "ReplicaSet/rs-" + pod, Status: statusRecovered, kill: types.UID("uid-" + pod)}
+		verdicts <- Recovery{Namespace: testNS, Pod: pod, Workload: "ReplicaSet/rs-" + pod, Status: statusRecovered, UID: types.UID("uid-" + pod)}
 	}
 	close(verdicts)
 	recvWithin(t, posted, "the notifier to post the tick and its verdicts")
@@ -895,7 +895,7 @@ func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
 // retry, is counted (macaque_slack_messages_dropped_total), a verdict as well as a report; what
 // the shutdown grace left no time to try is counted too (macaque_reports_dropped_total).
 func TestNotifierCountsEveryDrop(t *testing.T) {
-	verdict := Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-web-1"}
+	verdict := Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-web-1"}
 	outage := slices.Repeat([]func(http.ResponseWriter){slackStatus(500)}, 6)
 	tests := []struct {
 		name     string
@@ -1030,7 +1030,7 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 				r := killed
 				r.uid = "uid-web-1"
 				results <- []Result{r}
-				verdicts <- Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web<x>", Status: statusNotRecovered, kill: "uid-web-1",
+				verdicts <- Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web<x>", Status: statusNotRecovered, UID: "uid-web-1",
 					Why: "last Event: " + evilText, Timeout: time.Minute}
 			},
 			escaped: []string{":rotating_light: not recovered: deployment `shop/web&lt;x&gt;`", "last Event: " + evilEscaped},
@@ -1168,7 +1168,7 @@ func TestTickMessages(t *testing.T) {
 		n.verdicts = verdicts
 		results <- tick
 		for _, r := range []Result{tick[0], tick[maxVictims-1]} {
-			verdicts <- Recovery{Namespace: testNS, Pod: r.Pod, Status: statusRecovered, kill: r.uid}
+			verdicts <- Recovery{Namespace: testNS, Pod: r.Pod, Status: statusRecovered, UID: r.uid}
 		}
 		close(results)
 		close(verdicts)

@@ -87,8 +87,8 @@ type Recovery struct {
 	Through     string // how it got back other than by its replacement: "a rollout to web-5c6d", "a scale from 3 to 2"
 	Why         string // what is missing (not recovered), or why the verdict is unknown
 	Timeout     time.Duration
-	// kill is the victim's UID: which kill's Slack thread the verdict goes in.
-	kill types.UID
+	// UID is the victim's UID: which kill's Slack thread the verdict goes in.
+	UID types.UID
 }
 
 // name is the workload's name without its kind: "web".
@@ -126,6 +126,32 @@ func (v Recovery) summary() string {
 		text += "; " + v.Why
 	}
 	return text
+}
+
+// Kill is a kill the API server accepted, as the killer hands it on the moment it was accepted:
+// what its verdict follows, and what the verdict says it is about.
+type Kill struct {
+	Tick      time.Time // the kill's tick, as its report has it
+	Namespace string
+	Pod       string    // the victim
+	UID       types.UID // the victim's: tells its replacement from it, and its verdict's Slack thread
+	// Controller is the victim's own controller (its ReplicaSet, for a Deployment's pod), whose
+	// new pod is the replacement; nil for a bare pod, which nothing recreates.
+	Controller *kube.OwnerRef
+	// Top is the workload whose full strength is the recovery: the one above Controller (the
+	// Deployment), or Controller itself; nil without the guard, which reads it: Controller then.
+	Top *kube.OwnerRef
+	// RV is the resourceVersion at which the kill was seen: the DELETE's answer, or (for an
+	// eviction, whose answer is a Status) the read-back's list just before it, so that the
+	// watches start there and miss no pod created after the kill.
+	RV string
+	// Deleted is when the API server accepted the kill: every milestone is measured from it, and
+	// the timeout runs from it. Zero: from when the follow starts.
+	Deleted time.Time
+	// Reported is closed once the kill's tick has handed its reports on to the notifier: the
+	// verdict, followed from the moment of the kill, is sent only after it, so that Slack has
+	// the kill's message before the verdict's reply. Nil: nothing to wait for.
+	Reported <-chan struct{}
 }
 
 // recoveryAPI is what following a controller needs: get and watch on the workload kinds, watch
@@ -171,7 +197,7 @@ type recoverer struct {
 // come, which is theirs, before its follow starts. When kills is closed, it waits for the
 // verdicts in flight, which end at once with ctx done (unknown: macaque stopped), then closes
 // verdicts.
-func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan<- Recovery) {
+func (rc *recoverer) run(ctx context.Context, kills <-chan Kill, verdicts chan<- Recovery) {
 	defer close(verdicts)
 	limit := rc.max
 	if limit == 0 {
@@ -179,38 +205,35 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Result, verdicts chan
 	}
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for r := range kills {
-		if r.Outcome != OutcomeKilled {
-			continue
-		}
-		if r.controller == nil {
-			wg.Go(func() { rc.finish(ctx, verdicts, r, rc.base(r, statusNotReplaced)) })
+	for kill := range kills {
+		if kill.Controller == nil {
+			wg.Go(func() { rc.finish(ctx, verdicts, kill, rc.base(kill, statusNotReplaced)) })
 			continue
 		}
 		select {
 		case slots <- struct{}{}:
 		default:
-			v := rc.base(r, statusUnknown)
+			v := rc.base(kill, statusUnknown)
 			v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", limit)
-			wg.Go(func() { rc.finish(ctx, verdicts, r, v) })
+			wg.Go(func() { rc.finish(ctx, verdicts, kill, v) })
 			continue
 		}
-		_, top, dk, _, _ := followed(r)
-		c := rc.claims.register(top.UID, r, dk == kube.KindStatefulSet)
+		_, top, dk, _, _ := followed(kill)
+		c := rc.claims.register(top.UID, kill, dk == kube.KindStatefulSet)
 		wg.Go(func() {
-			v := rc.follow(ctx, r, c)
+			v := rc.follow(ctx, kill, c)
 			<-slots // its watches are closed
-			rc.finish(ctx, verdicts, r, v)
+			rc.finish(ctx, verdicts, kill, v)
 		})
 	}
 	wg.Wait()
 }
 
 // base is the verdict on r with nothing measured yet.
-func (rc *recoverer) base(r Result, s recoveryStatus) Recovery {
-	v := Recovery{Time: r.Time, Namespace: r.Namespace, Pod: r.Pod, Status: s, Timeout: rc.timeout, kill: r.uid}
-	if r.top != nil {
-		v.Workload = r.top.String()
+func (rc *recoverer) base(kill Kill, s recoveryStatus) Recovery {
+	v := Recovery{Time: kill.Tick, Namespace: kill.Namespace, Pod: kill.Pod, Status: s, Timeout: rc.timeout, UID: kill.UID}
+	if kill.Top != nil {
+		v.Workload = kill.Top.String()
 	}
 	return v
 }
@@ -219,9 +242,9 @@ func (rc *recoverer) base(r Result, s recoveryStatus) Recovery {
 // sends it to the notifier. It first waits for r's tick to have handed its reports on (the
 // killer does at the tick's end, however it ends): a kill is followed from the moment it
 // was accepted, and a quick verdict must not reach Slack or the log before its kill's report.
-func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, r Result, v Recovery) {
-	if r.reported != nil {
-		<-r.reported
+func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, kill Kill, v Recovery) {
+	if kill.Reported != nil {
+		<-kill.Reported
 	}
 	log := rc.log.With("namespace", v.Namespace, "pod", v.Pod, "workload", v.Workload, "verdict", v.Status,
 		"replacement", v.Replacement, "created_seconds", milestoneSeconds(v.Created), "ready_seconds", milestoneSeconds(v.Ready),
@@ -352,18 +375,18 @@ func strengthOf(k kube.WorkloadKind, w kube.Workload) string {
 // are available") or, when none was created, why the controller says it could not create one
 // (a ReplicaFailure condition: a quota, an admission webhook).
 func (f *follower) missing(ctx context.Context, repl *newPod) string {
-	rc, r, shown := f.rc, f.r, f.lastShown
+	rc, kill, shown := f.rc, f.kill, f.lastShown
 	readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
 	if f.latest == nil {
-		if w, err := rc.api.GetWorkload(readCtx, r.Namespace, f.tk, f.top.Name); err == nil {
+		if w, err := rc.api.GetWorkload(readCtx, kill.Namespace, f.tk, f.top.Name); err == nil {
 			shown = w
 		}
 	}
 	parts := []string{fmt.Sprintf("%s after %v", f.state(shown, repl), rc.timeout)}
 	if repl != nil {
 		parts = append(parts, repl.why)
-		if ev := rc.latestEvent(readCtx, r.Namespace, repl.uid); ev != "" {
+		if ev := rc.latestEvent(readCtx, kill.Namespace, repl.uid); ev != "" {
 			parts = append(parts, ev)
 		}
 		return joinNotes(parts...)
@@ -373,7 +396,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 	}
 	parts = append(parts, "no replacement created")
 	failed := false
-	if w, err := rc.api.GetWorkload(readCtx, r.Namespace, f.dk, f.direct.Name); err == nil {
+	if w, err := rc.api.GetWorkload(readCtx, kill.Namespace, f.dk, f.direct.Name); err == nil {
 		for _, c := range w.Status.Conditions {
 			if c.Type == "ReplicaFailure" && c.Status == "True" {
 				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", f.dk.Kind, f.direct.Name, cmp.Or(c.Message, c.Reason))
@@ -384,7 +407,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 	// A StatefulSet (or a DaemonSet) has no ReplicaFailure condition: only its Events say why
 	// it could not create the pod.
 	if !failed {
-		if ev := rc.latestEvent(readCtx, r.Namespace, f.direct.UID); ev != "" {
+		if ev := rc.latestEvent(readCtx, kill.Namespace, f.direct.UID); ev != "" {
 			parts = append(parts, fmt.Sprintf("%s %s's %s", f.dk.Kind, f.direct.Name, ev))
 		}
 	}

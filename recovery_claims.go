@@ -71,7 +71,7 @@ type newPod struct {
 
 // register adds a kill of the workload top, after those already registered: call it in the order
 // of the kills.
-func (cl *claims) register(top types.UID, r Result, byName bool) *claim {
+func (cl *claims) register(top types.UID, kill Kill, byName bool) *claim {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.byTop == nil {
@@ -82,7 +82,7 @@ func (cl *claims) register(top types.UID, r Result, byName bool) *claim {
 		w = &workloadClaims{}
 		cl.byTop[top] = w
 	}
-	c := &claim{top: top, victim: r.Pod, byName: byName, killRV: r.killRV, progress: r.killRV}
+	c := &claim{top: top, victim: kill.Pod, byName: byName, killRV: kill.RV, progress: kill.RV}
 	w.kills = append(w.kills, c)
 	cl.notify()
 	return c

@@ -18,7 +18,7 @@ import (
 // follower is one kill's follow: what its watches have shown of the workload so far.
 type follower struct {
 	rc          *recoverer
-	r           Result
+	kill Kill
 	claim       *claim
 	direct, top kube.OwnerRef // the victim's controller, and the workload above it (or it)
 	dk, tk      kube.WorkloadKind
@@ -43,16 +43,16 @@ type follower struct {
 // followed is what a follow of r follows: the victim's controller, and the top controller
 // whose full strength is the recovery; ok is false, and why says why, for a kind macaque
 // cannot read.
-func followed(r Result) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, why string) {
-	direct = *r.controller
+func followed(kill Kill) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, why string) {
+	direct = *kill.Controller
 	dk, ok := kube.CheckedKind(direct)
 	if !ok {
 		return direct, direct, dk, dk, fmt.Sprintf("macaque cannot follow a %s: it reads only ReplicaSets, Deployments, StatefulSets, DaemonSets and ReplicationControllers", direct.Kind)
 	}
 	top, tk = direct, dk
-	if r.top != nil {
-		if k, ok := kube.CheckedKind(*r.top); ok {
-			top, tk = *r.top, k
+	if kill.Top != nil {
+		if k, ok := kube.CheckedKind(*kill.Top); ok {
+			top, tk = *kill.Top, k
 		}
 	}
 	return direct, top, dk, tk, ""
@@ -64,12 +64,12 @@ func followed(r Result) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, wh
 // ReplicaSet brought it back. The replacement is the pod of the workload that c, r's claim,
 // is matched to: created after the kill, one to one with the other kills followed; for a
 // StatefulSet, a pod of the victim's name with a new UID.
-func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
+func (rc *recoverer) follow(ctx context.Context, kill Kill, c *claim) Recovery {
 	var named types.UID
 	// However it ends: a claim left open would hold the later kills' replacements back.
 	defer func() { rc.claims.release(c, named) }()
-	v := rc.base(r, statusUnknown)
-	direct, top, dk, tk, why := followed(r)
+	v := rc.base(kill, statusUnknown)
+	direct, top, dk, tk, why := followed(kill)
 	v.Workload = top.String()
 	if why != "" {
 		v.Why = why
@@ -80,7 +80,7 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		return v
 	}
 	start := rc.now()
-	f := &follower{rc: rc, r: r, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: r.Deleted, started: start}
+	f := &follower{rc: rc, kill: kill, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted, started: start}
 	if f.deleted.IsZero() {
 		f.deleted = start
 	}
@@ -93,13 +93,13 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		return v
 	}
 	events := make(chan kube.WatchEvent)
-	pods := kube.WatchQuery{Prefix: "/api/v1", Namespace: r.Namespace, Resource: "pods", LabelSelector: sel}
-	ctl := kube.WatchQuery{Prefix: tk.Prefix, Namespace: r.Namespace, Resource: tk.Resource, FieldSelector: "metadata.name=" + top.Name}
+	pods := kube.WatchQuery{Prefix: "/api/v1", Namespace: kill.Namespace, Resource: "pods", LabelSelector: sel}
+	ctl := kube.WatchQuery{Prefix: tk.Prefix, Namespace: kill.Namespace, Resource: tk.Resource, FieldSelector: "metadata.name=" + top.Name}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // before wg.Wait: the watches end with ctx
-	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, kube.DecodePod, nil) })
-	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, kube.DecodeWorkload, f.reread) })
+	wg.Go(func() { rc.stream(ctx, pods, kill.RV, events, kube.DecodePod, nil) })
+	wg.Go(func() { rc.stream(ctx, ctl, kill.RV, events, kube.DecodeWorkload, f.reread) })
 	v, named = f.watch(ctx, v, events, deadline)
 	return v
 }
@@ -134,7 +134,7 @@ func (f *follower) watch(ctx context.Context, v Recovery, events <-chan kube.Wat
 func (f *follower) start(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
-	w, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	w, err := f.rc.api.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
 	if err == nil {
 		f.atStart, f.lastShown = w, w
 		sel, err := podSelector(f.tk, w)
@@ -144,7 +144,7 @@ func (f *follower) start(ctx context.Context) (string, error) {
 	} else if f.top == f.direct {
 		return "", fmt.Errorf("read %s: %w", f.direct, err)
 	}
-	owner, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.dk, f.direct.Name)
+	owner, err := f.rc.api.GetWorkload(ctx, f.kill.Namespace, f.dk, f.direct.Name)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", f.direct, err)
 	}
@@ -164,9 +164,9 @@ func wrapIf(err error, what string) error {
 func (f *follower) reread(ctx context.Context) (kube.WatchEvent, bool) {
 	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
 	defer cancel()
-	w, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	w, err := f.rc.api.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
 	if err != nil {
-		f.rc.log.Debug("could not read a workload again after its watch expired", "namespace", f.r.Namespace, "workload", f.top.String(), "err", err)
+		f.rc.log.Debug("could not read a workload again after its watch expired", "namespace", f.kill.Namespace, "workload", f.top.String(), "err", err)
 		return kube.WatchEvent{}, false
 	}
 	return kube.WatchEvent{Kind: kindReread, Workload: &w}, true
@@ -184,7 +184,7 @@ func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) 
 		if policy.Strength(f.tk, *e.Workload) != "" {
 			f.short = true
 		}
-		if e.Kind == kindReread && kube.RVBefore(f.r.killRV, e.Workload.Metadata.ResourceVersion) {
+		if e.Kind == kindReread && kube.RVBefore(f.kill.RV, e.Workload.Metadata.ResourceVersion) {
 			f.resynced = true
 		}
 	}
@@ -194,7 +194,7 @@ func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) 
 // one, goes to the claims; every pod's tells how far the follow has read.
 func (f *follower) pod(ctx context.Context, kind string, p *kube.WatchedPod, at time.Time) {
 	rs, ours := f.ofTop(ctx, p)
-	added := ours && kind == "ADDED" && p.Metadata.UID != f.r.uid
+	added := ours && kind == "ADDED" && p.Metadata.UID != f.kill.UID
 	np := newPod{uid: p.Metadata.UID, name: p.Metadata.Name, rs: rs, rv: p.Metadata.ResourceVersion,
 		created: p.Metadata.CreationTimestamp.Time, seen: at, seenSince: f.started}
 	ready := false
@@ -226,10 +226,10 @@ func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool)
 	mine, known := f.owners[ctl.UID]
 	if !known {
 		readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
-		rs, err := f.rc.api.GetWorkload(readCtx, f.r.Namespace, kube.KindReplicaSet, ctl.Name)
+		rs, err := f.rc.api.GetWorkload(readCtx, f.kill.Namespace, kube.KindReplicaSet, ctl.Name)
 		cancel()
 		if err != nil {
-			f.rc.log.Debug("could not read the replicaset of a new pod", "namespace", f.r.Namespace, "pod", p.Metadata.Name, "err", err)
+			f.rc.log.Debug("could not read the replicaset of a new pod", "namespace", f.kill.Namespace, "pod", p.Metadata.Name, "err", err)
 			return "", false // not remembered: read again at its next event
 		}
 		up, ok := rs.Controller()

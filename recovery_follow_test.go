@@ -223,7 +223,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, api := recoveryWorld(t)
 			srv.Add(ownedPod("web-7d9f-d", "uid-web-d", webRS, true))
-			var kills []Result
+			var kills []Kill
 			for _, n := range []string{"a", "b", "c", "d"} {
 				kills = append(kills, killFor(t, api, "web-7d9f-"+n, types.UID("uid-web-"+n), webRS, webDeploy))
 			}
@@ -271,7 +271,7 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 	verdicts <- Recovery{Pod: "web-1"} // the notifier is behind
 	sent := make(chan struct{})
 	go func() {
-		rc.finish(t.Context(), verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-2", Status: statusRecovered})
+		rc.finish(t.Context(), verdicts, Kill{}, Recovery{Namespace: testNS, Pod: "web-2", Status: statusRecovered})
 		close(sent)
 	}()
 	// The verdict is logged, then handed on: the notifier takes the one before only after.
@@ -292,11 +292,11 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 		after: newManualClock(kill0, shutdownGrace).after} // the grace never passes
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	stopping.finish(ctx, verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-3", Status: statusUnknown, Why: "macaque stopped"}) // room: sent
+	stopping.finish(ctx, verdicts, Kill{}, Recovery{Namespace: testNS, Pod: "web-3", Status: statusUnknown, Why: "macaque stopped"}) // room: sent
 	// Full, never read, macaque stopping: dropped once the grace has passed (at once, on this clock).
 	clock := newManualClock(kill0, time.Minute)
 	stopping.after = clock.after
-	stopping.finish(ctx, verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-4", Status: statusUnknown, Why: "macaque stopped"})
+	stopping.finish(ctx, verdicts, Kill{}, Recovery{Namespace: testNS, Pod: "web-4", Status: statusUnknown, Why: "macaque stopped"})
 	if v := <-verdicts; v.Pod != "web-3" {
 		t.Errorf("verdict of %s queued, want web-3's", v.Pod)
 	}
@@ -335,10 +335,10 @@ func TestOneTickOfKillsIsAllFollowed(t *testing.T) {
 	api := &idleAPI{}
 	never := func(time.Duration) <-chan time.Time { return nil } // no timer fires: their end is macaque's stop
 	rc := &recoverer{api: api, timeout: time.Hour, now: func() time.Time { return kill0 }, after: never, log: discardLogger()}
-	kills := make(chan Result, maxVictims)
+	kills := make(chan Kill, maxVictims)
 	for i := range maxVictims {
-		kills <- Result{Namespace: testNS, Pod: fmt.Sprint("web-7d9f-", i), Outcome: OutcomeKilled, Deleted: kill0,
-			uid: types.UID(fmt.Sprint("uid-", i)), killRV: "1", controller: &webRS, top: &webDeploy}
+		kills <- Kill{Namespace: testNS, Pod: fmt.Sprint("web-7d9f-", i), Deleted: kill0,
+			UID: types.UID(fmt.Sprint("uid-", i)), RV: "1", Controller: &webRS, Top: &webDeploy}
 	}
 	close(kills)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -424,7 +424,7 @@ func TestClaimsInKillOrder(t *testing.T) {
 			var cl claims
 			var kills []*claim
 			for i, rv := range tt.killRVs {
-				kills = append(kills, cl.register("uid-top", Result{Pod: fmt.Sprint("victim-", i), killRV: rv}, tt.sts))
+				kills = append(kills, cl.register("uid-top", Kill{Pod: fmt.Sprint("victim-", i), RV: rv}, tt.sts))
 			}
 			for _, s := range tt.steps {
 				if s.expire {

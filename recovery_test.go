@@ -175,7 +175,7 @@ func recoveryWorld(t *testing.T) (*fakeapi.Server, *kube.Client) {
 }
 
 // killFor deletes pod (as the killer does, through the API) and returns its report.
-func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controller, top kube.OwnerRef) Result {
+func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controller, top kube.OwnerRef) Kill {
 	t.Helper()
 	rv, err := api.Delete(boundedCtx(t), testNS, pod, kube.Pod{UID: uid}, nil)
 	if err != nil {
@@ -184,13 +184,13 @@ func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controll
 	if rv == "" {
 		t.Fatal("the DELETE's answer carried no resourceVersion")
 	}
-	return Result{Time: tick0, Namespace: testNS, Pod: pod, Outcome: OutcomeKilled, Deleted: kill0, uid: uid, killRV: rv, controller: &controller, top: &top}
+	return Kill{Tick: tick0, Namespace: testNS, Pod: pod, Deleted: kill0, UID: uid, RV: rv, Controller: &controller, Top: &top}
 }
 
 // startFollow runs rc on kills, returning the verdicts channel; ctx's cancel stops it.
-func startFollow(t *testing.T, rc *recoverer, ctx context.Context, kills ...Result) <-chan Recovery {
+func startFollow(t *testing.T, rc *recoverer, ctx context.Context, kills ...Kill) <-chan Recovery {
 	t.Helper()
-	in := make(chan Result, len(kills))
+	in := make(chan Kill, len(kills))
 	for _, k := range kills {
 		in <- k
 	}
@@ -573,13 +573,13 @@ func TestRecoveryVerdict(t *testing.T) {
 			if tt.summary != "" && v.summary() != tt.summary {
 				t.Errorf("summary %q\nwant    %q", v.summary(), tt.summary)
 			}
-			if v.kill != tt.uid || v.Workload != tt.top.String() {
-				t.Errorf("verdict of kill %q on %q, want %q on %q", v.kill, v.Workload, tt.uid, tt.top)
+			if v.UID != tt.uid || v.Workload != tt.top.String() {
+				t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
 			}
 			if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
 				t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
 			}
-			checkWatchesOnly(t, srv, kill.killRV, 2, tt.compact)
+			checkWatchesOnly(t, srv, kill.RV, 2, tt.compact)
 			var wantStages []string
 			for _, s := range []struct {
 				stage telemetry.Stage
@@ -639,10 +639,10 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 	t.Run("a bare pod is not replaced, at once; dry runs and failures get no verdict", func(t *testing.T) {
 		_, api := recoveryWorld(t)
 		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
-		bare := Result{Namespace: testNS, Pod: "lonely", Outcome: OutcomeKilled, uid: "uid-lonely"}
+		bare := Kill{Namespace: testNS, Pod: "lonely", UID: "uid-lonely"}
 		alone := bare
-		alone.Pod, alone.uid = "alone", "uid-alone"
-		verdicts := startFollow(t, rc, boundedCtx(t), bare, Result{Pod: "dry", Outcome: OutcomeDryRun}, Result{Pod: "x", Outcome: OutcomeError}, alone)
+		alone.Pod, alone.UID = "alone", "uid-alone"
+		verdicts := startFollow(t, rc, boundedCtx(t), bare, alone)
 		got := map[string]recoveryStatus{}
 		for range 2 {
 			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
@@ -713,7 +713,7 @@ func TestVerdictsInTheKillsThread(t *testing.T) {
 		return r
 	}
 	verdict := func(pod string, uid types.UID, s recoveryStatus) Recovery {
-		return Recovery{Namespace: "shop", Pod: pod, Workload: "Deployment/web", Status: s, kill: uid, Timeout: time.Minute,
+		return Recovery{Namespace: "shop", Pod: pod, Workload: "Deployment/web", Status: s, UID: uid, Timeout: time.Minute,
 			Created: milestone{300 * time.Millisecond, true}, Replacement: "web-x"}
 	}
 	stub := newSlackStub(t, ts("1.000001"), ts("1.000002"))
@@ -781,7 +781,7 @@ func TestVerdictWaitsForItsKillsReport(t *testing.T) {
 		r := killed
 		r.uid = "uid-1"
 		results <- []Result{r}
-		verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
+		verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-1"}
 		done := make(chan struct{})
 		go func() { n.run(t.Context(), results, time.Second); close(done) }()
 		for deadline := time.Now().Add(waitWithin); len(stub.Posts()) < 2; time.Sleep(time.Millisecond) {
@@ -807,8 +807,8 @@ func TestVerdictPostFailures(t *testing.T) {
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	results, verdicts := make(chan []Result), make(chan Recovery, 2)
 	n.verdicts = verdicts
-	verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
-	verdicts <- Recovery{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-2"}
+	verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-1"}
+	verdicts <- Recovery{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-2"}
 	close(results)
 	close(verdicts)
 	done := make(chan struct{})
@@ -903,7 +903,7 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 			rc := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
 				events: newTestRecorder(t, srv, &eventLogs), observer: obs}
 			verdicts := make(chan Recovery, 1)
-			rc.finish(boundedCtx(t), verdicts, Result{}, tt.v)
+			rc.finish(boundedCtx(t), verdicts, Kill{}, tt.v)
 			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
 				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
 			}
