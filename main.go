@@ -179,7 +179,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	recov := &recoverer{api: followPods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: events, observer: stats}
+	recov := &recoverer{api: followPods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: pods, newEvent: events.event,
+		observer: stats, grace: shutdownGrace}
 	kills := make(chan Kill, reportBuffer)
 	verdicts := make(chan Recovery, reportBuffer)
 	killer.recover = kills

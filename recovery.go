@@ -170,9 +170,31 @@ type recoveryAPI interface {
 var _ recoveryAPI = (*kube.Client)(nil)
 
 // maxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
-// they decode one event at a time. Two ticks of the most victims a tick kills are all followed;
-// a kill past it gets the verdict unknown at once, saying so, rather than a goroutine more.
-const maxFollowing = 2 * maxVictims
+// they decode one event at a time. Two ticks of the most victims a tick kills (the killer's
+// maxVictims, 100) are all followed; a kill past it gets the verdict unknown at once, saying
+// so, rather than a goroutine more.
+const maxFollowing = 200
+
+// readTimeout bounds each read of a workload, as the killer's read-back of a pod is bounded.
+const readTimeout = 5 * time.Second
+
+// eventTimeout bounds the write of a verdict's Event, as the killer's Events of a tick are.
+const eventTimeout = 4 * time.Second
+
+// eventWriter writes the verdict's Event: create on events in group events.k8s.io, which the
+// Role grants.
+type eventWriter interface {
+	// CreateEvent creates e; with dryRun the API server checks and authorizes it but stores nothing.
+	CreateEvent(ctx context.Context, e kube.Event, dryRun bool) error
+}
+
+// run hands it the one API client; this keeps the two in step.
+var _ eventWriter = (*kube.Client)(nil)
+
+// eventBuilder builds an Event about regarding as macaque's other Events are built (the same
+// reporting controller and instance, a name unique per Event, a note cut to fit), so that
+// kubectl shows the verdict's beside the kill's.
+type eventBuilder func(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event
 
 // recoverer follows each killed pod's controller and sends a verdict on it.
 type recoverer struct {
@@ -181,12 +203,16 @@ type recoverer struct {
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
 	log      *slog.Logger
-	events   *eventRecorder   // writes the verdict's Event on the workload; nil: none
+	events   eventWriter      // writes the verdict's Event on the workload; nil: none
+	newEvent eventBuilder     // builds that Event; needed with events
 	observer recoveryObserver // the metrics; nil: none
 	max      int              // verdicts in flight at most; zero means maxFollowing
+	// grace is how long a verdict waits for the notifier to take it once macaque is stopping
+	// (shutdownGrace) before it is dropped.
+	grace time.Duration
 	// claims matches the new pods of a workload to its kills followed at once.
 	claims claims
-	// dropped counts the verdicts dropped because the notifier took none before shutdownGrace,
+	// dropped counts the verdicts dropped because the notifier took none within grace,
 	// as macaque stopped.
 	dropped atomic.Int64
 }
@@ -272,7 +298,7 @@ func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, kill 
 	}
 	rc.send(ctx, verdicts, v)
 	// After the notifier has it, and not once macaque is stopping: a SIGTERM's verdicts,
-	// unknown, then reach Slack within shutdownGrace without waiting on an Event that would
+	// unknown, then reach Slack within the grace without waiting on an Event that would
 	// only repeat the kill's own.
 	if ctx.Err() == nil {
 		rc.record(ctx, v)
@@ -281,7 +307,7 @@ func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, kill 
 
 // send hands v to the notifier, waiting for it to take it: it reads its channels promptly.
 // Once macaque is stopping, the notifier still takes verdicts until they are closed; v is
-// dropped, logged and counted, only if it takes none within shutdownGrace.
+// dropped, logged and counted, only if it takes none within rc.grace.
 func (rc *recoverer) send(ctx context.Context, verdicts chan<- Recovery, v Recovery) {
 	select {
 	case verdicts <- v:
@@ -290,7 +316,7 @@ func (rc *recoverer) send(ctx context.Context, verdicts chan<- Recovery, v Recov
 	}
 	select {
 	case verdicts <- v:
-	case <-rc.after(shutdownGrace):
+	case <-rc.after(rc.grace):
 		n := rc.dropped.Add(1)
 		rc.log.Error("notifier gone, dropping verdict", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n)
 	}
@@ -312,7 +338,7 @@ const (
 )
 
 // record writes v's Event on the workload followed (Warning when it did not recover), bounded
-// by eventsTimeout. A bare pod's verdict has no workload to write it on, and the kill's own
+// by eventTimeout. A bare pod's verdict has no workload to write it on, and the kill's own
 // Event already says that nothing owns it.
 func (rc *recoverer) record(ctx context.Context, v Recovery) {
 	if rc.events == nil || v.Workload == "" || v.Status == statusNotReplaced {
@@ -331,11 +357,11 @@ func (rc *recoverer) record(ctx context.Context, v Recovery) {
 		reason = reasonUnknown
 	}
 	pod := kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: v.Namespace, Name: v.Pod}
-	ev := rc.events.event(rc.now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.summary())
+	ev := rc.newEvent(rc.now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.summary())
 	ev.Type = typ
-	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
 	defer cancel()
-	if err := rc.events.api.CreateEvent(ctx, ev, false); err != nil {
+	if err := rc.events.CreateEvent(ctx, ev, false); err != nil {
 		rc.log.Warn("could not write an event", "namespace", v.Namespace, "regarding", v.Workload, "reason", reason, "err", err)
 	}
 }
@@ -376,7 +402,7 @@ func strengthOf(k kube.WorkloadKind, w kube.Workload) string {
 // (a ReplicaFailure condition: a quota, an admission webhook).
 func (f *follower) missing(ctx context.Context, repl *newPod) string {
 	rc, kill, shown := f.rc, f.kill, f.lastShown
-	readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	readCtx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	if f.latest == nil {
 		if w, err := rc.api.GetWorkload(readCtx, kill.Namespace, f.tk, f.top.Name); err == nil {

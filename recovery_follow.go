@@ -132,7 +132,7 @@ func (f *follower) watch(ctx context.Context, v Recovery, events <-chan kube.Wat
 // ReplicaSet of a Deployment, so that a rollout's are seen. When it cannot be read, the
 // victim's own controller's pods are watched.
 func (f *follower) start(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	w, err := f.rc.api.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
 	if err == nil {
@@ -162,7 +162,7 @@ func wrapIf(err error, what string) error {
 
 // reread is the top controller read again, as an event of its watch, after the watch expired.
 func (f *follower) reread(ctx context.Context) (kube.WatchEvent, bool) {
-	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	w, err := f.rc.api.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
 	if err != nil {
@@ -225,7 +225,7 @@ func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool)
 	}
 	mine, known := f.owners[ctl.UID]
 	if !known {
-		readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+		readCtx, cancel := context.WithTimeout(ctx, readTimeout)
 		rs, err := f.rc.api.GetWorkload(readCtx, f.kill.Namespace, kube.KindReplicaSet, ctl.Name)
 		cancel()
 		if err != nil {

@@ -266,7 +266,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 // within the grace of a shutdown.
 func TestVerdictIsNeverDropped(t *testing.T) {
 	var behind syncBuffer
-	rc := &recoverer{log: slog.New(slog.NewJSONHandler(&behind, nil)), now: func() time.Time { return kill0 }, after: newManualClock(kill0, time.Hour).after}
+	rc := &recoverer{log: slog.New(slog.NewJSONHandler(&behind, nil)), grace: shutdownGrace, now: func() time.Time { return kill0 }, after: newManualClock(kill0, time.Hour).after}
 	verdicts := make(chan Recovery, 1)
 	verdicts <- Recovery{Pod: "web-1"} // the notifier is behind
 	sent := make(chan struct{})
@@ -288,7 +288,7 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 	recvWithin(t, sent, "finish to return")
 
 	var logs bytes.Buffer
-	stopping := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
+	stopping := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), grace: shutdownGrace, now: func() time.Time { return kill0 },
 		after: newManualClock(kill0, shutdownGrace).after} // the grace never passes
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

@@ -232,31 +232,3 @@ func TestEvictionRefusedByTwoPDBsIsBlocked(t *testing.T) {
 		})
 	}
 }
-
-// TestVerdictWaitsForItsTicksReports: a kill is followed from the moment it is accepted, but its
-// verdict (here at once: a bare pod is not replaced) goes to the notifier only once its tick has
-// handed its reports on, so Slack and the log never have a verdict before its kill's report.
-func TestVerdictWaitsForItsTicksReports(t *testing.T) {
-	rc := &recoverer{log: discardLogger(), now: func() time.Time { return tick0 }, after: time.After}
-	kills, verdicts := make(chan Kill, 1), make(chan Recovery, 1)
-	reported := make(chan struct{})
-	kills <- Kill{Namespace: testNS, Pod: "solo", UID: "uid-solo", Reported: reported}
-	close(kills)
-	done := make(chan struct{})
-	go func() { rc.run(t.Context(), kills, verdicts); close(done) }()
-	select {
-	case v := <-verdicts:
-		t.Fatalf("verdict %+v sent before its tick's reports", v)
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(reported)
-	select {
-	case v := <-verdicts:
-		if v.Pod != "solo" || v.Status != statusNotReplaced {
-			t.Errorf("verdict %+v, want solo not replaced", v)
-		}
-	case <-time.After(waitWithin):
-		t.Fatalf("no verdict within %v of the tick's reports", waitWithin)
-	}
-	<-done
-}
