@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -27,19 +29,19 @@ func TestVerdictsInTheKillsThread(t *testing.T) {
 		r.Pod, r.uid = pod, uid
 		return r
 	}
-	verdict := func(pod string, uid types.UID, s recoveryStatus) Recovery {
-		return Recovery{Namespace: "shop", Pod: pod, Workload: "Deployment/web", Status: s, UID: uid, Timeout: time.Minute,
-			Created: milestone{300 * time.Millisecond, true}, Replacement: "web-x"}
+	verdict := func(pod string, uid types.UID, s recovery.Status) recovery.Verdict {
+		return recovery.Verdict{Namespace: "shop", Pod: pod, Workload: "Deployment/web", Status: s, UID: uid, Timeout: time.Minute,
+			Created: recovery.Milestone{After: 300 * time.Millisecond, Reached: true}, Replacement: "web-x"}
 	}
 	stub := newSlackStub(t, ts("1.000001"), ts("1.000002"))
 	n := newTestNotifier(stub, &fakeAfter{})
-	results, verdicts := make(chan []Result, 4), make(chan Recovery, 4)
+	results, verdicts := make(chan []Result, 4), make(chan recovery.Verdict, 4)
 	n.verdicts = verdicts
 	results <- []Result{kill("web-1", "uid-1")}
 	results <- []Result{kill("web-2", "uid-2")}
-	verdicts <- verdict("web-2", "uid-2", statusNotRecovered)
-	verdicts <- verdict("web-1", "uid-1", statusRecovered)
-	verdicts <- verdict("web-3", "uid-never-posted", statusRecovered)
+	verdicts <- verdict("web-2", "uid-2", recovery.NotRecovered)
+	verdicts <- verdict("web-1", "uid-1", recovery.Recovered)
+	verdicts <- verdict("web-3", "uid-never-posted", recovery.Recovered)
 	close(results)
 	close(verdicts)
 	done := make(chan struct{})
@@ -91,12 +93,12 @@ func TestVerdictWaitsForItsKillsReport(t *testing.T) {
 	for i := range 20 {
 		stub := newSlackStub(t)
 		n := newTestNotifier(stub, &fakeAfter{})
-		results, verdicts := make(chan []Result, 1), make(chan Recovery, 1)
+		results, verdicts := make(chan []Result, 1), make(chan recovery.Verdict, 1)
 		n.verdicts = verdicts
 		r := killed
 		r.uid = "uid-1"
 		results <- []Result{r}
-		verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-1"}
+		verdicts <- recovery.Verdict{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: recovery.Recovered, UID: "uid-1"}
 		done := make(chan struct{})
 		go func() { n.run(t.Context(), results, time.Second); close(done) }()
 		for deadline := time.Now().Add(waitWithin); len(stub.Posts()) < 2; time.Sleep(time.Millisecond) {
@@ -120,10 +122,10 @@ func TestVerdictPostFailures(t *testing.T) {
 	stub := newSlackStub(t, slackError("channel_not_found"), slackOK)
 	n := newTestNotifier(stub, &fakeAfter{})
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	results, verdicts := make(chan []Result), make(chan Recovery, 2)
+	results, verdicts := make(chan []Result), make(chan recovery.Verdict, 2)
 	n.verdicts = verdicts
-	verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-1"}
-	verdicts <- Recovery{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: statusRecovered, UID: "uid-2"}
+	verdicts <- recovery.Verdict{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: recovery.Recovered, UID: "uid-1"}
+	verdicts <- recovery.Verdict{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: recovery.Recovered, UID: "uid-2"}
 	close(results)
 	close(verdicts)
 	done := make(chan struct{})
@@ -137,8 +139,8 @@ func TestVerdictPostFailures(t *testing.T) {
 	}
 
 	quiet := &Notifier{log: discardLogger(), after: (&fakeAfter{}).after}
-	verdicts = make(chan Recovery, 1)
-	verdicts <- Recovery{Pod: "web-1", Status: statusRecovered}
+	verdicts = make(chan recovery.Verdict, 1)
+	verdicts <- recovery.Verdict{Pod: "web-1", Status: recovery.Recovered}
 	close(verdicts)
 	quiet.verdicts = verdicts
 	done = make(chan struct{})
@@ -149,16 +151,16 @@ func TestVerdictPostFailures(t *testing.T) {
 // TestVerdictMessage checks the verdict's Slack text: the timeout named only when the workload
 // did not recover in it.
 func TestVerdictMessage(t *testing.T) {
-	v := Recovery{Time: tick0, Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Timeout: time.Minute,
+	v := recovery.Verdict{Time: tick0, Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Timeout: time.Minute,
 		Strength: "2/3", Why: "web: 2/3 ready after 1m0s"}
 	for _, tt := range []struct {
-		status recoveryStatus
+		status recovery.Status
 		want   string
 		not    string
 	}{
-		{statusNotRecovered, ":rotating_light: not recovered: deployment `shop/web`: web lost web-1; web: 2/3 ready after 1m0s. (MACAQUE_RECOVERY_TIMEOUT 1m0s)", ""},
-		{statusRecovered, ":white_check_mark: recovered: deployment `shop/web`: web lost web-1", "MACAQUE_RECOVERY_TIMEOUT"},
-		{statusUnknown, ":grey_question: unknown: deployment `shop/web`", "MACAQUE_RECOVERY_TIMEOUT"},
+		{recovery.NotRecovered, ":rotating_light: not recovered: deployment `shop/web`: web lost web-1; web: 2/3 ready after 1m0s. (MACAQUE_RECOVERY_TIMEOUT 1m0s)", ""},
+		{recovery.Recovered, ":white_check_mark: recovered: deployment `shop/web`: web lost web-1", "MACAQUE_RECOVERY_TIMEOUT"},
+		{recovery.Unknown, ":grey_question: unknown: deployment `shop/web`", "MACAQUE_RECOVERY_TIMEOUT"},
 	} {
 		v.Status = tt.status
 		got := verdictMessage(v)

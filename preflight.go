@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -84,7 +86,7 @@ func startCooldown(ctx context.Context, api policy.StateAPI, period time.Duratio
 // preflightRecoveryScope runs preflightRecovery in each named namespace, or, for *, asks for
 // watch on pods and the workload kinds in every namespace with access reviews.
 func preflightRecoveryScope(ctx context.Context, api interface {
-	recoveryAPI
+	recovery.API
 	scopeAPI
 }, sc scope) error {
 	if !sc.all {
@@ -115,7 +117,7 @@ func preflightRecoveryScope(ctx context.Context, api interface {
 
 // preflightRecovery checks that macaque may watch pods and the workload kinds in namespace, as
 // following a victim's controller needs: a watch of a name that cannot exist, closed at once.
-func preflightRecovery(ctx context.Context, api recoveryAPI, namespace string) error {
+func preflightRecovery(ctx context.Context, api recovery.API, namespace string) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	kinds := append([]kube.WorkloadKind{{Kind: "Pod", Prefix: "/api/v1", Resource: "pods"}}, kube.WorkloadKinds...)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -87,7 +89,7 @@ func TestOnePodPerWorkloadPerTick(t *testing.T) {
 // the kill; picks that were not killed are not followed.
 func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
 	srv := fakeapi.New(t, fakeapi.Pod(testNS, "a-0", nil), fakeapi.Pod(testNS, "b-0", nil), fakeapi.Pod(testNS, "c-0", nil))
-	follow := make(chan Kill, 3)
+	follow := make(chan recovery.Kill, 3)
 	var deletes atomic.Int32
 	var followedBeforeSecond atomic.Int32
 	srv.Fail = func(r fakeapi.Request) *metav1.Status {
@@ -136,10 +138,10 @@ func TestFollowHandsTheWholeKillOn(t *testing.T) {
 	top := kube.OwnerRef{Kind: "Deployment", Name: "web", UID: "uid-deploy"}
 	r := Result{Time: tick0, Namespace: testNS, Pod: "web-7d9f-a", Outcome: OutcomeKilled, Deleted: tick0.Add(time.Second),
 		uid: "uid-web-a", controller: &ctl, top: &top, killRV: "42", reported: reported}
-	follow := make(chan Kill, 1)
+	follow := make(chan recovery.Kill, 1)
 	k := &Killer{recover: follow}
 	k.follow(r)
-	want := Kill{Tick: tick0, Namespace: testNS, Pod: "web-7d9f-a", UID: "uid-web-a", Controller: &ctl, Top: &top, RV: "42",
+	want := recovery.Kill{Tick: tick0, Namespace: testNS, Pod: "web-7d9f-a", UID: "uid-web-a", Controller: &ctl, Top: &top, RV: "42",
 		Deleted: tick0.Add(time.Second), Reported: reported}
 	if got, _ := recvWithin(t, follow, "the kill"); got != want {
 		t.Errorf("handed on %+v, want %+v", got, want)

@@ -1,4 +1,4 @@
-package main
+package recovery
 
 import (
 	"cmp"
@@ -24,28 +24,20 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The recovery verdict: after each accepted kill, macaque follows the victim's controller until
-// it is back at full strength, or MACAQUE_RECOVERY_TIMEOUT (from the kill) has passed, and
-// reports how long after the kill each step took, from the API server's own timestamps. It
-// follows with watches started from the resourceVersion of the kill, never with a list, so that
-// no list of the controller's pods is ever held: memory stays flat however many pods it has,
-// and each watch event is decoded on its own into a small struct (recovery_follow.go). The new
-// pods of a workload are matched to its kills one to one (recovery_claims.go).
-
-// recoveryStatus is what became of a kill's victim.
-type recoveryStatus string
+// Status is what became of a kill's victim.
+type Status string
 
 // The verdicts a kill can get.
 const (
-	statusRecovered    recoveryStatus = "recovered"
-	statusNotRecovered recoveryStatus = "not recovered"                // an alarm: the workload is still short after the timeout
-	statusNotReplaced  recoveryStatus = "not replaced (no controller)" // a bare pod: nothing recreates it
-	statusUnknown      recoveryStatus = "unknown"                      // the verdict could not be learnt; Why says why
+	Recovered    Status = "recovered"
+	NotRecovered Status = "not recovered"                // an alarm: the workload is still short after the timeout
+	NotReplaced  Status = "not replaced (no controller)" // a bare pod: nothing recreates it
+	Unknown      Status = "unknown"                      // the verdict could not be learnt; Why says why
 )
 
-// recoveryObserver is told each verdict's measures: the seconds from the kill to each stage
+// Observer is told each verdict's measures: the seconds from the kill to each stage
 // reached, and each workload not recovered. The metrics implement it; nil observes nothing.
-type recoveryObserver interface {
+type Observer interface {
 	// Recovered records that a kill in namespace reached stage (telemetry.StageCreated,
 	// StageReady, StageFullStrength) after took.
 	Recovered(namespace string, stage telemetry.Stage, took time.Duration)
@@ -53,36 +45,36 @@ type recoveryObserver interface {
 	NotRecovered(namespace string)
 }
 
-// The metrics are what run hands the recoverer as its observer.
-var _ recoveryObserver = (*telemetry.Metrics)(nil)
+// The metrics are what macaque hands the Follower as its observer.
+var _ Observer = (*telemetry.Metrics)(nil)
 
-// milestone is how long after the kill a stage of the recovery was seen, if it was.
-type milestone struct {
-	after   time.Duration
-	reached bool
+// Milestone is how long after the kill a stage of the recovery was seen, if it was.
+type Milestone struct {
+	After   time.Duration
+	Reached bool
 }
 
 // String is how a verdict says it: "4.1 s", or to the millisecond under a second ("0.031 s"),
 // where a replacement on a fast cluster is created.
-func (m milestone) String() string {
-	d := m.after.Round(time.Millisecond)
+func (m Milestone) String() string {
+	d := m.After.Round(time.Millisecond)
 	if d >= time.Second {
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	}
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
 }
 
-// Recovery is the verdict on one kill, sent from the recovery goroutine to the notifier.
-type Recovery struct {
+// Verdict is the verdict on one kill, sent from the recovery goroutine to the notifier.
+type Verdict struct {
 	Time        time.Time // the kill's tick, as its report has it
 	Namespace   string
 	Pod         string // the victim
 	Workload    string // "Kind/name" of the workload followed (the victim's top controller)
-	Status      recoveryStatus
+	Status      Status
 	Replacement string // the replacement pod, once one was seen
-	Created     milestone
-	Ready       milestone
-	Full        milestone
+	Created     Milestone
+	Ready       Milestone
+	Full        Milestone
 	Strength    string // "3/3": ready of desired, as last seen; empty when never seen
 	Through     string // how it got back other than by its replacement: "a rollout to web-5c6d", "a scale from 3 to 2"
 	Why         string // what is missing (not recovered), or why the verdict is unknown
@@ -91,28 +83,28 @@ type Recovery struct {
 	UID types.UID
 }
 
-// name is the workload's name without its kind: "web".
-func (v Recovery) name() string {
+// WorkloadName is the workload's name without its kind: "web".
+func (v Verdict) WorkloadName() string {
 	_, name, _ := strings.Cut(v.Workload, "/")
 	return name
 }
 
-// summary is the verdict in one line, as the log, the Event and Slack say it:
+// Summary is the verdict in one line, as the log, the Event and Slack say it:
 // "web lost web-7d9f-abc: replacement web-7d9f-xyz created in 0.3 s, Ready in 4.1 s, web back to 3/3 in 4.1 s".
-func (v Recovery) summary() string {
-	if v.Status == statusNotReplaced {
+func (v Verdict) Summary() string {
+	if v.Status == NotReplaced {
 		return fmt.Sprintf("%s was a bare pod: nothing will recreate it", v.Pod)
 	}
-	head := fmt.Sprintf("%s lost %s", v.name(), v.Pod)
+	head := fmt.Sprintf("%s lost %s", v.WorkloadName(), v.Pod)
 	var steps []string
-	if v.Created.reached {
+	if v.Created.Reached {
 		steps = append(steps, fmt.Sprintf("replacement %s created in %s", v.Replacement, v.Created))
 	}
-	if v.Ready.reached {
+	if v.Ready.Reached {
 		steps = append(steps, "Ready in "+v.Ready.String())
 	}
-	if v.Full.reached {
-		step := fmt.Sprintf("%s back to %s in %s", v.name(), v.Strength, v.Full)
+	if v.Full.Reached {
+		step := fmt.Sprintf("%s back to %s in %s", v.WorkloadName(), v.Strength, v.Full)
 		if v.Through != "" {
 			step += ", through " + v.Through
 		}
@@ -154,9 +146,9 @@ type Kill struct {
 	Reported <-chan struct{}
 }
 
-// recoveryAPI is what following a controller needs: get and watch on the workload kinds, watch
+// API is what following a controller needs: get and watch on the workload kinds, watch
 // on pods, which is what the Role in macaque.yml grants.
-type recoveryAPI interface {
+type API interface {
 	// GetWorkload reads one controller of kind k; a 404 comes back as the API server's error.
 	GetWorkload(ctx context.Context, namespace string, k kube.WorkloadKind, name string) (kube.Workload, error)
 	// Watch opens a watch of q from resourceVersion rv: a stream of watch events, as JSON.
@@ -167,13 +159,13 @@ type recoveryAPI interface {
 }
 
 // run hands it the one API client; this keeps the two in step.
-var _ recoveryAPI = (*kube.Client)(nil)
+var _ API = (*kube.Client)(nil)
 
-// maxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
+// MaxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
 // they decode one event at a time. Two ticks of the most victims a tick kills (the killer's
 // maxVictims, 100) are all followed; a kill past it gets the verdict unknown at once, saying
 // so, rather than a goroutine more.
-const maxFollowing = 200
+const MaxFollowing = 200
 
 // readTimeout bounds each read of a workload, as the killer's read-back of a pod is bounded.
 const readTimeout = 5 * time.Second
@@ -181,35 +173,35 @@ const readTimeout = 5 * time.Second
 // eventTimeout bounds the write of a verdict's Event, as the killer's Events of a tick are.
 const eventTimeout = 4 * time.Second
 
-// eventWriter writes the verdict's Event: create on events in group events.k8s.io, which the
+// EventWriter writes the verdict's Event: create on events in group events.k8s.io, which the
 // Role grants.
-type eventWriter interface {
+type EventWriter interface {
 	// CreateEvent creates e; with dryRun the API server checks and authorizes it but stores nothing.
 	CreateEvent(ctx context.Context, e kube.Event, dryRun bool) error
 }
 
 // run hands it the one API client; this keeps the two in step.
-var _ eventWriter = (*kube.Client)(nil)
+var _ EventWriter = (*kube.Client)(nil)
 
-// eventBuilder builds an Event about regarding as macaque's other Events are built (the same
+// EventBuilder builds an Event about regarding as macaque's other Events are built (the same
 // reporting controller and instance, a name unique per Event, a note cut to fit), so that
 // kubectl shows the verdict's beside the kill's.
-type eventBuilder func(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event
+type EventBuilder func(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event
 
-// recoverer follows each killed pod's controller and sends a verdict on it.
-type recoverer struct {
-	api      recoveryAPI
-	timeout  time.Duration // MACAQUE_RECOVERY_TIMEOUT
-	now      func() time.Time
-	after    func(time.Duration) <-chan time.Time
-	log      *slog.Logger
-	events   eventWriter      // writes the verdict's Event on the workload; nil: none
-	newEvent eventBuilder     // builds that Event; needed with events
-	observer recoveryObserver // the metrics; nil: none
-	max      int              // verdicts in flight at most; zero means maxFollowing
+// Follower follows each killed pod's controller and sends a verdict on it.
+type Follower struct {
+	API      API
+	Timeout  time.Duration // MACAQUE_RECOVERY_TIMEOUT
+	Now      func() time.Time
+	After    func(time.Duration) <-chan time.Time
+	Log      *slog.Logger
+	Events   EventWriter  // writes the verdict's Event on the workload; nil: none
+	NewEvent EventBuilder // builds that Event; needed with events
+	Observer Observer     // the metrics; nil: none
+	max      int          // verdicts in flight at most; zero means maxFollowing
 	// grace is how long a verdict waits for the notifier to take it once macaque is stopping
 	// (shutdownGrace) before it is dropped.
-	grace time.Duration
+	Grace time.Duration
 	// claims matches the new pods of a workload to its kills followed at once.
 	claims claims
 	// dropped counts the verdicts dropped because the notifier took none within grace,
@@ -217,29 +209,29 @@ type recoverer struct {
 	dropped atomic.Int64
 }
 
-// run follows every kill that comes on kills, each in a goroutine of its own so that a verdict
+// Run follows every kill that comes on kills, each in a goroutine of its own so that a verdict
 // never delays a tick, another kill nor another verdict, and sends each verdict on verdicts,
 // waiting for the notifier to take it. It registers each kill's claim in the order the kills
 // come, which is theirs, before its follow starts. When kills is closed, it waits for the
 // verdicts in flight, which end at once with ctx done (unknown: macaque stopped), then closes
 // verdicts.
-func (rc *recoverer) run(ctx context.Context, kills <-chan Kill, verdicts chan<- Recovery) {
+func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- Verdict) {
 	defer close(verdicts)
 	limit := rc.max
 	if limit == 0 {
-		limit = maxFollowing
+		limit = MaxFollowing
 	}
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for kill := range kills {
 		if kill.Controller == nil {
-			wg.Go(func() { rc.finish(ctx, verdicts, kill, rc.base(kill, statusNotReplaced)) })
+			wg.Go(func() { rc.finish(ctx, verdicts, kill, rc.base(kill, NotReplaced)) })
 			continue
 		}
 		select {
 		case slots <- struct{}{}:
 		default:
-			v := rc.base(kill, statusUnknown)
+			v := rc.base(kill, Unknown)
 			v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", limit)
 			wg.Go(func() { rc.finish(ctx, verdicts, kill, v) })
 			continue
@@ -256,8 +248,8 @@ func (rc *recoverer) run(ctx context.Context, kills <-chan Kill, verdicts chan<-
 }
 
 // base is the verdict on r with nothing measured yet.
-func (rc *recoverer) base(kill Kill, s recoveryStatus) Recovery {
-	v := Recovery{Time: kill.Tick, Namespace: kill.Namespace, Pod: kill.Pod, Status: s, Timeout: rc.timeout, UID: kill.UID}
+func (rc *Follower) base(kill Kill, s Status) Verdict {
+	v := Verdict{Time: kill.Tick, Namespace: kill.Namespace, Pod: kill.Pod, Status: s, Timeout: rc.Timeout, UID: kill.UID}
 	if kill.Top != nil {
 		v.Workload = kill.Top.String()
 	}
@@ -268,32 +260,32 @@ func (rc *recoverer) base(kill Kill, s recoveryStatus) Recovery {
 // sends it to the notifier. It first waits for r's tick to have handed its reports on (the
 // killer does at the tick's end, however it ends): a kill is followed from the moment it
 // was accepted, and a quick verdict must not reach Slack or the log before its kill's report.
-func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, kill Kill, v Recovery) {
+func (rc *Follower) finish(ctx context.Context, verdicts chan<- Verdict, kill Kill, v Verdict) {
 	if kill.Reported != nil {
 		<-kill.Reported
 	}
-	log := rc.log.With("namespace", v.Namespace, "pod", v.Pod, "workload", v.Workload, "verdict", v.Status,
+	log := rc.Log.With("namespace", v.Namespace, "pod", v.Pod, "workload", v.Workload, "verdict", v.Status,
 		"replacement", v.Replacement, "created_seconds", milestoneSeconds(v.Created), "ready_seconds", milestoneSeconds(v.Ready),
 		"full_strength_seconds", milestoneSeconds(v.Full), "strength", v.Strength)
 	if v.Why != "" {
 		log = log.With("why", v.Why)
 	}
-	if v.Status == statusRecovered {
+	if v.Status == Recovered {
 		log.Info("recovery verdict")
 	} else {
 		log.Warn("recovery verdict")
 	}
-	if rc.observer != nil {
+	if rc.Observer != nil {
 		for _, m := range []struct {
 			stage telemetry.Stage
-			m     milestone
+			m     Milestone
 		}{{telemetry.StageCreated, v.Created}, {telemetry.StageReady, v.Ready}, {telemetry.StageFullStrength, v.Full}} {
-			if m.m.reached {
-				rc.observer.Recovered(v.Namespace, m.stage, m.m.after)
+			if m.m.Reached {
+				rc.Observer.Recovered(v.Namespace, m.stage, m.m.After)
 			}
 		}
-		if v.Status == statusNotRecovered {
-			rc.observer.NotRecovered(v.Namespace)
+		if v.Status == NotRecovered {
+			rc.Observer.NotRecovered(v.Namespace)
 		}
 	}
 	rc.send(ctx, verdicts, v)
@@ -308,7 +300,7 @@ func (rc *recoverer) finish(ctx context.Context, verdicts chan<- Recovery, kill 
 // send hands v to the notifier, waiting for it to take it: it reads its channels promptly.
 // Once macaque is stopping, the notifier still takes verdicts until they are closed; v is
 // dropped, logged and counted, only if it takes none within rc.grace.
-func (rc *recoverer) send(ctx context.Context, verdicts chan<- Recovery, v Recovery) {
+func (rc *Follower) send(ctx context.Context, verdicts chan<- Verdict, v Verdict) {
 	select {
 	case verdicts <- v:
 		return
@@ -316,18 +308,18 @@ func (rc *recoverer) send(ctx context.Context, verdicts chan<- Recovery, v Recov
 	}
 	select {
 	case verdicts <- v:
-	case <-rc.after(rc.grace):
+	case <-rc.After(rc.Grace):
 		n := rc.dropped.Add(1)
-		rc.log.Error("notifier gone, dropping verdict", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n)
+		rc.Log.Error("notifier gone, dropping verdict", "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status, "dropped_total", n)
 	}
 }
 
 // milestoneSeconds is a milestone as the log line gives it: -1 when it was not reached.
-func milestoneSeconds(m milestone) float64 {
-	if !m.reached {
+func milestoneSeconds(m Milestone) float64 {
+	if !m.Reached {
 		return -1
 	}
-	return m.after.Seconds()
+	return m.After.Seconds()
 }
 
 // reasonRecovered and reasonNotRecovered are the reasons of a verdict's Event.
@@ -340,8 +332,8 @@ const (
 // record writes v's Event on the workload followed (Warning when it did not recover), bounded
 // by eventTimeout. A bare pod's verdict has no workload to write it on, and the kill's own
 // Event already says that nothing owns it.
-func (rc *recoverer) record(ctx context.Context, v Recovery) {
-	if rc.events == nil || v.Workload == "" || v.Status == statusNotReplaced {
+func (rc *Follower) record(ctx context.Context, v Verdict) {
+	if rc.Events == nil || v.Workload == "" || v.Status == NotReplaced {
 		return
 	}
 	kind, name, _ := strings.Cut(v.Workload, "/")
@@ -350,24 +342,24 @@ func (rc *recoverer) record(ctx context.Context, v Recovery) {
 		return
 	}
 	reason, typ := reasonRecovered, "Normal"
-	if v.Status == statusNotRecovered {
+	if v.Status == NotRecovered {
 		reason, typ = reasonNotRecovered, "Warning"
 	}
-	if v.Status == statusUnknown {
+	if v.Status == Unknown {
 		reason = reasonUnknown
 	}
 	pod := kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: v.Namespace, Name: v.Pod}
-	ev := rc.newEvent(rc.now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.summary())
+	ev := rc.NewEvent(rc.Now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.Summary())
 	ev.Type = typ
 	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
 	defer cancel()
-	if err := rc.events.CreateEvent(ctx, ev, false); err != nil {
-		rc.log.Warn("could not write an event", "namespace", v.Namespace, "regarding", v.Workload, "reason", reason, "err", err)
+	if err := rc.Events.CreateEvent(ctx, ev, false); err != nil {
+		rc.Log.Warn("could not write an event", "namespace", v.Namespace, "regarding", v.Workload, "reason", reason, "err", err)
 	}
 }
 
 // workloadRef is an Event's reference to the workload kind/name, if it is one the guard knows.
-func (rc *recoverer) workloadRef(kind, name, namespace string) (kube.ObjectRef, bool) {
+func (rc *Follower) workloadRef(kind, name, namespace string) (kube.ObjectRef, bool) {
 	for _, k := range kube.WorkloadKinds {
 		if k.Kind == kind {
 			api := "v1"
@@ -400,16 +392,16 @@ func strengthOf(k kube.WorkloadKind, w kube.Workload) string {
 // ("web: 2/3 ready after 5m0s"), then the replacement's ("web-7d9f-xyz is Pending: 0/1 nodes
 // are available") or, when none was created, why the controller says it could not create one
 // (a ReplicaFailure condition: a quota, an admission webhook).
-func (f *follower) missing(ctx context.Context, repl *newPod) string {
+func (f *tracker) missing(ctx context.Context, repl *newPod) string {
 	rc, kill, shown := f.rc, f.kill, f.lastShown
 	readCtx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	if f.latest == nil {
-		if w, err := rc.api.GetWorkload(readCtx, kill.Namespace, f.tk, f.top.Name); err == nil {
+		if w, err := rc.API.GetWorkload(readCtx, kill.Namespace, f.tk, f.top.Name); err == nil {
 			shown = w
 		}
 	}
-	parts := []string{fmt.Sprintf("%s after %v", f.state(shown, repl), rc.timeout)}
+	parts := []string{fmt.Sprintf("%s after %v", f.state(shown, repl), rc.Timeout)}
 	if repl != nil {
 		parts = append(parts, repl.why)
 		if ev := rc.latestEvent(readCtx, kill.Namespace, repl.uid); ev != "" {
@@ -422,7 +414,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 	}
 	parts = append(parts, "no replacement created")
 	failed := false
-	if w, err := rc.api.GetWorkload(readCtx, kill.Namespace, f.dk, f.direct.Name); err == nil {
+	if w, err := rc.API.GetWorkload(readCtx, kill.Namespace, f.dk, f.direct.Name); err == nil {
 		for _, c := range w.Status.Conditions {
 			if c.Type == "ReplicaFailure" && c.Status == "True" {
 				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", f.dk.Kind, f.direct.Name, cmp.Or(c.Message, c.Reason))
@@ -442,7 +434,7 @@ func (f *follower) missing(ctx context.Context, repl *newPod) string {
 
 // state is what shown, the workload as last known at the timeout, says of its strength:
 // "web: 2/3 ready"; when it shows full strength, why that is not the recovery.
-func (f *follower) state(shown kube.Workload, repl *newPod) string {
+func (f *tracker) state(shown kube.Workload, repl *newPod) string {
 	state := policy.Strength(f.tk, shown)
 	switch {
 	case shown.Metadata.Name == "":
@@ -458,14 +450,30 @@ func (f *follower) state(shown kube.Workload, repl *newPod) string {
 	}
 }
 
+// reportingController is the reportingController of macaque's own Events (its kills', its
+// skipped ticks', its verdicts'), which say nothing of why a workload is short.
+const reportingController = "macaque"
+
+// joinNotes puts the reasons of one verdict in one line, in order; any may be empty. It is the
+// killer's joinNotes, which a verdict's reasons read as.
+func joinNotes(notes ...string) string {
+	var out []string
+	for _, n := range notes {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 // latestEvent is "latest event: Warning FailedScheduling: 0/1 nodes are available ..." for the
 // object uid (its latest Warning, or its latest Event when none is a Warning, macaque's own
 // left out), or "" when it has none or they cannot be read: macaque.yml's Role grants no list
 // on events, so only an operator who adds it gets this, and a refusal is no failure.
-func (rc *recoverer) latestEvent(ctx context.Context, namespace string, uid types.UID) string {
-	evs, err := rc.api.ListEvents(ctx, namespace, uid)
+func (rc *Follower) latestEvent(ctx context.Context, namespace string, uid types.UID) string {
+	evs, err := rc.API.ListEvents(ctx, namespace, uid)
 	if err != nil {
-		rc.log.Debug("could not read the events of a workload not recovered", "namespace", namespace, "uid", uid, "err", err)
+		rc.Log.Debug("could not read the events of a workload not recovered", "namespace", namespace, "uid", uid, "err", err)
 		return ""
 	}
 	// macaque's own Events (a skipped tick's ChaosSkipped on the workload) say nothing of why

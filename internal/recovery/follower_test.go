@@ -1,4 +1,4 @@
-package main
+package recovery
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func (c *syncClock) after(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits = append(c.waits, d)
-	if d == shutdownGrace {
+	if d == testGrace {
 		return nil // the notifier takes every verdict in these tests
 	}
 	if d != c.deadline {
@@ -188,23 +188,23 @@ func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controll
 }
 
 // startFollow runs rc on kills, returning the verdicts channel; ctx's cancel stops it.
-func startFollow(t *testing.T, rc *recoverer, ctx context.Context, kills ...Kill) <-chan Recovery {
+func startFollow(t *testing.T, rc *Follower, ctx context.Context, kills ...Kill) <-chan Verdict {
 	t.Helper()
 	in := make(chan Kill, len(kills))
 	for _, k := range kills {
 		in <- k
 	}
 	close(in)
-	out := make(chan Recovery, 8)
-	go rc.run(ctx, in, out)
+	out := make(chan Verdict, 8)
+	go rc.Run(ctx, in, out)
 	return out
 }
 
 // newTestRecoverer is a recoverer on clock, whose follows start at the kill (the test tells
 // clock 0 first): the timer of the timeout is of timeout.
-func newTestRecoverer(api recoveryAPI, clock *syncClock, timeout time.Duration) *recoverer {
+func newTestRecoverer(api API, clock *syncClock, timeout time.Duration) *Follower {
 	clock.deadline = timeout
-	return &recoverer{api: api, timeout: timeout, now: clock.now, after: clock.after, log: discardLogger(), grace: shutdownGrace}
+	return &Follower{API: api, Timeout: timeout, Now: clock.now, After: clock.after, Log: discardLogger(), Grace: testGrace}
 }
 
 // seen is an Event about ref, last seen at kill0+at: written through events.k8s.io (eventTime,
@@ -257,7 +257,7 @@ func TestRecoveryVerdict(t *testing.T) {
 		play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
 		timeout bool // fire the timeout after play
 		compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
-		want    recoveryStatus
+		want    Status
 		created time.Duration // 0: not reached
 		ready   time.Duration
 		full    time.Duration
@@ -278,7 +278,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(4.1))
 			},
-			want: statusRecovered, created: second(0.3), ready: second(4.1), full: second(4.1), repl: "web-7d9f-x",
+			want: Recovered, created: second(0.3), ready: second(4.1), full: second(4.1), repl: "web-7d9f-x",
 			summary: "web lost web-7d9f-a: replacement web-7d9f-x created in 0.3 s, Ready in 4.1 s, web back to 3/3 in 4.1 s",
 		},
 		{
@@ -294,7 +294,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(2.5))
 			},
 			// Back when the replacement was Ready: the server's status says no more precisely.
-			want: statusRecovered, created: second(0.5), ready: second(2), full: second(2), repl: "web-7d9f-x",
+			want: Recovered, created: second(0.5), ready: second(2), full: second(2), repl: "web-7d9f-x",
 		},
 		{
 			name: "a sibling's change is no replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -312,7 +312,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(1.5))
 			},
-			want: statusRecovered, created: second(1), ready: second(1), full: second(1), repl: "web-7d9f-y",
+			want: Recovered, created: second(1), ready: second(1), full: second(1), repl: "web-7d9f-y",
 		},
 		{
 			name: "replacement pending past the timeout: not recovered, saying why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -326,7 +326,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.Add(p)
 				clock.tell(t, second(0.2))
 			},
-			timeout: true, want: statusNotRecovered, created: second(0.2), repl: "web-7d9f-x",
+			timeout: true, want: NotRecovered, created: second(0.2), repl: "web-7d9f-x",
 			why: []string{"web: 2/3 ready after 10s", "web-7d9f-x is Pending: 0/1 nodes are available: 1 node(s) didn't match"}, notWhy: []string{"ContainersNotReady"},
 		},
 		{
@@ -336,7 +336,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(2))
 				clock.tell(t, second(0.1))
 			},
-			timeout: true, want: statusNotRecovered,
+			timeout: true, want: NotRecovered,
 			why: []string{"web: 2/3 ready after 10s", "no replacement created (ReplicaSet web-7d9f: pods \"web-7d9f-z\" is forbidden: exceeded quota"},
 		},
 		{
@@ -364,7 +364,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.Add(p)
 				clock.tell(t, second(0.4))
 			},
-			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
+			timeout: true, want: NotRecovered, created: second(0.4), repl: "web-7d9f-x",
 			why:    []string{"web-7d9f-x is Running: containers with unready status: [app]; app: CrashLoopBackOff (back-off 40s restarting failed container=app), restarted 4 times, last exit 1 (Error); latest event: Warning BackOff: Back-off restarting failed container app"},
 			notWhy: []string{"sidecar", "Pulled", "macaque's own"},
 		},
@@ -381,7 +381,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
 				clock.tell(t, second(0.4))
 			},
-			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
+			timeout: true, want: NotRecovered, created: second(0.4), repl: "web-7d9f-x",
 			why: []string{"web: at full strength but its replacement is not Ready after 10s; web-7d9f-x is Pending: ContainersNotReady"}, notWhy: []string{"event", "forbidden"},
 		},
 		{
@@ -395,7 +395,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(statefulSet(2))
 				clock.tell(t, second(0.1))
 			},
-			timeout: true, want: statusNotRecovered,
+			timeout: true, want: NotRecovered,
 			why:    []string{`db: 2/3 ready after 10s; no replacement created; StatefulSet db's latest event: Warning FailedCreate: create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota`},
 			notWhy: []string{"ChaosSkipped"},
 		},
@@ -410,7 +410,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				}
 			},
 			play:    func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
-			timeout: true, want: statusNotRecovered,
+			timeout: true, want: NotRecovered,
 			why: []string{"web: state unknown after 10s; no replacement created"},
 		},
 		{
@@ -425,7 +425,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(statefulSet(3))
 				clock.tell(t, second(3.2))
 			},
-			want: statusRecovered, created: second(1.5), ready: second(3), full: second(3), repl: "db-1",
+			want: Recovered, created: second(1.5), ready: second(3), full: second(3), repl: "db-1",
 		},
 		{
 			name: "a replacement deleted before it was Ready is replaced in turn", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -439,7 +439,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(2.1))
 			},
-			want: statusRecovered, created: second(2), ready: second(2), full: second(2), repl: "web-7d9f-y",
+			want: Recovered, created: second(2), ready: second(2), full: second(2), repl: "web-7d9f-y",
 		},
 		{
 			name: "watches the API server closes are resumed from the last resourceVersion", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -453,7 +453,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(1.2))
 			},
-			want: statusRecovered, created: second(0.3), ready: second(1), full: second(1), repl: "web-7d9f-x",
+			want: Recovered, created: second(0.3), ready: second(1), full: second(1), repl: "web-7d9f-x",
 		},
 		{
 			name: "a rollout during the follow: recovered through the new ReplicaSet, whose pod is the replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -470,7 +470,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(d)
 				clock.tell(t, second(1.2))
 			},
-			want: statusRecovered, created: second(0.8), ready: second(0.8), full: second(0.8), repl: "web-5c6d-x",
+			want: Recovered, created: second(0.8), ready: second(0.8), full: second(0.8), repl: "web-5c6d-x",
 			summary: "web lost web-7d9f-a: replacement web-5c6d-x created in 0.8 s, Ready in 0.8 s, web back to 3/3 in 0.8 s, through a rollout to web-5c6d",
 		},
 		{
@@ -482,7 +482,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(d)
 				clock.tell(t, second(0.5))
 			},
-			want: statusRecovered, full: second(0.5),
+			want: Recovered, full: second(0.5),
 			summary: "web lost web-7d9f-a: web back to 2/2 in 0.5 s, through a scale from 3 to 2",
 		},
 		{
@@ -500,7 +500,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			},
 			// No replacement named: which one it was is not known. (Whether the verdict says
 			// why depends on which watch's news it took first.)
-			want: statusRecovered, full: second(40), compact: true,
+			want: Recovered, full: second(40), compact: true,
 		},
 		{
 			name: "a watch too old for the API server, past the timeout: not recovered, its replacement unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -512,7 +512,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(40))
 				clock.tell(t, second(40))
 			},
-			timeout: true, want: statusNotRecovered, why: []string{"web: 2/3 ready after 10s; the pods' watch expired (410 Gone): which pod replaced it is not known"},
+			timeout: true, want: NotRecovered, why: []string{"web: 2/3 ready after 10s; the pods' watch expired (410 Gone): which pod replaced it is not known"},
 			notWhy: []string{"no replacement created"}, compact: true,
 		},
 	}
@@ -522,7 +522,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			clock := newSyncClock()
 			obs := &recordingObserver{}
 			rc := newTestRecoverer(api, clock, 10*time.Second)
-			rc.observer = obs
+			rc.Observer = obs
 			kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
 			if tt.setup != nil {
 				tt.setup(srv)
@@ -546,14 +546,14 @@ func TestRecoveryVerdict(t *testing.T) {
 			}
 			v, _ := recvWithin(t, verdicts, "the verdict")
 			if v.Status != tt.want {
-				t.Fatalf("verdict %q (%s), want %q", v.Status, v.summary(), tt.want)
+				t.Fatalf("verdict %q (%s), want %q", v.Status, v.Summary(), tt.want)
 			}
 			for _, m := range []struct {
 				name string
-				got  milestone
+				got  Milestone
 				want time.Duration
 			}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
-				if m.got.reached != (m.want != 0) || m.got.after != m.want {
+				if m.got.Reached != (m.want != 0) || m.got.After != m.want {
 					t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
 				}
 			}
@@ -570,8 +570,8 @@ func TestRecoveryVerdict(t *testing.T) {
 					t.Errorf("why %q, want it not to say %q", v.Why, w)
 				}
 			}
-			if tt.summary != "" && v.summary() != tt.summary {
-				t.Errorf("summary %q\nwant    %q", v.summary(), tt.summary)
+			if tt.summary != "" && v.Summary() != tt.summary {
+				t.Errorf("summary %q\nwant    %q", v.Summary(), tt.summary)
 			}
 			if v.UID != tt.uid || v.Workload != tt.top.String() {
 				t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
@@ -592,7 +592,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
 				t.Errorf("observed %q, want %q", obs.stages, wantStages)
 			}
-			if (len(obs.missed) == 1) != (tt.want == statusNotRecovered) {
+			if (len(obs.missed) == 1) != (tt.want == NotRecovered) {
 				t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
 			}
 		})
@@ -643,12 +643,12 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		alone := bare
 		alone.Pod, alone.UID = "alone", "uid-alone"
 		verdicts := startFollow(t, rc, boundedCtx(t), bare, alone)
-		got := map[string]recoveryStatus{}
+		got := map[string]Status{}
 		for range 2 {
 			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
 			got[v.Pod] = v.Status
 		}
-		if want := map[string]recoveryStatus{"lonely": statusNotReplaced, "alone": statusNotReplaced}; !maps.Equal(got, want) {
+		if want := map[string]Status{"lonely": NotReplaced, "alone": NotReplaced}; !maps.Equal(got, want) {
 			t.Errorf("verdicts %v, want %v", got, want)
 		}
 		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
@@ -658,7 +658,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 	t.Run("past the bound in flight: unknown, saying so", func(t *testing.T) {
 		_, api := recoveryWorld(t)
 		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
-		rc.now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
+		rc.Now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
 		rc.max = 1
 		ctx, cancel := context.WithCancel(boundedCtx(t))
 		defer cancel()
@@ -666,12 +666,12 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		second := killFor(t, api, "web-7d9f-b", "uid-web-b", webRS, webDeploy)
 		verdicts := startFollow(t, rc, ctx, first, second)
 		v, _ := recvWithin(t, verdicts, "the second kill's verdict")
-		if v.Status != statusUnknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
+		if v.Status != Unknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
 			t.Errorf("verdict %q on %s (%s), want unknown for web-7d9f-b, 1 in flight", v.Status, v.Pod, v.Why)
 		}
 		cancel()
 		v, _ = recvWithin(t, verdicts, "the first kill's verdict at stop")
-		if v.Status != statusUnknown || v.Pod != "web-7d9f-a" || v.Why != "macaque stopped" {
+		if v.Status != Unknown || v.Pod != "web-7d9f-a" || v.Why != "macaque stopped" {
 			t.Errorf("verdict %q on %s (%s), want unknown: macaque stopped for web-7d9f-a", v.Status, v.Pod, v.Why)
 		}
 		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
@@ -691,7 +691,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		verdicts := startFollow(t, rc, boundedCtx(t), killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
 		clock.tell(t, 0)
 		v, _ := recvWithin(t, verdicts, "the verdict")
-		if v.Status != statusUnknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
+		if v.Status != Unknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
 			t.Errorf("verdict %q (%s), want unknown naming the refused watch", v.Status, v.Why)
 		}
 	})
@@ -703,7 +703,7 @@ func TestMilestoneString(t *testing.T) {
 		4100 * time.Millisecond: "4.1 s", time.Second: "1.0 s", 999 * time.Millisecond: "0.999 s",
 		31 * time.Millisecond: "0.031 s", 300*time.Millisecond + 400*time.Microsecond: "0.3 s", 0: "0 s",
 	} {
-		if got := (milestone{after: d, reached: true}).String(); got != want {
+		if got := (Milestone{After: d, Reached: true}).String(); got != want {
 			t.Errorf("milestone %v = %q, want %q", d, got, want)
 		}
 	}
@@ -714,10 +714,10 @@ func TestMilestoneString(t *testing.T) {
 // and why when there is one; the Event on the workload (Warning when not recovered, none for a
 // bare pod); the stages observed.
 func TestVerdictLogEventAndMetrics(t *testing.T) {
-	second := func(s float64) milestone { return milestone{time.Duration(s * float64(time.Second)), true} }
+	second := func(s float64) Milestone { return Milestone{time.Duration(s * float64(time.Second)), true} }
 	tests := []struct {
 		name      string
-		v         Recovery
+		v         Verdict
 		level     string
 		fields    map[string]any
 		absent    []string
@@ -725,29 +725,32 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 		stages    int
 		unrecover int
 	}{
-		{name: "recovered", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered,
+		{name: "recovered", v: Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: Recovered,
 			Replacement: "web-2", Created: second(0.5), Ready: second(1.5), Full: second(2), Strength: "3/3"},
 			level: "INFO", fields: map[string]any{"verdict": "recovered", "created_seconds": 0.5, "ready_seconds": 1.5, "full_strength_seconds": 2.0, "strength": "3/3"},
 			absent: []string{"why"}, event: "Normal ChaosRecovered", stages: 3},
-		{name: "not recovered", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusNotRecovered,
+		{name: "not recovered", v: Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: NotRecovered,
 			Created: second(0.5), Strength: "2/3", Why: "web: 2/3 ready after 5m0s"},
 			level: "WARN", fields: map[string]any{"verdict": "not recovered", "created_seconds": 0.5, "ready_seconds": -1.0, "full_strength_seconds": -1.0, "why": "web: 2/3 ready after 5m0s"},
 			event: "Warning ChaosNotRecovered", stages: 1, unrecover: 1},
-		{name: "unknown", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusUnknown, Why: "macaque stopped"},
+		{name: "unknown", v: Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: Unknown, Why: "macaque stopped"},
 			level: "WARN", fields: map[string]any{"verdict": "unknown", "created_seconds": -1.0, "why": "macaque stopped"},
 			event: "Normal ChaosRecoveryUnknown"},
-		{name: "a bare pod", v: Recovery{Namespace: testNS, Pod: "lonely", Status: statusNotReplaced},
+		{name: "a bare pod", v: Verdict{Namespace: testNS, Pod: "lonely", Status: NotReplaced},
 			level: "WARN", fields: map[string]any{"verdict": "not replaced (no controller)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t)
-			var logs, eventLogs bytes.Buffer
+			var logs bytes.Buffer
 			obs := &recordingObserver{}
-			rec := newTestRecorder(t, srv, &eventLogs)
-			rc := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
-				events: rec.api, newEvent: rec.event, observer: obs}
-			verdicts := make(chan Recovery, 1)
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc := &Follower{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return kill0 },
+				Events: api, NewEvent: testEvent, Observer: obs}
+			verdicts := make(chan Verdict, 1)
 			rc.finish(boundedCtx(t), verdicts, Kill{}, tt.v)
 			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
 				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
@@ -831,13 +834,13 @@ func asServed[T any](t *testing.T, obj any) T {
 // verdict (here at once: a bare pod is not replaced) goes to the notifier only once its tick has
 // handed its reports on, so Slack and the log never have a verdict before its kill's report.
 func TestVerdictWaitsForItsTicksReports(t *testing.T) {
-	rc := &recoverer{log: discardLogger(), now: func() time.Time { return tick0 }, after: time.After}
-	kills, verdicts := make(chan Kill, 1), make(chan Recovery, 1)
+	rc := &Follower{Log: discardLogger(), Now: func() time.Time { return tick0 }, After: time.After}
+	kills, verdicts := make(chan Kill, 1), make(chan Verdict, 1)
 	reported := make(chan struct{})
 	kills <- Kill{Namespace: testNS, Pod: "solo", UID: "uid-solo", Reported: reported}
 	close(kills)
 	done := make(chan struct{})
-	go func() { rc.run(t.Context(), kills, verdicts); close(done) }()
+	go func() { rc.Run(t.Context(), kills, verdicts); close(done) }()
 	select {
 	case v := <-verdicts:
 		t.Fatalf("verdict %+v sent before its tick's reports", v)
@@ -846,7 +849,7 @@ func TestVerdictWaitsForItsTicksReports(t *testing.T) {
 	close(reported)
 	select {
 	case v := <-verdicts:
-		if v.Pod != "solo" || v.Status != statusNotReplaced {
+		if v.Pod != "solo" || v.Status != NotReplaced {
 			t.Errorf("verdict %+v, want solo not replaced", v)
 		}
 	case <-time.After(waitWithin):
