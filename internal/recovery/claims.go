@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -16,7 +15,7 @@ import (
 // of the kills. A ReplicaSet recreates "a" pod, not a given one, so when several kills of one
 // workload are followed at once, the first pod created after them is the first kill's
 // replacement, the next the second's, and so on; a follow that took the first new pod it saw
-// would name one pod for every kill. The follows of the recoverer share it.
+// would name one pod for every kill. The follows of the Follower share it.
 type claims struct {
 	mu    sync.Mutex
 	byTop map[types.UID]*workloadClaims

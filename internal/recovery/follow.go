@@ -8,10 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/policy"
-
 	"github.com/macaque-chaos/macaque/internal/kube"
-
+	"github.com/macaque-chaos/macaque/internal/policy"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -40,7 +38,7 @@ type tracker struct {
 	via string
 }
 
-// followed is what a follow of r follows: the victim's controller, and the top controller
+// followed is what a follow of kill follows: the victim's controller, and the top controller
 // whose full strength is the recovery; ok is false, and why says why, for a kind macaque
 // cannot read.
 func followed(kill Kill) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, why string) {
@@ -58,10 +56,10 @@ func followed(kill Kill) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, w
 	return direct, top, dk, tk, ""
 }
 
-// follow watches r's workload until it is back at full strength, the timeout (from the kill)
+// follow watches kill's workload until it is back at full strength, the timeout (from the kill)
 // passes or ctx is done, and returns the verdict. Full strength is judged on the top controller
 // (the Deployment above a ReplicaSet), as the guard judges it before a kill, whichever
-// ReplicaSet brought it back. The replacement is the pod of the workload that c, r's claim,
+// ReplicaSet brought it back. The replacement is the pod of the workload that c, kill's claim,
 // is matched to: created after the kill, one to one with the other kills followed; for a
 // StatefulSet, a pod of the victim's name with a new UID.
 func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim) Verdict {

@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )

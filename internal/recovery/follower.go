@@ -1,38 +1,22 @@
 package recovery
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/policy"
-
 	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"github.com/macaque-chaos/macaque/internal/telemetry"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-)
-
-// Status is what became of a kill's victim.
-type Status string
-
-// The verdicts a kill can get.
-const (
-	Recovered    Status = "recovered"
-	NotRecovered Status = "not recovered"                // an alarm: the workload is still short after the timeout
-	NotReplaced  Status = "not replaced (no controller)" // a bare pod: nothing recreates it
-	Unknown      Status = "unknown"                      // the verdict could not be learnt; Why says why
 )
 
 // Observer is told each verdict's measures: the seconds from the kill to each stage
@@ -47,78 +31,6 @@ type Observer interface {
 
 // The metrics are what macaque hands the Follower as its observer.
 var _ Observer = (*telemetry.Metrics)(nil)
-
-// Milestone is how long after the kill a stage of the recovery was seen, if it was.
-type Milestone struct {
-	After   time.Duration
-	Reached bool
-}
-
-// String is how a verdict says it: "4.1 s", or to the millisecond under a second ("0.031 s"),
-// where a replacement on a fast cluster is created.
-func (m Milestone) String() string {
-	d := m.After.Round(time.Millisecond)
-	if d >= time.Second {
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	}
-	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
-}
-
-// Verdict is the verdict on one kill, sent from the recovery goroutine to the notifier.
-type Verdict struct {
-	Time        time.Time // the kill's tick, as its report has it
-	Namespace   string
-	Pod         string // the victim
-	Workload    string // "Kind/name" of the workload followed (the victim's top controller)
-	Status      Status
-	Replacement string // the replacement pod, once one was seen
-	Created     Milestone
-	Ready       Milestone
-	Full        Milestone
-	Strength    string // "3/3": ready of desired, as last seen; empty when never seen
-	Through     string // how it got back other than by its replacement: "a rollout to web-5c6d", "a scale from 3 to 2"
-	Why         string // what is missing (not recovered), or why the verdict is unknown
-	Timeout     time.Duration
-	// UID is the victim's UID: which kill's Slack thread the verdict goes in.
-	UID types.UID
-}
-
-// WorkloadName is the workload's name without its kind: "web".
-func (v Verdict) WorkloadName() string {
-	_, name, _ := strings.Cut(v.Workload, "/")
-	return name
-}
-
-// Summary is the verdict in one line, as the log, the Event and Slack say it:
-// "web lost web-7d9f-abc: replacement web-7d9f-xyz created in 0.3 s, Ready in 4.1 s, web back to 3/3 in 4.1 s".
-func (v Verdict) Summary() string {
-	if v.Status == NotReplaced {
-		return fmt.Sprintf("%s was a bare pod: nothing will recreate it", v.Pod)
-	}
-	head := fmt.Sprintf("%s lost %s", v.WorkloadName(), v.Pod)
-	var steps []string
-	if v.Created.Reached {
-		steps = append(steps, fmt.Sprintf("replacement %s created in %s", v.Replacement, v.Created))
-	}
-	if v.Ready.Reached {
-		steps = append(steps, "Ready in "+v.Ready.String())
-	}
-	if v.Full.Reached {
-		step := fmt.Sprintf("%s back to %s in %s", v.WorkloadName(), v.Strength, v.Full)
-		if v.Through != "" {
-			step += ", through " + v.Through
-		}
-		steps = append(steps, step)
-	}
-	text := head
-	if len(steps) > 0 {
-		text += ": " + strings.Join(steps, ", ")
-	}
-	if v.Why != "" {
-		text += "; " + v.Why
-	}
-	return text
-}
 
 // Kill is a kill the API server accepted, as the killer hands it on the moment it was accepted:
 // what its verdict follows, and what the verdict says it is about.
@@ -158,7 +70,7 @@ type API interface {
 	ListEvents(ctx context.Context, namespace string, uid types.UID) ([]kube.SeenEvent, error)
 }
 
-// run hands it the one API client; this keeps the two in step.
+// macaque hands it the one API client; this keeps the two in step.
 var _ API = (*kube.Client)(nil)
 
 // MaxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
@@ -180,7 +92,7 @@ type EventWriter interface {
 	CreateEvent(ctx context.Context, e kube.Event, dryRun bool) error
 }
 
-// run hands it the one API client; this keeps the two in step.
+// macaque hands it the one API client; this keeps the two in step.
 var _ EventWriter = (*kube.Client)(nil)
 
 // EventBuilder builds an Event about regarding as macaque's other Events are built (the same
@@ -188,7 +100,8 @@ var _ EventWriter = (*kube.Client)(nil)
 // kubectl shows the verdict's beside the kill's.
 type EventBuilder func(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event
 
-// Follower follows each killed pod's controller and sends a verdict on it.
+// Follower follows each killed pod's controller and sends a verdict on it. macaque runs one,
+// on the kills its killer hands on.
 type Follower struct {
 	API      API
 	Timeout  time.Duration // MACAQUE_RECOVERY_TIMEOUT
@@ -196,15 +109,15 @@ type Follower struct {
 	After    func(time.Duration) <-chan time.Time
 	Log      *slog.Logger
 	Events   EventWriter  // writes the verdict's Event on the workload; nil: none
-	NewEvent EventBuilder // builds that Event; needed with events
+	NewEvent EventBuilder // builds that Event; needed with Events
 	Observer Observer     // the metrics; nil: none
-	max      int          // verdicts in flight at most; zero means maxFollowing
-	// grace is how long a verdict waits for the notifier to take it once macaque is stopping
-	// (shutdownGrace) before it is dropped.
+	// Grace is how long a verdict waits for the notifier to take it once macaque is stopping
+	// (macaque's shutdownGrace) before it is dropped; zero drops it at once.
 	Grace time.Duration
+	max   int // verdicts in flight at most; zero means MaxFollowing
 	// claims matches the new pods of a workload to its kills followed at once.
 	claims claims
-	// dropped counts the verdicts dropped because the notifier took none within grace,
+	// dropped counts the verdicts dropped because the notifier took none within Grace,
 	// as macaque stopped.
 	dropped atomic.Int64
 }
@@ -247,7 +160,7 @@ func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- 
 	wg.Wait()
 }
 
-// base is the verdict on r with nothing measured yet.
+// base is the verdict on kill with nothing measured yet.
 func (rc *Follower) base(kill Kill, s Status) Verdict {
 	v := Verdict{Time: kill.Tick, Namespace: kill.Namespace, Pod: kill.Pod, Status: s, Timeout: rc.Timeout, UID: kill.UID}
 	if kill.Top != nil {
@@ -256,8 +169,8 @@ func (rc *Follower) base(kill Kill, s Status) Verdict {
 	return v
 }
 
-// finish logs v, the verdict on kill r, as one line, writes its Event, tells the observer and
-// sends it to the notifier. It first waits for r's tick to have handed its reports on (the
+// finish logs v, the verdict on kill, as one line, writes its Event, tells the observer and
+// sends it to the notifier. It first waits for kill's tick to have handed its reports on (the
 // killer does at the tick's end, however it ends): a kill is followed from the moment it
 // was accepted, and a quick verdict must not reach Slack or the log before its kill's report.
 func (rc *Follower) finish(ctx context.Context, verdicts chan<- Verdict, kill Kill, v Verdict) {
@@ -299,7 +212,7 @@ func (rc *Follower) finish(ctx context.Context, verdicts chan<- Verdict, kill Ki
 
 // send hands v to the notifier, waiting for it to take it: it reads its channels promptly.
 // Once macaque is stopping, the notifier still takes verdicts until they are closed; v is
-// dropped, logged and counted, only if it takes none within rc.grace.
+// dropped, logged and counted, only if it takes none within rc.Grace.
 func (rc *Follower) send(ctx context.Context, verdicts chan<- Verdict, v Verdict) {
 	select {
 	case verdicts <- v:
@@ -386,113 +299,6 @@ func strengthOf(k kube.WorkloadKind, w kube.Workload) string {
 		return fmt.Sprintf("%d/%d", w.Status.NumberReady, w.Status.DesiredNumberScheduled)
 	}
 	return fmt.Sprintf("%d/%d", w.Status.ReadyReplicas, w.Desired())
-}
-
-// missing says, at the timeout, what keeps the workload from full strength: its own state
-// ("web: 2/3 ready after 5m0s"), then the replacement's ("web-7d9f-xyz is Pending: 0/1 nodes
-// are available") or, when none was created, why the controller says it could not create one
-// (a ReplicaFailure condition: a quota, an admission webhook).
-func (f *tracker) missing(ctx context.Context, repl *newPod) string {
-	rc, kill, shown := f.rc, f.kill, f.lastShown
-	readCtx, cancel := context.WithTimeout(ctx, readTimeout)
-	defer cancel()
-	if f.latest == nil {
-		if w, err := rc.API.GetWorkload(readCtx, kill.Namespace, f.tk, f.top.Name); err == nil {
-			shown = w
-		}
-	}
-	parts := []string{fmt.Sprintf("%s after %v", f.state(shown, repl), rc.Timeout)}
-	if repl != nil {
-		parts = append(parts, repl.why)
-		if ev := rc.latestEvent(readCtx, kill.Namespace, repl.uid); ev != "" {
-			parts = append(parts, ev)
-		}
-		return joinNotes(parts...)
-	}
-	if rc.claims.blind(f.claim) {
-		return joinNotes(parts...) // whether one was created is not known: settle says why
-	}
-	parts = append(parts, "no replacement created")
-	failed := false
-	if w, err := rc.API.GetWorkload(readCtx, kill.Namespace, f.dk, f.direct.Name); err == nil {
-		for _, c := range w.Status.Conditions {
-			if c.Type == "ReplicaFailure" && c.Status == "True" {
-				parts[len(parts)-1] += fmt.Sprintf(" (%s %s: %s)", f.dk.Kind, f.direct.Name, cmp.Or(c.Message, c.Reason))
-				failed = true
-			}
-		}
-	}
-	// A StatefulSet (or a DaemonSet) has no ReplicaFailure condition: only its Events say why
-	// it could not create the pod.
-	if !failed {
-		if ev := rc.latestEvent(readCtx, kill.Namespace, f.direct.UID); ev != "" {
-			parts = append(parts, fmt.Sprintf("%s %s's %s", f.dk.Kind, f.direct.Name, ev))
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-// state is what shown, the workload as last known at the timeout, says of its strength:
-// "web: 2/3 ready"; when it shows full strength, why that is not the recovery.
-func (f *tracker) state(shown kube.Workload, repl *newPod) string {
-	state := policy.Strength(f.tk, shown)
-	switch {
-	case shown.Metadata.Name == "":
-		return f.top.Name + ": state unknown"
-	case state != "":
-		return state
-	case repl != nil && repl.readySeen.IsZero():
-		return f.top.Name + ": at full strength but its replacement is not Ready"
-	case f.latest == nil:
-		return f.top.Name + ": its status unchanged since the kill, which it does not count yet"
-	default:
-		return f.top.Name + ": at full strength only in a state that does not count the loss"
-	}
-}
-
-// reportingController is the reportingController of macaque's own Events (its kills', its
-// skipped ticks', its verdicts'), which say nothing of why a workload is short.
-const reportingController = "macaque"
-
-// joinNotes puts the reasons of one verdict in one line, in order; any may be empty. It is the
-// killer's joinNotes, which a verdict's reasons read as.
-func joinNotes(notes ...string) string {
-	var out []string
-	for _, n := range notes {
-		if n != "" {
-			out = append(out, n)
-		}
-	}
-	return strings.Join(out, "; ")
-}
-
-// latestEvent is "latest event: Warning FailedScheduling: 0/1 nodes are available ..." for the
-// object uid (its latest Warning, or its latest Event when none is a Warning, macaque's own
-// left out), or "" when it has none or they cannot be read: macaque.yml's Role grants no list
-// on events, so only an operator who adds it gets this, and a refusal is no failure.
-func (rc *Follower) latestEvent(ctx context.Context, namespace string, uid types.UID) string {
-	evs, err := rc.API.ListEvents(ctx, namespace, uid)
-	if err != nil {
-		rc.Log.Debug("could not read the events of a workload not recovered", "namespace", namespace, "uid", uid, "err", err)
-		return ""
-	}
-	// macaque's own Events (a skipped tick's ChaosSkipped on the workload) say nothing of why
-	// it is short; a Warning says more than a later Normal one ("Pulled" after "Failed").
-	var latest *kube.SeenEvent
-	for i := range evs {
-		e := &evs[i]
-		if e.ReportingController == reportingController {
-			continue
-		}
-		warning, latestWarning := e.Type == "Warning", latest != nil && latest.Type == "Warning"
-		if latest == nil || (warning && !latestWarning) || (warning == latestWarning && !e.Last().Before(latest.Last())) {
-			latest = e
-		}
-	}
-	if latest == nil {
-		return ""
-	}
-	return fmt.Sprintf("latest event: %s %s: %s", cmp.Or(latest.Type, "Normal"), latest.Reason, latest.Note)
 }
 
 // podSelector is the label selector of w's pods, for the watch: from its spec.selector, a

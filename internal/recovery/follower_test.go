@@ -15,16 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/telemetry"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 )
 
 // syncClock is a clock each read of which the test answers: the follower reads it as it
@@ -167,11 +165,7 @@ func recoveryWorld(t *testing.T) (*fakeapi.Server, *kube.Client) {
 	srv.AddWorkload(deployment(3))
 	srv.AddWorkload(replicaSet(""))
 	srv.AddWorkload(statefulSet(3))
-	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, api
+	return srv, clientOf(t, srv)
 }
 
 // killFor deletes pod (as the killer does, through the API) and returns its report.
@@ -200,7 +194,7 @@ func startFollow(t *testing.T, rc *Follower, ctx context.Context, kills ...Kill)
 	return out
 }
 
-// newTestRecoverer is a recoverer on clock, whose follows start at the kill (the test tells
+// newTestRecoverer is a Follower on clock, whose follows start at the kill (the test tells
 // clock 0 first): the timer of the timeout is of timeout.
 func newTestRecoverer(api API, clock *syncClock, timeout time.Duration) *Follower {
 	clock.deadline = timeout
@@ -222,7 +216,7 @@ func seen(ref corev1.ObjectReference, typ, reason, note string, at time.Duration
 	return e
 }
 
-// recordingObserver records what a recoverer observes.
+// recordingObserver records what a Follower observes.
 type recordingObserver struct {
 	mu     sync.Mutex
 	stages []string
@@ -744,34 +738,14 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 			srv := fakeapi.New(t)
 			var logs bytes.Buffer
 			obs := &recordingObserver{}
-			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
 			rc := &Follower{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return kill0 },
-				Events: api, NewEvent: testEvent, Observer: obs}
+				Events: clientOf(t, srv), NewEvent: testEvent, Observer: obs}
 			verdicts := make(chan Verdict, 1)
 			rc.finish(boundedCtx(t), verdicts, Kill{}, tt.v)
 			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
 				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
 			}
-			var line map[string]any
-			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
-				t.Fatalf("log %q: %v", logs.String(), err)
-			}
-			if line["msg"] != "recovery verdict" || line["level"] != tt.level {
-				t.Errorf("log %q at %v, want \"recovery verdict\" at %s", line["msg"], line["level"], tt.level)
-			}
-			for k, want := range tt.fields {
-				if line[k] != want {
-					t.Errorf("log field %s = %v, want %v", k, line[k], want)
-				}
-			}
-			for _, k := range tt.absent {
-				if _, ok := line[k]; ok {
-					t.Errorf("log field %s present, want none", k)
-				}
-			}
+			checkVerdictLine(t, logs.Bytes(), tt.level, tt.fields, tt.absent)
 			var got []string
 			for _, e := range srv.Events() {
 				got = append(got, e.Type+" "+e.Reason)
@@ -783,6 +757,29 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 				t.Errorf("observed %q and %q not recovered, want %d stages and %d", obs.stages, obs.missed, tt.stages, tt.unrecover)
 			}
 		})
+	}
+}
+
+// checkVerdictLine checks the one log line of a verdict: its message at level, with fields and
+// without the keys absent.
+func checkVerdictLine(t *testing.T, log []byte, level string, fields map[string]any, absent []string) {
+	t.Helper()
+	var line map[string]any
+	if err := json.Unmarshal(log, &line); err != nil {
+		t.Fatalf("log %q: %v", log, err)
+	}
+	if line["msg"] != "recovery verdict" || line["level"] != level {
+		t.Errorf("log %q at %v, want \"recovery verdict\" at %s", line["msg"], line["level"], level)
+	}
+	for k, want := range fields {
+		if line[k] != want {
+			t.Errorf("log field %s = %v, want %v", k, line[k], want)
+		}
+	}
+	for _, k := range absent {
+		if _, ok := line[k]; ok {
+			t.Errorf("log field %s present, want none", k)
+		}
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 )
 
 // testNS is the namespace of the tests' workloads.
@@ -51,6 +53,16 @@ func boundedCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), waitWithin)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// clientOf is the API client of srv, unlimited.
+func clientOf(t *testing.T, srv *fakeapi.Server) *kube.Client {
+	t.Helper()
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
