@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -202,7 +204,7 @@ type Killer struct {
 	cooldown *policy.Cooldown // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
 	// recover gets each kill the API server accepted, for its recovery verdict; nil: none.
 	// run closes it when it ends.
-	recover chan<- Result
+	recover chan<- recovery.Kill
 
 	terminator terminator // how a pick dies, chosen in run from MACAQUE_MODE; nil: a DELETE
 	grace      *int64     // gracePeriodSeconds to send; nil: the victim's own
@@ -251,7 +253,8 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 // recovery goroutine only ever starts a follow on receipt, so this never waits on Slack.
 func (k *Killer) follow(r Result) {
 	if k.recover != nil && r.Outcome == OutcomeKilled {
-		k.recover <- r
+		k.recover <- recovery.Kill{Tick: r.Time, Namespace: r.Namespace, Pod: r.Pod, UID: r.uid, Controller: r.controller, Top: r.top,
+			RV: r.killRV, Deleted: r.Deleted, Reported: r.reported}
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -180,9 +182,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	recov := &recoverer{api: followPods, timeout: s.recovery, now: time.Now, after: time.After, log: log, events: events, observer: stats}
-	kills := make(chan Result, reportBuffer)
-	verdicts := make(chan Recovery, reportBuffer)
+	recov := &recovery.Follower{API: followPods, Timeout: s.recovery, Now: time.Now, After: time.After, Log: log, Events: pods, NewEvent: events.event,
+		Observer: stats, Grace: shutdownGrace}
+	kills := make(chan recovery.Kill, reportBuffer)
+	verdicts := make(chan recovery.Verdict, reportBuffer)
 	killer.recover = kills
 	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: verdicts}
 	access := &accessCheck{api: pods, scope: s.scope, way: way, healthOff: !s.guard.on, every: accessCheckEvery,
@@ -194,7 +197,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.run(ctx, ticks) })
 	wg.Go(func() { killer.run(ctx, ticks, results) })
-	wg.Go(func() { recov.run(ctx, kills, verdicts) })
+	wg.Go(func() { recov.Run(ctx, kills, verdicts) })
 	wg.Go(func() { notifier.run(ctx, results, shutdownGrace) })
 	if listener != nil {
 		wg.Go(func() { access.run(ctx) }) // only /readyz reads what it finds

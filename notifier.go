@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/telemetry"
@@ -40,7 +42,7 @@ type Notifier struct {
 	metrics *telemetry.Metrics // counts the reports dropped; nil: none
 	// verdicts are the kills' recovery verdicts, each posted in the thread of its kill's
 	// message; nil: none. run reads it until it is closed.
-	verdicts <-chan Recovery
+	verdicts <-chan recovery.Verdict
 	threads  threads // the ts of each kill's message, for its verdict
 	dropped  int     // messages given up on so far, for the log; only run's goroutine uses it
 }
@@ -102,7 +104,7 @@ var defaultBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1,
 // or a kill's verdict (exactly one of the two).
 type notice struct {
 	tick    []Result
-	verdict *Recovery
+	verdict *recovery.Verdict
 }
 
 // run posts every tick's reports and every verdict until results and n.verdicts are both
@@ -205,7 +207,7 @@ func (n *Notifier) report(ctx context.Context, tick []Result) {
 }
 
 // verdict posts v in its kill's thread, or logs and counts it as dropped.
-func (n *Notifier) verdict(ctx context.Context, v Recovery) {
+func (n *Notifier) verdict(ctx context.Context, v recovery.Verdict) {
 	if ctx.Err() != nil {
 		n.drop("slack verdict dropped", true, ctx.Err(), "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status)
 		return
@@ -266,11 +268,11 @@ func (t *threads) take(uid types.UID) (string, bool) {
 // postVerdict posts v as a reply in the thread of its kill's message, and a not recovered one
 // to the channel as well (reply_broadcast), since an alarm must not hide in a thread. A kill
 // whose message was never posted (dropped, Slack down) gets its verdict in the channel.
-func (n *Notifier) postVerdict(ctx context.Context, v Recovery) error {
+func (n *Notifier) postVerdict(ctx context.Context, v recovery.Verdict) error {
 	var opts []slack.MsgOption
-	if ts, ok := n.threads.take(v.kill); ok {
+	if ts, ok := n.threads.take(v.UID); ok {
 		opts = append(opts, slack.MsgOptionTS(ts))
-		if v.Status == statusNotRecovered {
+		if v.Status == recovery.NotRecovered {
 			opts = append(opts, slack.MsgOptionBroadcast())
 		}
 	}
@@ -280,25 +282,25 @@ func (n *Notifier) postVerdict(ctx context.Context, v Recovery) error {
 
 // verdictMessage renders a recovery verdict for humans. Its first words are fixed per verdict
 // (people and the e2e tests match on them).
-func verdictMessage(v Recovery) string {
+func verdictMessage(v recovery.Verdict) string {
 	icon := ":white_check_mark:"
-	if v.Status == statusNotRecovered {
+	if v.Status == recovery.NotRecovered {
 		icon = ":rotating_light:"
 	}
-	if v.Status == statusNotReplaced {
+	if v.Status == recovery.NotReplaced {
 		icon = ":warning:"
 	}
-	if v.Status == statusUnknown {
+	if v.Status == recovery.Unknown {
 		icon = ":grey_question:"
 	}
 	// Names, Events and conditions come from the cluster: escaped, as in message.
 	esc := slackutilsx.EscapeMessage
 	where := "`" + esc(v.Namespace+"/"+v.Pod) + "`"
 	if v.Workload != "" {
-		where = fmt.Sprintf("%s `%s/%s`", esc(strings.ToLower(strings.SplitN(v.Workload, "/", 2)[0])), esc(v.Namespace), esc(v.name()))
+		where = fmt.Sprintf("%s `%s/%s`", esc(strings.ToLower(strings.SplitN(v.Workload, "/", 2)[0])), esc(v.Namespace), esc(v.WorkloadName()))
 	}
-	text := fmt.Sprintf("%s %s: %s: %s.", icon, v.Status, where, esc(v.summary()))
-	if v.Status == statusNotRecovered {
+	text := fmt.Sprintf("%s %s: %s: %s.", icon, v.Status, where, esc(v.Summary()))
+	if v.Status == recovery.NotRecovered {
 		text += fmt.Sprintf(" (MACAQUE_RECOVERY_TIMEOUT %v)", v.Timeout)
 	}
 	return text + when(Result{Time: v.Time})

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -800,7 +802,7 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 	stub := newSlackStub(t, slackRateLimited("2"), slackPosted(ts), slackOK, slackRateLimited("3"))
 	clock := &fakeAfter{}
 	n := newTestNotifier(stub, clock)
-	verdicts := make(chan Recovery, maxVictims)
+	verdicts := make(chan recovery.Verdict, maxVictims)
 	n.verdicts = verdicts
 	ticks := make(chan time.Time, 1)
 	ticks <- tick0
@@ -812,7 +814,7 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 	}
 	for i := range maxVictims { // as the recovery goroutine sends them
 		pod := fmt.Sprintf("web-%d", i)
-		verdicts <- Recovery{Namespace: testNS, Pod: pod, Workload: "ReplicaSet/rs-" + pod, Status: statusRecovered, kill: types.UID("uid-" + pod)}
+		verdicts <- recovery.Verdict{Namespace: testNS, Pod: pod, Workload: "ReplicaSet/rs-" + pod, Status: recovery.Recovered, UID: types.UID("uid-" + pod)}
 	}
 	close(verdicts)
 	recvWithin(t, posted, "the notifier to post the tick and its verdicts")
@@ -895,28 +897,28 @@ func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
 // retry, is counted (macaque_slack_messages_dropped_total), a verdict as well as a report; what
 // the shutdown grace left no time to try is counted too (macaque_reports_dropped_total).
 func TestNotifierCountsEveryDrop(t *testing.T) {
-	verdict := Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-web-1"}
+	verdict := recovery.Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: recovery.Recovered, UID: "uid-web-1"}
 	outage := slices.Repeat([]func(http.ResponseWriter){slackStatus(500)}, 6)
 	tests := []struct {
 		name     string
 		replies  []func(http.ResponseWriter)
 		reports  [][]Result
-		verdicts []Recovery
+		verdicts []recovery.Verdict
 		refused  float64 // macaque_slack_messages_dropped_total
 		untried  float64 // macaque_reports_dropped_total
 	}{
 		{name: "report posted", reports: [][]Result{{killed}}},
 		{name: "report refused", replies: []func(http.ResponseWriter){slackError("channel_not_found")}, reports: [][]Result{{killed}}, refused: 1},
 		{name: "report outlasted by an outage", replies: outage, reports: [][]Result{{killed}}, refused: 1},
-		{name: "verdict refused", replies: []func(http.ResponseWriter){slackError("channel_not_found")}, verdicts: []Recovery{verdict}, refused: 1},
-		{name: "verdict outlasted by an outage", replies: outage, verdicts: []Recovery{verdict}, refused: 1},
+		{name: "verdict refused", replies: []func(http.ResponseWriter){slackError("channel_not_found")}, verdicts: []recovery.Verdict{verdict}, refused: 1},
+		{name: "verdict outlasted by an outage", replies: outage, verdicts: []recovery.Verdict{verdict}, refused: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t, tt.replies...)
 			n := newTestNotifier(stub, &fakeAfter{})
 			n.metrics = telemetry.NewMetrics(nil)
-			results, verdicts := make(chan []Result, len(tt.reports)), make(chan Recovery, len(tt.verdicts))
+			results, verdicts := make(chan []Result, len(tt.reports)), make(chan recovery.Verdict, len(tt.verdicts))
 			for _, r := range tt.reports {
 				results <- r
 			}
@@ -946,7 +948,7 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		n.after = func(time.Duration) <-chan time.Time { return graceOver }
 		second := killed
 		second.Pod = "web-2"
-		results, verdicts := make(chan []Result, 2), make(chan Recovery, 1)
+		results, verdicts := make(chan []Result, 2), make(chan recovery.Verdict, 1)
 		results <- []Result{killed}
 		results <- []Result{second}
 		verdicts <- verdict
@@ -990,12 +992,12 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 	tests := []struct {
 		name string
 		// feed sends what the notifier posts, through results and verdicts.
-		feed    func(t *testing.T, results chan<- []Result, verdicts chan<- Recovery)
+		feed    func(t *testing.T, results chan<- []Result, verdicts chan<- recovery.Verdict)
 		escaped []string // in the last post's text
 	}{
 		{
 			name: "an opt-out annotation's value on a pod",
-			feed: func(t *testing.T, results chan<- []Result, _ chan<- Recovery) {
+			feed: func(t *testing.T, results chan<- []Result, _ chan<- recovery.Verdict) {
 				srv := fakeapi.New(t, annotated(fakeapi.Pod(testNS, "web-1", nil), evilText))
 				k := newGuardedKiller(t, srv, "", policy.Guard{})
 				ticks := make(chan time.Time, 1)
@@ -1014,7 +1016,7 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 		},
 		{
 			name: "a tick of several victims",
-			feed: func(_ *testing.T, results chan<- []Result, _ chan<- Recovery) {
+			feed: func(_ *testing.T, results chan<- []Result, _ chan<- recovery.Verdict) {
 				one, two, failed := killed, killed, killed
 				one.Note = "guard says " + evilText
 				two.Pod, two.Owner, two.Passed = "web-2&co", "ReplicaSet/<web>", []string{"shop/web-3: " + evilText}
@@ -1026,11 +1028,11 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 		},
 		{
 			name: "a verdict's reply in its kill's thread",
-			feed: func(_ *testing.T, results chan<- []Result, verdicts chan<- Recovery) {
+			feed: func(_ *testing.T, results chan<- []Result, verdicts chan<- recovery.Verdict) {
 				r := killed
 				r.uid = "uid-web-1"
 				results <- []Result{r}
-				verdicts <- Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web<x>", Status: statusNotRecovered, kill: "uid-web-1",
+				verdicts <- recovery.Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web<x>", Status: recovery.NotRecovered, UID: "uid-web-1",
 					Why: "last Event: " + evilText, Timeout: time.Minute}
 			},
 			escaped: []string{":rotating_light: not recovered: deployment `shop/web&lt;x&gt;`", "last Event: " + evilEscaped},
@@ -1040,7 +1042,7 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t)
 			n := newTestNotifier(stub, &fakeAfter{})
-			results, verdicts := make(chan []Result, 4), make(chan Recovery, 4)
+			results, verdicts := make(chan []Result, 4), make(chan recovery.Verdict, 4)
 			n.verdicts = verdicts
 			tt.feed(t, results, verdicts)
 			close(results)
@@ -1164,11 +1166,11 @@ func TestTickMessages(t *testing.T) {
 		tick := victims(maxVictims, strings.Repeat("n", 600))
 		stub := newSlackStub(t, slackPosted("1.000001"), slackPosted("1.000002"))
 		n := newTestNotifier(stub, &fakeAfter{})
-		results, verdicts := make(chan []Result, 1), make(chan Recovery, 2)
+		results, verdicts := make(chan []Result, 1), make(chan recovery.Verdict, 2)
 		n.verdicts = verdicts
 		results <- tick
 		for _, r := range []Result{tick[0], tick[maxVictims-1]} {
-			verdicts <- Recovery{Namespace: testNS, Pod: r.Pod, Status: statusRecovered, kill: r.uid}
+			verdicts <- recovery.Verdict{Namespace: testNS, Pod: r.Pod, Status: recovery.Recovered, UID: r.uid}
 		}
 		close(results)
 		close(verdicts)

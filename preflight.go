@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -79,4 +81,56 @@ func startCooldown(ctx context.Context, api policy.StateAPI, period time.Duratio
 		return nil, err
 	}
 	return policy.NewCooldown(api, namespace, period), nil
+}
+
+// preflightRecoveryScope runs preflightRecovery in each named namespace, or, for *, asks for
+// watch on pods and the workload kinds in every namespace with access reviews.
+func preflightRecoveryScope(ctx context.Context, api interface {
+	recovery.API
+	scopeAPI
+}, sc scope) error {
+	if !sc.all {
+		for _, ns := range sc.namespaces {
+			if err := preflightRecovery(ctx, api, ns); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	need := []kube.Permission{{Verb: "watch", Resource: "pods"}}
+	for _, k := range kube.WorkloadKinds {
+		need = append(need, kube.Permission{Verb: "watch", Group: k.Group, Resource: k.Resource})
+	}
+	for _, p := range need {
+		why, err := api.MayI(ctx, p)
+		if err != nil {
+			return fmt.Errorf("check that macaque may %s in every namespace: %w", p, err)
+		}
+		if why != "" {
+			return badSetting("RECOVERY_TIMEOUT", "* needs %s in every namespace for the recovery verdicts, which macaque may not (%s); apply macaque-cluster.yml, whose ClusterRole grants it", p, why)
+		}
+	}
+	return nil
+}
+
+// preflightRecovery checks that macaque may watch pods and the workload kinds in namespace, as
+// following a victim's controller needs: a watch of a name that cannot exist, closed at once.
+func preflightRecovery(ctx context.Context, api recovery.API, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	kinds := append([]kube.WorkloadKind{{Kind: "Pod", Prefix: "/api/v1", Resource: "pods"}}, kube.WorkloadKinds...)
+	for _, k := range kinds {
+		body, err := api.Watch(ctx, kube.WatchQuery{Prefix: k.Prefix, Namespace: namespace, Resource: k.Resource, FieldSelector: "metadata.name=" + kube.PreflightPod}, "")
+		if kube.IsRBACDenial(err) {
+			return badSetting("RECOVERY_TIMEOUT", "cannot watch %s in %q (the recovery verdict after each kill watches pods and %s; grant watch on them in macaque's Role): %v",
+				k.Resource, namespace, strings.Join(kube.WorkloadResources(), ", "), err)
+		}
+		if err != nil {
+			return fmt.Errorf("check that macaque may watch %s in %q: %w", k.Resource, namespace, err)
+		}
+		_ = body.Close()
+	}
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/recovery"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -87,7 +89,7 @@ func TestOnePodPerWorkloadPerTick(t *testing.T) {
 // the kill; picks that were not killed are not followed.
 func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
 	srv := fakeapi.New(t, fakeapi.Pod(testNS, "a-0", nil), fakeapi.Pod(testNS, "b-0", nil), fakeapi.Pod(testNS, "c-0", nil))
-	follow := make(chan Result, 3)
+	follow := make(chan recovery.Kill, 3)
 	var deletes atomic.Int32
 	var followedBeforeSecond atomic.Int32
 	srv.Fail = func(r fakeapi.Request) *metav1.Status {
@@ -115,8 +117,8 @@ func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
 		t.Fatalf("%d kills followed, want the 2 the API server accepted", len(follow))
 	}
 	for i := range 2 {
-		if r := <-follow; r.Pod != reports[i].Pod || r.Deleted.IsZero() || r.uid == "" {
-			t.Errorf("followed %d: %s deleted at %v (uid %q), want %s with its kill's time and UID", i, r.Pod, r.Deleted, r.uid, reports[i].Pod)
+		if r := <-follow; r.Pod != reports[i].Pod || r.Deleted.IsZero() || r.UID == "" {
+			t.Errorf("followed %d: %s deleted at %v (uid %q), want %s with its kill's time and UID", i, r.Pod, r.Deleted, r.UID, reports[i].Pod)
 		}
 	}
 	k.dryRun = true
@@ -124,6 +126,32 @@ func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
 	k.kill(t.Context(), tick0)
 	if len(follow) != 0 {
 		t.Errorf("a dry run handed %d picks to the recovery, want none", len(follow))
+	}
+}
+
+// TestFollowHandsTheWholeKillOn: what the killer hands the recovery of a kill is all its verdict
+// needs of the report (its tick, the victim, its controllers, where its watches start, when it
+// was deleted, the gate of its tick's reports); a report of any other outcome is handed nothing.
+func TestFollowHandsTheWholeKillOn(t *testing.T) {
+	reported := make(chan struct{})
+	ctl := kube.OwnerRef{Kind: "ReplicaSet", Name: "web-7d9f", UID: "uid-rs"}
+	top := kube.OwnerRef{Kind: "Deployment", Name: "web", UID: "uid-deploy"}
+	r := Result{Time: tick0, Namespace: testNS, Pod: "web-7d9f-a", Outcome: OutcomeKilled, Deleted: tick0.Add(time.Second),
+		uid: "uid-web-a", controller: &ctl, top: &top, killRV: "42", reported: reported}
+	follow := make(chan recovery.Kill, 1)
+	k := &Killer{recover: follow}
+	k.follow(r)
+	want := recovery.Kill{Tick: tick0, Namespace: testNS, Pod: "web-7d9f-a", UID: "uid-web-a", Controller: &ctl, Top: &top, RV: "42",
+		Deleted: tick0.Add(time.Second), Reported: reported}
+	if got, _ := recvWithin(t, follow, "the kill"); got != want {
+		t.Errorf("handed on %+v, want %+v", got, want)
+	}
+	for _, o := range []Outcome{OutcomeDryRun, OutcomeError, OutcomeUnknown, OutcomeForbidden} {
+		r.Outcome = o
+		k.follow(r)
+		if len(follow) != 0 {
+			t.Errorf("a report %s handed %+v to the recovery, want nothing", o, <-follow)
+		}
 	}
 }
 
@@ -205,32 +233,4 @@ func TestEvictionRefusedByTwoPDBsIsBlocked(t *testing.T) {
 			assertPassed(t, last.Passed, []string{tt.passed})
 		})
 	}
-}
-
-// TestVerdictWaitsForItsTicksReports: a kill is followed from the moment it is accepted, but its
-// verdict (here at once: a bare pod is not replaced) goes to the notifier only once its tick has
-// handed its reports on, so Slack and the log never have a verdict before its kill's report.
-func TestVerdictWaitsForItsTicksReports(t *testing.T) {
-	rc := &recoverer{log: discardLogger(), now: func() time.Time { return tick0 }, after: time.After}
-	kills, verdicts := make(chan Result, 1), make(chan Recovery, 1)
-	reported := make(chan struct{})
-	kills <- Result{Namespace: testNS, Pod: "solo", Outcome: OutcomeKilled, uid: "uid-solo", reported: reported}
-	close(kills)
-	done := make(chan struct{})
-	go func() { rc.run(t.Context(), kills, verdicts); close(done) }()
-	select {
-	case v := <-verdicts:
-		t.Fatalf("verdict %+v sent before its tick's reports", v)
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(reported)
-	select {
-	case v := <-verdicts:
-		if v.Pod != "solo" || v.Status != statusNotReplaced {
-			t.Errorf("verdict %+v, want solo not replaced", v)
-		}
-	case <-time.After(waitWithin):
-		t.Fatalf("no verdict within %v of the tick's reports", waitWithin)
-	}
-	<-done
 }

@@ -1,4 +1,4 @@
-package main
+package recovery
 
 import (
 	"bytes"
@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -93,12 +92,12 @@ func (c *manualClock) asked() []time.Duration {
 
 // waitFor polls ok until it holds, failing after waitWithin with what saw says it last saw, or
 // at once if a verdict comes first (none is expected yet).
-func waitFor(t *testing.T, verdicts <-chan Recovery, what string, ok func() bool, saw func() string) {
+func waitFor(t *testing.T, verdicts <-chan Verdict, what string, ok func() bool, saw func() string) {
 	t.Helper()
 	for deadline := time.Now().Add(waitWithin); !ok(); time.Sleep(time.Millisecond) {
 		select {
 		case v := <-verdicts:
-			t.Fatalf("verdict %q (%s) while waiting for %s; last saw %s", v.Status, v.summary(), what, saw())
+			t.Fatalf("verdict %q (%s) while waiting for %s; last saw %s", v.Status, v.Summary(), what, saw())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -125,21 +124,21 @@ func TestRecoveryMilestonesFromTheServersTimes(t *testing.T) {
 	srv.AddWorkload(deployment(3))
 
 	clock := newManualClock(kill0.Add(1500*time.Millisecond), 5*time.Second)
-	rc := &recoverer{api: api, timeout: 10 * time.Second, now: clock.now, after: clock.after, log: discardLogger()}
+	rc := &Follower{API: api, Timeout: 10 * time.Second, Now: clock.now, After: clock.after, Log: discardLogger()}
 	v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
-	if v.Status != statusRecovered || v.Replacement != "web-7d9f-x" {
-		t.Fatalf("verdict %q (%s), want recovered by web-7d9f-x", v.Status, v.summary())
+	if v.Status != Recovered || v.Replacement != "web-7d9f-x" {
+		t.Fatalf("verdict %q (%s), want recovered by web-7d9f-x", v.Status, v.Summary())
 	}
-	if d := v.Created.after - 20*time.Millisecond; !v.Created.reached || d > 100*time.Millisecond || d < -100*time.Millisecond {
+	if d := v.Created.After - 20*time.Millisecond; !v.Created.Reached || d > 100*time.Millisecond || d < -100*time.Millisecond {
 		t.Errorf("created %+v, want within 100ms of 0.02 s, when the pod was created", v.Created)
 	}
 	for _, m := range []struct {
 		name string
-		m    milestone
+		m    Milestone
 	}{{"ready", v.Ready}, {"full strength", v.Full}} {
 		// Ready at 1.3 s, which the condition says to the second: 1 s at the least, and no
 		// later than when it was seen.
-		if !m.m.reached || m.m.after < time.Second || m.m.after > 1500*time.Millisecond {
+		if !m.m.Reached || m.m.After < time.Second || m.m.After > 1500*time.Millisecond {
 			t.Errorf("%s %+v, want from 1 s to 1.5 s", m.name, m.m)
 		}
 	}
@@ -156,7 +155,7 @@ func TestRecoveryOutlastsRoutineWatchCloses(t *testing.T) {
 	kill := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy)
 	srv.AddWorkload(deployment(2))
 	clock := newManualClock(kill0, time.Minute)
-	rc := &recoverer{api: api, timeout: 2 * time.Hour, now: clock.now, after: clock.after, log: discardLogger()}
+	rc := &Follower{API: api, Timeout: 2 * time.Hour, Now: clock.now, After: clock.after, Log: discardLogger()}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	verdicts := startFollow(t, rc, ctx, kill)
@@ -173,7 +172,7 @@ func TestRecoveryOutlastsRoutineWatchCloses(t *testing.T) {
 	}
 	clock.set(kill0.Add(2 * time.Hour))
 	v, _ := recvWithin(t, verdicts, "the verdict at the timeout")
-	if v.Status != statusNotRecovered || !strings.Contains(v.Why, "web: 2/3 ready after 2h0m0s") {
+	if v.Status != NotRecovered || !strings.Contains(v.Why, "web: 2/3 ready after 2h0m0s") {
 		t.Errorf("verdict %q (%s), want not recovered, 2/3 after 2h", v.Status, v.Why)
 	}
 }
@@ -190,9 +189,9 @@ func TestRecoveryWatchFailuresBackOff(t *testing.T) {
 		return nil
 	}
 	clock := newManualClock(kill0, time.Hour)
-	rc := &recoverer{api: api, timeout: 2 * time.Hour, now: clock.now, after: clock.after, log: discardLogger()}
+	rc := &Follower{API: api, Timeout: 2 * time.Hour, Now: clock.now, After: clock.after, Log: discardLogger()}
 	v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
-	if v.Status != statusUnknown || !strings.Contains(v.Why, "leader changed") || !strings.Contains(v.Why, "failed 10 times in a row") {
+	if v.Status != Unknown || !strings.Contains(v.Why, "leader changed") || !strings.Contains(v.Why, "failed 10 times in a row") {
 		t.Errorf("verdict %q (%s), want unknown after 10 failures, the last's error", v.Status, v.Why)
 	}
 	var backoffs []time.Duration
@@ -223,12 +222,12 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, api := recoveryWorld(t)
 			srv.Add(ownedPod("web-7d9f-d", "uid-web-d", webRS, true))
-			var kills []Result
+			var kills []Kill
 			for _, n := range []string{"a", "b", "c", "d"} {
 				kills = append(kills, killFor(t, api, "web-7d9f-"+n, types.UID("uid-web-"+n), webRS, webDeploy))
 			}
 			clock := newManualClock(kill0.Add(time.Second), time.Second) // the follows' settling waits too
-			rc := &recoverer{api: api, timeout: 10 * time.Second, now: clock.now, after: clock.after, log: discardLogger()}
+			rc := &Follower{API: api, Timeout: 10 * time.Second, Now: clock.now, After: clock.after, Log: discardLogger()}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			verdicts := startFollow(t, rc, ctx, kills...)
@@ -243,7 +242,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 			waitFor(t, verdicts, "every follow to see every new pod", func() bool { return clock.readCount() >= want },
 				func() string { return fmt.Sprintf("%d clock reads, want %d", clock.readCount(), want) })
 			clock.set(kill0.Add(11 * time.Second)) // past the timeout, from the kill or from the start
-			got := map[string]Recovery{}
+			got := map[string]Verdict{}
 			for range kills {
 				v, _ := recvWithin(t, verdicts, "the verdicts at the timeout")
 				got[v.Pod] = v
@@ -251,10 +250,10 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 			for i, k := range kills {
 				v := got[k.Pod]
 				if v.Replacement != tt.want[i] {
-					t.Errorf("kill %d (%s): replacement %q (%s), want %q", i+1, k.Pod, v.Replacement, v.summary(), tt.want[i])
+					t.Errorf("kill %d (%s): replacement %q (%s), want %q", i+1, k.Pod, v.Replacement, v.Summary(), tt.want[i])
 				}
-				if tt.want[i] == "" && (v.Created.reached || !strings.Contains(v.Why, "no replacement created")) {
-					t.Errorf("kill %d (%s): %s, want no replacement created", i+1, k.Pod, v.summary())
+				if tt.want[i] == "" && (v.Created.Reached || !strings.Contains(v.Why, "no replacement created")) {
+					t.Errorf("kill %d (%s): %s, want no replacement created", i+1, k.Pod, v.Summary())
 				}
 			}
 		})
@@ -266,12 +265,12 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 // within the grace of a shutdown.
 func TestVerdictIsNeverDropped(t *testing.T) {
 	var behind syncBuffer
-	rc := &recoverer{log: slog.New(slog.NewJSONHandler(&behind, nil)), now: func() time.Time { return kill0 }, after: newManualClock(kill0, time.Hour).after}
-	verdicts := make(chan Recovery, 1)
-	verdicts <- Recovery{Pod: "web-1"} // the notifier is behind
+	rc := &Follower{Log: slog.New(slog.NewJSONHandler(&behind, nil)), Grace: testGrace, Now: func() time.Time { return kill0 }, After: newManualClock(kill0, time.Hour).after}
+	verdicts := make(chan Verdict, 1)
+	verdicts <- Verdict{Pod: "web-1"} // the notifier is behind
 	sent := make(chan struct{})
 	go func() {
-		rc.finish(t.Context(), verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-2", Status: statusRecovered})
+		rc.finish(t.Context(), verdicts, Kill{}, Verdict{Namespace: testNS, Pod: "web-2", Status: Recovered})
 		close(sent)
 	}()
 	// The verdict is logged, then handed on: the notifier takes the one before only after.
@@ -288,23 +287,23 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 	recvWithin(t, sent, "finish to return")
 
 	var logs bytes.Buffer
-	stopping := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
-		after: newManualClock(kill0, shutdownGrace).after} // the grace never passes
+	stopping := &Follower{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Grace: testGrace, Now: func() time.Time { return kill0 },
+		After: newManualClock(kill0, testGrace).after} // the grace never passes
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	stopping.finish(ctx, verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-3", Status: statusUnknown, Why: "macaque stopped"}) // room: sent
+	stopping.finish(ctx, verdicts, Kill{}, Verdict{Namespace: testNS, Pod: "web-3", Status: Unknown, Why: "macaque stopped"}) // room: sent
 	// Full, never read, macaque stopping: dropped once the grace has passed (at once, on this clock).
 	clock := newManualClock(kill0, time.Minute)
-	stopping.after = clock.after
-	stopping.finish(ctx, verdicts, Result{}, Recovery{Namespace: testNS, Pod: "web-4", Status: statusUnknown, Why: "macaque stopped"})
+	stopping.After = clock.after
+	stopping.finish(ctx, verdicts, Kill{}, Verdict{Namespace: testNS, Pod: "web-4", Status: Unknown, Why: "macaque stopped"})
 	if v := <-verdicts; v.Pod != "web-3" {
 		t.Errorf("verdict of %s queued, want web-3's", v.Pod)
 	}
 	if !strings.Contains(logs.String(), `"msg":"notifier gone, dropping verdict","namespace":"shop","pod":"web-4","verdict":"unknown","dropped_total":1`) {
 		t.Errorf("log %s, want web-4's verdict dropped, counted", logs.String())
 	}
-	if w := clock.asked(); len(w) != 1 || w[0] != shutdownGrace {
-		t.Errorf("timers %v, want one of shutdownGrace", w)
+	if w := clock.asked(); len(w) != 1 || w[0] != testGrace {
+		t.Errorf("timers %v, want one of testGrace", w)
 	}
 }
 
@@ -334,29 +333,29 @@ func (*idleAPI) ListEvents(context.Context, string, types.UID) ([]kube.SeenEvent
 func TestOneTickOfKillsIsAllFollowed(t *testing.T) {
 	api := &idleAPI{}
 	never := func(time.Duration) <-chan time.Time { return nil } // no timer fires: their end is macaque's stop
-	rc := &recoverer{api: api, timeout: time.Hour, now: func() time.Time { return kill0 }, after: never, log: discardLogger()}
-	kills := make(chan Result, maxVictims)
-	for i := range maxVictims {
-		kills <- Result{Namespace: testNS, Pod: fmt.Sprint("web-7d9f-", i), Outcome: OutcomeKilled, Deleted: kill0,
-			uid: types.UID(fmt.Sprint("uid-", i)), killRV: "1", controller: &webRS, top: &webDeploy}
+	rc := &Follower{API: api, Timeout: time.Hour, Now: func() time.Time { return kill0 }, After: never, Log: discardLogger()}
+	kills := make(chan Kill, tickVictims)
+	for i := range tickVictims {
+		kills <- Kill{Namespace: testNS, Pod: fmt.Sprint("web-7d9f-", i), Deleted: kill0,
+			UID: types.UID(fmt.Sprint("uid-", i)), RV: "1", Controller: &webRS, Top: &webDeploy}
 	}
 	close(kills)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	verdicts := make(chan Recovery)
-	go rc.run(ctx, kills, verdicts)
-	waitFor(t, verdicts, "every kill's two watches", func() bool { return api.watches.Load() >= 2*maxVictims },
+	verdicts := make(chan Verdict)
+	go rc.Run(ctx, kills, verdicts)
+	waitFor(t, verdicts, "every kill's two watches", func() bool { return api.watches.Load() >= 2*tickVictims },
 		func() string { return fmt.Sprintf("%d watches", api.watches.Load()) })
 	cancel()
 	got := 0
 	for v := range verdicts {
 		got++
-		if v.Status != statusUnknown || v.Why != "macaque stopped" {
+		if v.Status != Unknown || v.Why != "macaque stopped" {
 			t.Errorf("%s: %q (%s), want unknown: macaque stopped", v.Pod, v.Status, v.Why)
 		}
 	}
-	if got != maxVictims {
-		t.Errorf("%d verdicts, want one for each of the %d kills", got, maxVictims)
+	if got != tickVictims {
+		t.Errorf("%d verdicts, want one for each of the %d kills", got, tickVictims)
 	}
 }
 
@@ -424,7 +423,7 @@ func TestClaimsInKillOrder(t *testing.T) {
 			var cl claims
 			var kills []*claim
 			for i, rv := range tt.killRVs {
-				kills = append(kills, cl.register("uid-top", Result{Pod: fmt.Sprint("victim-", i), killRV: rv}, tt.sts))
+				kills = append(kills, cl.register("uid-top", Kill{Pod: fmt.Sprint("victim-", i), RV: rv}, tt.sts))
 			}
 			for _, s := range tt.steps {
 				if s.expire {
@@ -479,9 +478,9 @@ func TestClaimReleasedWhateverTheEnd(t *testing.T) {
 				return nil
 			}
 			kill := killFor(t, api, "web-7d9f-a", "uid-web-a", tt.ctl, tt.top)
-			rc := &recoverer{api: api, timeout: time.Hour, now: func() time.Time { return kill0 }, after: newManualClock(kill0, 2*time.Hour).after, log: discardLogger()}
+			rc := &Follower{API: api, Timeout: time.Hour, Now: func() time.Time { return kill0 }, After: newManualClock(kill0, 2*time.Hour).after, Log: discardLogger()}
 			v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
-			if v.Status != statusUnknown || !strings.Contains(v.Why, tt.why) {
+			if v.Status != Unknown || !strings.Contains(v.Why, tt.why) {
 				t.Errorf("verdict %q (%s), want unknown: %s", v.Status, v.Why, tt.why)
 			}
 			rc.claims.mu.Lock()

@@ -1,4 +1,4 @@
-package main
+package recovery
 
 import (
 	"context"
@@ -8,17 +8,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/policy"
-
 	"github.com/macaque-chaos/macaque/internal/kube"
-
+	"github.com/macaque-chaos/macaque/internal/policy"
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// follower is one kill's follow: what its watches have shown of the workload so far.
-type follower struct {
-	rc          *recoverer
-	r           Result
+// tracker is one kill's follow: what its watches have shown of the workload so far.
+type tracker struct {
+	rc          *Follower
+	kill        Kill
 	claim       *claim
 	direct, top kube.OwnerRef // the victim's controller, and the workload above it (or it)
 	dk, tk      kube.WorkloadKind
@@ -40,36 +38,36 @@ type follower struct {
 	via string
 }
 
-// followed is what a follow of r follows: the victim's controller, and the top controller
+// followed is what a follow of kill follows: the victim's controller, and the top controller
 // whose full strength is the recovery; ok is false, and why says why, for a kind macaque
 // cannot read.
-func followed(r Result) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, why string) {
-	direct = *r.controller
+func followed(kill Kill) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, why string) {
+	direct = *kill.Controller
 	dk, ok := kube.CheckedKind(direct)
 	if !ok {
 		return direct, direct, dk, dk, fmt.Sprintf("macaque cannot follow a %s: it reads only ReplicaSets, Deployments, StatefulSets, DaemonSets and ReplicationControllers", direct.Kind)
 	}
 	top, tk = direct, dk
-	if r.top != nil {
-		if k, ok := kube.CheckedKind(*r.top); ok {
-			top, tk = *r.top, k
+	if kill.Top != nil {
+		if k, ok := kube.CheckedKind(*kill.Top); ok {
+			top, tk = *kill.Top, k
 		}
 	}
 	return direct, top, dk, tk, ""
 }
 
-// follow watches r's workload until it is back at full strength, the timeout (from the kill)
+// follow watches kill's workload until it is back at full strength, the timeout (from the kill)
 // passes or ctx is done, and returns the verdict. Full strength is judged on the top controller
 // (the Deployment above a ReplicaSet), as the guard judges it before a kill, whichever
-// ReplicaSet brought it back. The replacement is the pod of the workload that c, r's claim,
+// ReplicaSet brought it back. The replacement is the pod of the workload that c, kill's claim,
 // is matched to: created after the kill, one to one with the other kills followed; for a
 // StatefulSet, a pod of the victim's name with a new UID.
-func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
+func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim) Verdict {
 	var named types.UID
 	// However it ends: a claim left open would hold the later kills' replacements back.
 	defer func() { rc.claims.release(c, named) }()
-	v := rc.base(r, statusUnknown)
-	direct, top, dk, tk, why := followed(r)
+	v := rc.base(kill, Unknown)
+	direct, top, dk, tk, why := followed(kill)
 	v.Workload = top.String()
 	if why != "" {
 		v.Why = why
@@ -79,12 +77,12 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		v.Why = "macaque stopped"
 		return v
 	}
-	start := rc.now()
-	f := &follower{rc: rc, r: r, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: r.Deleted, started: start}
+	start := rc.Now()
+	f := &tracker{rc: rc, kill: kill, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted, started: start}
 	if f.deleted.IsZero() {
 		f.deleted = start
 	}
-	deadline := rc.after(max(0, f.deleted.Add(rc.timeout).Sub(start)))
+	deadline := rc.After(max(0, f.deleted.Add(rc.Timeout).Sub(start)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sel, err := f.start(ctx)
@@ -93,20 +91,20 @@ func (rc *recoverer) follow(ctx context.Context, r Result, c *claim) Recovery {
 		return v
 	}
 	events := make(chan kube.WatchEvent)
-	pods := kube.WatchQuery{Prefix: "/api/v1", Namespace: r.Namespace, Resource: "pods", LabelSelector: sel}
-	ctl := kube.WatchQuery{Prefix: tk.Prefix, Namespace: r.Namespace, Resource: tk.Resource, FieldSelector: "metadata.name=" + top.Name}
+	pods := kube.WatchQuery{Prefix: "/api/v1", Namespace: kill.Namespace, Resource: "pods", LabelSelector: sel}
+	ctl := kube.WatchQuery{Prefix: tk.Prefix, Namespace: kill.Namespace, Resource: tk.Resource, FieldSelector: "metadata.name=" + top.Name}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // before wg.Wait: the watches end with ctx
-	wg.Go(func() { rc.stream(ctx, pods, r.killRV, events, kube.DecodePod, nil) })
-	wg.Go(func() { rc.stream(ctx, ctl, r.killRV, events, kube.DecodeWorkload, f.reread) })
+	wg.Go(func() { rc.stream(ctx, pods, kill.RV, events, kube.DecodePod, nil) })
+	wg.Go(func() { rc.stream(ctx, ctl, kill.RV, events, kube.DecodeWorkload, f.reread) })
 	v, named = f.watch(ctx, v, events, deadline)
 	return v
 }
 
 // watch takes the events of the follow's watches until the verdict, which it returns with the
 // UID of the replacement it names.
-func (f *follower) watch(ctx context.Context, v Recovery, events <-chan kube.WatchEvent, deadline <-chan time.Time) (Recovery, types.UID) {
+func (f *tracker) watch(ctx context.Context, v Verdict, events <-chan kube.WatchEvent, deadline <-chan time.Time) (Verdict, types.UID) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -119,7 +117,7 @@ func (f *follower) watch(ctx context.Context, v Recovery, events <-chan kube.Wat
 				v.Why = stoppedOr(ctx, e.Err.Error())
 				return v, ""
 			}
-			at := f.rc.now()
+			at := f.rc.Now()
 			f.handle(ctx, e, at)
 			if f.backAtFull() {
 				return f.recovered(ctx, v, events, at)
@@ -131,10 +129,10 @@ func (f *follower) watch(ctx context.Context, v Recovery, events <-chan kube.Wat
 // start reads the top controller, whose selector finds the pods to watch: those of every
 // ReplicaSet of a Deployment, so that a rollout's are seen. When it cannot be read, the
 // victim's own controller's pods are watched.
-func (f *follower) start(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+func (f *tracker) start(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	w, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	w, err := f.rc.API.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
 	if err == nil {
 		f.atStart, f.lastShown = w, w
 		sel, err := podSelector(f.tk, w)
@@ -144,7 +142,7 @@ func (f *follower) start(ctx context.Context) (string, error) {
 	} else if f.top == f.direct {
 		return "", fmt.Errorf("read %s: %w", f.direct, err)
 	}
-	owner, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.dk, f.direct.Name)
+	owner, err := f.rc.API.GetWorkload(ctx, f.kill.Namespace, f.dk, f.direct.Name)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", f.direct, err)
 	}
@@ -161,19 +159,19 @@ func wrapIf(err error, what string) error {
 }
 
 // reread is the top controller read again, as an event of its watch, after the watch expired.
-func (f *follower) reread(ctx context.Context) (kube.WatchEvent, bool) {
-	ctx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
+func (f *tracker) reread(ctx context.Context) (kube.WatchEvent, bool) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	w, err := f.rc.api.GetWorkload(ctx, f.r.Namespace, f.tk, f.top.Name)
+	w, err := f.rc.API.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
 	if err != nil {
-		f.rc.log.Debug("could not read a workload again after its watch expired", "namespace", f.r.Namespace, "workload", f.top.String(), "err", err)
+		f.rc.Log.Debug("could not read a workload again after its watch expired", "namespace", f.kill.Namespace, "workload", f.top.String(), "err", err)
 		return kube.WatchEvent{}, false
 	}
 	return kube.WatchEvent{Kind: kindReread, Workload: &w}, true
 }
 
 // handle takes one event, seen at at.
-func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) {
+func (f *tracker) handle(ctx context.Context, e kube.WatchEvent, at time.Time) {
 	switch {
 	case e.Kind == kindExpired:
 		f.rc.claims.expired(f.claim)
@@ -184,7 +182,7 @@ func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) 
 		if policy.Strength(f.tk, *e.Workload) != "" {
 			f.short = true
 		}
-		if e.Kind == kindReread && kube.RVBefore(f.r.killRV, e.Workload.Metadata.ResourceVersion) {
+		if e.Kind == kindReread && kube.RVBefore(f.kill.RV, e.Workload.Metadata.ResourceVersion) {
 			f.resynced = true
 		}
 	}
@@ -192,9 +190,9 @@ func (f *follower) handle(ctx context.Context, e kube.WatchEvent, at time.Time) 
 
 // pod records an event of a pod: one of the workload's created since the kill, or a change to
 // one, goes to the claims; every pod's tells how far the follow has read.
-func (f *follower) pod(ctx context.Context, kind string, p *kube.WatchedPod, at time.Time) {
+func (f *tracker) pod(ctx context.Context, kind string, p *kube.WatchedPod, at time.Time) {
 	rs, ours := f.ofTop(ctx, p)
-	added := ours && kind == "ADDED" && p.Metadata.UID != f.r.uid
+	added := ours && kind == "ADDED" && p.Metadata.UID != f.kill.UID
 	np := newPod{uid: p.Metadata.UID, name: p.Metadata.Name, rs: rs, rv: p.Metadata.ResourceVersion,
 		created: p.Metadata.CreationTimestamp.Time, seen: at, seenSince: f.started}
 	ready := false
@@ -212,7 +210,7 @@ func (f *follower) pod(ctx context.Context, kind string, p *kube.WatchedPod, at 
 // ofTop says whether p is a pod of the workload followed, and names its ReplicaSet: one the
 // victim's controller controls, or (below a Deployment) one of the Deployment's ReplicaSets,
 // read once to learn whose it is.
-func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool) {
+func (f *tracker) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool) {
 	ctl, ok := kube.ControllerOf(p.Metadata.OwnerReferences)
 	if !ok {
 		return "", false
@@ -225,11 +223,11 @@ func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool)
 	}
 	mine, known := f.owners[ctl.UID]
 	if !known {
-		readCtx, cancel := context.WithTimeout(ctx, defaultTimeouts.ReadBack)
-		rs, err := f.rc.api.GetWorkload(readCtx, f.r.Namespace, kube.KindReplicaSet, ctl.Name)
+		readCtx, cancel := context.WithTimeout(ctx, readTimeout)
+		rs, err := f.rc.API.GetWorkload(readCtx, f.kill.Namespace, kube.KindReplicaSet, ctl.Name)
 		cancel()
 		if err != nil {
-			f.rc.log.Debug("could not read the replicaset of a new pod", "namespace", f.r.Namespace, "pod", p.Metadata.Name, "err", err)
+			f.rc.Log.Debug("could not read the replicaset of a new pod", "namespace", f.kill.Namespace, "pod", p.Metadata.Name, "err", err)
 			return "", false // not remembered: read again at its next event
 		}
 		up, ok := rs.Controller()
@@ -247,7 +245,7 @@ func (f *follower) ofTop(ctx context.Context, p *kube.WatchedPod) (string, bool)
 // a scale), or read again after its watch expired, or at or after the replacement was Ready. The controller's status counts a
 // replacement Ready only after the pod's own update, so a full strength shown before it is a
 // state from before the kill was counted.
-func (f *follower) backAtFull() bool {
+func (f *tracker) backAtFull() bool {
 	if f.latest == nil || policy.Strength(f.tk, *f.latest) != "" {
 		return false
 	}
@@ -259,25 +257,25 @@ func (f *follower) backAtFull() bool {
 }
 
 // recovered is the verdict recovered, the workload back at full strength as seen at at.
-func (f *follower) recovered(ctx context.Context, v Recovery, events <-chan kube.WatchEvent, at time.Time) (Recovery, types.UID) {
+func (f *tracker) recovered(ctx context.Context, v Verdict, events <-chan kube.WatchEvent, at time.Time) (Verdict, types.UID) {
 	shown := *f.latest // the settling may take later events
 	p := f.settle(ctx, &v, events, shown.Metadata.ResourceVersion)
-	v.Status, v.Strength = statusRecovered, strengthOf(f.tk, shown)
+	v.Status, v.Strength = Recovered, strengthOf(f.tk, shown)
 	lower := f.milestones(&v, p)
 	full := at
 	if last, ok := f.rc.claims.lastReady(f.claim, f.deleted); ok {
 		// Back when the last pod it waited for was available, which it shows only later.
 		full = clamp(last.Add(f.minReady), lower, at)
 	}
-	v.Full = milestone{full.Sub(f.deleted), true}
+	v.Full = Milestone{full.Sub(f.deleted), true}
 	v.Through = f.through()
 	return v, uidOf(p)
 }
 
 // timedOut is the verdict not recovered: the timeout has passed.
-func (f *follower) timedOut(ctx context.Context, v Recovery, events <-chan kube.WatchEvent) (Recovery, types.UID) {
+func (f *tracker) timedOut(ctx context.Context, v Verdict, events <-chan kube.WatchEvent) (Verdict, types.UID) {
 	p := f.settle(ctx, &v, events, "")
-	v.Status = statusNotRecovered
+	v.Status = NotRecovered
 	f.milestones(&v, p)
 	v.Why = joinNotes(f.missing(ctx, p), v.Why)
 	if f.latest != nil {
@@ -303,7 +301,7 @@ const settleWait = 5 * time.Second
 // caught up with its workload's (the replacement of a workload back at full strength was
 // Ready before it), taking this follow's own events meanwhile; nil, with why in v, when none
 // can be told.
-func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan kube.WatchEvent, until string) *newPod {
+func (f *tracker) settle(ctx context.Context, v *Verdict, events <-chan kube.WatchEvent, until string) *newPod {
 	var timer <-chan time.Time
 	for {
 		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
@@ -312,13 +310,13 @@ func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan kube.W
 			return p
 		}
 		if timer == nil {
-			timer = f.rc.after(settleWait)
+			timer = f.rc.After(settleWait)
 		}
 		select {
 		case <-changed:
 		case e := <-events:
 			if e.Err == nil {
-				f.handle(ctx, e, f.rc.now())
+				f.handle(ctx, e, f.rc.Now())
 			}
 		case <-timer:
 			// Its own pods' watch behind is no reason to name none: it has what it has seen.
@@ -337,18 +335,18 @@ func (f *follower) settle(ctx context.Context, v *Recovery, events <-chan kube.W
 // milestones sets the replacement p's name and the times it was created and Ready, from the
 // best evidence: the server's timestamps (to the second) no earlier than the kill, nor than an
 // earlier milestone, and no later than when the event was seen. It returns the latest.
-func (f *follower) milestones(v *Recovery, p *newPod) time.Time {
+func (f *tracker) milestones(v *Verdict, p *newPod) time.Time {
 	if p == nil {
 		return f.deleted
 	}
 	v.Replacement = p.name
 	created := p.createdAt(f.deleted)
-	v.Created = milestone{created.Sub(f.deleted), true}
+	v.Created = Milestone{created.Sub(f.deleted), true}
 	if p.readySeen.IsZero() {
 		return created
 	}
 	ready := p.readyTime(f.deleted)
-	v.Ready = milestone{ready.Sub(f.deleted), true}
+	v.Ready = Milestone{ready.Sub(f.deleted), true}
 	return ready
 }
 
@@ -404,7 +402,7 @@ func clamp(t, lo, hi time.Time) time.Time {
 
 // through says how the workload got back other than by a replacement from the victim's own
 // controller: "a rollout to web-5c6d", "a scale from 3 to 2".
-func (f *follower) through() string {
+func (f *tracker) through() string {
 	var parts []string
 	if f.via != "" {
 		parts = append(parts, "a rollout to "+f.via)
@@ -447,7 +445,7 @@ func watchBackoff(n int) time.Duration {
 // at most, then its error is sent, last. One that expired (410) resumes from the present (where
 // the API server sends the workload's state first), after reread's event (the workload read
 // again); without reread (the pods'), it ends with a kindExpired event.
-func (rc *recoverer) stream(ctx context.Context, q kube.WatchQuery, rv string, out chan<- kube.WatchEvent,
+func (rc *Follower) stream(ctx context.Context, q kube.WatchQuery, rv string, out chan<- kube.WatchEvent,
 	decode func(string, json.RawMessage) (kube.WatchEvent, error), reread func(context.Context) (kube.WatchEvent, bool)) {
 	send := func(w kube.WatchEvent) bool {
 		select {
@@ -482,7 +480,7 @@ func (rc *recoverer) stream(ctx context.Context, q kube.WatchQuery, rv string, o
 		select {
 		case <-ctx.Done():
 			return
-		case <-rc.after(wait):
+		case <-rc.After(wait):
 		}
 	}
 }
@@ -490,13 +488,13 @@ func (rc *recoverer) stream(ctx context.Context, q kube.WatchQuery, rv string, o
 // failed takes a watch's failures-th failure in a row, err: past maxFailures, it sends the
 // error and returns false; after a 410, it resumes from the present ("", returned) after
 // reread's event, or ends (false) after a kindExpired one.
-func (rc *recoverer) failed(ctx context.Context, q kube.WatchQuery, rv string, failures int, err error,
+func (rc *Follower) failed(ctx context.Context, q kube.WatchQuery, rv string, failures int, err error,
 	send func(kube.WatchEvent) bool, reread func(context.Context) (kube.WatchEvent, bool)) (string, bool) {
 	if failures >= maxFailures {
 		send(kube.WatchEvent{Err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
 		return rv, false
 	}
-	rc.log.Debug("recovery watch failed, retrying", "watch", q.String(), "failures", failures, "err", err)
+	rc.Log.Debug("recovery watch failed, retrying", "watch", q.String(), "failures", failures, "err", err)
 	if !kube.Expired(err) {
 		return rv, true
 	}
@@ -505,9 +503,9 @@ func (rc *recoverer) failed(ctx context.Context, q kube.WatchQuery, rv string, f
 
 // watchOnce runs one watch of q from rv to its end and returns the last resourceVersion seen,
 // and the error that ended it, nil when the API server closed it (stream names q in it).
-func (rc *recoverer) watchOnce(ctx context.Context, q kube.WatchQuery, rv string, send func(kube.WatchEvent) bool,
+func (rc *Follower) watchOnce(ctx context.Context, q kube.WatchQuery, rv string, send func(kube.WatchEvent) bool,
 	decode func(string, json.RawMessage) (kube.WatchEvent, error)) (string, error) {
-	body, err := rc.api.Watch(ctx, q, rv)
+	body, err := rc.API.Watch(ctx, q, rv)
 	if err != nil {
 		return rv, err
 	}
@@ -527,7 +525,7 @@ func (rc *recoverer) watchOnce(ctx context.Context, q kube.WatchQuery, rv string
 
 // resync sends what stands for the events an expired watch missed; false when it is not to be
 // resumed, or ctx is done.
-func (rc *recoverer) resync(ctx context.Context, reread func(context.Context) (kube.WatchEvent, bool), send func(kube.WatchEvent) bool) bool {
+func (rc *Follower) resync(ctx context.Context, reread func(context.Context) (kube.WatchEvent, bool), send func(kube.WatchEvent) bool) bool {
 	if reread == nil {
 		send(kube.WatchEvent{Kind: kindExpired})
 		return false

@@ -1,4 +1,4 @@
-package main
+package recovery
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -16,7 +15,7 @@ import (
 // of the kills. A ReplicaSet recreates "a" pod, not a given one, so when several kills of one
 // workload are followed at once, the first pod created after them is the first kill's
 // replacement, the next the second's, and so on; a follow that took the first new pod it saw
-// would name one pod for every kill. The follows of the recoverer share it.
+// would name one pod for every kill. The follows of the Follower share it.
 type claims struct {
 	mu    sync.Mutex
 	byTop map[types.UID]*workloadClaims
@@ -71,7 +70,7 @@ type newPod struct {
 
 // register adds a kill of the workload top, after those already registered: call it in the order
 // of the kills.
-func (cl *claims) register(top types.UID, r Result, byName bool) *claim {
+func (cl *claims) register(top types.UID, kill Kill, byName bool) *claim {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.byTop == nil {
@@ -82,7 +81,7 @@ func (cl *claims) register(top types.UID, r Result, byName bool) *claim {
 		w = &workloadClaims{}
 		cl.byTop[top] = w
 	}
-	c := &claim{top: top, victim: r.Pod, byName: byName, killRV: r.killRV, progress: r.killRV}
+	c := &claim{top: top, victim: kill.Pod, byName: byName, killRV: kill.RV, progress: kill.RV}
 	w.kills = append(w.kills, c)
 	cl.notify()
 	return c

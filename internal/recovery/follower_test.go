@@ -1,4 +1,4 @@
-package main
+package recovery
 
 import (
 	"bytes"
@@ -15,16 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/kube"
-
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/telemetry"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 )
 
 // syncClock is a clock each read of which the test answers: the follower reads it as it
@@ -53,7 +51,7 @@ func (c *syncClock) after(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits = append(c.waits, d)
-	if d == shutdownGrace {
+	if d == testGrace {
 		return nil // the notifier takes every verdict in these tests
 	}
 	if d != c.deadline {
@@ -167,15 +165,11 @@ func recoveryWorld(t *testing.T) (*fakeapi.Server, *kube.Client) {
 	srv.AddWorkload(deployment(3))
 	srv.AddWorkload(replicaSet(""))
 	srv.AddWorkload(statefulSet(3))
-	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, api
+	return srv, clientOf(t, srv)
 }
 
 // killFor deletes pod (as the killer does, through the API) and returns its report.
-func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controller, top kube.OwnerRef) Result {
+func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controller, top kube.OwnerRef) Kill {
 	t.Helper()
 	rv, err := api.Delete(boundedCtx(t), testNS, pod, kube.Pod{UID: uid}, nil)
 	if err != nil {
@@ -184,27 +178,27 @@ func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controll
 	if rv == "" {
 		t.Fatal("the DELETE's answer carried no resourceVersion")
 	}
-	return Result{Time: tick0, Namespace: testNS, Pod: pod, Outcome: OutcomeKilled, Deleted: kill0, uid: uid, killRV: rv, controller: &controller, top: &top}
+	return Kill{Tick: tick0, Namespace: testNS, Pod: pod, Deleted: kill0, UID: uid, RV: rv, Controller: &controller, Top: &top}
 }
 
 // startFollow runs rc on kills, returning the verdicts channel; ctx's cancel stops it.
-func startFollow(t *testing.T, rc *recoverer, ctx context.Context, kills ...Result) <-chan Recovery {
+func startFollow(t *testing.T, rc *Follower, ctx context.Context, kills ...Kill) <-chan Verdict {
 	t.Helper()
-	in := make(chan Result, len(kills))
+	in := make(chan Kill, len(kills))
 	for _, k := range kills {
 		in <- k
 	}
 	close(in)
-	out := make(chan Recovery, 8)
-	go rc.run(ctx, in, out)
+	out := make(chan Verdict, 8)
+	go rc.Run(ctx, in, out)
 	return out
 }
 
-// newTestRecoverer is a recoverer on clock, whose follows start at the kill (the test tells
+// newTestRecoverer is a Follower on clock, whose follows start at the kill (the test tells
 // clock 0 first): the timer of the timeout is of timeout.
-func newTestRecoverer(api recoveryAPI, clock *syncClock, timeout time.Duration) *recoverer {
+func newTestRecoverer(api API, clock *syncClock, timeout time.Duration) *Follower {
 	clock.deadline = timeout
-	return &recoverer{api: api, timeout: timeout, now: clock.now, after: clock.after, log: discardLogger()}
+	return &Follower{API: api, Timeout: timeout, Now: clock.now, After: clock.after, Log: discardLogger(), Grace: testGrace}
 }
 
 // seen is an Event about ref, last seen at kill0+at: written through events.k8s.io (eventTime,
@@ -222,7 +216,7 @@ func seen(ref corev1.ObjectReference, typ, reason, note string, at time.Duration
 	return e
 }
 
-// recordingObserver records what a recoverer observes.
+// recordingObserver records what a Follower observes.
 type recordingObserver struct {
 	mu     sync.Mutex
 	stages []string
@@ -257,7 +251,7 @@ func TestRecoveryVerdict(t *testing.T) {
 		play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
 		timeout bool // fire the timeout after play
 		compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
-		want    recoveryStatus
+		want    Status
 		created time.Duration // 0: not reached
 		ready   time.Duration
 		full    time.Duration
@@ -278,7 +272,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(4.1))
 			},
-			want: statusRecovered, created: second(0.3), ready: second(4.1), full: second(4.1), repl: "web-7d9f-x",
+			want: Recovered, created: second(0.3), ready: second(4.1), full: second(4.1), repl: "web-7d9f-x",
 			summary: "web lost web-7d9f-a: replacement web-7d9f-x created in 0.3 s, Ready in 4.1 s, web back to 3/3 in 4.1 s",
 		},
 		{
@@ -294,7 +288,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(2.5))
 			},
 			// Back when the replacement was Ready: the server's status says no more precisely.
-			want: statusRecovered, created: second(0.5), ready: second(2), full: second(2), repl: "web-7d9f-x",
+			want: Recovered, created: second(0.5), ready: second(2), full: second(2), repl: "web-7d9f-x",
 		},
 		{
 			name: "a sibling's change is no replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -312,7 +306,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(1.5))
 			},
-			want: statusRecovered, created: second(1), ready: second(1), full: second(1), repl: "web-7d9f-y",
+			want: Recovered, created: second(1), ready: second(1), full: second(1), repl: "web-7d9f-y",
 		},
 		{
 			name: "replacement pending past the timeout: not recovered, saying why", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -326,7 +320,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.Add(p)
 				clock.tell(t, second(0.2))
 			},
-			timeout: true, want: statusNotRecovered, created: second(0.2), repl: "web-7d9f-x",
+			timeout: true, want: NotRecovered, created: second(0.2), repl: "web-7d9f-x",
 			why: []string{"web: 2/3 ready after 10s", "web-7d9f-x is Pending: 0/1 nodes are available: 1 node(s) didn't match"}, notWhy: []string{"ContainersNotReady"},
 		},
 		{
@@ -336,7 +330,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(2))
 				clock.tell(t, second(0.1))
 			},
-			timeout: true, want: statusNotRecovered,
+			timeout: true, want: NotRecovered,
 			why: []string{"web: 2/3 ready after 10s", "no replacement created (ReplicaSet web-7d9f: pods \"web-7d9f-z\" is forbidden: exceeded quota"},
 		},
 		{
@@ -364,7 +358,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.Add(p)
 				clock.tell(t, second(0.4))
 			},
-			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
+			timeout: true, want: NotRecovered, created: second(0.4), repl: "web-7d9f-x",
 			why:    []string{"web-7d9f-x is Running: containers with unready status: [app]; app: CrashLoopBackOff (back-off 40s restarting failed container=app), restarted 4 times, last exit 1 (Error); latest event: Warning BackOff: Back-off restarting failed container app"},
 			notWhy: []string{"sidecar", "Pulled", "macaque's own"},
 		},
@@ -381,7 +375,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, false))
 				clock.tell(t, second(0.4))
 			},
-			timeout: true, want: statusNotRecovered, created: second(0.4), repl: "web-7d9f-x",
+			timeout: true, want: NotRecovered, created: second(0.4), repl: "web-7d9f-x",
 			why: []string{"web: at full strength but its replacement is not Ready after 10s; web-7d9f-x is Pending: ContainersNotReady"}, notWhy: []string{"event", "forbidden"},
 		},
 		{
@@ -395,7 +389,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(statefulSet(2))
 				clock.tell(t, second(0.1))
 			},
-			timeout: true, want: statusNotRecovered,
+			timeout: true, want: NotRecovered,
 			why:    []string{`db: 2/3 ready after 10s; no replacement created; StatefulSet db's latest event: Warning FailedCreate: create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota`},
 			notWhy: []string{"ChaosSkipped"},
 		},
@@ -410,7 +404,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				}
 			},
 			play:    func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
-			timeout: true, want: statusNotRecovered,
+			timeout: true, want: NotRecovered,
 			why: []string{"web: state unknown after 10s; no replacement created"},
 		},
 		{
@@ -425,7 +419,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(statefulSet(3))
 				clock.tell(t, second(3.2))
 			},
-			want: statusRecovered, created: second(1.5), ready: second(3), full: second(3), repl: "db-1",
+			want: Recovered, created: second(1.5), ready: second(3), full: second(3), repl: "db-1",
 		},
 		{
 			name: "a replacement deleted before it was Ready is replaced in turn", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -439,7 +433,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(2.1))
 			},
-			want: statusRecovered, created: second(2), ready: second(2), full: second(2), repl: "web-7d9f-y",
+			want: Recovered, created: second(2), ready: second(2), full: second(2), repl: "web-7d9f-y",
 		},
 		{
 			name: "watches the API server closes are resumed from the last resourceVersion", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -453,7 +447,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				clock.tell(t, second(1.2))
 			},
-			want: statusRecovered, created: second(0.3), ready: second(1), full: second(1), repl: "web-7d9f-x",
+			want: Recovered, created: second(0.3), ready: second(1), full: second(1), repl: "web-7d9f-x",
 		},
 		{
 			name: "a rollout during the follow: recovered through the new ReplicaSet, whose pod is the replacement", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -470,7 +464,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(d)
 				clock.tell(t, second(1.2))
 			},
-			want: statusRecovered, created: second(0.8), ready: second(0.8), full: second(0.8), repl: "web-5c6d-x",
+			want: Recovered, created: second(0.8), ready: second(0.8), full: second(0.8), repl: "web-5c6d-x",
 			summary: "web lost web-7d9f-a: replacement web-5c6d-x created in 0.8 s, Ready in 0.8 s, web back to 3/3 in 0.8 s, through a rollout to web-5c6d",
 		},
 		{
@@ -482,7 +476,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(d)
 				clock.tell(t, second(0.5))
 			},
-			want: statusRecovered, full: second(0.5),
+			want: Recovered, full: second(0.5),
 			summary: "web lost web-7d9f-a: web back to 2/2 in 0.5 s, through a scale from 3 to 2",
 		},
 		{
@@ -500,7 +494,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			},
 			// No replacement named: which one it was is not known. (Whether the verdict says
 			// why depends on which watch's news it took first.)
-			want: statusRecovered, full: second(40), compact: true,
+			want: Recovered, full: second(40), compact: true,
 		},
 		{
 			name: "a watch too old for the API server, past the timeout: not recovered, its replacement unknown", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
@@ -512,7 +506,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				clock.tell(t, second(40))
 				clock.tell(t, second(40))
 			},
-			timeout: true, want: statusNotRecovered, why: []string{"web: 2/3 ready after 10s; the pods' watch expired (410 Gone): which pod replaced it is not known"},
+			timeout: true, want: NotRecovered, why: []string{"web: 2/3 ready after 10s; the pods' watch expired (410 Gone): which pod replaced it is not known"},
 			notWhy: []string{"no replacement created"}, compact: true,
 		},
 	}
@@ -522,7 +516,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			clock := newSyncClock()
 			obs := &recordingObserver{}
 			rc := newTestRecoverer(api, clock, 10*time.Second)
-			rc.observer = obs
+			rc.Observer = obs
 			kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
 			if tt.setup != nil {
 				tt.setup(srv)
@@ -546,14 +540,14 @@ func TestRecoveryVerdict(t *testing.T) {
 			}
 			v, _ := recvWithin(t, verdicts, "the verdict")
 			if v.Status != tt.want {
-				t.Fatalf("verdict %q (%s), want %q", v.Status, v.summary(), tt.want)
+				t.Fatalf("verdict %q (%s), want %q", v.Status, v.Summary(), tt.want)
 			}
 			for _, m := range []struct {
 				name string
-				got  milestone
+				got  Milestone
 				want time.Duration
 			}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
-				if m.got.reached != (m.want != 0) || m.got.after != m.want {
+				if m.got.Reached != (m.want != 0) || m.got.After != m.want {
 					t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
 				}
 			}
@@ -570,16 +564,16 @@ func TestRecoveryVerdict(t *testing.T) {
 					t.Errorf("why %q, want it not to say %q", v.Why, w)
 				}
 			}
-			if tt.summary != "" && v.summary() != tt.summary {
-				t.Errorf("summary %q\nwant    %q", v.summary(), tt.summary)
+			if tt.summary != "" && v.Summary() != tt.summary {
+				t.Errorf("summary %q\nwant    %q", v.Summary(), tt.summary)
 			}
-			if v.kill != tt.uid || v.Workload != tt.top.String() {
-				t.Errorf("verdict of kill %q on %q, want %q on %q", v.kill, v.Workload, tt.uid, tt.top)
+			if v.UID != tt.uid || v.Workload != tt.top.String() {
+				t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
 			}
 			if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
 				t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
 			}
-			checkWatchesOnly(t, srv, kill.killRV, 2, tt.compact)
+			checkWatchesOnly(t, srv, kill.RV, 2, tt.compact)
 			var wantStages []string
 			for _, s := range []struct {
 				stage telemetry.Stage
@@ -592,7 +586,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
 				t.Errorf("observed %q, want %q", obs.stages, wantStages)
 			}
-			if (len(obs.missed) == 1) != (tt.want == statusNotRecovered) {
+			if (len(obs.missed) == 1) != (tt.want == NotRecovered) {
 				t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
 			}
 		})
@@ -639,16 +633,16 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 	t.Run("a bare pod is not replaced, at once; dry runs and failures get no verdict", func(t *testing.T) {
 		_, api := recoveryWorld(t)
 		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
-		bare := Result{Namespace: testNS, Pod: "lonely", Outcome: OutcomeKilled, uid: "uid-lonely"}
+		bare := Kill{Namespace: testNS, Pod: "lonely", UID: "uid-lonely"}
 		alone := bare
-		alone.Pod, alone.uid = "alone", "uid-alone"
-		verdicts := startFollow(t, rc, boundedCtx(t), bare, Result{Pod: "dry", Outcome: OutcomeDryRun}, Result{Pod: "x", Outcome: OutcomeError}, alone)
-		got := map[string]recoveryStatus{}
+		alone.Pod, alone.UID = "alone", "uid-alone"
+		verdicts := startFollow(t, rc, boundedCtx(t), bare, alone)
+		got := map[string]Status{}
 		for range 2 {
 			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
 			got[v.Pod] = v.Status
 		}
-		if want := map[string]recoveryStatus{"lonely": statusNotReplaced, "alone": statusNotReplaced}; !maps.Equal(got, want) {
+		if want := map[string]Status{"lonely": NotReplaced, "alone": NotReplaced}; !maps.Equal(got, want) {
 			t.Errorf("verdicts %v, want %v", got, want)
 		}
 		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
@@ -658,7 +652,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 	t.Run("past the bound in flight: unknown, saying so", func(t *testing.T) {
 		_, api := recoveryWorld(t)
 		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
-		rc.now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
+		rc.Now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
 		rc.max = 1
 		ctx, cancel := context.WithCancel(boundedCtx(t))
 		defer cancel()
@@ -666,12 +660,12 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		second := killFor(t, api, "web-7d9f-b", "uid-web-b", webRS, webDeploy)
 		verdicts := startFollow(t, rc, ctx, first, second)
 		v, _ := recvWithin(t, verdicts, "the second kill's verdict")
-		if v.Status != statusUnknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
+		if v.Status != Unknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
 			t.Errorf("verdict %q on %s (%s), want unknown for web-7d9f-b, 1 in flight", v.Status, v.Pod, v.Why)
 		}
 		cancel()
 		v, _ = recvWithin(t, verdicts, "the first kill's verdict at stop")
-		if v.Status != statusUnknown || v.Pod != "web-7d9f-a" || v.Why != "macaque stopped" {
+		if v.Status != Unknown || v.Pod != "web-7d9f-a" || v.Why != "macaque stopped" {
 			t.Errorf("verdict %q on %s (%s), want unknown: macaque stopped for web-7d9f-a", v.Status, v.Pod, v.Why)
 		}
 		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
@@ -691,166 +685,10 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		verdicts := startFollow(t, rc, boundedCtx(t), killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
 		clock.tell(t, 0)
 		v, _ := recvWithin(t, verdicts, "the verdict")
-		if v.Status != statusUnknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
+		if v.Status != Unknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
 			t.Errorf("verdict %q (%s), want unknown naming the refused watch", v.Status, v.Why)
 		}
 	})
-}
-
-// TestVerdictsInTheKillsThread checks that the notifier posts each verdict as a reply in the
-// thread of its kill's message, broadcasts a not recovered one to the channel too, and posts a
-// verdict whose kill was never posted to the channel.
-func TestVerdictsInTheKillsThread(t *testing.T) {
-	ts := func(ts string) func(http.ResponseWriter) {
-		return func(w http.ResponseWriter) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"ok":true,"channel":"C123","ts":%q}`, ts)
-		}
-	}
-	kill := func(pod string, uid types.UID) Result {
-		r := killed
-		r.Pod, r.uid = pod, uid
-		return r
-	}
-	verdict := func(pod string, uid types.UID, s recoveryStatus) Recovery {
-		return Recovery{Namespace: "shop", Pod: pod, Workload: "Deployment/web", Status: s, kill: uid, Timeout: time.Minute,
-			Created: milestone{300 * time.Millisecond, true}, Replacement: "web-x"}
-	}
-	stub := newSlackStub(t, ts("1.000001"), ts("1.000002"))
-	n := newTestNotifier(stub, &fakeAfter{})
-	results, verdicts := make(chan []Result, 4), make(chan Recovery, 4)
-	n.verdicts = verdicts
-	results <- []Result{kill("web-1", "uid-1")}
-	results <- []Result{kill("web-2", "uid-2")}
-	verdicts <- verdict("web-2", "uid-2", statusNotRecovered)
-	verdicts <- verdict("web-1", "uid-1", statusRecovered)
-	verdicts <- verdict("web-3", "uid-never-posted", statusRecovered)
-	close(results)
-	close(verdicts)
-	done := make(chan struct{})
-	go func() { n.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier to end")
-	posts := stub.Posts()
-	if len(posts) != 5 {
-		t.Fatalf("%d posts, want 5: %v", len(posts), posts)
-	}
-	want := []struct{ thread, broadcast, text string }{
-		{"", "", ":monkey_face: killed"}, {"", "", ":monkey_face: killed"},
-		{"1.000002", "true", ":rotating_light: not recovered: deployment `shop/web`"},
-		{"1.000001", "", ":white_check_mark: recovered: deployment `shop/web`: web lost web-1: replacement web-x created in 0.3 s"},
-		{"", "", ":white_check_mark: recovered"},
-	}
-	for i, w := range want {
-		p := posts[i]
-		if p["thread_ts"] != w.thread || p["reply_broadcast"] != w.broadcast || !strings.HasPrefix(p["text"], w.text) {
-			t.Errorf("post %d: thread_ts %q, reply_broadcast %q, text %q; want %q, %q, %q", i, p["thread_ts"], p["reply_broadcast"], p["text"], w.thread, w.broadcast, w.text)
-		}
-	}
-}
-
-// TestThreadsAreBounded checks that the notifier forgets the oldest kills past maxThreads.
-func TestThreadsAreBounded(t *testing.T) {
-	var th threads
-	for i := range maxThreads + 1 {
-		th.remember(types.UID(fmt.Sprint(i)), fmt.Sprint(i))
-	}
-	if _, ok := th.take("0"); ok {
-		t.Error("the oldest kill is remembered past maxThreads")
-	}
-	if ts, ok := th.take("1"); !ok || ts != "1" {
-		t.Errorf("kill 1: %q, %v; want its ts", ts, ok)
-	}
-	if _, ok := th.take("1"); ok {
-		t.Error("a kill's ts is taken twice")
-	}
-	if len(th.ts) != maxThreads-1 || len(th.order) != maxThreads {
-		t.Errorf("%d ts and %d in order, want %d and %d", len(th.ts), len(th.order), maxThreads-1, maxThreads)
-	}
-}
-
-// TestVerdictWaitsForItsKillsReport: a kill's report and its verdict queued together, the
-// results still open, as the killer and the recovery goroutine leave them when the verdict is
-// quick: the report is posted first, so the verdict is in its thread, whichever channel the
-// notifier's select takes first (tried many times: it picks at random).
-func TestVerdictWaitsForItsKillsReport(t *testing.T) {
-	for i := range 20 {
-		stub := newSlackStub(t)
-		n := newTestNotifier(stub, &fakeAfter{})
-		results, verdicts := make(chan []Result, 1), make(chan Recovery, 1)
-		n.verdicts = verdicts
-		r := killed
-		r.uid = "uid-1"
-		results <- []Result{r}
-		verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
-		done := make(chan struct{})
-		go func() { n.run(t.Context(), results, time.Second); close(done) }()
-		for deadline := time.Now().Add(waitWithin); len(stub.Posts()) < 2; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: posts %v after %v, want the kill and its verdict", i, stub.Posts(), waitWithin)
-			}
-		}
-		close(results)
-		close(verdicts)
-		recvWithin(t, done, "the notifier to end")
-		if posts := stub.Posts(); posts[1]["thread_ts"] == "" || !strings.HasPrefix(posts[1]["text"], ":white_check_mark:") {
-			t.Fatalf("round %d: posts %v, want the verdict second, in the kill's thread", i, posts)
-		}
-	}
-}
-
-// TestVerdictPostFailures: a verdict Slack refuses is logged as dropped and counted with the
-// reports dropped; one posted is not; without Slack, verdicts are only drained.
-func TestVerdictPostFailures(t *testing.T) {
-	var logs bytes.Buffer
-	stub := newSlackStub(t, slackError("channel_not_found"), slackOK)
-	n := newTestNotifier(stub, &fakeAfter{})
-	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	results, verdicts := make(chan []Result), make(chan Recovery, 2)
-	n.verdicts = verdicts
-	verdicts <- Recovery{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-1"}
-	verdicts <- Recovery{Namespace: "shop", Pod: "web-2", Workload: "Deployment/web", Status: statusRecovered, kill: "uid-2"}
-	close(results)
-	close(verdicts)
-	done := make(chan struct{})
-	go func() { n.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier to end")
-	if got := strings.Count(logs.String(), `"msg":"slack verdict dropped"`); got != 1 || !strings.Contains(logs.String(), `"pod":"web-1","verdict":"recovered","dropped_total":1`) {
-		t.Errorf("log %s, want one dropped verdict, web-1's, counted", logs.String())
-	}
-	if posts := stub.Posts(); len(posts) != 2 {
-		t.Errorf("%d posts, want both tried", len(posts))
-	}
-
-	quiet := &Notifier{log: discardLogger(), after: (&fakeAfter{}).after}
-	verdicts = make(chan Recovery, 1)
-	verdicts <- Recovery{Pod: "web-1", Status: statusRecovered}
-	close(verdicts)
-	quiet.verdicts = verdicts
-	done = make(chan struct{})
-	go func() { quiet.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier without Slack to end")
-}
-
-// TestVerdictMessage checks the verdict's Slack text: the timeout named only when the workload
-// did not recover in it.
-func TestVerdictMessage(t *testing.T) {
-	v := Recovery{Time: tick0, Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Timeout: time.Minute,
-		Strength: "2/3", Why: "web: 2/3 ready after 1m0s"}
-	for _, tt := range []struct {
-		status recoveryStatus
-		want   string
-		not    string
-	}{
-		{statusNotRecovered, ":rotating_light: not recovered: deployment `shop/web`: web lost web-1; web: 2/3 ready after 1m0s. (MACAQUE_RECOVERY_TIMEOUT 1m0s)", ""},
-		{statusRecovered, ":white_check_mark: recovered: deployment `shop/web`: web lost web-1", "MACAQUE_RECOVERY_TIMEOUT"},
-		{statusUnknown, ":grey_question: unknown: deployment `shop/web`", "MACAQUE_RECOVERY_TIMEOUT"},
-	} {
-		v.Status = tt.status
-		got := verdictMessage(v)
-		if !strings.HasPrefix(got, tt.want) || (tt.not != "" && strings.Contains(got, tt.not)) {
-			t.Errorf("verdictMessage(%s) = %q, want it to start %q and not say %q", tt.status, got, tt.want, tt.not)
-		}
-	}
 }
 
 // TestMilestoneString: a second or more to the tenth, under a second to the millisecond.
@@ -859,7 +697,7 @@ func TestMilestoneString(t *testing.T) {
 		4100 * time.Millisecond: "4.1 s", time.Second: "1.0 s", 999 * time.Millisecond: "0.999 s",
 		31 * time.Millisecond: "0.031 s", 300*time.Millisecond + 400*time.Microsecond: "0.3 s", 0: "0 s",
 	} {
-		if got := (milestone{after: d, reached: true}).String(); got != want {
+		if got := (Milestone{After: d, Reached: true}).String(); got != want {
 			t.Errorf("milestone %v = %q, want %q", d, got, want)
 		}
 	}
@@ -870,10 +708,10 @@ func TestMilestoneString(t *testing.T) {
 // and why when there is one; the Event on the workload (Warning when not recovered, none for a
 // bare pod); the stages observed.
 func TestVerdictLogEventAndMetrics(t *testing.T) {
-	second := func(s float64) milestone { return milestone{time.Duration(s * float64(time.Second)), true} }
+	second := func(s float64) Milestone { return Milestone{time.Duration(s * float64(time.Second)), true} }
 	tests := []struct {
 		name      string
-		v         Recovery
+		v         Verdict
 		level     string
 		fields    map[string]any
 		absent    []string
@@ -881,49 +719,33 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 		stages    int
 		unrecover int
 	}{
-		{name: "recovered", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusRecovered,
+		{name: "recovered", v: Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: Recovered,
 			Replacement: "web-2", Created: second(0.5), Ready: second(1.5), Full: second(2), Strength: "3/3"},
 			level: "INFO", fields: map[string]any{"verdict": "recovered", "created_seconds": 0.5, "ready_seconds": 1.5, "full_strength_seconds": 2.0, "strength": "3/3"},
 			absent: []string{"why"}, event: "Normal ChaosRecovered", stages: 3},
-		{name: "not recovered", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusNotRecovered,
+		{name: "not recovered", v: Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: NotRecovered,
 			Created: second(0.5), Strength: "2/3", Why: "web: 2/3 ready after 5m0s"},
 			level: "WARN", fields: map[string]any{"verdict": "not recovered", "created_seconds": 0.5, "ready_seconds": -1.0, "full_strength_seconds": -1.0, "why": "web: 2/3 ready after 5m0s"},
 			event: "Warning ChaosNotRecovered", stages: 1, unrecover: 1},
-		{name: "unknown", v: Recovery{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: statusUnknown, Why: "macaque stopped"},
+		{name: "unknown", v: Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: Unknown, Why: "macaque stopped"},
 			level: "WARN", fields: map[string]any{"verdict": "unknown", "created_seconds": -1.0, "why": "macaque stopped"},
 			event: "Normal ChaosRecoveryUnknown"},
-		{name: "a bare pod", v: Recovery{Namespace: testNS, Pod: "lonely", Status: statusNotReplaced},
+		{name: "a bare pod", v: Verdict{Namespace: testNS, Pod: "lonely", Status: NotReplaced},
 			level: "WARN", fields: map[string]any{"verdict": "not replaced (no controller)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t)
-			var logs, eventLogs bytes.Buffer
+			var logs bytes.Buffer
 			obs := &recordingObserver{}
-			rc := &recoverer{log: slog.New(slog.NewJSONHandler(&logs, nil)), now: func() time.Time { return kill0 },
-				events: newTestRecorder(t, srv, &eventLogs), observer: obs}
-			verdicts := make(chan Recovery, 1)
-			rc.finish(boundedCtx(t), verdicts, Result{}, tt.v)
+			rc := &Follower{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return kill0 },
+				Events: clientOf(t, srv), NewEvent: testEvent, Observer: obs}
+			verdicts := make(chan Verdict, 1)
+			rc.finish(boundedCtx(t), verdicts, Kill{}, tt.v)
 			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
 				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
 			}
-			var line map[string]any
-			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
-				t.Fatalf("log %q: %v", logs.String(), err)
-			}
-			if line["msg"] != "recovery verdict" || line["level"] != tt.level {
-				t.Errorf("log %q at %v, want \"recovery verdict\" at %s", line["msg"], line["level"], tt.level)
-			}
-			for k, want := range tt.fields {
-				if line[k] != want {
-					t.Errorf("log field %s = %v, want %v", k, line[k], want)
-				}
-			}
-			for _, k := range tt.absent {
-				if _, ok := line[k]; ok {
-					t.Errorf("log field %s present, want none", k)
-				}
-			}
+			checkVerdictLine(t, logs.Bytes(), tt.level, tt.fields, tt.absent)
 			var got []string
 			for _, e := range srv.Events() {
 				got = append(got, e.Type+" "+e.Reason)
@@ -935,6 +757,29 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 				t.Errorf("observed %q and %q not recovered, want %d stages and %d", obs.stages, obs.missed, tt.stages, tt.unrecover)
 			}
 		})
+	}
+}
+
+// checkVerdictLine checks the one log line of a verdict: its message at level, with fields and
+// without the keys absent.
+func checkVerdictLine(t *testing.T, log []byte, level string, fields map[string]any, absent []string) {
+	t.Helper()
+	var line map[string]any
+	if err := json.Unmarshal(log, &line); err != nil {
+		t.Fatalf("log %q: %v", log, err)
+	}
+	if line["msg"] != "recovery verdict" || line["level"] != level {
+		t.Errorf("log %q at %v, want \"recovery verdict\" at %s", line["msg"], line["level"], level)
+	}
+	for k, want := range fields {
+		if line[k] != want {
+			t.Errorf("log field %s = %v, want %v", k, line[k], want)
+		}
+	}
+	for _, k := range absent {
+		if _, ok := line[k]; ok {
+			t.Errorf("log field %s present, want none", k)
+		}
 	}
 }
 
@@ -980,4 +825,32 @@ func asServed[T any](t *testing.T, obj any) T {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestVerdictWaitsForItsTicksReports: a kill is followed from the moment it is accepted, but its
+// verdict (here at once: a bare pod is not replaced) goes to the notifier only once its tick has
+// handed its reports on, so Slack and the log never have a verdict before its kill's report.
+func TestVerdictWaitsForItsTicksReports(t *testing.T) {
+	rc := &Follower{Log: discardLogger(), Now: func() time.Time { return tick0 }, After: time.After}
+	kills, verdicts := make(chan Kill, 1), make(chan Verdict, 1)
+	reported := make(chan struct{})
+	kills <- Kill{Namespace: testNS, Pod: "solo", UID: "uid-solo", Reported: reported}
+	close(kills)
+	done := make(chan struct{})
+	go func() { rc.Run(t.Context(), kills, verdicts); close(done) }()
+	select {
+	case v := <-verdicts:
+		t.Fatalf("verdict %+v sent before its tick's reports", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(reported)
+	select {
+	case v := <-verdicts:
+		if v.Pod != "solo" || v.Status != NotReplaced {
+			t.Errorf("verdict %+v, want solo not replaced", v)
+		}
+	case <-time.After(waitWithin):
+		t.Fatalf("no verdict within %v of the tick's reports", waitWithin)
+	}
+	<-done
 }
