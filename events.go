@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/policy"
+	"github.com/macaque-chaos/macaque/internal/text"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
 
@@ -31,10 +31,9 @@ const (
 
 // Fixed parts of every Event macaque writes; events.k8s.io/v1 requires each.
 const (
-	reportingController = "macaque" // a qualified name, as validation requires
-	maxNote             = 1024      // the API server refuses a longer note
-	maxInstance         = 128       // nor a longer reportingInstance
-	maxName             = 253       // an object name is a DNS subdomain
+	maxNote     = 1024 // the API server refuses a longer note
+	maxInstance = 128  // nor a longer reportingInstance
+	maxName     = 253  // an object name is a DNS subdomain
 )
 
 // eventsTimeout bounds all of one tick's Events together (at most one per pick and one more),
@@ -126,13 +125,13 @@ func (e *eventRecorder) event(at time.Time, reason, action string, regarding kub
 		APIVersion: "events.k8s.io/v1", Kind: "Event",
 		Metadata:            kube.EventMeta{Name: eventName(regarding, at), Namespace: regarding.Namespace},
 		EventTime:           metav1.NewMicroTime(at),
-		ReportingController: reportingController,
-		ReportingInstance:   policy.Truncate(e.instance, maxInstance),
+		ReportingController: kube.ReportingController,
+		ReportingInstance:   text.Truncate(e.instance, maxInstance),
 		Action:              action,
 		Reason:              reason,
 		Regarding:           regarding,
 		Related:             related,
-		Note:                policy.Truncate(note, maxNote),
+		Note:                text.Truncate(note, maxNote),
 		Type:                "Normal",
 	}
 }

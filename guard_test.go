@@ -740,14 +740,3 @@ func TestPreflightGuard(t *testing.T) {
 }
 
 // TestJoinNotes: a guard's note and a read-back's note both reach the report, on one line.
-func TestJoinNotes(t *testing.T) {
-	for _, tt := range []struct{ a, b, want string }{
-		{"", "", ""}, {"a bare pod", "", "a bare pod"}, {"", "read back", "read back"}, {"a bare pod", "read back", "a bare pod; read back"},
-	} {
-		t.Run(tt.a+"+"+tt.b, func(t *testing.T) {
-			if got := joinNotes(tt.a, tt.b); got != tt.want {
-				t.Errorf("joinNotes(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
-			}
-		})
-	}
-}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/text"
+
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/policy"
@@ -117,19 +119,19 @@ type podAPI interface {
 	// ListPage calls each with the name of every candidate on one page of q (a Running pod not
 	// being deleted) and returns the continue token of the next page, empty after the last.
 	ListPage(ctx context.Context, q kube.ListQuery, each func(name string)) (next string, err error)
-	// lookup reads one pod by name, among those matching selector (through list, so no "get"
+	// Lookup reads one pod by name, among those matching selector (through list, so no "get"
 	// permission is needed). A pod that does not exist or does not match is kube.ErrGone.
 	Lookup(ctx context.Context, namespace, name, selector string) (kube.Pod, error)
-	// locate reads the pods named name in every namespace q lists (a cluster-wide q: a row of
+	// Locate reads the pods named name in every namespace q lists (a cluster-wide q: a row of
 	// its table does not say its namespace, and the same name may be in several), among those
 	// matching q's selector. None is kube.ErrGone.
 	Locate(ctx context.Context, q kube.ListQuery, name string) ([]kube.Pod, error)
-	// delete deletes the pod only if it still has the given UID and resourceVersion, with
+	// Delete deletes the pod only if it still has the given UID and resourceVersion, with
 	// grace seconds to terminate (nil: the pod's own terminationGracePeriodSeconds).
 	// It returns the resourceVersion of the deletion, from the deleted pod the API server
 	// answers with ("" when the answer carries none).
 	Delete(ctx context.Context, namespace, name string, v kube.Pod, grace *int64) (string, error)
-	// evict evicts the pod through the Eviction API, with the same preconditions as delete.
+	// Evict evicts the pod through the Eviction API, with the same preconditions as delete.
 	Evict(ctx context.Context, namespace, name string, v kube.Pod, grace *int64) error
 	// ListPDBs reads the PodDisruptionBudgets of namespace, to name those that refused an
 	// eviction together.
@@ -422,7 +424,7 @@ func (rd *round) passOver(p *policy.Pick, pod string, pass *policy.Pass) {
 // PodDisruptionBudget refused, is noted in rd; any other failure is returned.
 func (k *Killer) killPick(ctx context.Context, rd *round, p *policy.Pick, pod string) error {
 	r := rd.r
-	r.Note, r.top = joinNotes(p.Note, graceNote(k.grace)), p.Top
+	r.Note, r.top = text.Join(p.Note, graceNote(k.grace)), p.Top
 	var err error
 	if k.dryRun {
 		r.Outcome = OutcomeDryRun
@@ -508,7 +510,7 @@ func (k *Killer) finish(ctx context.Context, done []Result, r Result, err error,
 	if err != nil {
 		if len(done) > 0 {
 			r.KilledBefore = len(done)
-			r.Note = joinNotes(r.Note, fmt.Sprintf("%d of %d asked for: this failure ended the tick", len(done), want))
+			r.Note = text.Join(r.Note, fmt.Sprintf("%d of %d asked for: this failure ended the tick", len(done), want))
 		}
 		done = append(done, r)
 	} else {
@@ -516,7 +518,7 @@ func (k *Killer) finish(ctx context.Context, done []Result, r Result, err error,
 		last := &done[len(done)-1]
 		last.Passed = append(last.Passed, r.Passed...)
 		for _, n := range notes {
-			last.Note = joinNotes(last.Note, n)
+			last.Note = text.Join(last.Note, n)
 		}
 	}
 	out := make([]Result, 0, len(done))
@@ -547,7 +549,7 @@ func (k *Killer) remember(ctx context.Context, done []Result) {
 	defer cancel()
 	if err := k.cooldown.Record(ctx, keys, k.now()); err != nil {
 		last := &done[len(done)-1]
-		last.Note = joinNotes(last.Note, policy.CooldownNote(err))
+		last.Note = text.Join(last.Note, policy.CooldownNote(err))
 	}
 }
 
@@ -568,7 +570,7 @@ func shortfall(got, want, n int, capped bool, count killCount, short string) str
 			why = fmt.Sprintf("only %d candidates", n)
 		}
 	}
-	return joinNotes(note, fmt.Sprintf("%d of %d asked for: %s", got, want, why))
+	return text.Join(note, fmt.Sprintf("%d of %d asked for: %s", got, want, why))
 }
 
 // request is the API request mode makes, as a report names it.
@@ -645,19 +647,8 @@ func (k *Killer) unanswered(ctx context.Context, r Result, v kube.Pod, err error
 	if mode == modeEvict {
 		request = "eviction"
 	}
-	r.Note = joinNotes(r.Note, fmt.Sprintf("the %s's answer never came (%v); a read-back found the pod %s", request, err, state))
+	r.Note = text.Join(r.Note, fmt.Sprintf("the %s's answer never came (%v); a read-back found the pod %s", request, err, state))
 	return r, nil
-}
-
-// joinNotes puts the notes (or reasons) of one report in one line, in order; any may be empty.
-func joinNotes(notes ...string) string {
-	var out []string
-	for _, n := range notes {
-		if n != "" {
-			out = append(out, n)
-		}
-	}
-	return strings.Join(out, "; ")
 }
 
 // outcomeOf classifies a tick's error, given the outcome the kill path has already set: a delete

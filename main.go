@@ -140,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The guard reads the controller chain for the opt-out annotation whatever the setting;
 	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
 	safety := &policy.Guard{API: pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
-	events := &eventRecorder{api: pods, instance: cmp.Or(self, reportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
+	events := &eventRecorder{api: pods, instance: cmp.Or(self, kube.ReportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
 	preflightEventsScope(ctx, pods, events, s.scope)
 	pause, noPause, err := startPauseSwitch(ctx, pods, self, ownNamespace(saNamespaceFile), log)
 	if err != nil {

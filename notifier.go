@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/macaque-chaos/macaque/internal/recovery"
+	"github.com/macaque-chaos/macaque/internal/text"
 
-	"github.com/macaque-chaos/macaque/internal/policy"
+	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/telemetry"
 	"github.com/slack-go/slack"
@@ -406,13 +406,13 @@ func tickMessages(tick []Result) []tickMessage {
 		if len(tick) == 0 {
 			return nil
 		}
-		return []tickMessage{{text: policy.Truncate(message(tick[0]), maxText), reports: tick}}
+		return []tickMessage{{text: text.Truncate(message(tick[0]), maxText), reports: tick}}
 	}
 	safe := make([]Result, len(tick))
 	items := make([]string, len(tick))
 	for i, r := range tick {
 		safe[i] = escapeResult(r)
-		items[i] = policy.Truncate(listed(safe[i]), maxText/2)
+		items[i] = text.Truncate(listed(safe[i]), maxText/2)
 	}
 	budget := maxText - len(tickHead(safe, " (part 100 of 100)"))
 	var parts [][2]int // the items of each message: [from, to)

@@ -47,7 +47,7 @@ func TestVerdictEventAsMacaquesOthers(t *testing.T) {
 		t.Fatalf("%d Events, want the verdict's; log: %s", len(events), logs.String())
 	}
 	e := events[0]
-	if e.Reason != "ChaosRecoveryUnknown" || e.ReportingController != reportingController || e.ReportingInstance != "macaque-7f9c-x2k4" ||
+	if e.Reason != "ChaosRecoveryUnknown" || e.ReportingController != kube.ReportingController || e.ReportingInstance != "macaque-7f9c-x2k4" ||
 		e.Regarding.Kind != "Deployment" || e.Regarding.Name != "web" || e.Related == nil || e.Related.Name != "web-7d9f-a" {
 		t.Errorf("Event %s by %s/%s on %s %s about %v, want ChaosRecoveryUnknown by macaque on Deployment web about web-7d9f-a",
 			e.Reason, e.ReportingController, e.ReportingInstance, e.Regarding.Kind, e.Regarding.Name, e.Related)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// permission is one thing macaque's RBAC must allow, as a Role's rule spells it.
+// Permission is one thing macaque's RBAC must allow, as a Role's rule spells it.
 type Permission struct {
 	Verb, Group, Resource, Subresource string
 }

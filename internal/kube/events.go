@@ -14,7 +14,11 @@ import (
 // EventsAPI is the path of the events.k8s.io/v1 API.
 const EventsAPI = "/apis/events.k8s.io/v1"
 
-// event is the part of an events.k8s.io/v1 Event macaque writes.
+// ReportingController is the reportingController of every Event macaque writes (its kills', its
+// skipped ticks', its verdicts'): a qualified name, as validation requires.
+const ReportingController = "macaque"
+
+// Event is the part of an events.k8s.io/v1 Event macaque writes.
 type Event struct {
 	APIVersion          string           `json:"apiVersion"`
 	Kind                string           `json:"kind"`
@@ -73,7 +77,7 @@ type SeenEvent struct {
 	DeprecatedLastTimestamp metav1.Time `json:"deprecatedLastTimestamp"`
 }
 
-// last is when the Event was last seen, whichever API wrote it.
+// Last is when the Event was last seen, whichever API wrote it.
 func (e SeenEvent) Last() time.Time {
 	t := e.EventTime.Time
 	if e.Series != nil && e.Series.LastObservedTime.After(t) {

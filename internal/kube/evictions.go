@@ -61,7 +61,7 @@ type PDB struct {
 	} `json:"spec"`
 }
 
-// covering names the PodDisruptionBudgets among pdbs whose selector matches lbls, as the
+// Covering names the PodDisruptionBudgets among pdbs whose selector matches lbls, as the
 // eviction API matches them: a null selector matches nothing, an empty one every pod.
 func Covering(pdbs []PDB, lbls map[string]string) []string {
 	var names []string

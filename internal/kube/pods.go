@@ -33,7 +33,7 @@ type Pod struct {
 	ListRV string
 }
 
-// owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
+// Owner is how a report names v's controlling owner ("Kind/name"), empty for a bare pod.
 func (v Pod) Owner() string {
 	if v.Controller == nil {
 		return ""

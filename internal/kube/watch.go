@@ -145,7 +145,7 @@ func (p WatchedPod) ReadySince() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// why says what keeps the pod from being Ready: "web-7d9f-xyz is Pending: 0/1 nodes are
+// Why says what keeps the pod from being Ready: "web-7d9f-xyz is Pending: 0/1 nodes are
 // available: ...", from the first of its conditions that is not True and says why, then each
 // container not ready that says why.
 func (p WatchedPod) Why() string {
@@ -278,7 +278,7 @@ func (p *Client) Watch(ctx context.Context, q WatchQuery, rv string) (io.ReadClo
 	return body, nil
 }
 
-// expired says whether err is a watch's 410: its resourceVersion is gone, as an ERROR event or
+// Expired says whether err is a watch's 410: its resourceVersion is gone, as an ERROR event or
 // as the request's answer.
 func Expired(err error) bool {
 	return errors.Is(err, errWatchExpired) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err)

@@ -56,7 +56,7 @@ func CheckedKind(ref OwnerRef) (WorkloadKind, bool) {
 	return WorkloadKind{}, false
 }
 
-// workload is the part of any of the workload kinds the guard reads: the fields of the five
+// Workload is the part of any of the workload kinds the guard reads: the fields of the five
 // kinds' specs and statuses share one struct, each kind filling its own.
 type Workload struct {
 	Metadata struct {
@@ -103,7 +103,7 @@ type Workload struct {
 	} `json:"status"`
 }
 
-// controller is w's controlling owner, if it has one.
+// Controller is w's controlling owner, if it has one.
 func (w Workload) Controller() (OwnerRef, bool) {
 	return ControllerOf(w.Metadata.OwnerReferences)
 }
@@ -119,7 +119,7 @@ func ControllerOf(refs []OwnerRef) (OwnerRef, bool) {
 	return OwnerRef{}, false
 }
 
-// desired is spec.replicas, which the API server defaults to 1 when it is left out.
+// Desired is spec.replicas, which the API server defaults to 1 when it is left out.
 func (w Workload) Desired() int32 {
 	if w.Spec.Replicas == nil {
 		return 1

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/macaque-chaos/macaque/internal/text"
 )
 
 // Opt-outs that need no redeploy of macaque: an annotation on a pod or on any controller above
@@ -32,7 +33,7 @@ func excludedBy(annotations map[string]string, on string) string {
 	if v == "true" {
 		return "excluded by " + ExcludeAnnotation + " on " + on
 	}
-	return fmt.Sprintf(`excluded by %s=%q on %s (any value but "false" excludes)`, ExcludeAnnotation, Truncate(v, maxQuoted), on)
+	return fmt.Sprintf(`excluded by %s=%q on %s (any value but "false" excludes)`, ExcludeAnnotation, text.Truncate(v, maxQuoted), on)
 }
 
 // tooYoung says why a pod created at created is too young to kill at now, or "" when it is
@@ -58,16 +59,4 @@ func shortDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
-}
-
-// Truncate cuts s to at most n bytes without splitting a UTF-8 character, marking a cut with "...".
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

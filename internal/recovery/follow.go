@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/text"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/policy"
 	"k8s.io/apimachinery/pkg/types"
@@ -277,7 +279,7 @@ func (f *tracker) timedOut(ctx context.Context, v Verdict, events <-chan kube.Wa
 	p := f.settle(ctx, &v, events, "")
 	v.Status = NotRecovered
 	f.milestones(&v, p)
-	v.Why = joinNotes(f.missing(ctx, p), v.Why)
+	v.Why = text.Join(f.missing(ctx, p), v.Why)
 	if f.latest != nil {
 		v.Strength = strengthOf(f.tk, *f.latest)
 	}
@@ -306,7 +308,7 @@ func (f *tracker) settle(ctx context.Context, v *Verdict, events <-chan kube.Wat
 	for {
 		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
 		if settled {
-			v.Why = joinNotes(v.Why, why)
+			v.Why = text.Join(v.Why, why)
 			return p
 		}
 		if timer == nil {
@@ -321,10 +323,10 @@ func (f *tracker) settle(ctx context.Context, v *Verdict, events <-chan kube.Wat
 		case <-timer:
 			// Its own pods' watch behind is no reason to name none: it has what it has seen.
 			if p, settled, why, _ := f.rc.claims.replacementOf(f.claim, ""); settled {
-				v.Why = joinNotes(v.Why, why)
+				v.Why = text.Join(v.Why, why)
 				return p
 			}
-			v.Why = joinNotes(v.Why, fmt.Sprintf("its replacement cannot be told apart from those of the other kills of %s followed at once, whose follows are behind", f.top.Name))
+			v.Why = text.Join(v.Why, fmt.Sprintf("its replacement cannot be told apart from those of the other kills of %s followed at once, whose follows are behind", f.top.Name))
 			return nil
 		case <-ctx.Done():
 			return nil

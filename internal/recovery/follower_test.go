@@ -347,7 +347,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				}
 				ref := corev1.ObjectReference{Kind: "Pod", Namespace: testNS, Name: "web-7d9f-x", UID: "uid-web-x"}
 				ours := seen(ref, "Warning", "ChaosNotRecovered", "macaque's own", 10*time.Second, true)
-				ours.ReportingController = reportingController
+				ours.ReportingController = kube.ReportingController
 				srv.AddEvent(ours) // first in the list: passed over, and the rest still read
 				srv.AddEvent(seen(ref, "Normal", "Started", "Started container app", 2*time.Second, false))
 				srv.AddEvent(seen(ref, "Normal", "Pulled", "Container image already present", 9*time.Second, false)) // newer, but no Warning
@@ -384,7 +384,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				ref := corev1.ObjectReference{Kind: "StatefulSet", Namespace: testNS, Name: "db", UID: dbSTS.UID}
 				srv.AddEvent(seen(ref, "Warning", "FailedCreate", `create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: exceeded quota: none`, 3*time.Second, false))
 				skipped := seen(ref, "Normal", "ChaosSkipped", "macaque passed over its pod db-2", 6*time.Second, true)
-				skipped.ReportingController = reportingController
+				skipped.ReportingController = kube.ReportingController
 				srv.AddEvent(skipped)
 				srv.AddWorkload(statefulSet(2))
 				clock.tell(t, second(0.1))

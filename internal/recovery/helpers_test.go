@@ -90,7 +90,7 @@ func (b *syncBuffer) String() string {
 func testEvent(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event {
 	return kube.Event{APIVersion: "events.k8s.io/v1", Kind: "Event",
 		Metadata:  kube.EventMeta{Name: fmt.Sprintf("%s.%x", regarding.Name, at.UnixNano()), Namespace: regarding.Namespace},
-		EventTime: metav1.NewMicroTime(at), ReportingController: reportingController, ReportingInstance: "macaque-7f9c-x2k4",
+		EventTime: metav1.NewMicroTime(at), ReportingController: kube.ReportingController, ReportingInstance: "macaque-7f9c-x2k4",
 		Action: action, Reason: reason, Regarding: regarding, Related: related, Note: note, Type: "Normal"}
 }
 

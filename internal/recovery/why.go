@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/macaque-chaos/macaque/internal/text"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/policy"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,10 +32,10 @@ func (f *tracker) missing(ctx context.Context, repl *newPod) string {
 		if ev := rc.latestEvent(readCtx, kill.Namespace, repl.uid); ev != "" {
 			parts = append(parts, ev)
 		}
-		return joinNotes(parts...)
+		return text.Join(parts...)
 	}
 	if rc.claims.blind(f.claim) {
-		return joinNotes(parts...) // whether one was created is not known: settle says why
+		return text.Join(parts...) // whether one was created is not known: settle says why
 	}
 	parts = append(parts, "no replacement created")
 	failed := false
@@ -73,22 +75,6 @@ func (f *tracker) state(shown kube.Workload, repl *newPod) string {
 	}
 }
 
-// reportingController is the reportingController of macaque's own Events (its kills', its
-// skipped ticks', its verdicts'), which say nothing of why a workload is short.
-const reportingController = "macaque"
-
-// joinNotes puts the reasons of one verdict in one line, in order; any may be empty. It is the
-// killer's joinNotes, which a verdict's reasons read as.
-func joinNotes(notes ...string) string {
-	var out []string
-	for _, n := range notes {
-		if n != "" {
-			out = append(out, n)
-		}
-	}
-	return strings.Join(out, "; ")
-}
-
 // latestEvent is "latest event: Warning FailedScheduling: 0/1 nodes are available ..." for the
 // object uid (its latest Warning, or its latest Event when none is a Warning, macaque's own
 // left out), or "" when it has none or they cannot be read: macaque.yml's Role grants no list
@@ -104,7 +90,7 @@ func (rc *Follower) latestEvent(ctx context.Context, namespace string, uid types
 	var latest *kube.SeenEvent
 	for i := range evs {
 		e := &evs[i]
-		if e.ReportingController == reportingController {
+		if e.ReportingController == kube.ReportingController {
 			continue
 		}
 		warning, latestWarning := e.Type == "Warning", latest != nil && latest.Type == "Warning"
