@@ -31,13 +31,15 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/macaque-$$os-$$arch . || exit 1; \
 	done
 
-## lint: go vet and gofmt over every module
+## lint: go vet and gofmt, then golangci-lint (pinned in tools/golangci, built once per version into
+## .cache/golangci-lint/; .golangci.yml says which linters and why), over every module
 lint:
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
 	cd imagetest && $(GO) vet ./...
 	cd deploy && $(GO) vet ./...
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	bash hack/lint.sh
 
 ## vulncheck: govulncheck (pinned in tools/vulncheck) over every module, test code included,
 ## against an offline database built from the pinned golang.org/x/vulndb module (cached in

@@ -351,7 +351,7 @@ func checkStaticELF(t *testing.T, p platform, binary []byte) {
 		t.Errorf("/macaque is not an ELF file: %v", err)
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read from memory: nothing to close
 	if f.Class != elf.ELFCLASS64 || f.Machine != p.machine {
 		t.Errorf("/macaque is %s %s, want ELFCLASS64 %s", f.Class, f.Machine, p.machine)
 	}
@@ -429,7 +429,7 @@ current-context: forged
 	runs := []run{
 		{
 			name: "help", args: []string{"-h"}, exit: 0,
-			check: func(t *testing.T, stdout, stderr string) {
+			check: func(t *testing.T, stdout, _ string) {
 				if !strings.Contains(stdout, "MACAQUE_CRONTAB") {
 					t.Errorf("-h does not list MACAQUE_CRONTAB:\n%s", stdout)
 				}
@@ -437,14 +437,14 @@ current-context: forged
 		},
 		{
 			name: "bad crontab", env: []string{"MACAQUE_CRONTAB=bad"}, exit: 2,
-			check: func(t *testing.T, stdout, stderr string) {
+			check: func(t *testing.T, _, stderr string) {
 				oneLineNaming(t, stderr, "MACAQUE_CRONTAB")
 			},
 		},
 		{
 			// A negative control for the next run: time zone names are checked for real.
 			name: "unknown time zone", env: []string{"MACAQUE_CRONTAB=@hourly", "MACAQUE_TIMEZONE=Europe/Nowhere"}, exit: 2,
-			check: func(t *testing.T, stdout, stderr string) {
+			check: func(t *testing.T, _, stderr string) {
 				oneLineNaming(t, stderr, "MACAQUE_TIMEZONE")
 			},
 		},
@@ -452,7 +452,7 @@ current-context: forged
 			// No /usr/share/zoneinfo in the root: Europe/Paris comes from the embedded time/tzdata,
 			// so the configuration passes and the binary fails at the next step, finding the API.
 			name: "embedded time zone", env: []string{"MACAQUE_CRONTAB=@hourly", "MACAQUE_TIMEZONE=Europe/Paris"}, exit: 1,
-			check: func(t *testing.T, stdout, stderr string) {
+			check: func(t *testing.T, _, stderr string) {
 				oneLineNaming(t, stderr, "find the Kubernetes API")
 				if strings.Contains(stderr, "TIMEZONE") {
 					t.Errorf("Europe/Paris was refused without zoneinfo in the root: %s", stderr)
@@ -466,7 +466,7 @@ current-context: forged
 			// the error proves the binary trusts the Web PKI's roots with nothing on disk.
 			name: "embedded CA roots", kubeconfig: kubeconfig, mode: 0o644, exit: 1,
 			env: []string{"MACAQUE_CRONTAB=@hourly", "MACAQUE_NAMESPACE=default", "KUBECONFIG=/kubeconfig"},
-			check: func(t *testing.T, stdout, stderr string) {
+			check: func(t *testing.T, _, stderr string) {
 				oneLineNaming(t, stderr, fmt.Sprintf("candidate authority certificate %q", publicRoot))
 			},
 		},
@@ -474,7 +474,7 @@ current-context: forged
 			// The same kubeconfig, readable by root alone: the process is not root.
 			name: "not root", kubeconfig: kubeconfig, mode: 0o600, exit: 1,
 			env: []string{"MACAQUE_CRONTAB=@hourly", "MACAQUE_NAMESPACE=default", "KUBECONFIG=/kubeconfig"},
-			check: func(t *testing.T, stdout, stderr string) {
+			check: func(t *testing.T, _, stderr string) {
 				oneLineNaming(t, stderr, "/kubeconfig: permission denied")
 			},
 		},
@@ -634,7 +634,7 @@ func startForgedTLSServer(t *testing.T) string {
 		}
 	}
 
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "the TLS handshake should have failed", http.StatusTeapot)
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}

@@ -308,6 +308,22 @@ func TestReleaseSignsWhatItPushes(t *testing.T) {
 		t.Fatal("jq is not installed: the release job's steps read buildx's JSON with it, as GitHub's runners have it: apt-get install jq")
 	}
 	releaseJob := r.wf.Jobs["release"]
+	checkReleaseJobSettings(t, r, releaseJob)
+	toolsAt := checkReleaseToolsStep(t, r, releaseJob)
+	checkProvenanceStep(t, r)
+
+	run := runReleaseJob(t, r, releaseJob, toolsAt)
+	run.checkPushAndBinaries(t)
+	sboms := run.checkSBOMs(t)
+	run.checkSignedByDigest(t, sboms)
+	attached, wantSigned := run.checkFilesSigned(t, sboms)
+	run.checkVerified(t, r, wantSigned)
+	run.checkPublishedLast(t, r, attached)
+}
+
+// checkReleaseJobSettings checks the release job's permissions and the workflow's shell.
+func checkReleaseJobSettings(t *testing.T, r release, releaseJob job) {
+	t.Helper()
 	// Keyless signing needs the job's OIDC token (id-token), the provenance GitHub's attestation
 	// store (attestations); the image, its signatures and attestations go to the registry (packages).
 	for scope, want := range map[string]string{"contents": "write", "packages": "write", "id-token": "write", "attestations": "write"} {
@@ -319,8 +335,12 @@ func TestReleaseSignsWhatItPushes(t *testing.T) {
 	if r.wf.Defaults.Run.Shell != "bash" {
 		t.Errorf("%s: defaults.run.shell is %q, want bash (bash -eo pipefail: a failing command in a pipeline fails the step)", releaseWorkflow, r.wf.Defaults.Run.Shell)
 	}
+}
 
-	// The tools: built from tools/release/go.mod, every tool it pins, before any step runs one.
+// checkReleaseToolsStep checks that the tools are built from tools/release/go.mod, every tool it
+// pins, after Go is set up and before any step runs one; it returns the tools step's index.
+func checkReleaseToolsStep(t *testing.T, r release, releaseJob job) int {
+	t.Helper()
 	tools, toolsAt := r.step(t, "that builds the tools of "+releaseTools, func(s step) bool { return strings.Contains(s.Run, "cd "+releaseTools) })
 	for _, line := range []string{"cd " + releaseTools, `go build -o "$RUNNER_TEMP/bin/" `, `echo "$RUNNER_TEMP/bin" >>"$GITHUB_PATH"`} {
 		if !strings.Contains(tools.Run, line) {
@@ -344,7 +364,13 @@ func TestReleaseSignsWhatItPushes(t *testing.T) {
 			t.Errorf("step %q runs a release tool before the tools step has built it", s.Name)
 		}
 	}
-	// The provenance: of the index that was pushed, by digest, stored beside it in the registry.
+	return toolsAt
+}
+
+// checkProvenanceStep checks that the provenance is of the index that was pushed, by digest,
+// stored beside it in the registry.
+func checkProvenanceStep(t *testing.T, r release) {
+	t.Helper()
 	provenance, provenanceAt := r.step(t, "that attests the build provenance", func(s step) bool {
 		return strings.HasPrefix(s.Uses, "actions/attest-build-provenance@")
 	})
@@ -357,15 +383,11 @@ func TestReleaseSignsWhatItPushes(t *testing.T) {
 	if provenanceAt < pushAt {
 		t.Error("the provenance step runs before the push")
 	}
+}
 
-	// The job, run in a workspace that holds what the steps read from the checkout.
-	ws := t.TempDir()
-	for _, f := range []string{"Makefile", "macaque.yml", clusterManifest} {
-		if err := os.WriteFile(filepath.Join(ws, f), r.read(t, f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const index = `{
+// The image index the docker stand-in says buildx pushed, its digest, and its two platforms'.
+const (
+	standInIndex = `{
   "schemaVersion": 2,
   "mediaType": "application/vnd.oci.image.index.v1+json",
   "manifests": [
@@ -375,12 +397,16 @@ func TestReleaseSignsWhatItPushes(t *testing.T) {
      "annotations": {"vnd.docker.reference.digest": "sha256:a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", "vnd.docker.reference.type": "attestation-manifest"}}
   ]
 }`
-	const (
-		indexDigest = "sha256:1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d"
-		amd64Digest = "sha256:a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
-		arm64Digest = "sha256:a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2"
-	)
-	stand := newStandIns(t, map[string]string{
+	standInIndexDigest = "sha256:1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d"
+	standInAmd64Digest = "sha256:a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+	standInArm64Digest = "sha256:a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2"
+)
+
+// releaseStandIns are the stand-ins for the commands the release job runs: each records its calls
+// and writes what the next steps read.
+func releaseStandIns(t *testing.T) standIns {
+	t.Helper()
+	return newStandIns(t, map[string]string{
 		"docker": `case "$1 ${2:-}" in
 "buildx build") # buildx's metadata after a push, where --metadata-file says
 	while (($#)); do
@@ -408,10 +434,33 @@ sign-blob)
 esac`,
 		"gh": ``,
 	})
+}
+
+// releaseRun is the release job run with the stand-ins: where it ran, what the stand-ins
+// recorded, and the values (step outputs included) its expressions saw.
+type releaseRun struct {
+	ws              string
+	stand           standIns
+	values          map[string]string
+	name            string            // the image's repository, without the tag
+	platformDigests map[string]string // each platform's image in the index, by digest
+}
+
+// runReleaseJob runs the release job's steps, but the tools step, in a workspace that holds what
+// the steps read from the checkout; an action's inputs must name what the steps before it set.
+func runReleaseJob(t *testing.T, r release, releaseJob job, toolsAt int) releaseRun {
+	t.Helper()
+	ws := t.TempDir()
+	for _, f := range []string{"Makefile", "macaque.yml", clusterManifest} {
+		if err := os.WriteFile(filepath.Join(ws, f), r.read(t, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stand := releaseStandIns(t)
 	env := append([]string{
 		"GITHUB_SERVER_URL=https://github.com", "GITHUB_REPOSITORY=" + r.repository, "GITHUB_REPOSITORY_OWNER=" + strings.Split(r.repository, "/")[0],
 		"GITHUB_REF=refs/tags/" + r.tag, "GITHUB_REF_NAME=" + r.tag, "RUNNER_TEMP=" + t.TempDir(),
-		"STAND_IN_DIGEST=" + indexDigest, "STAND_IN_INDEX=" + index,
+		"STAND_IN_DIGEST=" + standInIndexDigest, "STAND_IN_INDEX=" + standInIndex,
 	}, stand.env()...)
 	values := r.github()
 	for i, s := range releaseJob.Steps {
@@ -431,28 +480,35 @@ esac`,
 			values["steps."+s.ID+".outputs."+k] = v
 		}
 	}
+	return releaseRun{
+		ws: ws, stand: stand, values: values,
+		name:            "ghcr.io/" + strings.ToLower(r.repository),
+		platformDigests: map[string]string{"linux/amd64": standInAmd64Digest, "linux/arm64": standInArm64Digest},
+	}
+}
 
-	name := "ghcr.io/" + strings.ToLower(r.repository)
-	platformDigests := map[string]string{"linux/amd64": amd64Digest, "linux/arm64": arm64Digest}
-	// The digest: buildx's, passed on.
-	if got := values["steps.push.outputs.digest"]; got != indexDigest {
-		t.Errorf("the push step outputs digest %q, want the one in buildx's metadata, %s", got, indexDigest)
+// checkPushAndBinaries checks the digest pushed, buildx's, passed on; and the binaries, each from
+// its platform's image, pulled by that image's digest.
+func (run releaseRun) checkPushAndBinaries(t *testing.T) {
+	t.Helper()
+	name, values, stand := run.name, run.values, run.stand
+	if got := values["steps.push.outputs.digest"]; got != standInIndexDigest {
+		t.Errorf("the push step outputs digest %q, want the one in buildx's metadata, %s", got, standInIndexDigest)
 	}
 	if builds := stand.calls(t, "docker", "buildx", "build"); len(builds) != 1 || !slices.Contains(builds[0], "--push") || !slices.Contains(builds[0], "--metadata-file") {
 		t.Errorf("docker buildx build ran as %q, want once, with --push and --metadata-file", builds)
 	}
-	// The binaries: each from its platform's image, pulled by that image's digest.
-	if inspects := stand.calls(t, "docker", "buildx", "imagetools"); len(inspects) != 1 || !slices.Equal(inspects[0], []string{"buildx", "imagetools", "inspect", "--raw", name + "@" + indexDigest}) {
-		t.Errorf("docker buildx imagetools ran as %q, want inspect --raw %s@%s", inspects, name, indexDigest)
+	if inspects := stand.calls(t, "docker", "buildx", "imagetools"); len(inspects) != 1 || !slices.Equal(inspects[0], []string{"buildx", "imagetools", "inspect", "--raw", name + "@" + standInIndexDigest}) {
+		t.Errorf("docker buildx imagetools ran as %q, want inspect --raw %s@%s", inspects, name, standInIndexDigest)
 	}
 	var creates [][]string
-	for p, digest := range platformDigests {
+	for p, digest := range run.platformDigests {
 		creates = append(creates, []string{"create", "--platform", p, name + "@" + digest})
 		goos, goarch, _ := strings.Cut(p, "/")
 		if got := values["steps.binaries.outputs."+goos+"_"+goarch]; got != digest {
 			t.Errorf("the binaries step outputs %s_%s=%q, want the %s image's digest in the index, %s", goos, goarch, got, p, digest)
 		}
-		file := filepath.Join(ws, "dist", "image", goos+"_"+goarch, "macaque")
+		file := filepath.Join(run.ws, "dist", "image", goos+"_"+goarch, "macaque")
 		want := "container-" + strings.NewReplacer("/", "-", ":", "-", "@", "-").Replace(name+"@"+digest)
 		if b, err := os.ReadFile(file); err != nil || string(b) != want {
 			t.Errorf("%s holds %q (%v), want the binary of the container of %s@%s (%q)", file, b, err, name, digest, want)
@@ -461,21 +517,33 @@ esac`,
 	if got := stand.calls(t, "docker", "create"); !sameElements(got, creates) {
 		t.Errorf("docker create ran as %q, want %q: each platform's image by its digest", got, creates)
 	}
-	// The SBOMs: of those binaries.
+}
+
+// checkSBOMs checks that the SBOMs are made of those binaries, and returns each as
+// [SBOM binary].
+func (run releaseRun) checkSBOMs(t *testing.T) [][]string {
+	t.Helper()
 	var sboms [][]string
-	for p := range platformDigests {
+	for p := range run.platformDigests {
 		goos, goarch, _ := strings.Cut(p, "/")
 		sboms = append(sboms, []string{"release/macaque-" + goos + "-" + goarch + ".cdx.json", "dist/image/" + goos + "_" + goarch + "/macaque"})
 	}
 	var made [][]string
-	for _, c := range stand.calls(t, "cyclonedx-gomod") {
+	for _, c := range run.stand.calls(t, "cyclonedx-gomod") {
 		made = append(made, []string{flagValue(c, "-output"), c[len(c)-1]})
 	}
 	if !sameElements(made, sboms) {
 		t.Errorf("cyclonedx-gomod made [SBOM binary] %q, want %q", made, sboms)
 	}
-	// The image: signed, and attested, by digest only.
-	image := values["steps.name.outputs.image"]
+	return sboms
+}
+
+// checkSignedByDigest checks that the image is signed, and attested, by digest only: each
+// platform's SBOM to its image and to the index.
+func (run releaseRun) checkSignedByDigest(t *testing.T, sboms [][]string) {
+	t.Helper()
+	name, stand := run.name, run.stand
+	image := run.values["steps.name.outputs.image"]
 	for _, c := range stand.calls(t, "cosign") {
 		if !slices.Contains([]string{"sign", "attest", "sign-blob"}, c[0]) {
 			continue // verifying the tag is what users do: it checks what the tag names now
@@ -486,8 +554,8 @@ esac`,
 			}
 		}
 	}
-	if signs := stand.calls(t, "cosign", "sign"); len(signs) != 1 || !slices.Contains(signs[0], "--yes") || !slices.Contains(signs[0], "--recursive") || signs[0][len(signs[0])-1] != name+"@"+indexDigest {
-		t.Errorf("cosign sign ran as %q, want once, --yes --recursive %s@%s: the pushed index and each platform's image", signs, name, indexDigest)
+	if signs := stand.calls(t, "cosign", "sign"); len(signs) != 1 || !slices.Contains(signs[0], "--yes") || !slices.Contains(signs[0], "--recursive") || signs[0][len(signs[0])-1] != name+"@"+standInIndexDigest {
+		t.Errorf("cosign sign ran as %q, want once, --yes --recursive %s@%s: the pushed index and each platform's image", signs, name, standInIndexDigest)
 	}
 	var attests, wantAttests [][]string
 	for _, c := range stand.calls(t, "cosign", "attest") {
@@ -498,24 +566,29 @@ esac`,
 	}
 	for _, s := range sboms {
 		p := strings.TrimSuffix(strings.TrimPrefix(s[0], "release/macaque-"), ".cdx.json")
-		wantAttests = append(wantAttests, []string{s[0], name + "@" + platformDigests[strings.Replace(p, "-", "/", 1)]}, []string{s[0], name + "@" + indexDigest})
+		wantAttests = append(wantAttests, []string{s[0], name + "@" + run.platformDigests[strings.Replace(p, "-", "/", 1)]}, []string{s[0], name + "@" + standInIndexDigest})
 	}
 	if !sameElements(attests, wantAttests) {
 		t.Errorf("cosign attest attested [predicate image] %q, want %q: each platform's SBOM to its image and to the index", attests, wantAttests)
 	}
-	// The release files: each signed, with its bundle beside it, and all of them published.
+}
+
+// checkFilesSigned checks that the release files are each signed, with its bundle beside it; it
+// returns what the release must attach (every file and its bundle) and each [bundle file] signed.
+func (run releaseRun) checkFilesSigned(t *testing.T, sboms [][]string) (attached []string, wantSigned [][]string) {
+	t.Helper()
 	files := []string{stampedManifest, "release/" + clusterManifest}
 	for _, s := range sboms {
 		files = append(files, s[0])
 	}
-	var signed, wantSigned [][]string
-	for _, c := range stand.calls(t, "cosign", "sign-blob") {
+	var signed [][]string
+	for _, c := range run.stand.calls(t, "cosign", "sign-blob") {
 		if !slices.Contains(c, "--yes") {
 			t.Errorf("cosign %q: want --yes", c)
 		}
 		signed = append(signed, []string{flagValue(c, "--bundle"), c[len(c)-1]})
 	}
-	attached := slices.Clone(files)
+	attached = slices.Clone(files)
 	for _, f := range files {
 		wantSigned = append(wantSigned, []string{f + bundleSuffix, f})
 		attached = append(attached, f+bundleSuffix)
@@ -523,7 +596,15 @@ esac`,
 	if !sameElements(signed, wantSigned) {
 		t.Errorf("cosign sign-blob signed [bundle file] %q, want %q", signed, wantSigned)
 	}
-	// Before publishing, the job checks it all as the README tells users to, with its own identity.
+	return attached, wantSigned
+}
+
+// checkVerified checks that, before publishing, the job checks it all as the README tells users
+// to, with its own identity.
+func (run releaseRun) checkVerified(t *testing.T, r release, wantSigned [][]string) {
+	t.Helper()
+	stand := run.stand
+	image := run.values["steps.name.outputs.image"]
 	identity := "https://github.com/" + r.repository + "/" + releaseWorkflow + "@refs/tags/" + r.tag
 	var verified [][]string
 	for _, c := range stand.calls(t, "cosign") {
@@ -551,12 +632,16 @@ esac`,
 	if c := stand.calls(t, "gh", "attestation"); len(c) != 1 || !slices.Equal(c[0], []string{"attestation", "verify", "oci://" + image, "--owner", strings.Split(r.repository, "/")[0]}) {
 		t.Errorf("gh attestation ran as %q, want once: verify oci://%s --owner OWNER (the provenance)", c, image)
 	}
+}
 
-	gh := stand.calls(t, "gh", "release")
+// checkPublishedLast checks that the release is published last, of the tag, attaching attached.
+func (run releaseRun) checkPublishedLast(t *testing.T, r release, attached []string) {
+	t.Helper()
+	gh := run.stand.calls(t, "gh", "release")
 	if len(gh) != 1 || len(gh[0]) < 3 || !slices.Equal(gh[0][:3], []string{"release", "create", r.tag}) || !slices.Contains(gh[0], "--verify-tag") {
 		t.Fatalf("gh release ran as %q, want once: release create %s ... --verify-tag", gh, r.tag)
 	}
-	if last := stand.calls(t, ""); !slices.Equal(last[len(last)-1][:2], []string{"release", "create"}) {
+	if last := run.stand.calls(t, ""); !slices.Equal(last[len(last)-1][:2], []string{"release", "create"}) {
 		t.Errorf("the job runs %q after publishing the release: the release must come last, once all is signed and verified", last[len(last)-1])
 	}
 	var published []string

@@ -90,8 +90,11 @@ func releaseTool(t *testing.T, repo, pkg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
+	if err := tmp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Gone after the rename below; only a failed build leaves it to remove.
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()

@@ -274,7 +274,9 @@ func startRegistry(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	srv.Listener.Close()
+	if err := srv.Listener.Close(); err != nil {
+		t.Fatal(err)
+	}
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -103,7 +103,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.start(ctx); err != nil {
 		err = fmt.Errorf("start control plane: %w\n%s", err, c.logTails(40))
 		if stopErr := c.Stop(); stopErr != nil {
-			err = fmt.Errorf("%w\nalso: %v", err, stopErr)
+			err = fmt.Errorf("%w\nalso: %w", err, stopErr)
 		}
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func tailFile(path string, lines int) string {
 	if err != nil {
 		return fmt.Sprintf("(cannot read log: %v)\n", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read: nothing to lose
 	const maxBytes = 64 << 10
 	if st, err := f.Stat(); err == nil && st.Size() > maxBytes {
 		if _, err := f.Seek(st.Size()-maxBytes, io.SeekStart); err != nil {

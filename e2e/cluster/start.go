@@ -50,26 +50,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 
-	c.opts.Logf("starting kube-apiserver on %s", c.Server)
-	if err := c.run(binKubeAPIServer, apiServerArgs(l, p), nil); err != nil {
-		return err
-	}
-	c.RESTConfig = &rest.Config{
-		Host: c.Server,
-		TLSClientConfig: rest.TLSClientConfig{
-			CAData:   c.caPEM,
-			CertData: admin.certPEM,
-			KeyData:  admin.keyPEM,
-		},
-		// Tests create and watch many objects quickly; the default client
-		// throttling (5 QPS) would only slow them down.
-		QPS:   100,
-		Burst: 200,
-	}
-	if c.Clientset, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
-		return fmt.Errorf("create admin client: %w", err)
-	}
-	if err := c.waitAPIServer(ctx); err != nil {
+	if err := c.startAPIServer(ctx, p, admin); err != nil {
 		return err
 	}
 
@@ -87,6 +68,32 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	return c.waitDefaultServiceAccount(ctx)
+}
+
+// startAPIServer starts kube-apiserver on p's port and waits until it answers; it sets
+// c.RESTConfig and c.Clientset, as admin, for everything after.
+func (c *Cluster) startAPIServer(ctx context.Context, p ports, admin *keyPair) error {
+	c.opts.Logf("starting kube-apiserver on %s", c.Server)
+	if err := c.run(binKubeAPIServer, apiServerArgs(c.layout, p), nil); err != nil {
+		return err
+	}
+	c.RESTConfig = &rest.Config{
+		Host: c.Server,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:   c.caPEM,
+			CertData: admin.certPEM,
+			KeyData:  admin.keyPEM,
+		},
+		// Tests create and watch many objects quickly; the default client
+		// throttling (5 QPS) would only slow them down.
+		QPS:   100,
+		Burst: 200,
+	}
+	var err error
+	if c.Clientset, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	return c.waitAPIServer(ctx)
 }
 
 // writeCredentials creates the CA, the API server's serving certificate, the
@@ -163,18 +170,19 @@ func (c *Cluster) poll(ctx context.Context, what string, cond func(context.Conte
 		if err := c.checkAlive(); err != nil {
 			return false, err
 		}
+		// An error of cond is remembered, not returned: the poll goes on until ctx ends, and
+		// then says what it last saw.
 		ok, err := cond(ctx)
 		if err != nil {
 			last = err
-			return false, nil
 		}
-		return ok, nil
+		return ok && err == nil, nil
 	})
 	if err == nil {
 		return nil
 	}
 	if last != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-		err = fmt.Errorf("%w (last error: %v)", err, last)
+		err = fmt.Errorf("%w (last error: %w)", err, last)
 	}
 	return fmt.Errorf("wait for %s: %w", what, err)
 }

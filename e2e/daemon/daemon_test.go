@@ -48,9 +48,9 @@ func TestKillsExactlyOneInScopePodPerTick(t *testing.T) {
 	slack := slackstub.New(nil)
 	defer slack.Close()
 	d := startMacaque(t, kubeconfig, slack, "MACAQUE_SELECTOR=app=web")
-	posts := d.waitPosts(t, slack, 3)
+	d.waitPosts(t, slack, 3)
 	d.stop(t)
-	posts = slack.Posts() // a tick may have fired while we stopped
+	posts := slack.Posts() // a tick may have fired while we stopped
 
 	var kills []kill
 	for _, p := range killReports(posts) {
@@ -248,8 +248,13 @@ func waitCanI(t *testing.T, kubeconfig, verb, resource, ns, want string) {
 	t.Helper()
 	cluster.Eventually(t, 30*time.Second, fmt.Sprintf("can-i %s %s -n %s to be %q", verb, resource, ns, want), func(ctx context.Context) error {
 		out, err := testCluster.KubectlAs(ctx, kubeconfig, "auth", "can-i", verb, resource, "-n", ns)
-		if got := strings.TrimSpace(out); got != want {
-			return fmt.Errorf("%q (%v)", got, err)
+		got := strings.TrimSpace(out)
+		switch {
+		case got == want:
+		case err != nil:
+			return fmt.Errorf("%q (%w)", got, err)
+		default:
+			return fmt.Errorf("%q (<nil>)", got)
 		}
 		return nil
 	})

@@ -41,7 +41,11 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove the built macaque:", err)
+		}
+	}()
 	macaqueBin = filepath.Join(dir, "macaque")
 	build := exec.Command("go", "build", "-trimpath", "-o", macaqueBin, ".")
 	build.Dir = repoRoot

@@ -134,16 +134,16 @@ func TestProbesAndMetricsFollowRBAC(t *testing.T) {
 			return nil
 		})
 	}
-	// waitMetric waits until series is at least min and returns all of macaque's samples.
-	waitMetric := func(series string, min float64) map[string]float64 {
+	// waitMetric waits until series is at least atLeast and returns all of macaque's samples.
+	waitMetric := func(series string, atLeast float64) map[string]float64 {
 		t.Helper()
 		var got map[string]float64
-		cluster.Eventually(t, 60*time.Second, fmt.Sprintf("%s >= %v", series, min), func(ctx context.Context) error {
+		cluster.Eventually(t, 60*time.Second, fmt.Sprintf("%s >= %v", series, atLeast), func(ctx context.Context) error {
 			var err error
 			if got, err = scrape(ctx, addr); err != nil {
 				return err
 			}
-			if got[series] < min {
+			if got[series] < atLeast {
 				return fmt.Errorf("%s = %v; ticks %v", series, got[series], got["macaque_ticks_total"])
 			}
 			return nil

@@ -101,7 +101,7 @@ func TestExcludeAnnotationAddedAtRunTime(t *testing.T) {
 			// A tick under way when the annotations landed may have read the chain before them.
 			cutoff := len(d.tickLines()) + 1
 			keptBefore := killsOf(d.tickLines(), "kept")
-			lines := d.waitTickLines(t, "kills of hit and both exclusions reported after the annotation", func(lines []tickLine) error {
+			d.waitTickLines(t, "kills of hit and both exclusions reported after the annotation", func(lines []tickLine) error {
 				after := lines[min(cutoff, len(lines)):]
 				if killsOf(after, "hit") < 3 || passedFor(after, "excluded by chaos.macaque.dev/exclude on Deployment/kept") == 0 ||
 					passedFor(after, shy+": excluded by chaos.macaque.dev/exclude on the pod") == 0 {
@@ -111,7 +111,7 @@ func TestExcludeAnnotationAddedAtRunTime(t *testing.T) {
 				return nil
 			})
 			d.stop(t)
-			lines = d.tickLines()
+			lines := d.tickLines()
 			after := lines[min(cutoff, len(lines)):]
 			for _, l := range after {
 				if l.Outcome == "killed" && (strings.HasPrefix(l.Pod, "kept-") || l.Pod == shy) {

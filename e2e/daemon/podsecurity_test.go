@@ -29,7 +29,7 @@ func TestManifestIsAdmittedUnderRestrictedPodSecurity(t *testing.T) {
 	}
 
 	selector := "app.kubernetes.io/name=macaque"
-	lastSeen := "nothing listed yet"
+	var lastSeen string // every pass sets it before the deadline is checked
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})

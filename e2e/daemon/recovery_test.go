@@ -153,7 +153,8 @@ func TestNotRecoveredStatefulSetQuotesItsLatestEvent(t *testing.T) {
 	granted := false
 	for i, r := range role.Rules {
 		if slices.Contains(r.APIGroups, "events.k8s.io") && slices.Contains(r.Resources, "events") {
-			role.Rules[i].Verbs, granted = append(r.Verbs, "list"), true
+			role.Rules[i].Verbs = append(role.Rules[i].Verbs, "list")
+			granted = true
 		}
 	}
 	if !granted {

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -587,8 +588,11 @@ func TestWebhookDenialIsNotBlamedOnTheRole(t *testing.T) {
 	}
 	cluster.Eventually(t, 30*time.Second, "the webhook to deny macaque's deletes", func(ctx context.Context) error {
 		err := asMacaque.CoreV1().Pods(ns).Delete(ctx, "web-0", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
-		if err == nil || !strings.Contains(err.Error(), message) {
-			return fmt.Errorf("dry-run delete as macaque: %v", err)
+		if err == nil {
+			return errors.New("dry-run delete as macaque: <nil>")
+		}
+		if !strings.Contains(err.Error(), message) {
+			return fmt.Errorf("dry-run delete as macaque: %w", err)
 		}
 		return nil
 	})

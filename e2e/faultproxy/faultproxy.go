@@ -368,46 +368,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f.rule.Action {
 	case HoldResponse:
-		rec := p.forwardDetached(r)
-		why := p.wait(r, f)
-		if why == "client gave up" || why == "proxy closed" {
-			p.record(r, f, fmt.Sprintf("forwarded (%d), answer withheld: %s", rec.Code, why))
-			panic(http.ErrAbortHandler)
-		}
-		p.record(r, f, fmt.Sprintf("forwarded, answer %d sent: %s", rec.Code, why))
-		replay(w, rec)
+		p.holdResponse(w, r, f)
 	case HoldRequest:
-		why := p.wait(r, f)
-		if why == "client gave up" || why == "proxy closed" {
-			p.record(r, f, "never forwarded: "+why)
-			panic(http.ErrAbortHandler)
-		}
-		sw := &statusWriter{ResponseWriter: w}
-		defer func() { p.record(r, f, "forwarded: "+why+", "+sw.outcome()) }()
-		p.forward.ServeHTTP(sw, r)
+		p.holdRequest(w, r, f)
 	case Drop:
 		why := p.wait(r, f)
 		p.record(r, f, "dropped, stream broken: "+why)
 		panic(http.ErrAbortHandler)
 	case Fail:
-		status, body := f.rule.Status, f.rule.Body
-		if status == 0 {
-			status = http.StatusInternalServerError
-		}
-		if body == "" {
-			body = statusJSON(status, "faultproxy: "+f.name())
-		}
-		outcome := fmt.Sprintf("failed with %d", status)
-		if f.rule.Forward {
-			outcome = fmt.Sprintf("forwarded (%d), %s", p.forwardDetached(r).Code, outcome)
-		}
-		p.record(r, f, outcome)
-		w.Header().Set("Content-Type", "application/json")
-		if f.rule.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(f.rule.RetryAfter))
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
+		p.fail(w, r, f)
 	case Abort:
 		outcome := "aborted"
 		if f.rule.Forward {
@@ -420,6 +389,55 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		defer func() { p.record(r, f, sw.outcome()) }()
 		p.forward.ServeHTTP(sw, r)
 	}
+}
+
+// holdResponse forwards r at once and keeps the answer from the client until f's hold ends;
+// the client gets nothing if it gave up or the proxy closed meanwhile.
+func (p *Proxy) holdResponse(w http.ResponseWriter, r *http.Request, f *Fault) {
+	rec := p.forwardDetached(r)
+	why := p.wait(r, f)
+	if why == "client gave up" || why == "proxy closed" {
+		p.record(r, f, fmt.Sprintf("forwarded (%d), answer withheld: %s", rec.Code, why))
+		panic(http.ErrAbortHandler)
+	}
+	p.record(r, f, fmt.Sprintf("forwarded, answer %d sent: %s", rec.Code, why))
+	replay(w, rec)
+}
+
+// holdRequest keeps r from the end until f's hold ends, then forwards it; it is never forwarded
+// if the client gave up or the proxy closed meanwhile.
+func (p *Proxy) holdRequest(w http.ResponseWriter, r *http.Request, f *Fault) {
+	why := p.wait(r, f)
+	if why == "client gave up" || why == "proxy closed" {
+		p.record(r, f, "never forwarded: "+why)
+		panic(http.ErrAbortHandler)
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { p.record(r, f, "forwarded: "+why+", "+sw.outcome()) }()
+	p.forward.ServeHTTP(sw, r)
+}
+
+// fail answers r with f's status and body (a 500 and a metav1.Status naming f by default),
+// after forwarding it when f says so.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
+	status, body := f.rule.Status, f.rule.Body
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if body == "" {
+		body = statusJSON(status, "faultproxy: "+f.name())
+	}
+	outcome := fmt.Sprintf("failed with %d", status)
+	if f.rule.Forward {
+		outcome = fmt.Sprintf("forwarded (%d), %s", p.forwardDetached(r).Code, outcome)
+	}
+	p.record(r, f, outcome)
+	w.Header().Set("Content-Type", "application/json")
+	if f.rule.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(f.rule.RetryAfter))
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
 }
 
 // forwardDetached forwards r to the end whether or not its client stays, and keeps the answer.

@@ -142,33 +142,61 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p := Post{Token: token, Channel: r.PostForm.Get("channel"), Text: r.PostForm.Get("text"),
 		ThreadTS: r.PostForm.Get("thread_ts"), Broadcast: r.PostForm.Get("reply_broadcast") == "true"}
+	f, i := s.attempt(p)
+	if !s.hang(r, f) {
+		return
+	}
+	if f.Status != 0 {
+		writeFault(w, f)
+		return
+	}
+	p = s.post(p, i)
+	fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, p.Channel, p.TS)
+}
+
+// attempt records p as an attempt and takes the next queued fault for it (the zero Fault when
+// none is queued); it returns that fault and the attempt's index.
+func (s *Server) attempt(p Post) (Fault, int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	var f Fault
 	if len(s.faults) > 0 {
 		f, s.faults = s.faults[0], s.faults[1:]
 	}
-	i := len(s.attempts)
 	s.attempts = append(s.attempts, Attempt{Post: p, At: time.Now(), Fault: f})
-	s.mu.Unlock()
-	if f.Hang > 0 {
-		t := time.NewTimer(f.Hang)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done(): // the client gave up: nothing is posted
-			return
-		case <-s.closing:
-			return
-		}
+	return f, len(s.attempts) - 1
+}
+
+// hang holds the call for f.Hang, and says whether it may go on: false when the client gave up
+// or Close was called first, and then nothing is posted.
+func (s *Server) hang(r *http.Request, f Fault) bool {
+	if f.Hang <= 0 {
+		return true
 	}
-	if f.Status != 0 {
-		if f.RetryAfter != 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-		}
-		w.WriteHeader(f.Status)
-		fmt.Fprintf(w, `{"ok":false,"error":"stub fault: HTTP %d"}`, f.Status)
-		return
+	t := time.NewTimer(f.Hang)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-s.closing:
+		return false
 	}
+}
+
+// writeFault answers with f's HTTP status, its Retry-After if any, and Slack's error body.
+func writeFault(w http.ResponseWriter, f Fault) {
+	if f.RetryAfter != 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+	}
+	w.WriteHeader(f.Status)
+	fmt.Fprintf(w, `{"ok":false,"error":"stub fault: HTTP %d"}`, f.Status)
+}
+
+// post records p, attempt i, as posted with a ts of its own, tells notify, and returns it with
+// that ts.
+func (s *Server) post(p Post, i int) Post {
 	s.mu.Lock()
 	p.TS = fmt.Sprintf("1700000000.%06d", len(s.posts)+1) // unique per post
 	s.posts = append(s.posts, p)
@@ -177,5 +205,5 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.notify != nil {
 		s.notify <- p
 	}
-	fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, p.Channel, p.TS)
+	return p
 }

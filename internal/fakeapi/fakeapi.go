@@ -213,69 +213,83 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Accept: r.Header.Get("Accept"), Body: body, ctx: r.Context()}
+	if st := s.take(req); st != nil {
+		writeStatus(w, st)
+		return
+	}
+	if s.serveBesidePods(w, req) {
+		return
+	}
+	s.servePods(w, req)
+}
+
+// take records req and asks Fail about it: a Status it returns is the answer instead.
+func (s *Server) take(req Request) *metav1.Status {
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	fail := s.Fail
 	s.mu.Unlock()
-	if fail != nil {
-		if st := fail(req); st != nil {
-			writeStatus(w, st)
-			return
-		}
+	if fail == nil {
+		return nil
 	}
+	return fail(req)
+}
 
-	if isWatch(req) {
+// serveBesidePods answers what is not the pod API: watches, workloads, events, access reviews,
+// PodDisruptionBudgets and ConfigMaps, in that order; false when req is none of them.
+func (s *Server) serveBesidePods(w http.ResponseWriter, req Request) bool {
+	switch {
+	case isWatch(req):
 		s.serveWatch(w, req)
-		return
-	}
-	if r.Method == http.MethodGet && s.serveWorkload(w, r.URL.Path) {
-		return
-	}
-	if s.serveEvent(w, req) {
-		return
-	}
-	if r.Method == http.MethodPost && r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+	case req.Method == http.MethodGet && s.serveWorkload(w, req.Path):
+	case s.serveEvent(w, req):
+	case req.Method == http.MethodPost && req.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
 		s.review(w, req)
-		return
-	}
-	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/poddisruptionbudgets") {
-		s.listPDBs(w, r.URL.Path)
-		return
-	}
-	if strings.Contains(r.URL.Path, "/configmaps/") {
+	case req.Method == http.MethodGet && strings.HasSuffix(req.Path, "/poddisruptionbudgets"):
+		s.listPDBs(w, req.Path)
+	case strings.Contains(req.Path, "/configmaps/"):
 		s.serveConfigMap(w, req)
-		return
+	default:
+		return false
 	}
-	if r.Method == http.MethodGet && r.URL.Path == "/api/v1/pods" {
+	return true
+}
+
+// servePods answers the pod API: lists (of every namespace, or of one), deletes and evictions.
+func (s *Server) servePods(w http.ResponseWriter, req Request) {
+	if req.Method == http.MethodGet && req.Path == "/api/v1/pods" {
 		s.list(w, req, "") // every namespace
 		return
 	}
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	// api/v1/namespaces/{ns}/pods[/{name}]
-	if len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" || parts[4] != "pods" {
+	ns, rest, ok := podsPath(req.Path)
+	if !ok {
 		writeStatus(w, status(http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource"))
 		return
 	}
-	ns := parts[3]
 	switch {
-	case len(parts) == 5 && r.Method == http.MethodGet:
+	case len(rest) == 0 && req.Method == http.MethodGet:
 		s.list(w, req, ns)
-	case len(parts) == 6 && r.Method == http.MethodDelete:
-		s.delete(w, req, ns, parts[5])
-	case len(parts) == 7 && parts[6] == "eviction" && r.Method == http.MethodPost:
-		s.evict(w, req, ns, parts[5])
+	case len(rest) == 1 && req.Method == http.MethodDelete:
+		s.delete(w, req, ns, rest[0])
+	case len(rest) == 2 && rest[1] == "eviction" && req.Method == http.MethodPost:
+		s.evict(w, req, ns, rest[0])
 	default:
 		writeStatus(w, status(http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "not supported by fakeapi"))
 	}
 }
 
-func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
-	fsel, err := fields.ParseSelector(req.Query.Get("fieldSelector"))
-	if err != nil {
-		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
-		return
+// podsPath splits /api/v1/namespaces/{ns}/pods[/...] into ns and what follows pods; false for
+// any other path.
+func podsPath(path string) (ns string, rest []string, ok bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" || parts[4] != "pods" {
+		return "", nil, false
 	}
-	lsel, err := labels.Parse(req.Query.Get("labelSelector"))
+	return parts[3], parts[5:], true
+}
+
+func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
+	fsel, lsel, err := selectors(req)
 	if err != nil {
 		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
 		return
@@ -291,25 +305,10 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 	s.mu.Unlock()
 	sort.Slice(matched, func(i, j int) bool { return matched[i].Name < matched[j].Name })
 
-	// Continue tokens are opaque, as the API server's are, so a client that makes them up is caught.
-	// A continue request without a limit gets all the rest, as from the API server.
-	start := 0
-	if token := req.Query.Get("continue"); token != "" {
-		s.mu.Lock()
-		offset, ok := s.cursors[token]
-		s.mu.Unlock()
-		if !ok {
-			writeStatus(w, status(http.StatusGone, metav1.StatusReasonExpired, "The provided continue parameter is too old or malformed"))
-			return
-		}
-		start = offset
-	}
-	end := len(matched)
-	if limit, _ := strconv.Atoi(req.Query.Get("limit")); limit > 0 && start+limit < end {
-		end = start + limit
-	}
-	if start > len(matched) {
-		start = len(matched)
+	start, end, st := s.page(req, len(matched))
+	if st != nil {
+		writeStatus(w, st)
+		return
 	}
 	meta := metav1.ListMeta{}
 	if end < len(matched) {
@@ -331,6 +330,43 @@ func (s *Server) list(w http.ResponseWriter, req Request, ns string) {
 		list.Items = append(list.Items, *p)
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// selectors parses req's field and label selectors.
+func selectors(req Request) (fields.Selector, labels.Selector, error) {
+	fsel, err := fields.ParseSelector(req.Query.Get("fieldSelector"))
+	if err != nil {
+		return nil, nil, err
+	}
+	lsel, err := labels.Parse(req.Query.Get("labelSelector"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return fsel, lsel, nil
+}
+
+// page returns the bounds, in a list of n items, of the page req asks for with its continue
+// token and limit; a Status (410) when the token is not one this server gave.
+func (s *Server) page(req Request, n int) (start, end int, st *metav1.Status) {
+	// Continue tokens are opaque, as the API server's are, so a client that makes them up is caught.
+	// A continue request without a limit gets all the rest, as from the API server.
+	if token := req.Query.Get("continue"); token != "" {
+		s.mu.Lock()
+		offset, ok := s.cursors[token]
+		s.mu.Unlock()
+		if !ok {
+			return 0, 0, status(http.StatusGone, metav1.StatusReasonExpired, "The provided continue parameter is too old or malformed")
+		}
+		start = offset
+	}
+	end = n
+	if limit, _ := strconv.Atoi(req.Query.Get("limit")); limit > 0 && start+limit < end {
+		end = start + limit
+	}
+	if start > n {
+		start = n
+	}
+	return start, end, nil
 }
 
 // cursor returns a new random continue token for offset.

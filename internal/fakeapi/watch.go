@@ -90,33 +90,16 @@ func (s *Server) podChange(p *corev1.Pod, kind string) {
 
 // serveWatch answers a watch of a collection of pods or workloads.
 func (s *Server) serveWatch(w http.ResponseWriter, req Request) {
-	fsel, err := fields.ParseSelector(req.Query.Get("fieldSelector"))
+	fsel, lsel, err := selectors(req)
 	if err != nil {
 		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
 		return
 	}
-	lsel, err := labels.Parse(req.Query.Get("labelSelector"))
-	if err != nil {
-		writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+	from, tooOld, closing, st := s.startWatch(req)
+	if st != nil {
+		writeStatus(w, st)
 		return
 	}
-	s.mu.Lock()
-	from := s.rv // no resourceVersion: from now on
-	if rv := req.Query.Get("resourceVersion"); rv != "" && rv != "0" {
-		n, err := strconv.Atoi(rv)
-		if err != nil {
-			s.mu.Unlock()
-			writeStatus(w, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("invalid resource version %q", rv)))
-			return
-		}
-		from = n
-	}
-	tooOld := from < s.compacted
-	if s.closeWatches == nil {
-		s.closeWatches = make(chan struct{})
-	}
-	closing := s.closeWatches
-	s.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Transfer-Encoding", "chunked")
@@ -140,21 +123,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, req Request) {
 		timeout = time.After(time.Duration(secs) * time.Second)
 	}
 	for {
-		s.mu.Lock()
-		var batch []change
-		for _, c := range s.changes {
-			if c.rv > from && c.collection == req.Path && lsel.Matches(labels.Set(c.labels)) && fsel.Matches(fields.Set{"metadata.name": c.name}) {
-				batch = append(batch, c)
-			}
-		}
-		if n := len(s.changes); n > 0 && s.changes[n-1].rv > from {
-			from = s.changes[n-1].rv
-		}
-		if s.changed == nil {
-			s.changed = make(chan struct{})
-		}
-		changed := s.changed
-		s.mu.Unlock()
+		batch, next, changed := s.changesSince(req.Path, from, fsel, lsel)
+		from = next
 		for _, c := range batch {
 			if err := enc.Encode(map[string]any{"type": c.kind, "object": json.RawMessage(c.object)}); err != nil {
 				return
@@ -171,6 +141,47 @@ func (s *Server) serveWatch(w http.ResponseWriter, req Request) {
 			return
 		}
 	}
+}
+
+// startWatch reads where a watch of req starts: the resourceVersion it gives (now when it gives
+// none, or 0), whether that is older than what was compacted, and the channel closed when every
+// watch must end. A Status (400) when the resourceVersion is not a number.
+func (s *Server) startWatch(req Request) (from int, tooOld bool, closing <-chan struct{}, st *metav1.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from = s.rv // no resourceVersion: from now on
+	if rv := req.Query.Get("resourceVersion"); rv != "" && rv != "0" {
+		n, err := strconv.Atoi(rv)
+		if err != nil {
+			return 0, false, nil, status(http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("invalid resource version %q", rv))
+		}
+		from = n
+	}
+	if s.closeWatches == nil {
+		s.closeWatches = make(chan struct{})
+	}
+	return from, from < s.compacted, s.closeWatches, nil
+}
+
+// changesSince returns the changes to collection after resourceVersion from that match the
+// selectors, the resourceVersion the next call starts from, and the channel closed at the next
+// change.
+func (s *Server) changesSince(collection string, from int, fsel fields.Selector, lsel labels.Selector) ([]change, int, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var batch []change
+	for _, c := range s.changes {
+		if c.rv > from && c.collection == collection && lsel.Matches(labels.Set(c.labels)) && fsel.Matches(fields.Set{"metadata.name": c.name}) {
+			batch = append(batch, c)
+		}
+	}
+	if n := len(s.changes); n > 0 && s.changes[n-1].rv > from {
+		from = s.changes[n-1].rv
+	}
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return batch, from, s.changed
 }
 
 // isWatch says whether req asks for a watch of a collection.

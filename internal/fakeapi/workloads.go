@@ -52,7 +52,7 @@ func (s *Server) RemoveWorkload(obj metav1.Object) {
 
 // workloadPath is the URL path of obj, a workload of one of the kinds AddWorkload takes.
 func workloadPath(obj metav1.Object) string {
-	resource := ""
+	var resource string
 	switch obj.(type) {
 	case *appsv1.ReplicaSet:
 		resource = "apis/apps/v1/namespaces/%s/replicasets/%s"

@@ -116,15 +116,15 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
-func TestParseVmHWM(t *testing.T) {
-	got, err := parseVmHWM([]byte("Name:\tmacaque\nVmPeak:\t 1275308 kB\nVmHWM:\t   20736 kB\nVmRSS:\t   20128 kB\n"))
+func TestParseVMHWM(t *testing.T) {
+	got, err := parseVMHWM([]byte("Name:\tmacaque\nVmPeak:\t 1275308 kB\nVmHWM:\t   20736 kB\nVmRSS:\t   20128 kB\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := int64(20736 << 10); got != want {
 		t.Errorf("got %d, want %d", got, want)
 	}
-	if _, err := parseVmHWM([]byte("Name:\tmacaque\n")); err == nil {
+	if _, err := parseVMHWM([]byte("Name:\tmacaque\n")); err == nil {
 		t.Error("no error without VmHWM")
 	}
 }
@@ -212,7 +212,7 @@ func TestProxyPassesGzipAndAuthorizationThrough(t *testing.T) {
 // streaming decoder that returns at the end of the rows): the request must still be counted.
 func TestProxyRecordsARequestTheClientAbandons(t *testing.T) {
 	const total = 32 << 20
-	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		chunk := bytes.Repeat([]byte("x"), 32<<10)
 		for sent := 0; sent < total; sent += len(chunk) {
 			if _, err := w.Write(chunk); err != nil {
@@ -998,7 +998,7 @@ func TestWaitVerdicts(t *testing.T) {
 		d.readLine(verdictOn("web-2"))
 		returned(done, "the last verdict")
 	})
-	t.Run("no longer than the bound", func(t *testing.T) {
+	t.Run("no longer than the bound", func(*testing.T) {
 		d := newDaemon()
 		d.readLine(verdictOn("web-1"))
 		bound := make(chan time.Time)
@@ -1006,7 +1006,7 @@ func TestWaitVerdicts(t *testing.T) {
 		close(bound)
 		returned(done, "the bound passed")
 	})
-	t.Run("not for a build that gives no verdict", func(t *testing.T) {
+	t.Run("not for a build that gives no verdict", func(*testing.T) {
 		returned(start(newDaemon(), nil), "no verdict logged at all")
 	})
 }

@@ -44,13 +44,21 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	if err != nil {
 		return sizeResult{}, err
 	}
-	defer proxy.Close()
+	defer func() {
+		if err := proxy.Close(); err != nil {
+			logger.Printf("close the measuring proxy: %v", err)
+		}
+	}()
 
 	dir, err := os.MkdirTemp("", "macaque-bench-")
 	if err != nil {
 		return sizeResult{}, fmt.Errorf("create scratch dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			logger.Printf("remove scratch dir: %v", err)
+		}
+	}()
 	kubeconfig, err := macaqueKubeconfig(ctx, c, ns, proxy, dir)
 	if err != nil {
 		return sizeResult{}, err
@@ -79,7 +87,7 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 		return sizeResult{}, fmt.Errorf("%w; macaque's last lines:\n%s", err, d.logTail())
 	}
 	d.waitVerdicts(ctx, ticks, d.Done(), time.After, logger)
-	hwm, err := readVmHWM(d.Pid())
+	hwm, err := readVMHWM(d.Pid())
 	if err != nil {
 		return sizeResult{}, err
 	}

@@ -138,17 +138,17 @@ func processName(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// readVmHWM returns the process's peak resident set size in bytes.
-func readVmHWM(pid int) (int64, error) {
+// readVMHWM returns the process's peak resident set size in bytes.
+func readVMHWM(pid int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, fmt.Errorf("read peak RSS: %w", err)
 	}
-	return parseVmHWM(b)
+	return parseVMHWM(b)
 }
 
-// parseVmHWM finds "VmHWM:   1234 kB" in a /proc/<pid>/status file.
-func parseVmHWM(status []byte) (int64, error) {
+// parseVMHWM finds "VmHWM:   1234 kB" in a /proc/<pid>/status file.
+func parseVMHWM(status []byte) (int64, error) {
 	for line := range strings.SplitSeq(string(status), "\n") {
 		rest, ok := strings.CutPrefix(line, "VmHWM:")
 		if !ok {

@@ -246,7 +246,7 @@ func etcdDBSize(dir string) (int64, error) {
 	var size int64
 	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
-			return nil // a file that vanished mid-walk is not the database
+			return nil //nolint:nilerr // a file that vanished mid-walk is not the database
 		}
 		if e.Name() == "db" && filepath.Base(filepath.Dir(path)) == "snap" {
 			info, err := e.Info()

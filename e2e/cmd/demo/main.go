@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,14 +47,17 @@ func main() {
 	flag.StringVar(&o.binary, "macaque", "../bin/macaque", "the macaque binary (make build)")
 	flag.StringVar(&o.manifest, "manifest", "../macaque.yml", "the manifest to apply")
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout, o); err != nil {
+	if err := runUntilSignal(o); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
-		stop()
 		os.Exit(1)
 	}
+}
+
+// runUntilSignal runs the demo until Ctrl-C or SIGTERM; main's os.Exit comes after its defer.
+func runUntilSignal(o options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, os.Stdout, o)
 }
 
 // namespace and app are what the demo deploys; the app carries the label that the shipped
@@ -91,11 +95,11 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	if err := deployApp(ctx, c); err != nil {
 		return err
 	}
-	if out, err := c.KubectlContext(ctx, "apply", "-n", namespace, "-f", o.manifest); err != nil {
-		return fmt.Errorf("kubectl apply -f %s: %w\n%s", o.manifest, err, out)
-	} else {
-		p.say("kubectl apply -n %s -f macaque.yml:\n%s", namespace, strings.TrimSpace(out))
+	applied, err := c.KubectlContext(ctx, "apply", "-n", namespace, "-f", o.manifest)
+	if err != nil {
+		return fmt.Errorf("kubectl apply -f %s: %w\n%s", o.manifest, err, applied)
 	}
+	p.say("kubectl apply -n %s -f macaque.yml:\n%s", namespace, strings.TrimSpace(applied))
 	kubeconfig, err := c.TokenKubeconfig(ctx, namespace, "macaque")
 	if err != nil {
 		return err
@@ -108,25 +112,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { watchApp(ctx, c, p) })
-	wg.Go(func() {
-		kills := map[string]string{} // the ts of each kill's message -> the pod it killed
-		for {
-			select {
-			case post := <-posts:
-				if m := killedPod.FindStringSubmatch(post.Text); m != nil {
-					kills[post.TS] = m[1]
-				}
-				if victim, ok := kills[post.ThreadTS]; ok {
-					// A recovery verdict, a reply in the thread of its kill: shown beside it.
-					p.say("slack #chaos, reply to the kill of %s: %s", victim, post.Text)
-					continue
-				}
-				p.say("slack #chaos: %s", post.Text)
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
+	wg.Go(func() { relaySlack(ctx, posts, p) })
 
 	env, err := manifestEnv(ctx, c)
 	if err != nil {
@@ -134,6 +120,28 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	}
 	p.say("running macaque as ServiceAccount %s/macaque, every %v, with the manifest's settings; Ctrl-C to stop", namespace, o.every)
 	return runMacaque(ctx, p, o, kubeconfig, slack.APIURL(), env)
+}
+
+// relaySlack prints each message macaque posts to the Slack stub, a recovery verdict as a reply
+// to the kill of its pod, until ctx is done.
+func relaySlack(ctx context.Context, posts <-chan slackstub.Post, p *printer) {
+	kills := map[string]string{} // the ts of each kill's message -> the pod it killed
+	for {
+		select {
+		case post := <-posts:
+			if m := killedPod.FindStringSubmatch(post.Text); m != nil {
+				kills[post.TS] = m[1]
+			}
+			if victim, ok := kills[post.ThreadTS]; ok {
+				// A recovery verdict, a reply in the thread of its kill: shown beside it.
+				p.say("slack #chaos, reply to the kill of %s: %s", victim, post.Text)
+				continue
+			}
+			p.say("slack #chaos: %s", post.Text)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // killedPod finds the victim in a kill's Slack message.
@@ -207,19 +215,8 @@ func watchApp(ctx context.Context, c *cluster.Cluster, p *printer) {
 			if !ok {
 				return
 			}
-			pod, isPod := ev.Object.(*corev1.Pod)
-			if !isPod {
-				continue
-			}
-			switch {
-			case ev.Type == watch.Added:
-				p.say("pod %s created", pod.Name)
-			case ev.Type == watch.Deleted:
-				p.say("pod %s gone", pod.Name)
-				delete(terminating, pod.Name)
-			case pod.DeletionTimestamp != nil && !terminating[pod.Name]:
-				terminating[pod.Name] = true
-				p.say("pod %s terminating", pod.Name)
+			if pod, isPod := ev.Object.(*corev1.Pod); isPod {
+				sayPodEvent(p, ev.Type, pod, terminating)
 			}
 		case ev, ok := <-deploys.ResultChan():
 			if !ok {
@@ -233,6 +230,21 @@ func watchApp(ctx context.Context, c *cluster.Cluster, p *printer) {
 	}
 }
 
+// sayPodEvent prints a pod's creation, its end, and the first event that shows it terminating;
+// terminating holds the pods already said to be.
+func sayPodEvent(p *printer, typ watch.EventType, pod *corev1.Pod, terminating map[string]bool) {
+	switch {
+	case typ == watch.Added:
+		p.say("pod %s created", pod.Name)
+	case typ == watch.Deleted:
+		p.say("pod %s gone", pod.Name)
+		delete(terminating, pod.Name)
+	case pod.DeletionTimestamp != nil && !terminating[pod.Name]:
+		terminating[pod.Name] = true
+		p.say("pod %s terminating", pod.Name)
+	}
+}
+
 // runMacaque runs the real binary out of cluster with the ServiceAccount's token, relaying its
 // log, until ctx is done; then it sends SIGTERM and waits for a clean exit.
 func runMacaque(ctx context.Context, p *printer, o options, kubeconfig, slackURL string, manifestEnv []string) error {
@@ -240,13 +252,13 @@ func runMacaque(ctx context.Context, p *printer, o options, kubeconfig, slackURL
 	if err != nil {
 		return err
 	}
-	env := append(manifestEnv, // later entries win
-		"PATH="+os.Getenv("PATH"), "HOME="+os.TempDir(), "KUBECONFIG="+kubeconfig,
-		"MACAQUE_CRONTAB=@every "+o.every.String(), "MACAQUE_ALLOW_FAST_SCHEDULE=true",
-		"MACAQUE_SLACK_TOKEN=xoxb-demo", "MACAQUE_SLACK_CHANNEL=C0DEMO", "MACAQUE_SLACK_API_URL="+slackURL,
+	env := slices.Concat(manifestEnv, []string{ // later entries win
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "KUBECONFIG=" + kubeconfig,
+		"MACAQUE_CRONTAB=@every " + o.every.String(), "MACAQUE_ALLOW_FAST_SCHEDULE=true",
+		"MACAQUE_SLACK_TOKEN=xoxb-demo", "MACAQUE_SLACK_CHANNEL=C0DEMO", "MACAQUE_SLACK_API_URL=" + slackURL,
 		"POD_NAME=macaque-demo",
 		"MACAQUE_HTTP_ADDR=127.0.0.1:0", // its log says which port: :8080 may be taken on a laptop
-	)
+	})
 	m, err := macaqueproc.Start(bin, macaqueproc.Options{Env: env, OnLine: func(line string) { p.say("macaque: %s", line) }})
 	if err != nil {
 		return fmt.Errorf("start macaque: %w", err)

@@ -34,5 +34,8 @@ func main() {
 		fmt.Fprintf(w, "%s\t%d\t%s (%d bytes)\t%s (%d bytes)\t%s\n", im.Platform.String(), s.Layers,
 			ocilayout.MiB(s.Pulled()), s.Pulled(), ocilayout.MiB(s.Uncompressed), s.Uncompressed, im.Digest)
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		fmt.Fprintln(os.Stderr, "imagesize:", err)
+		os.Exit(1)
+	}
 }
