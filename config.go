@@ -373,7 +373,7 @@ func parseHTTPAddr(addr string) (string, error) {
 	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("%q is not host:port (:8080, 0.0.0.0:8080, [::1]:8080): %v", addr, err)
+		return "", fmt.Errorf("%q is not host:port (:8080, 0.0.0.0:8080, [::1]:8080): %w", addr, err)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return "", fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)

@@ -282,7 +282,7 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 		return early
 	}
 	for _, c := range rd.picks {
-		if k.enough(rd, pickCtx, stopping) {
+		if k.enough(pickCtx, stopping, rd) {
 			break
 		}
 		if err := k.try(ctx, pickCtx, rd, c); err != nil {
@@ -367,7 +367,7 @@ func (k *Killer) rules(cooling policy.Rule) (policy.Rules, *policy.OncePerTick) 
 // enough says whether the tick tries no further pick: it has its victims, its time for picking
 // ran out, or macaque is stopping (which never stops the first kill). Short of its victims, it
 // notes why.
-func (k *Killer) enough(rd *round, pickCtx, stopping context.Context) bool {
+func (k *Killer) enough(pickCtx, stopping context.Context, rd *round) bool {
 	switch {
 	case len(rd.done) == rd.want:
 		return true

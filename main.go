@@ -85,20 +85,9 @@ var errUsage = errors.New("bad command line")
 
 // run is the whole daemon: it returns when ctx is done and every goroutine has finished.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("macaque", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() { _ = printUsage(stdout) }
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	if err := parseArgs(args, stdout, stderr); err != nil {
+		return err
 	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "macaque takes no arguments (got %q); it is configured by MACAQUE_* variables, see -h\n", flags.Args())
-		return errUsage
-	}
-
 	s, err := loadConfig()
 	if err != nil {
 		return err
@@ -108,7 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return badSetting("HTTP_ADDR", "%v", err)
 	}
 	if listener != nil {
-		defer listener.Close() // on a refused start; once served, stopHTTP has closed it already
+		// On a refused start; once served, stopHTTP has closed it already, and the second
+		// close's error says only that.
+		defer func() { _ = listener.Close() }()
 	}
 	restCfg, err := kubeConfig(&s, saNamespaceFile)
 	if err != nil {
@@ -122,89 +113,155 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stopHTTP := telemetry.Serve(listener, telemetry.NewHandler(stats, probes, log), telemetry.ShutdownTimeout, log)
 	defer stopHTTP()
 
-	pods, err := kube.NewClient(restCfg)
+	parts, err := startUp(ctx, s, restCfg, log)
 	if err != nil {
 		return err
 	}
-	self := os.Getenv("POD_NAME")
-	if self == "" {
-		self = hostname()
-	}
-	way := terminatorFor(s.mode, pods)
-	if err := preflightScope(ctx, pods, s.scope, way, !s.guard.on); err != nil {
-		return err
-	}
-	if err := preflightRecoveryScope(ctx, pods, s.scope); err != nil {
-		return err
-	}
-	// The guard reads the controller chain for the opt-out annotation whatever the setting;
-	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
-	safety := &policy.Guard{API: pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
-	events := &eventRecorder{api: pods, instance: cmp.Or(self, kube.ReportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
-	preflightEventsScope(ctx, pods, events, s.scope)
-	pause, noPause, err := startPauseSwitch(ctx, pods, self, ownNamespace(saNamespaceFile), log)
-	if err != nil {
-		return err
-	}
-	cool, err := startCooldown(ctx, pods, s.cooldown, ownNamespace(saNamespaceFile), s.scope)
-	if err != nil {
-		return err
-	}
-	slackClient := newSlackPoster(s.slack)
-	if slackClient != nil {
-		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
-		if err := checkSlack(ctx, slackClient, log); err != nil {
-			return err
-		}
-	}
-
 	probes.Ready.Observe("the start-up checks", time.Now(), nil)
 	if listener != nil {
 		log.Info("serving metrics and probes", "addr", listener.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
-	if pause == nil {
-		log.Warn("pause switch unavailable: macaque cannot be paused by annotation", "why", noPause)
+	logStart(log, s, parts)
+	d, err := wire(s, restCfg, parts, log, stats, probes)
+	if err != nil {
+		return err
+	}
+	d.run(ctx, listener != nil)
+	log.Info("macaque stopped")
+	return nil
+}
+
+// parseArgs reads the command line, which takes no argument but -h: macaque is configured by
+// its environment.
+func parseArgs(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("macaque", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() { _ = printUsage(stdout) }
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "macaque takes no arguments (got %q); it is configured by MACAQUE_* variables, see -h\n", flags.Args())
+		return errUsage
+	}
+	return nil
+}
+
+// started is what the start-up checks built and vouched for.
+type started struct {
+	pods    *kube.Client
+	self    string     // macaque's own pod, never a victim
+	way     terminator // how pods die (MACAQUE_MODE)
+	guard   *policy.Guard
+	events  *eventRecorder
+	pause   *pauseSwitch // nil: none; noPause says why
+	noPause string
+	cool    *policy.Cooldown
+	slack   slackAPI // nil: no Slack
+}
+
+// startUp makes the API client and runs the start-up checks in order: the scope's
+// permissions, the recovery's, the Events', the pause switch, the cooldown's state and Slack's
+// token. The first that fails stops macaque, with the setting to fix when it is one.
+func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Logger) (started, error) {
+	var p started
+	var err error
+	if p.pods, err = kube.NewClient(restCfg); err != nil {
+		return p, err
+	}
+	p.self = cmp.Or(os.Getenv("POD_NAME"), hostname())
+	p.way = terminatorFor(s.mode, p.pods)
+	if err := preflightScope(ctx, p.pods, s.scope, p.way, !s.guard.on); err != nil {
+		return p, err
+	}
+	if err := preflightRecoveryScope(ctx, p.pods, s.scope); err != nil {
+		return p, err
+	}
+	// The guard reads the controller chain for the opt-out annotation whatever the setting;
+	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
+	p.guard = &policy.Guard{API: p.pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
+	p.events = &eventRecorder{api: p.pods, instance: cmp.Or(p.self, kube.ReportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
+	preflightEventsScope(ctx, p.pods, p.events, s.scope)
+	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, ownNamespace(saNamespaceFile), log); err != nil {
+		return p, err
+	}
+	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, ownNamespace(saNamespaceFile), s.scope); err != nil {
+		return p, err
+	}
+	if p.slack = newSlackPoster(s.slack); p.slack != nil {
+		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
+		if err := checkSlack(ctx, p.slack, log); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// logStart is the one line that says macaque started, and with what.
+func logStart(log *slog.Logger, s settings, p started) {
+	if p.pause == nil {
+		log.Warn("pause switch unavailable: macaque cannot be paused by annotation", "why", p.noPause)
 	}
 	log.Info("macaque started", "namespace", s.scope.String(), "selector", s.selector.String(), "crontab", s.crontab,
-		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", self,
+		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", p.self,
 		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
-		"excluded_days", s.excluded.String(), "pause_switch", pause.describe(noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
+		"excluded_days", s.excluded.String(), "pause_switch", p.pause.describe(p.noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
+}
 
-	sched := &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log,
-		alive: &probes.Scheduler, metrics: stats}
-	killer := &Killer{api: pods, scope: s.scope, selector: s.selector.String(), self: self, dryRun: s.dryRun,
-		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: safety, terminator: way, grace: s.grace, count: s.count,
-		pause: pause, minAge: s.minPodAge, events: events, cooldown: cool, alive: &probes.Killer, ready: &probes.Ready, metrics: stats}
+// daemon is macaque's goroutines, wired: scheduler → killer → (recovery →) notifier, and the
+// access check beside them.
+type daemon struct {
+	sched    *scheduler
+	killer   *Killer
+	recov    *recovery.Follower
+	notifier *Notifier
+	access   *accessCheck
+	kills    chan recovery.Kill
+	verdicts chan recovery.Verdict
+}
+
+// wire builds the goroutines from the settings and what the start-up checks made.
+func wire(s settings, restCfg *rest.Config, p started, log *slog.Logger, stats *telemetry.Metrics, probes *telemetry.Health) (*daemon, error) {
 	// The verdicts' watches and reads go through a client of their own: its rate limiter is
 	// its own, so a hundred follows opening at once never make a tick's kills wait on it.
 	followPods, err := kube.NewClient(restCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	recov := &recovery.Follower{API: followPods, Timeout: s.recovery, Now: time.Now, After: time.After, Log: log, Events: pods, NewEvent: events.event,
+	d := &daemon{kills: make(chan recovery.Kill, reportBuffer), verdicts: make(chan recovery.Verdict, reportBuffer)}
+	d.sched = &scheduler{schedule: s.schedule, location: s.location, now: time.Now, after: time.After, log: log,
+		alive: &probes.Scheduler, metrics: stats}
+	d.killer = &Killer{api: p.pods, scope: s.scope, selector: s.selector.String(), self: p.self, dryRun: s.dryRun,
+		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: p.guard, terminator: p.way, grace: s.grace, count: s.count,
+		pause: p.pause, minAge: s.minPodAge, events: p.events, cooldown: p.cool, alive: &probes.Killer, ready: &probes.Ready, metrics: stats,
+		recover: d.kills}
+	d.recov = &recovery.Follower{API: followPods, Timeout: s.recovery, Now: time.Now, After: time.After, Log: log, Events: p.pods, NewEvent: p.events.event,
 		Observer: stats, Grace: shutdownGrace}
-	kills := make(chan recovery.Kill, reportBuffer)
-	verdicts := make(chan recovery.Verdict, reportBuffer)
-	killer.recover = kills
-	notifier := &Notifier{slack: slackClient, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: verdicts}
-	access := &accessCheck{api: pods, scope: s.scope, way: way, healthOff: !s.guard.on, every: accessCheckEvery,
+	d.notifier = &Notifier{slack: p.slack, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: d.verdicts}
+	d.access = &accessCheck{api: p.pods, scope: s.scope, way: p.way, healthOff: !s.guard.on, every: accessCheckEvery,
 		now: time.Now, after: time.After, ready: &probes.Ready, log: log}
+	return d, nil
+}
 
+// run runs the goroutines until ctx is done and each has finished; the access check only when
+// there is a /readyz to read what it finds.
+func (d *daemon) run(ctx context.Context, serving bool) {
 	ticks := make(chan time.Time, 1) // one slot, so a tick is never lost to a race with an idle killer
 	// One value per tick, all of its reports: the notifier posts them as one message.
 	results := make(chan []Result, reportBuffer)
 	var wg sync.WaitGroup
-	wg.Go(func() { sched.run(ctx, ticks) })
-	wg.Go(func() { killer.run(ctx, ticks, results) })
-	wg.Go(func() { recov.Run(ctx, kills, verdicts) })
-	wg.Go(func() { notifier.run(ctx, results, shutdownGrace) })
-	if listener != nil {
-		wg.Go(func() { access.run(ctx) }) // only /readyz reads what it finds
+	wg.Go(func() { d.sched.run(ctx, ticks) })
+	wg.Go(func() { d.killer.run(ctx, ticks, results) })
+	wg.Go(func() { d.recov.Run(ctx, d.kills, d.verdicts) })
+	wg.Go(func() { d.notifier.run(ctx, results, shutdownGrace) })
+	if serving {
+		wg.Go(func() { d.access.run(ctx) })
 	}
 	wg.Wait()
-	log.Info("macaque stopped")
-	return nil
 }
 
 // scheduler wakes at each activation of the cron schedule and signals the killer.

@@ -109,7 +109,7 @@ func (c killCount) String() string {
 	return strconv.Itoa(max(c.n, 1))
 }
 
-// victims is how many pods a tick with candidates candidates asks for: a percentage rounds
+// victims is how many pods a tick asks for among that many candidates: a percentage rounds
 // down, but to at least one, and is capped at maxVictims (capped says so).
 func (c killCount) victims(candidates int) (want int, capped bool) {
 	if c.percent == 0 {

@@ -21,53 +21,14 @@ func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
 	if err := expectDelim(dec, '{'); err != nil {
 		return "", err
 	}
-	nameCol, statusCol := -1, -1
-	kind := ""
+	t := tableReader{dec: dec, nameCol: -1, statusCol: -1, each: each}
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
 			return "", err
 		}
-		switch key {
-		case "kind":
-			if err := dec.Decode(&kind); err != nil {
-				return "", fmt.Errorf("kind: %w", err)
-			}
-		case "metadata":
-			var meta struct {
-				Continue string `json:"continue"`
-			}
-			if err := dec.Decode(&meta); err != nil {
-				return "", fmt.Errorf("metadata: %w", err)
-			}
-			next = meta.Continue
-		case "columnDefinitions":
-			var cols []struct {
-				Name string `json:"name"`
-			}
-			if err := dec.Decode(&cols); err != nil {
-				return "", fmt.Errorf("columnDefinitions: %w", err)
-			}
-			for i, c := range cols {
-				switch c.Name {
-				case "Name":
-					nameCol = i
-				case "Status":
-					statusCol = i
-				}
-			}
-			if nameCol < 0 || statusCol < 0 {
-				return "", fmt.Errorf("no Name or Status column among %d columns", len(cols))
-			}
-		case "rows":
-			if err := decodeRows(dec, nameCol, statusCol, each); err != nil {
-				return "", err
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return "", fmt.Errorf("%v: %w", key, err)
-			}
+		if err := t.field(key); err != nil {
+			return "", err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
@@ -75,10 +36,68 @@ func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
 	}
 	// A proxy that drops the Accept header gets a PodList, whose items this decoder would skip:
 	// that must be an error, not a namespace with no candidates.
-	if kind != "Table" || nameCol < 0 {
-		return "", fmt.Errorf("%w: got kind %q (does a proxy between macaque and the API server drop the Accept header?)", errNotTable, kind)
+	if t.kind != "Table" || t.nameCol < 0 {
+		return "", fmt.Errorf("%w: got kind %q (does a proxy between macaque and the API server drop the Accept header?)", errNotTable, t.kind)
 	}
-	return next, nil
+	return t.next, nil
+}
+
+// tableReader is what decodeTable has read of a table so far.
+type tableReader struct {
+	dec                *json.Decoder
+	kind, next         string
+	nameCol, statusCol int // -1 until the column definitions are read
+	each               func(name string)
+}
+
+// field reads the value of the table's field key.
+func (t *tableReader) field(key json.Token) error {
+	switch key {
+	case "kind":
+		if err := t.dec.Decode(&t.kind); err != nil {
+			return fmt.Errorf("kind: %w", err)
+		}
+	case "metadata":
+		var meta struct {
+			Continue string `json:"continue"`
+		}
+		if err := t.dec.Decode(&meta); err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		t.next = meta.Continue
+	case "columnDefinitions":
+		return t.columns()
+	case "rows":
+		return decodeRows(t.dec, t.nameCol, t.statusCol, t.each)
+	default:
+		var skip json.RawMessage
+		if err := t.dec.Decode(&skip); err != nil {
+			return fmt.Errorf("%v: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// columns reads the column definitions and finds the Name and Status columns.
+func (t *tableReader) columns() error {
+	var cols []struct {
+		Name string `json:"name"`
+	}
+	if err := t.dec.Decode(&cols); err != nil {
+		return fmt.Errorf("columnDefinitions: %w", err)
+	}
+	for i, c := range cols {
+		switch c.Name {
+		case "Name":
+			t.nameCol = i
+		case "Status":
+			t.statusCol = i
+		}
+	}
+	if t.nameCol < 0 || t.statusCol < 0 {
+		return fmt.Errorf("no Name or Status column among %d columns", len(cols))
+	}
+	return nil
 }
 
 // errNotTable is an answer to a pod list that is not the Table macaque asked for.

@@ -37,7 +37,7 @@ func Parse(spec string, allowFast bool) (Schedule, error) {
 	if every, ok := strings.CutPrefix(spec, "@every "); ok {
 		d, err := time.ParseDuration(strings.TrimSpace(every))
 		if err != nil {
-			return nil, fmt.Errorf("invalid interval in %q: %v", spec, err)
+			return nil, fmt.Errorf("invalid interval in %q: %w", spec, err)
 		}
 		if d <= 0 {
 			return nil, fmt.Errorf("interval in %q must be positive", spec)
@@ -51,11 +51,11 @@ func Parse(spec string, allowFast bool) (Schedule, error) {
 	}
 	std, err := sundayAsSeven(spec)
 	if err != nil {
-		return nil, fmt.Errorf("invalid cron spec %q: %v", spec, err)
+		return nil, fmt.Errorf("invalid cron spec %q: %w", spec, err)
 	}
 	schedule, err := cron.ParseStandard(std)
 	if err != nil {
-		return nil, fmt.Errorf("invalid cron spec %q: %v", spec, err)
+		return nil, fmt.Errorf("invalid cron spec %q: %w", spec, err)
 	}
 	if schedule.Next(time.Now()).IsZero() {
 		return nil, fmt.Errorf("cron spec %q never fires", spec)
