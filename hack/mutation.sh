@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the unit suite (make mutation): gremlins, pinned in tools/mutation, puts
-# one small bug at a time (every mutator it has, turned on) into the product's files (the root
-# package and internal/'s)
-# and runs `go test` on each; a bug no test notices "lived". It fails unless efficacy (killed
+# one small bug at a time (every mutator it has, turned on) into the product's files, the root
+# package's and internal/'s, and runs `go test` on each; a bug no test notices "lived". It fails unless efficacy (killed
 # over killed + lived) is at least 90% and mutant coverage (mutants some test runs over all of
 # them) at least 85%, and fails on any mutant that only a timeout stopped: every wait in a unit
 # test is bounded by seconds, so a bug that makes the code hang must fail a test, not stall it.
