@@ -52,7 +52,7 @@ manifests:
 	$(GO) test -count=1 -run '^TestClusterManifest$$' . -update-manifests
 
 ## unit: fast tests, no cluster; deploy/'s check the alert rules and the dashboard against the
-## metrics macaque exports (deploy/metrics.txt, which the root module's TestMetricsFile keeps true)
+## metrics macaque exports (deploy/metrics.txt, which internal/telemetry's TestMetricsFile keeps true)
 unit:
 	$(GO) test -race -count=1 ./...
 	cd deploy && $(GO) test -race -count=1 ./...

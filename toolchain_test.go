@@ -30,6 +30,7 @@ func TestToolchainPinned(t *testing.T) {
 		{"hack/controlplane.sh", `(?m)^export GOTOOLCHAIN=\$\{GOTOOLCHAIN:-go` + exact + `\}$`},
 		{"hack/mutation.sh", `(?m)^export GOTOOLCHAIN=\$\{GOTOOLCHAIN:-go` + exact + `\}$`},
 		{"hack/vulncheck.sh", `(?m)^export GOTOOLCHAIN=\$\{GOTOOLCHAIN:-go` + exact + `\}$`},
+		{"hack/lint.sh", `(?m)^export GOTOOLCHAIN=\$\{GOTOOLCHAIN:-go` + exact + `\}$`},
 		{"Dockerfile", `(?m)^FROM --platform=\$BUILDPLATFORM golang:` + exact + ` AS build$`},
 		{"README.md", `export GOTOOLCHAIN=go` + exact + `\b`},
 		{"e2e/go.mod", `(?m)^go ` + exact + `$`},
@@ -38,6 +39,7 @@ func TestToolchainPinned(t *testing.T) {
 		{"tools/mutation/go.mod", `(?m)^go ` + exact + `$`},
 		{"tools/vulncheck/go.mod", `(?m)^go ` + exact + `$`},
 		{"tools/release/go.mod", `(?m)^go ` + exact + `$`},
+		{"tools/golangci/go.mod", `(?m)^go ` + exact + `$`},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
