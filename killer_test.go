@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -61,7 +60,7 @@ func hold(t *testing.T) func() {
 	return func() { <-release }
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func terminating(p *corev1.Pod) *corev1.Pod {
 	now := metav1.Now()
@@ -137,7 +136,7 @@ func TestKill(t *testing.T) {
 			name: "list forbidden",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
 			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
-				return func(r fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) }
+				return func(fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) }
 			},
 			want: OutcomeForbidden,
 		},
@@ -160,7 +159,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "pod replaced under the same name: UID precondition protects the new one",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "db-0", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete { // a StatefulSet recreated db-0 just before our delete
 						p := fakeapi.Pod(testNS, "db-0", web)
@@ -194,7 +193,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "pod stopped running between list and delete",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Query.Get("fieldSelector") == "metadata.name=web-1" {
 						s.Add(withPhase(fakeapi.Pod(testNS, "web-1", web), corev1.PodSucceeded))
@@ -209,7 +208,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a pick that stopped running is passed over for the next",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				var stopped atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok && stopped.CompareAndSwap(false, true) {
@@ -229,7 +228,7 @@ func TestKill(t *testing.T) {
 			name:     "a pick relabelled out of scope before its read-back is passed over for the next",
 			pods:     []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
 			selector: "app=web",
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				var relabelled atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok && relabelled.CompareAndSwap(false, true) {
@@ -244,7 +243,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a pick changed between its read-back and the delete is not deleted: resourceVersion precondition",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				var changed atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete && changed.CompareAndSwap(false, true) {
@@ -261,7 +260,7 @@ func TestKill(t *testing.T) {
 			name: "every pick rejected at its read-back: not found, with why for each, after picksPerTick tries",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web), fakeapi.Pod(testNS, "web-3", web), fakeapi.Pod(testNS, "web-4", web),
 				fakeapi.Pod(testNS, "web-5", web), fakeapi.Pod(testNS, "web-6", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
 						s.Remove(testNS, name)
@@ -303,7 +302,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a 5xx to a DELETE that left the pod terminating is a kill, confirmed by a read-back",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
 						s.Add(terminating(fakeapi.Pod(testNS, "web-1", web)))
@@ -317,7 +316,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a 500 to a DELETE after which the pod was replaced under its name is a kill of the old one",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "db-0", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete { // deleted, and a StatefulSet made db-0 anew
 						p := fakeapi.Pod(testNS, "db-0", web)
@@ -333,7 +332,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a DELETE answered 503 with Retry-After is not resent: a resent one would find the pod gone",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
 						s.Remove(testNS, "web-1") // committed before the answer was lost
@@ -348,7 +347,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a DELETE that never got an answer and left the pod running is not a kill",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(t *testing.T, _ *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				wait := hold(t)
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
@@ -362,7 +361,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a DELETE without an answer and a failed read-back is unknown, never nothing-was-killed",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(t *testing.T, _ *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				wait := hold(t)
 				var sent atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
@@ -744,9 +743,8 @@ func TestPreflight(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			var ce *configError
-			if got := ""; errors.As(err, &ce) {
-				got = ce.variable
-				if got != tt.wantVar {
+			if errors.As(err, &ce) {
+				if got := ce.variable; got != tt.wantVar {
 					t.Errorf("config error names %s, want %q", got, tt.wantVar)
 				}
 			} else if tt.wantVar != "" {

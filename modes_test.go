@@ -146,7 +146,7 @@ func TestEvictMode(t *testing.T) {
 		{name: "a 429 without a PDB's cause is throttling: an error, not blocked, no read-back", pods: two[:1],
 			fail: evictAll(throttled), want: OutcomeError, evictions: 1, errText: `evict pod "web-1": Too many requests`},
 		{name: "a pod replaced before its eviction is passed over", pods: two[:1],
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodPost {
 						p := fakeapi.Pod(testNS, "web-1", web)
@@ -158,7 +158,7 @@ func TestEvictMode(t *testing.T) {
 			},
 			want: OutcomeNotFound, evictions: 1, passed: []string{"web-1: changed or went away before the eviction"}, errText: "UID in precondition"},
 		{name: "an eviction whose answer was lost is read back", pods: two[:1],
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodPost {
 						s.Remove(testNS, "web-1")
@@ -348,7 +348,7 @@ func TestKillCount(t *testing.T) {
 		{name: "stopping before the tick still lets its first kill through, and no other", pods: three, count: killCount{n: 3}, stopBefore: true,
 			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: macaque is stopping"},
 		{name: "a percentage tries picksPerTick picks per victim, not every pick it holds", pods: solos[:60], count: killCount{percent: 2},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
 						s.Remove(testNS, name) // every pick is gone by its read-back

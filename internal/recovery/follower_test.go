@@ -182,7 +182,7 @@ func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controll
 }
 
 // startFollow runs rc on kills, returning the verdicts channel; ctx's cancel stops it.
-func startFollow(t *testing.T, rc *Follower, ctx context.Context, kills ...Kill) <-chan Verdict {
+func startFollow(ctx context.Context, t *testing.T, rc *Follower, kills ...Kill) <-chan Verdict {
 	t.Helper()
 	in := make(chan Kill, len(kills))
 	for _, k := range kills {
@@ -403,7 +403,7 @@ func TestRecoveryVerdict(t *testing.T) {
 					return nil
 				}
 			},
-			play:    func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
+			play:    func(*testing.T, *fakeapi.Server, *syncClock) {},
 			timeout: true, want: NotRecovered,
 			why: []string{"web: state unknown after 10s; no replacement created"},
 		},
@@ -487,7 +487,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				srv.Compact() // the kill's resourceVersion is now too old
 			},
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+			play: func(t *testing.T, _ *fakeapi.Server, clock *syncClock) {
 				// The pods' watch expired, the workload read again (3/3, since the kill): the
 				// verdict may come before the pods' end is taken.
 				clock.answerAll(t, second(40))
@@ -502,7 +502,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(2))
 				srv.Compact()
 			},
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+			play: func(t *testing.T, _ *fakeapi.Server, clock *syncClock) {
 				clock.tell(t, second(40))
 				clock.tell(t, second(40))
 			},
@@ -521,7 +521,7 @@ func TestRecoveryVerdict(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(srv)
 			}
-			verdicts := startFollow(t, rc, boundedCtx(t), kill)
+			verdicts := startFollow(boundedCtx(t), t, rc, kill)
 			clock.tell(t, 0) // the follow starts at the kill
 			// It reads the workload as it starts: play's changes come after.
 			for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
@@ -636,7 +636,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		bare := Kill{Namespace: testNS, Pod: "lonely", UID: "uid-lonely"}
 		alone := bare
 		alone.Pod, alone.UID = "alone", "uid-alone"
-		verdicts := startFollow(t, rc, boundedCtx(t), bare, alone)
+		verdicts := startFollow(boundedCtx(t), t, rc, bare, alone)
 		got := map[string]Status{}
 		for range 2 {
 			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
@@ -658,7 +658,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		defer cancel()
 		first := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy)
 		second := killFor(t, api, "web-7d9f-b", "uid-web-b", webRS, webDeploy)
-		verdicts := startFollow(t, rc, ctx, first, second)
+		verdicts := startFollow(ctx, t, rc, first, second)
 		v, _ := recvWithin(t, verdicts, "the second kill's verdict")
 		if v.Status != Unknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
 			t.Errorf("verdict %q on %s (%s), want unknown for web-7d9f-b, 1 in flight", v.Status, v.Pod, v.Why)
@@ -682,7 +682,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		}
 		clock := newSyncClock()
 		rc := newTestRecoverer(api, clock, time.Hour)
-		verdicts := startFollow(t, rc, boundedCtx(t), killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
+		verdicts := startFollow(boundedCtx(t), t, rc, killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
 		clock.tell(t, 0)
 		v, _ := recvWithin(t, verdicts, "the verdict")
 		if v.Status != Unknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
@@ -811,20 +811,6 @@ func TestPodSelector(t *testing.T) {
 			}
 		})
 	}
-}
-
-// asServed is what macaque decodes into a T from obj as the API server would send it (JSON).
-func asServed[T any](t *testing.T, obj any) T {
-	t.Helper()
-	var out T
-	b, err := json.Marshal(obj)
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestVerdictWaitsForItsTicksReports: a kill is followed from the moment it is accepted, but its
