@@ -675,7 +675,8 @@ func unsetMacaqueEnv(t *testing.T) {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(strings.ToUpper(k), "MACAQUE_") || strings.HasPrefix(k, "POD_") || k == "KUBECONFIG" {
 			t.Setenv(k, "") // restored after the test
-			if err := os.Unsetenv(k); err != nil { // absent, not empty: an unknown MACAQUE_ name is refused even empty
+			// Absent, not empty: an unknown MACAQUE_ name is refused even empty.
+			if err := os.Unsetenv(k); err != nil {
 				t.Fatalf("unset %s: %v", k, err)
 			}
 		}

@@ -239,27 +239,7 @@ func (o *recordingObserver) NotRecovered(ns string) {
 // controllers (each change, then the time the follower sees it at), and checks each verdict.
 func TestRecoveryVerdict(t *testing.T) {
 	second := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-	tests := []struct {
-		name string
-		pod  string
-		uid  types.UID
-		ctl  kube.OwnerRef
-		top  kube.OwnerRef
-		// setup changes the API server before the follow starts, if set.
-		setup func(srv *fakeapi.Server)
-		// play makes the controllers' changes after the kill, answering the follower's clock.
-		play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
-		timeout bool // fire the timeout after play
-		compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
-		want    Status
-		created time.Duration // 0: not reached
-		ready   time.Duration
-		full    time.Duration
-		repl    string
-		why     []string // in the verdict's Why
-		notWhy  []string // not in it
-		summary string   // the verdict's summary, if not empty
-	}{
+	tests := []verdictCase{
 		{
 			name: "deployment recovered: three milestones timed from the kill", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
 			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
@@ -511,85 +491,137 @@ func TestRecoveryVerdict(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, api := recoveryWorld(t)
-			clock := newSyncClock()
-			obs := &recordingObserver{}
-			rc := newTestRecoverer(api, clock, 10*time.Second)
-			rc.Observer = obs
-			kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
-			if tt.setup != nil {
-				tt.setup(srv)
-			}
-			verdicts := startFollow(boundedCtx(t), t, rc, kill)
-			clock.tell(t, 0) // the follow starts at the kill
-			// It reads the workload as it starts: play's changes come after.
-			for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("watches %v, want the pods' and the workload's", srv.Watches())
-				}
-			}
-			tt.play(t, srv, clock)
-			if tt.timeout {
-				for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("watches %v, want the pods' and the workload's before the timeout", srv.Watches())
-					}
-				}
-				clock.fire <- kill0.Add(10 * time.Second)
-			}
-			v, _ := recvWithin(t, verdicts, "the verdict")
-			if v.Status != tt.want {
-				t.Fatalf("verdict %q (%s), want %q", v.Status, v.Summary(), tt.want)
-			}
-			for _, m := range []struct {
-				name string
-				got  Milestone
-				want time.Duration
-			}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
-				if m.got.Reached != (m.want != 0) || m.got.After != m.want {
-					t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
-				}
-			}
-			if v.Replacement != tt.repl {
-				t.Errorf("replacement %q, want %q", v.Replacement, tt.repl)
-			}
-			for _, w := range tt.why {
-				if !strings.Contains(v.Why, w) {
-					t.Errorf("why %q, want it to say %q", v.Why, w)
-				}
-			}
-			for _, w := range tt.notWhy {
-				if strings.Contains(v.Why, w) {
-					t.Errorf("why %q, want it not to say %q", v.Why, w)
-				}
-			}
-			if tt.summary != "" && v.Summary() != tt.summary {
-				t.Errorf("summary %q\nwant    %q", v.Summary(), tt.summary)
-			}
-			if v.UID != tt.uid || v.Workload != tt.top.String() {
-				t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
-			}
-			if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
-				t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
-			}
-			checkWatchesOnly(t, srv, kill.RV, 2, tt.compact)
-			var wantStages []string
-			for _, s := range []struct {
-				stage telemetry.Stage
-				d     time.Duration
-			}{{telemetry.StageCreated, tt.created}, {telemetry.StageReady, tt.ready}, {telemetry.StageFullStrength, tt.full}} {
-				if s.d != 0 {
-					wantStages = append(wantStages, fmt.Sprintf("%s %s %.1f", testNS, s.stage, s.d.Seconds()))
-				}
-			}
-			if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
-				t.Errorf("observed %q, want %q", obs.stages, wantStages)
-			}
-			if (len(obs.missed) == 1) != (tt.want == NotRecovered) {
-				t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
-			}
-		})
+		t.Run(tt.name, tt.run)
+	}
+}
+
+// verdictCase is a case of TestRecoveryVerdict: the kill, the controllers' changes after it,
+// and the verdict the follow must give and what it must tell its observer.
+type verdictCase struct {
+	name string
+	pod  string
+	uid  types.UID
+	ctl  kube.OwnerRef
+	top  kube.OwnerRef
+	// setup changes the API server before the follow starts, if set.
+	setup func(srv *fakeapi.Server)
+	// play makes the controllers' changes after the kill, answering the follower's clock.
+	play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
+	timeout bool // fire the timeout after play
+	compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
+	want    Status
+	created time.Duration // 0: not reached
+	ready   time.Duration
+	full    time.Duration
+	repl    string
+	why     []string // in the verdict's Why
+	notWhy  []string // not in it
+	summary string   // the verdict's summary, if not empty
+}
+
+// run kills the case's pod, follows it while play makes the controllers' changes, then checks
+// the verdict, the follower's timers and watches, and what its observer was told.
+func (tt verdictCase) run(t *testing.T) {
+	srv, api := recoveryWorld(t)
+	clock := newSyncClock()
+	obs := &recordingObserver{}
+	rc := newTestRecoverer(api, clock, 10*time.Second)
+	rc.Observer = obs
+	kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
+	if tt.setup != nil {
+		tt.setup(srv)
+	}
+	verdicts := startFollow(boundedCtx(t), t, rc, kill)
+	clock.tell(t, 0) // the follow starts at the kill
+	// It reads the workload as it starts: play's changes come after.
+	waitForWatches(t, srv, "the pods' and the workload's")
+	tt.play(t, srv, clock)
+	if tt.timeout {
+		waitForWatches(t, srv, "the pods' and the workload's before the timeout")
+		clock.fire <- kill0.Add(10 * time.Second)
+	}
+	v, _ := recvWithin(t, verdicts, "the verdict")
+	tt.checkVerdict(t, v)
+	tt.checkWhy(t, v)
+	if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
+		t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
+	}
+	checkWatchesOnly(t, srv, kill.RV, 2, tt.compact)
+	tt.checkObserved(t, obs, v)
+}
+
+// waitForWatches waits for srv to serve two watches (the pods' and the workload's), failing
+// with the watches it has, and want, after waitWithin.
+func waitForWatches(t *testing.T, srv *fakeapi.Server, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("watches %v, want %s", srv.Watches(), want)
+		}
+	}
+}
+
+// checkVerdict checks v's status (ending the test when it is not the case's), its milestones,
+// its replacement, and the kill and workload it is about.
+func (tt verdictCase) checkVerdict(t *testing.T, v Verdict) {
+	t.Helper()
+	if v.Status != tt.want {
+		t.Fatalf("verdict %q (%s), want %q", v.Status, v.Summary(), tt.want)
+	}
+	for _, m := range []struct {
+		name string
+		got  Milestone
+		want time.Duration
+	}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
+		if m.got.Reached != (m.want != 0) || m.got.After != m.want {
+			t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
+		}
+	}
+	if v.Replacement != tt.repl {
+		t.Errorf("replacement %q, want %q", v.Replacement, tt.repl)
+	}
+	if v.UID != tt.uid || v.Workload != tt.top.String() {
+		t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
+	}
+}
+
+// checkWhy checks what v says: its why holds every one of the case's why and none of its
+// notWhy, and its summary is the case's, when it has one.
+func (tt verdictCase) checkWhy(t *testing.T, v Verdict) {
+	t.Helper()
+	for _, w := range tt.why {
+		if !strings.Contains(v.Why, w) {
+			t.Errorf("why %q, want it to say %q", v.Why, w)
+		}
+	}
+	for _, w := range tt.notWhy {
+		if strings.Contains(v.Why, w) {
+			t.Errorf("why %q, want it not to say %q", v.Why, w)
+		}
+	}
+	if tt.summary != "" && v.Summary() != tt.summary {
+		t.Errorf("summary %q\nwant    %q", v.Summary(), tt.summary)
+	}
+}
+
+// checkObserved checks obs was told of each milestone the case reaches, timed as it is, and of
+// a verdict not recovered exactly when v is one.
+func (tt verdictCase) checkObserved(t *testing.T, obs *recordingObserver, v Verdict) {
+	t.Helper()
+	var wantStages []string
+	for _, s := range []struct {
+		stage telemetry.Stage
+		d     time.Duration
+	}{{telemetry.StageCreated, tt.created}, {telemetry.StageReady, tt.ready}, {telemetry.StageFullStrength, tt.full}} {
+		if s.d != 0 {
+			wantStages = append(wantStages, fmt.Sprintf("%s %s %.1f", testNS, s.stage, s.d.Seconds()))
+		}
+	}
+	if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
+		t.Errorf("observed %q, want %q", obs.stages, wantStages)
+	}
+	if (len(obs.missed) == 1) != (tt.want == NotRecovered) {
+		t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
 	}
 }
 
