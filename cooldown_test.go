@@ -36,7 +36,7 @@ func TestPreflightCooldown(t *testing.T) {
 		{name: "present and writable"},
 		{name: "missing", missing: true, wantVar: "MACAQUE_COOLDOWN", wantMsg: "the ConfigMap macaque-cooldown that keeps the cooldown state is not in"},
 		{name: "not readable", wantVar: "MACAQUE_COOLDOWN", wantMsg: "cannot get ConfigMap macaque-cooldown",
-			fail: func(r fakeapi.Request) *metav1.Status { return configMapForbidden("get") }},
+			fail: func(fakeapi.Request) *metav1.Status { return configMapForbidden("get") }},
 		{name: "not writable", wantVar: "MACAQUE_COOLDOWN", wantMsg: "cannot update ConfigMap macaque-cooldown",
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if r.Method == http.MethodPut {
@@ -45,7 +45,7 @@ func TestPreflightCooldown(t *testing.T) {
 				return nil
 			}},
 		{name: "a server error is no bad setting", wantMsg: "leader changed",
-			fail: func(r fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") }},
+			fail: func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

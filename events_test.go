@@ -202,10 +202,14 @@ func TestEventNames(t *testing.T) {
 	if a, b := eventName(pod, eventsAt), eventName(pod, eventsAt.Add(time.Nanosecond)); a == b {
 		t.Errorf("two instants share Event name %q", a)
 	}
-	for _, name := range []string{"web", strings.Repeat("a", 253), strings.Repeat("a", 230) + "-" + strings.Repeat("b", 22), strings.Repeat("a.", 126) + "a"} {
+	suffix := fmt.Sprintf(".pod.%x", eventsAt.UnixNano())
+	for _, name := range []string{"web", "web.pod.a", strings.Repeat("a", 253), strings.Repeat("a", 230) + "-" + strings.Repeat("b", 22), strings.Repeat("a.", 126) + "a"} {
 		got := eventName(kube.ObjectRef{Kind: "Pod", Name: name}, eventsAt)
-		if errs := validation.IsDNS1123Subdomain(got); len(errs) != 0 || !strings.HasPrefix(name, strings.TrimSuffix(got[:strings.Index(got, ".pod.")], ".")) {
-			t.Errorf("eventName(%q) = %q: %v", name, got, errs)
+		// The name kept is what comes before the suffix, which ends the Event's name: a pod's
+		// own name may hold ".pod." too.
+		kept, ok := strings.CutSuffix(got, suffix)
+		if errs := validation.IsDNS1123Subdomain(got); len(errs) != 0 || !ok || !strings.HasPrefix(name, kept) {
+			t.Errorf("eventName(%q) = %q, want a prefix of the name then %q: %v", name, got, suffix, errs)
 		}
 	}
 	if got := eventName(pod, eventsAt); got != fmt.Sprintf("web.pod.%x", eventsAt.UnixNano()) {

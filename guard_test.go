@@ -130,38 +130,20 @@ func TestGuard(t *testing.T) {
 		rsPath  = "/apis/apps/v1/namespaces/" + testNS + "/replicasets/web-7d9"
 		depPath = "/apis/apps/v1/namespaces/" + testNS + "/deployments/web"
 	)
-	type world struct {
-		pods      []*corev1.Pod
-		workloads []metav1.Object
-	}
-	tests := []struct {
-		name     string
-		world    world
-		guard    policy.Guard // api is set by the test
-		fail     func(fakeapi.Request) *metav1.Status
-		want     Outcome
-		victims  []string // pods that may be killed
-		passed   []string // substrings, one for each pick passed over, in any order
-		note     string   // substring of the kill's note; empty when there must be none
-		gets     []string // the workload GETs made, each path once, in order
-		errText  string
-		maxPicks int    // the picks tried, when fewer than the candidates
-		anyGets  bool   // the workloads read depend on the order of the picks
-		eachWhy  string // for a kill: every pick passed over first says this
-	}{
+	tests := []guardCase{
 		{
 			name:  "a pod of a steady Deployment is killed after reading its ReplicaSet and Deployment",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
 			want:  OutcomeKilled, victims: []string{"web-1"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a Deployment below strength is not hit, and the report names it",
-			world: world{webPods(2), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas, d.Status.AvailableReplicas = 2, 2 })}},
+			world: guardWorld{webPods(2), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas, d.Status.AvailableReplicas = 2, 2 })}},
 			want:  OutcomeSkipped, passed: []string{"web: 2/3 ready", "web: 2/3 ready"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name: "an owner reference that is not the controller's is not followed up the chain",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, func() *metav1.OwnerReference {
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, func() *metav1.OwnerReference {
 				ref := depRef
 				ref.Controller = new(false) // an adopter's mark, not the Deployment that runs it
 				return &ref
@@ -170,137 +152,137 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name: "a ReplicaSet below strength is not hit even when its Deployment looks steady",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Status.ReadyReplicas = 2 }),
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Status.ReadyReplicas = 2 }),
 				steadyDeployment("web", 3, nil)}},
 			want: OutcomeSkipped, passed: []string{"web-7d9: 2/3 ready"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name: "a ReplicaSet whose controller has not seen its latest spec is not hit",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Generation = 3 }),
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Generation = 3 }),
 				steadyDeployment("web", 3, nil)}},
 			want: OutcomeSkipped, passed: []string{"web-7d9 mid-rollout: its latest change is not yet observed"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name: "a ReplicaSet with ready but not yet available replicas is not hit",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Status.AvailableReplicas = 2 }),
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.Status.AvailableReplicas = 2 }),
 				steadyDeployment("web", 3, nil)}},
 			want: OutcomeSkipped, passed: []string{"web-7d9: 2/3 available"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name: "a Deployment mid-rollout, old pods still running, is not hit though the old ReplicaSet is full",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) {
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) {
 				d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas = 4, 1, 3
 			})}},
 			want: OutcomeSkipped, passed: []string{"web mid-rollout: 1/3 updated"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a Deployment with every pod updated but old ones not yet gone is not hit",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.Replicas = 4 })}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.Replicas = 4 })}},
 			want:  OutcomeSkipped, passed: []string{"web mid-rollout: 1 old pods still running"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a Deployment whose new spec is not yet observed is not hit",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Generation = 3 })}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Generation = 3 })}},
 			want:  OutcomeSkipped, passed: []string{"web mid-rollout: its latest change is not yet observed"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name: "a Deployment past its progress deadline is not hit",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) {
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) {
 				d.Status.Conditions[0].Status, d.Status.Conditions[0].Reason = corev1.ConditionFalse, "ProgressDeadlineExceeded"
 			})}},
 			want: OutcomeSkipped, passed: []string{"web mid-rollout: stuck past its progress deadline"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a Deployment with updated pods not yet available is not hit",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 2 })}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 2 })}},
 			want:  OutcomeSkipped, passed: []string{"web: 2/3 available"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a Deployment counting unavailable replicas is not hit",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.UnavailableReplicas = 1 })}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.UnavailableReplicas = 1 })}},
 			want:  OutcomeSkipped, passed: []string{"web: 1 unavailable"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a pod that is not Ready is not hit, and no workload is read",
-			world: world{[]*corev1.Pod{notReady(pod("web-1", rsRef))}, []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
+			world: guardWorld{[]*corev1.Pod{notReady(pod("web-1", rsRef))}, []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
 			want:  OutcomeSkipped, passed: []string{"web-1: not Ready"},
 		},
 		{
 			name: "the guard passes over an unhealthy workload's picks and kills the healthy one, reading each workload once",
-			world: world{append(webPods(4), pod("api-1", ctrl("apps/v1", "StatefulSet", "api"))), []metav1.Object{
+			world: guardWorld{append(webPods(4), pod("api-1", ctrl("apps/v1", "StatefulSet", "api"))), []metav1.Object{
 				webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 2 }), steadyStatefulSet("api", 1, nil)}},
 			want: OutcomeKilled, victims: []string{"api-1"}, anyGets: true, eachWhy: "web: 2/3 ready",
 		},
 		{
 			name:  "tries are bounded: picksPerTick picks of a degraded Deployment, its workloads read once",
-			world: world{webPods(picksPerTick + 3), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 1 })}},
+			world: guardWorld{webPods(picksPerTick + 3), []metav1.Object{webRS, steadyDeployment("web", 3, func(d *appsv1.Deployment) { d.Status.ReadyReplicas = 1 })}},
 			want:  OutcomeSkipped, passed: slices.Repeat([]string{"web: 1/3 ready"}, picksPerTick), gets: []string{rsPath, depPath}, maxPicks: picksPerTick,
 		},
 		{
 			name:  "a ReplicaSet of its own, with no Deployment, is judged alone",
-			world: world{[]*corev1.Pod{pod("web-1", rsRef)}, []metav1.Object{steadyReplicaSet("web-7d9", 3, nil, nil)}},
+			world: guardWorld{[]*corev1.Pod{pod("web-1", rsRef)}, []metav1.Object{steadyReplicaSet("web-7d9", 3, nil, nil)}},
 			want:  OutcomeKilled, victims: []string{"web-1"}, gets: []string{rsPath},
 		},
 		{
 			name:  "a ReplicaSet that is gone passes the pick over",
-			world: world{webPods(1), nil},
+			world: guardWorld{webPods(1), nil},
 			want:  OutcomeSkipped, passed: []string{"ReplicaSet web-7d9 not found"}, gets: []string{rsPath},
 		},
 		{
 			name: "a ReplicaSet replaced under the same name passes the pick over",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.UID = "uid-new" }),
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, &depRef, func(rs *appsv1.ReplicaSet) { rs.UID = "uid-new" }),
 				steadyDeployment("web", 3, nil)}},
 			want: OutcomeSkipped, passed: []string{"ReplicaSet web-7d9 was replaced"}, gets: []string{rsPath},
 		},
 		{
 			name:  "a Deployment that is gone passes the pick over",
-			world: world{webPods(1), []metav1.Object{webRS}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS}},
 			want:  OutcomeSkipped, passed: []string{"Deployment web not found"}, gets: []string{rsPath, depPath},
 		},
 		{
 			name:  "a ReplicaSet run by an unlisted kind is not hit",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")), nil)}},
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")), nil)}},
 			want:  OutcomeSkipped, passed: []string{"owned by a Rollout (web), which MACAQUE_OWNER_KINDS does not list"}, gets: []string{rsPath},
 		},
 		{
 			name:  "a ReplicaSet run by a listed kind is judged alone, and the kill says the rest was not checked",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")), nil)}},
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")), nil)}},
 			guard: policy.Guard{OwnerKinds: map[string]bool{"Rollout": true}},
 			want:  OutcomeKilled, victims: []string{"web-1"}, note: "Rollout/web, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made", gets: []string{rsPath},
 		},
 		{
 			name: "a ReplicaSet below strength under a listed kind is not hit",
-			world: world{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")),
+			world: guardWorld{webPods(1), []metav1.Object{steadyReplicaSet("web-7d9", 3, new(ctrl("argoproj.io/v1alpha1", "Rollout", "web")),
 				func(rs *appsv1.ReplicaSet) { rs.Status.ReadyReplicas = 1 })}},
 			guard: policy.Guard{OwnerKinds: map[string]bool{"Rollout": true}},
 			want:  OutcomeSkipped, passed: []string{"web-7d9: 1/3 ready"}, gets: []string{rsPath},
 		},
 		{
 			name:  "a steady StatefulSet's pod is killed",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))}, []metav1.Object{steadyStatefulSet("db", 3, nil)}},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))}, []metav1.Object{steadyStatefulSet("db", 3, nil)}},
 			want:  OutcomeKilled, victims: []string{"db-0"}, gets: []string{"/apis/apps/v1/namespaces/shop/statefulsets/db"},
 		},
 		{
 			name: "a StatefulSet below strength is not hit",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
 				[]metav1.Object{steadyStatefulSet("db", 3, func(s *appsv1.StatefulSet) { s.Status.ReadyReplicas = 2 })}},
 			want: OutcomeSkipped, passed: []string{"db: 2/3 ready"}, gets: []string{"/apis/apps/v1/namespaces/shop/statefulsets/db"},
 		},
 		{
 			name: "a StatefulSet whose new spec is not yet observed is not hit",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
 				[]metav1.Object{steadyStatefulSet("db", 3, func(s *appsv1.StatefulSet) { s.Status.ObservedGeneration = 1 })}},
 			want: OutcomeSkipped, passed: []string{"db mid-rollout: its latest change is not yet observed"}, gets: []string{"/apis/apps/v1/namespaces/shop/statefulsets/db"},
 		},
 		{
 			name: "a StatefulSet rolling to a new revision is not hit",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
 				[]metav1.Object{steadyStatefulSet("db", 3, func(s *appsv1.StatefulSet) { s.Status.UpdateRevision = "db-2" })}},
 			want: OutcomeSkipped, passed: []string{"db mid-rollout: revision db-2 not yet on every pod"}, gets: []string{"/apis/apps/v1/namespaces/shop/statefulsets/db"},
 		},
 		{
 			name: "a StatefulSet with OnDelete updates is steady whatever its revisions",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
 				[]metav1.Object{steadyStatefulSet("db", 3, func(s *appsv1.StatefulSet) {
 					s.Spec.UpdateStrategy.Type, s.Status.UpdateRevision = appsv1.OnDeleteStatefulSetStrategyType, "db-2"
 				})}},
@@ -308,7 +290,7 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name: "a partitioned StatefulSet update is done once the pods above the partition are updated",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
 				[]metav1.Object{steadyStatefulSet("db", 3, func(s *appsv1.StatefulSet) {
 					s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: new(int32(2))}
 					s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 1
@@ -317,7 +299,7 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name: "a partitioned StatefulSet update still under way is not hit",
-			world: world{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
+			world: guardWorld{[]*corev1.Pod{pod("db-0", ctrl("apps/v1", "StatefulSet", "db"))},
 				[]metav1.Object{steadyStatefulSet("db", 3, func(s *appsv1.StatefulSet) {
 					s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: new(int32(1))}
 					s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 1
@@ -326,24 +308,24 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name:  "a steady DaemonSet's pod is killed",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))}, []metav1.Object{steadyDaemonSet("agent", 3, nil)}},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))}, []metav1.Object{steadyDaemonSet("agent", 3, nil)}},
 			want:  OutcomeKilled, victims: []string{"agent-x"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name: "a DaemonSet not ready on every node is not hit",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.NumberReady = 2 })}},
 			want: OutcomeSkipped, passed: []string{"agent: 2/3 ready"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name: "a DaemonSet mid-rollout is not hit",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.UpdatedNumberScheduled = 1 })}},
 			want: OutcomeSkipped, passed: []string{"agent mid-rollout: 1/3 updated"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name: "a DaemonSet with OnDelete updates is steady whatever was updated",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) {
 					d.Spec.UpdateStrategy.Type, d.Status.UpdatedNumberScheduled = appsv1.OnDeleteDaemonSetStrategyType, 1
 				})}},
@@ -351,69 +333,69 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name: "a DaemonSet with a pod not yet available is not hit",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.NumberAvailable, d.Status.NumberUnavailable = 2, 1 })}},
 			want: OutcomeSkipped, passed: []string{"agent: 2/3 available"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name: "a DaemonSet short of available pods is not hit, even before it counts one unavailable",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.NumberAvailable = 2 })}},
 			want: OutcomeSkipped, passed: []string{"agent: 2/3 available"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name: "a DaemonSet that counts a pod unavailable is not hit",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.NumberUnavailable = 1 })}},
 			want: OutcomeSkipped, passed: []string{"agent: 1 unavailable"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name: "a DaemonSet whose new spec is not yet observed is not hit",
-			world: world{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
+			world: guardWorld{[]*corev1.Pod{pod("agent-x", ctrl("apps/v1", "DaemonSet", "agent"))},
 				[]metav1.Object{steadyDaemonSet("agent", 3, func(d *appsv1.DaemonSet) { d.Status.ObservedGeneration = 1 })}},
 			want: OutcomeSkipped, passed: []string{"agent mid-rollout: its latest change is not yet observed"}, gets: []string{"/apis/apps/v1/namespaces/shop/daemonsets/agent"},
 		},
 		{
 			name:  "a steady ReplicationController's pod is killed",
-			world: world{[]*corev1.Pod{pod("old-x", ctrl("v1", "ReplicationController", "old"))}, []metav1.Object{steadyRC("old", 2, nil)}},
+			world: guardWorld{[]*corev1.Pod{pod("old-x", ctrl("v1", "ReplicationController", "old"))}, []metav1.Object{steadyRC("old", 2, nil)}},
 			want:  OutcomeKilled, victims: []string{"old-x"}, gets: []string{"/api/v1/namespaces/shop/replicationcontrollers/old"},
 		},
 		{
 			name: "a ReplicationController below strength is not hit",
-			world: world{[]*corev1.Pod{pod("old-x", ctrl("v1", "ReplicationController", "old"))},
+			world: guardWorld{[]*corev1.Pod{pod("old-x", ctrl("v1", "ReplicationController", "old"))},
 				[]metav1.Object{steadyRC("old", 2, func(rc *corev1.ReplicationController) { rc.Status.ReadyReplicas = 1 })}},
 			want: OutcomeSkipped, passed: []string{"old: 1/2 ready"}, gets: []string{"/api/v1/namespaces/shop/replicationcontrollers/old"},
 		},
 		{
 			name:  "a bare pod is not hit by default",
-			world: world{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil)}, nil},
+			world: guardWorld{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil)}, nil},
 			want:  OutcomeSkipped, passed: []string{"solo: bare pod"},
 		},
 		{
 			name:  "a bare pod is hit with MACAQUE_ALLOW_ORPHANS, and the report says nothing recreates it",
-			world: world{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil)}, nil},
+			world: guardWorld{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil)}, nil},
 			guard: policy.Guard{AllowOrphans: true},
 			want:  OutcomeKilled, victims: []string{"solo"}, note: "a bare pod (MACAQUE_ALLOW_ORPHANS): nothing will recreate it",
 		},
 		{
 			name:  "a Job's pod is not hit unless asked for",
-			world: world{[]*corev1.Pod{pod("cron-abc", ctrl("batch/v1", "Job", "cron"))}, nil},
+			world: guardWorld{[]*corev1.Pod{pod("cron-abc", ctrl("batch/v1", "Job", "cron"))}, nil},
 			want:  OutcomeSkipped, passed: []string{"cron-abc: owned by a Job (cron)"},
 		},
 		{
 			name:  "a Job's pod is hit when Job is listed, unchecked, and the report says so",
-			world: world{[]*corev1.Pod{pod("cron-abc", ctrl("batch/v1", "Job", "cron"))}, nil},
+			world: guardWorld{[]*corev1.Pod{pod("cron-abc", ctrl("batch/v1", "Job", "cron"))}, nil},
 			guard: policy.Guard{OwnerKinds: map[string]bool{"Job": true}},
 			want:  OutcomeKilled, victims: []string{"cron-abc"}, note: "owned by Job/cron, a kind listed in MACAQUE_OWNER_KINDS: its strength check could not be made",
 		},
 		{
 			name:  "a kind named like a checked one in another API group is not read as it",
-			world: world{[]*corev1.Pod{pod("x-1", ctrl("example.com/v1", "ReplicaSet", "x"))}, []metav1.Object{steadyReplicaSet("x", 1, nil, nil)}},
+			world: guardWorld{[]*corev1.Pod{pod("x-1", ctrl("example.com/v1", "ReplicaSet", "x"))}, []metav1.Object{steadyReplicaSet("x", 1, nil, nil)}},
 			want:  OutcomeSkipped, passed: []string{"owned by a ReplicaSet (x)"},
 		},
 		{
 			name:  "a pick gone and a pick guarded: skipped, with both reasons",
-			world: world{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil), pod("web-1", rsRef)}, []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
+			world: guardWorld{[]*corev1.Pod{ownedBy(fakeapi.Pod(testNS, "solo", web), nil), pod("web-1", rsRef)}, []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if r.Query.Get("fieldSelector") == "metadata.name=web-1" {
 					return &metav1.Status{Code: http.StatusOK} // not a failure: see below
@@ -424,7 +406,7 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name:  "a Role without get on replicasets fails the tick as forbidden",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if strings.Contains(r.Path, "/replicasets/") {
 					return workloadForbidden("replicasets")
@@ -435,7 +417,7 @@ func TestGuard(t *testing.T) {
 		},
 		{
 			name:  "a server error reading a Deployment fails the tick",
-			world: world{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
+			world: guardWorld{webPods(1), []metav1.Object{webRS, steadyDeployment("web", 3, nil)}},
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if strings.Contains(r.Path, "/deployments/") {
 					return fakeapi.InternalError("etcd leader changed")
@@ -446,73 +428,130 @@ func TestGuard(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := fakeapi.New(t, tt.world.pods...)
-			for _, w := range tt.world.workloads {
-				srv.AddWorkload(w)
-			}
-			srv.Fail = func(r fakeapi.Request) *metav1.Status {
-				if tt.fail == nil {
-					return nil
-				}
-				st := tt.fail(r)
-				if st != nil && st.Code == http.StatusOK { // the pick vanishes just before its read-back
-					srv.Remove(testNS, strings.TrimPrefix(r.Query.Get("fieldSelector"), "metadata.name="))
-					return nil
-				}
-				return st
-			}
-			k := newGuardedKiller(t, srv, "app=web", tt.guard)
-			r := killOnce(t, k)
+		t.Run(tt.name, tt.run)
+	}
+}
 
-			if r.Outcome != tt.want {
-				t.Fatalf("outcome = %q (err %v, passed %q), want %q", r.Outcome, r.Err, r.Passed, tt.want)
-			}
-			if tt.want == OutcomeKilled && (!slices.Contains(tt.victims, r.Pod) || srv.Pod(testNS, r.Pod) != nil) {
-				t.Errorf("killed %q (still there: %v), want one of %q", r.Pod, srv.Pod(testNS, r.Pod) != nil, tt.victims)
-			}
-			if tt.want != OutcomeKilled && len(srv.Deletes()) != 0 {
-				t.Errorf("DELETEs %+v for outcome %q", srv.Deletes(), r.Outcome)
-			}
-			if tt.want == OutcomeSkipped && (r.Pod != "" || r.Err != nil || r.Note != "") {
-				t.Errorf("skipped report names pod %q, err %v, note %q; want none", r.Pod, r.Err, r.Note)
-			}
-			if tt.want != OutcomeKilled && tt.want != OutcomeSkipped && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.errText)) {
-				t.Errorf("err = %v, want one containing %q", r.Err, tt.errText)
-			}
-			for _, p := range r.Passed {
-				if tt.want == OutcomeKilled && (tt.eachWhy == "" || !strings.Contains(p, tt.eachWhy)) {
-					t.Errorf("passed over %q before the kill, want only picks that say %q", p, tt.eachWhy)
-				}
-			}
-			if tt.want != OutcomeKilled {
-				assertPassed(t, r.Passed, tt.passed)
-			}
-			if (tt.note == "") != (r.Note == "") || !strings.Contains(r.Note, tt.note) {
-				t.Errorf("note = %q, want one containing %q", r.Note, tt.note)
-			}
-			var gets, lookups []string
-			for _, req := range srv.Requests() {
-				if strings.HasPrefix(req.Path, "/apis/") || strings.Contains(req.Path, "/replicationcontrollers/") {
-					gets = append(gets, req.Path)
-				}
-				if strings.HasPrefix(req.Query.Get("fieldSelector"), "metadata.name=") {
-					lookups = append(lookups, req.Path)
-				}
-			}
-			if tt.gets != nil && !slices.Equal(gets, tt.gets) {
-				t.Errorf("workload GETs = %q, want %q", gets, tt.gets)
-			}
-			if tt.gets == nil && !tt.anyGets && len(gets) != 0 {
-				t.Errorf("workload GETs = %q, want none", gets)
-			}
-			if tt.maxPicks > 0 && len(lookups) != tt.maxPicks {
-				t.Errorf("%d read-backs, want %d: tries must be bounded", len(lookups), tt.maxPicks)
-			}
-			if len(gets) > len(slices.Compact(slices.Sorted(slices.Values(gets)))) {
-				t.Errorf("workload GETs %q read a workload twice in one tick", gets)
-			}
-		})
+// guardWorld is what the API server of a case of TestGuard holds: pods and their workloads.
+type guardWorld struct {
+	pods      []*corev1.Pod
+	workloads []metav1.Object
+}
+
+// guardCase is a case of TestGuard: the world served, the guard, how the API server
+// misbehaves, and what the tick must report and read.
+type guardCase struct {
+	name     string
+	world    guardWorld
+	guard    policy.Guard // api is set by the test
+	fail     func(fakeapi.Request) *metav1.Status
+	want     Outcome
+	victims  []string // pods that may be killed
+	passed   []string // substrings, one for each pick passed over, in any order
+	note     string   // substring of the kill's note; empty when there must be none
+	gets     []string // the workload GETs made, each path once, in order
+	errText  string
+	maxPicks int    // the picks tried, when fewer than the candidates
+	anyGets  bool   // the workloads read depend on the order of the picks
+	eachWhy  string // for a kill: every pick passed over first says this
+}
+
+// run runs one guarded tick over the case's world, then checks its report and what it read.
+func (tt guardCase) run(t *testing.T) {
+	srv := tt.serve(t)
+	k := newGuardedKiller(t, srv, "app=web", tt.guard)
+	r := killOnce(t, k)
+
+	tt.checkOutcome(t, srv, r)
+	tt.checkPassed(t, r)
+	tt.checkReads(t, srv)
+}
+
+// serve is a fake API server holding the case's world and failing as its fail says; a fail
+// answering 200 to a read-back makes the pick vanish just before it instead.
+func (tt guardCase) serve(t *testing.T) *fakeapi.Server {
+	t.Helper()
+	srv := fakeapi.New(t, tt.world.pods...)
+	for _, w := range tt.world.workloads {
+		srv.AddWorkload(w)
+	}
+	srv.Fail = func(r fakeapi.Request) *metav1.Status {
+		if tt.fail == nil {
+			return nil
+		}
+		st := tt.fail(r)
+		if st != nil && st.Code == http.StatusOK { // the pick vanishes just before its read-back
+			srv.Remove(testNS, strings.TrimPrefix(r.Query.Get("fieldSelector"), "metadata.name="))
+			return nil
+		}
+		return st
+	}
+	return srv
+}
+
+// checkOutcome checks r's outcome (ending the test when it is not the case's), then what goes
+// with it: a kill of one of the victims, no DELETE otherwise, nothing named by a skip, and the
+// error of a failure.
+func (tt guardCase) checkOutcome(t *testing.T, srv *fakeapi.Server, r Result) {
+	t.Helper()
+	if r.Outcome != tt.want {
+		t.Fatalf("outcome = %q (err %v, passed %q), want %q", r.Outcome, r.Err, r.Passed, tt.want)
+	}
+	if tt.want == OutcomeKilled && (!slices.Contains(tt.victims, r.Pod) || srv.Pod(testNS, r.Pod) != nil) {
+		t.Errorf("killed %q (still there: %v), want one of %q", r.Pod, srv.Pod(testNS, r.Pod) != nil, tt.victims)
+	}
+	if tt.want != OutcomeKilled && len(srv.Deletes()) != 0 {
+		t.Errorf("DELETEs %+v for outcome %q", srv.Deletes(), r.Outcome)
+	}
+	if tt.want == OutcomeSkipped && (r.Pod != "" || r.Err != nil || r.Note != "") {
+		t.Errorf("skipped report names pod %q, err %v, note %q; want none", r.Pod, r.Err, r.Note)
+	}
+	if tt.want != OutcomeKilled && tt.want != OutcomeSkipped && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.errText)) {
+		t.Errorf("err = %v, want one containing %q", r.Err, tt.errText)
+	}
+}
+
+// checkPassed checks why r passed picks over (before a kill, only for the case's eachWhy;
+// otherwise one entry per passed) and its note.
+func (tt guardCase) checkPassed(t *testing.T, r Result) {
+	t.Helper()
+	for _, p := range r.Passed {
+		if tt.want == OutcomeKilled && (tt.eachWhy == "" || !strings.Contains(p, tt.eachWhy)) {
+			t.Errorf("passed over %q before the kill, want only picks that say %q", p, tt.eachWhy)
+		}
+	}
+	if tt.want != OutcomeKilled {
+		assertPassed(t, r.Passed, tt.passed)
+	}
+	if (tt.note == "") != (r.Note == "") || !strings.Contains(r.Note, tt.note) {
+		t.Errorf("note = %q, want one containing %q", r.Note, tt.note)
+	}
+}
+
+// checkReads checks the workloads the tick read from srv, each at most once, and the number of
+// picks it read back.
+func (tt guardCase) checkReads(t *testing.T, srv *fakeapi.Server) {
+	t.Helper()
+	var gets, lookups []string
+	for _, req := range srv.Requests() {
+		if strings.HasPrefix(req.Path, "/apis/") || strings.Contains(req.Path, "/replicationcontrollers/") {
+			gets = append(gets, req.Path)
+		}
+		if strings.HasPrefix(req.Query.Get("fieldSelector"), "metadata.name=") {
+			lookups = append(lookups, req.Path)
+		}
+	}
+	if tt.gets != nil && !slices.Equal(gets, tt.gets) {
+		t.Errorf("workload GETs = %q, want %q", gets, tt.gets)
+	}
+	if tt.gets == nil && !tt.anyGets && len(gets) != 0 {
+		t.Errorf("workload GETs = %q, want none", gets)
+	}
+	if tt.maxPicks > 0 && len(lookups) != tt.maxPicks {
+		t.Errorf("%d read-backs, want %d: tries must be bounded", len(lookups), tt.maxPicks)
+	}
+	if len(gets) > len(slices.Compact(slices.Sorted(slices.Values(gets)))) {
+		t.Errorf("workload GETs %q read a workload twice in one tick", gets)
 	}
 }
 

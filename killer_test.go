@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -61,7 +60,7 @@ func hold(t *testing.T) func() {
 	return func() { <-release }
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func terminating(p *corev1.Pod) *corev1.Pod {
 	now := metav1.Now()
@@ -82,23 +81,27 @@ func withPhase(p *corev1.Pod, phase corev1.PodPhase) *corev1.Pod {
 	return p
 }
 
+// killCase is a case of TestKill: the pods in the API server, how it misbehaves, and what the
+// tick must report and send.
+type killCase struct {
+	name       string
+	pods       []*corev1.Pod
+	selector   string
+	dryRun     bool
+	fail       func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
+	want       Outcome
+	candidates int
+	victims    []string // pods that may be picked; empty when none may be
+	deleted    bool     // whether the victim must be gone afterwards
+	deletes    int      // DELETE requests the killer must send
+	passed     int      // picks rejected before the outcome
+	note       string   // a substring of the report's note; empty when there must be none
+	errText    string   // a substring of the error, when one is wanted
+}
+
 func TestKill(t *testing.T) {
 	web := map[string]string{"app": "web"}
-	tests := []struct {
-		name       string
-		pods       []*corev1.Pod
-		selector   string
-		dryRun     bool
-		fail       func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
-		want       Outcome
-		candidates int
-		victims    []string // pods that may be picked; empty when none may be
-		deleted    bool     // whether the victim must be gone afterwards
-		deletes    int      // DELETE requests the killer must send
-		passed     int      // picks rejected before the outcome
-		note       string   // a substring of the report's note; empty when there must be none
-		errText    string   // a substring of the error, when one is wanted
-	}{
+	tests := []killCase{
 		{
 			name:       "kills the only Running pod in scope",
 			pods:       []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "db-1", map[string]string{"app": "db"}), fakeapi.Pod("other", "web-9", web)},
@@ -137,7 +140,7 @@ func TestKill(t *testing.T) {
 			name: "list forbidden",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
 			fail: func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
-				return func(r fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) }
+				return func(fakeapi.Request) *metav1.Status { return fakeapi.Forbidden("list", testNS) }
 			},
 			want: OutcomeForbidden,
 		},
@@ -160,7 +163,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "pod replaced under the same name: UID precondition protects the new one",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "db-0", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete { // a StatefulSet recreated db-0 just before our delete
 						p := fakeapi.Pod(testNS, "db-0", web)
@@ -194,7 +197,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "pod stopped running between list and delete",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Query.Get("fieldSelector") == "metadata.name=web-1" {
 						s.Add(withPhase(fakeapi.Pod(testNS, "web-1", web), corev1.PodSucceeded))
@@ -209,7 +212,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a pick that stopped running is passed over for the next",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				var stopped atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok && stopped.CompareAndSwap(false, true) {
@@ -229,7 +232,7 @@ func TestKill(t *testing.T) {
 			name:     "a pick relabelled out of scope before its read-back is passed over for the next",
 			pods:     []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
 			selector: "app=web",
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				var relabelled atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok && relabelled.CompareAndSwap(false, true) {
@@ -244,7 +247,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a pick changed between its read-back and the delete is not deleted: resourceVersion precondition",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				var changed atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete && changed.CompareAndSwap(false, true) {
@@ -261,7 +264,7 @@ func TestKill(t *testing.T) {
 			name: "every pick rejected at its read-back: not found, with why for each, after picksPerTick tries",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web), fakeapi.Pod(testNS, "web-2", web), fakeapi.Pod(testNS, "web-3", web), fakeapi.Pod(testNS, "web-4", web),
 				fakeapi.Pod(testNS, "web-5", web), fakeapi.Pod(testNS, "web-6", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
 						s.Remove(testNS, name)
@@ -303,7 +306,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a 5xx to a DELETE that left the pod terminating is a kill, confirmed by a read-back",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
 						s.Add(terminating(fakeapi.Pod(testNS, "web-1", web)))
@@ -317,7 +320,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a 500 to a DELETE after which the pod was replaced under its name is a kill of the old one",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "db-0", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete { // deleted, and a StatefulSet made db-0 anew
 						p := fakeapi.Pod(testNS, "db-0", web)
@@ -333,7 +336,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a DELETE answered 503 with Retry-After is not resent: a resent one would find the pod gone",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
 						s.Remove(testNS, "web-1") // committed before the answer was lost
@@ -348,7 +351,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a DELETE that never got an answer and left the pod running is not a kill",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(t *testing.T, _ *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				wait := hold(t)
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodDelete {
@@ -362,7 +365,7 @@ func TestKill(t *testing.T) {
 		{
 			name: "a DELETE without an answer and a failed read-back is unknown, never nothing-was-killed",
 			pods: []*corev1.Pod{fakeapi.Pod(testNS, "web-1", web)},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(t *testing.T, _ *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				wait := hold(t)
 				var sent atomic.Bool
 				return func(r fakeapi.Request) *metav1.Status {
@@ -404,67 +407,104 @@ func TestKill(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := fakeapi.New(t, tt.pods...)
-			if tt.fail != nil {
-				srv.Fail = tt.fail(t, srv)
-			}
-			rvs := map[string]string{} // the resourceVersion each pod had when the tick began
-			for _, p := range tt.pods {
-				if stored := srv.Pod(p.Namespace, p.Name); stored != nil {
-					rvs[p.Name] = stored.ResourceVersion
-				}
-			}
-			k := newTestKiller(t, srv, tt.selector, tt.dryRun)
-			r := killOnce(t, k)
+		t.Run(tt.name, tt.run)
+	}
+}
 
-			if r.Outcome != tt.want {
-				t.Fatalf("outcome = %q (err %v), want %q", r.Outcome, r.Err, tt.want)
-			}
-			if (r.Err != nil) != (tt.want != OutcomeKilled && tt.want != OutcomeDryRun && tt.want != OutcomeNoCandidates) {
-				t.Errorf("err = %v for outcome %q", r.Err, r.Outcome)
-			}
-			if r.Candidates != tt.candidates {
-				t.Errorf("candidates = %d, want %d", r.Candidates, tt.candidates)
-			}
-			if len(tt.victims) == 0 && r.Pod != "" {
-				t.Errorf("picked %q, want no pick", r.Pod)
-			}
-			if len(tt.victims) > 0 {
-				if !slices.Contains(tt.victims, r.Pod) {
-					t.Errorf("picked %q, want one of %v", r.Pod, tt.victims)
-				}
-				if r.Owner != "ReplicaSet/rs-"+r.Pod || r.Node != "node-"+r.Pod {
-					t.Errorf("owner, node = %q, %q; want ReplicaSet/rs-%s, node-%s", r.Owner, r.Node, r.Pod, r.Pod)
-				}
-			}
-			if gone := r.Pod != "" && srv.Pod(testNS, r.Pod) == nil; gone != tt.deleted {
-				t.Errorf("victim %q deleted = %v, want %v", r.Pod, gone, tt.deleted)
-			}
-			dels := srv.Deletes()
-			if len(dels) != tt.deletes {
-				t.Fatalf("%d DELETE requests, want %d: %+v", len(dels), tt.deletes, dels)
-			}
-			if tt.deletes > 0 {
-				last := path.Base(dels[len(dels)-1].Path)
-				if r.Pod != "" && last != r.Pod {
-					t.Errorf("last DELETE of %s, but the report names %s", last, r.Pod)
-				}
-				assertDelete(t, dels[len(dels)-1], last, rvs[last])
-			}
-			if len(r.Passed) != tt.passed {
-				t.Errorf("passed = %q, want %d rejected picks", r.Passed, tt.passed)
-			}
-			if (tt.note == "") != (r.Note == "") || !strings.Contains(r.Note, tt.note) {
-				t.Errorf("note = %q, want one containing %q", r.Note, tt.note)
-			}
-			if tt.errText != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.errText)) {
-				t.Errorf("err = %v, want one containing %q", r.Err, tt.errText)
-			}
-			if deleted := !r.Deleted.IsZero(); deleted != (r.Outcome == OutcomeKilled) {
-				t.Errorf("deleted at %v for outcome %q", r.Deleted, r.Outcome)
-			}
-		})
+// run runs one tick over the case's pods, then checks its report and the DELETEs it sent.
+func (tt killCase) run(t *testing.T) {
+	srv := fakeapi.New(t, tt.pods...)
+	if tt.fail != nil {
+		srv.Fail = tt.fail(t, srv)
+	}
+	rvs := resourceVersions(srv, tt.pods)
+	k := newTestKiller(t, srv, tt.selector, tt.dryRun)
+	r := killOnce(t, k)
+
+	tt.checkOutcome(t, r)
+	tt.checkPick(t, srv, r)
+	tt.checkDeletes(t, srv, r, rvs)
+	tt.checkReport(t, r)
+}
+
+// resourceVersions is the resourceVersion each of pods has in srv (now, as the tick begins).
+func resourceVersions(srv *fakeapi.Server, pods []*corev1.Pod) map[string]string {
+	rvs := map[string]string{}
+	for _, p := range pods {
+		if stored := srv.Pod(p.Namespace, p.Name); stored != nil {
+			rvs[p.Name] = stored.ResourceVersion
+		}
+	}
+	return rvs
+}
+
+// checkOutcome checks r's outcome (ending the test when it is not the case's), that r has an
+// error exactly when its outcome is a failure, and the candidates it counted.
+func (tt killCase) checkOutcome(t *testing.T, r Result) {
+	t.Helper()
+	if r.Outcome != tt.want {
+		t.Fatalf("outcome = %q (err %v), want %q", r.Outcome, r.Err, tt.want)
+	}
+	if (r.Err != nil) != (tt.want != OutcomeKilled && tt.want != OutcomeDryRun && tt.want != OutcomeNoCandidates) {
+		t.Errorf("err = %v for outcome %q", r.Err, r.Outcome)
+	}
+	if r.Candidates != tt.candidates {
+		t.Errorf("candidates = %d, want %d", r.Candidates, tt.candidates)
+	}
+}
+
+// checkPick checks the pod r names is one of the case's victims (or none when it has none),
+// with its owner and node, and whether it is gone from srv.
+func (tt killCase) checkPick(t *testing.T, srv *fakeapi.Server, r Result) {
+	t.Helper()
+	if len(tt.victims) == 0 && r.Pod != "" {
+		t.Errorf("picked %q, want no pick", r.Pod)
+	}
+	if len(tt.victims) > 0 {
+		if !slices.Contains(tt.victims, r.Pod) {
+			t.Errorf("picked %q, want one of %v", r.Pod, tt.victims)
+		}
+		if r.Owner != "ReplicaSet/rs-"+r.Pod || r.Node != "node-"+r.Pod {
+			t.Errorf("owner, node = %q, %q; want ReplicaSet/rs-%s, node-%s", r.Owner, r.Node, r.Pod, r.Pod)
+		}
+	}
+	if gone := r.Pod != "" && srv.Pod(testNS, r.Pod) == nil; gone != tt.deleted {
+		t.Errorf("victim %q deleted = %v, want %v", r.Pod, gone, tt.deleted)
+	}
+}
+
+// checkDeletes checks the number of DELETEs srv received (ending the test when it is not the
+// case's) and that the last is of the pod r names, with the preconditions it had in rvs.
+func (tt killCase) checkDeletes(t *testing.T, srv *fakeapi.Server, r Result, rvs map[string]string) {
+	t.Helper()
+	dels := srv.Deletes()
+	if len(dels) != tt.deletes {
+		t.Fatalf("%d DELETE requests, want %d: %+v", len(dels), tt.deletes, dels)
+	}
+	if tt.deletes > 0 {
+		last := path.Base(dels[len(dels)-1].Path)
+		if r.Pod != "" && last != r.Pod {
+			t.Errorf("last DELETE of %s, but the report names %s", last, r.Pod)
+		}
+		assertDelete(t, dels[len(dels)-1], last, rvs[last])
+	}
+}
+
+// checkReport checks what else r says: the picks passed over, its note, its error's text, and
+// a deletion time exactly when it reports a kill.
+func (tt killCase) checkReport(t *testing.T, r Result) {
+	t.Helper()
+	if len(r.Passed) != tt.passed {
+		t.Errorf("passed = %q, want %d rejected picks", r.Passed, tt.passed)
+	}
+	if (tt.note == "") != (r.Note == "") || !strings.Contains(r.Note, tt.note) {
+		t.Errorf("note = %q, want one containing %q", r.Note, tt.note)
+	}
+	if tt.errText != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.errText)) {
+		t.Errorf("err = %v, want one containing %q", r.Err, tt.errText)
+	}
+	if deleted := !r.Deleted.IsZero(); deleted != (r.Outcome == OutcomeKilled) {
+		t.Errorf("deleted at %v for outcome %q", r.Deleted, r.Outcome)
 	}
 }
 
@@ -744,9 +784,8 @@ func TestPreflight(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			var ce *configError
-			if got := ""; errors.As(err, &ce) {
-				got = ce.variable
-				if got != tt.wantVar {
+			if errors.As(err, &ce) {
+				if got := ce.variable; got != tt.wantVar {
 					t.Errorf("config error names %s, want %q", got, tt.wantVar)
 				}
 			} else if tt.wantVar != "" {

@@ -579,7 +579,7 @@ func TestBadSettingsExit2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }() // it only held the port: nothing to lose
 	tests := []struct {
 		name string
 		env  []string
@@ -675,7 +675,10 @@ func unsetMacaqueEnv(t *testing.T) {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(strings.ToUpper(k), "MACAQUE_") || strings.HasPrefix(k, "POD_") || k == "KUBECONFIG" {
 			t.Setenv(k, "") // restored after the test
-			os.Unsetenv(k)
+			// Absent, not empty: an unknown MACAQUE_ name is refused even empty.
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatalf("unset %s: %v", k, err)
+			}
 		}
 	}
 }

@@ -146,7 +146,7 @@ func TestEvictMode(t *testing.T) {
 		{name: "a 429 without a PDB's cause is throttling: an error, not blocked, no read-back", pods: two[:1],
 			fail: evictAll(throttled), want: OutcomeError, evictions: 1, errText: `evict pod "web-1": Too many requests`},
 		{name: "a pod replaced before its eviction is passed over", pods: two[:1],
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodPost {
 						p := fakeapi.Pod(testNS, "web-1", web)
@@ -158,7 +158,7 @@ func TestEvictMode(t *testing.T) {
 			},
 			want: OutcomeNotFound, evictions: 1, passed: []string{"web-1: changed or went away before the eviction"}, errText: "UID in precondition"},
 		{name: "an eviction whose answer was lost is read back", pods: two[:1],
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if r.Method == http.MethodPost {
 						s.Remove(testNS, "web-1")
@@ -303,21 +303,7 @@ func TestKillCount(t *testing.T) {
 	for i := range 150 {
 		solos = append(solos, fakeapi.Pod(testNS, fmt.Sprintf("solo-%03d", i), nil))
 	}
-	tests := []struct {
-		name   string
-		pods   []*corev1.Pod
-		count  killCount
-		dryRun bool
-		fail   func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
-		stop   bool // cancel the tick's context once the first DELETE is answered
-		// stopBefore cancels the tick's context before it starts, as a SIGTERM during the list
-		stopBefore bool
-		want       []Outcome // one per report
-		deletes    int
-		note       string // a substring of the last report's note; empty: no note
-		passed     string // a substring of one of the last report's passed entries; empty: none
-		tried      int    // when not 0, the picks passed over in all
-	}{
+	tests := []killCountCase{
 		{name: "3 over three controllers of 3 pods: one of each", pods: three, count: killCount{n: 3},
 			want: []Outcome{OutcomeKilled, OutcomeKilled, OutcomeKilled}, deletes: 3},
 		{name: "3 over one controller: one, every other pick tried, and the last report says why not more", pods: replicas("a", 5), count: killCount{n: 3},
@@ -348,7 +334,7 @@ func TestKillCount(t *testing.T) {
 		{name: "stopping before the tick still lets its first kill through, and no other", pods: three, count: killCount{n: 3}, stopBefore: true,
 			want: []Outcome{OutcomeKilled}, deletes: 1, note: "1 of 3 asked for: macaque is stopping"},
 		{name: "a percentage tries picksPerTick picks per victim, not every pick it holds", pods: solos[:60], count: killCount{percent: 2},
-			fail: func(t *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
+			fail: func(_ *testing.T, s *fakeapi.Server) func(fakeapi.Request) *metav1.Status {
 				return func(r fakeapi.Request) *metav1.Status {
 					if name, ok := strings.CutPrefix(r.Query.Get("fieldSelector"), "metadata.name="); ok {
 						s.Remove(testNS, name) // every pick is gone by its read-back
@@ -369,78 +355,128 @@ func TestKillCount(t *testing.T) {
 			want: []Outcome{OutcomeForbidden}, deletes: 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := fakeapi.New(t, tt.pods...)
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			if tt.fail != nil {
-				srv.Fail = tt.fail(t, srv)
+		t.Run(tt.name, tt.run)
+	}
+}
+
+// killCountCase is a case of TestKillCount: the pods, how many victims a tick asks for, how
+// the API server misbehaves or macaque is stopped, and the reports the tick must give.
+type killCountCase struct {
+	name   string
+	pods   []*corev1.Pod
+	count  killCount
+	dryRun bool
+	fail   func(*testing.T, *fakeapi.Server) func(fakeapi.Request) *metav1.Status
+	stop   bool // cancel the tick's context once the first DELETE is answered
+	// stopBefore cancels the tick's context before it starts, as a SIGTERM during the list
+	stopBefore bool
+	want       []Outcome // one per report
+	deletes    int
+	note       string // a substring of the last report's note; empty: no note
+	passed     string // a substring of one of the last report's passed entries; empty: none
+	tried      int    // when not 0, the picks passed over in all
+}
+
+// run runs one tick of the case's count over its pods, then checks its reports and DELETEs.
+func (tt killCountCase) run(t *testing.T) {
+	srv := fakeapi.New(t, tt.pods...)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if tt.fail != nil {
+		srv.Fail = tt.fail(t, srv)
+	}
+	if tt.stop {
+		srv.Fail = func(r fakeapi.Request) *metav1.Status {
+			if r.Method == http.MethodDelete {
+				cancel() // SIGTERM arrives while the first kill is in flight
 			}
-			if tt.stop {
-				srv.Fail = func(r fakeapi.Request) *metav1.Status {
-					if r.Method == http.MethodDelete {
-						cancel() // SIGTERM arrives while the first kill is in flight
-					}
-					return nil
-				}
-			}
-			k := newTestKiller(t, srv, "", tt.dryRun)
-			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Up to 100 kills a tick: no case holds a request, so the short DELETE deadline of
-			// testTimeouts would only make a loaded machine fail it.
-			k.api, k.count, k.timeouts = api, tt.count, defaultTimeouts
-			if tt.stopBefore {
-				cancel()
-			}
-			reports := k.kill(ctx, tick0)
-			var got []Outcome
-			for _, r := range reports {
-				got = append(got, r.Outcome)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Fatalf("outcomes %q, want %q (reports %+v)", got, tt.want, reports)
-			}
-			if n := len(srv.Deletes()); n != tt.deletes {
-				t.Errorf("%d DELETEs, want %d", n, tt.deletes)
-			}
-			pods, owners := map[string]bool{}, map[string]bool{}
-			for i, r := range reports {
-				if r.Outcome != OutcomeKilled && r.Outcome != OutcomeDryRun {
-					continue
-				}
-				if pods[r.Pod] || owners[r.Owner] {
-					t.Errorf("report %d: %s of %s, a pod or controller already hit this tick", i, r.Pod, r.Owner)
-				}
-				pods[r.Pod], owners[r.Owner] = true, true
-				if r.Outcome == OutcomeKilled && srv.Pod(testNS, r.Pod) != nil {
-					t.Errorf("report %d: %s reported killed but still there", i, r.Pod)
-				}
-				if i < len(reports)-1 && r.Note != "" {
-					t.Errorf("report %d: note %q, want notes on the last report only", i, r.Note)
-				}
-			}
-			last := reports[len(reports)-1]
-			if tt.tried != 0 && len(last.Passed) != tt.tried {
-				t.Errorf("%d picks passed over, want %d", len(last.Passed), tt.tried)
-			}
-			if (tt.note == "") != (last.Note == "") || !strings.Contains(last.Note, tt.note) {
-				t.Errorf("last note = %q, want one containing %q", last.Note, tt.note)
-			}
-			if tt.passed != "" && !slices.ContainsFunc(last.Passed, func(p string) bool { return strings.Contains(p, tt.passed) }) {
-				t.Errorf("last passed = %q, want an entry containing %q", last.Passed, tt.passed)
-			}
-			if last.Outcome == OutcomeForbidden && len(reports) > 1 && last.KilledBefore != len(reports)-1 {
-				t.Errorf("the failure's report counts %d earlier victims, want %d", last.KilledBefore, len(reports)-1)
-			}
-			for i, d := range srv.Deletes() {
-				if name := path.Base(d.Path); i < len(reports) && reports[i].Outcome == OutcomeKilled && reports[i].Pod != name {
-					t.Errorf("DELETE %d of %s, report %d names %s", i, name, i, reports[i].Pod)
-				}
-			}
-		})
+			return nil
+		}
+	}
+	k := newTestKiller(t, srv, "", tt.dryRun)
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Up to 100 kills a tick: no case holds a request, so the short DELETE deadline of
+	// testTimeouts would only make a loaded machine fail it.
+	k.api, k.count, k.timeouts = api, tt.count, defaultTimeouts
+	if tt.stopBefore {
+		cancel()
+	}
+	reports := k.kill(ctx, tick0)
+
+	tt.checkOutcomes(t, srv, reports)
+	checkVictimsApart(t, srv, reports)
+	tt.checkLast(t, reports)
+	checkDeletesReported(t, srv, reports)
+}
+
+// checkOutcomes checks the outcome of each report (ending the test when they are not the
+// case's) and the number of DELETEs srv received.
+func (tt killCountCase) checkOutcomes(t *testing.T, srv *fakeapi.Server, reports []Result) {
+	t.Helper()
+	var got []Outcome
+	for _, r := range reports {
+		got = append(got, r.Outcome)
+	}
+	if !slices.Equal(got, tt.want) {
+		t.Fatalf("outcomes %q, want %q (reports %+v)", got, tt.want, reports)
+	}
+	if n := len(srv.Deletes()); n != tt.deletes {
+		t.Errorf("%d DELETEs, want %d", n, tt.deletes)
+	}
+}
+
+// checkVictimsApart checks that no two victims of a tick share a pod or a controller, that
+// each one reported killed is gone from srv, and that only the last report has a note.
+func checkVictimsApart(t *testing.T, srv *fakeapi.Server, reports []Result) {
+	t.Helper()
+	pods, owners := map[string]bool{}, map[string]bool{}
+	for i, r := range reports {
+		if r.Outcome != OutcomeKilled && r.Outcome != OutcomeDryRun {
+			continue
+		}
+		if pods[r.Pod] || owners[r.Owner] {
+			t.Errorf("report %d: %s of %s, a pod or controller already hit this tick", i, r.Pod, r.Owner)
+		}
+		pods[r.Pod], owners[r.Owner] = true, true
+		if r.Outcome == OutcomeKilled && srv.Pod(testNS, r.Pod) != nil {
+			t.Errorf("report %d: %s reported killed but still there", i, r.Pod)
+		}
+		if i < len(reports)-1 && r.Note != "" {
+			t.Errorf("report %d: note %q, want notes on the last report only", i, r.Note)
+		}
+	}
+}
+
+// checkLast checks the last of reports: the picks it passed over, its note, and, when it is
+// a failure after kills, the kills it counts before it.
+func (tt killCountCase) checkLast(t *testing.T, reports []Result) {
+	t.Helper()
+	last := reports[len(reports)-1]
+	if tt.tried != 0 && len(last.Passed) != tt.tried {
+		t.Errorf("%d picks passed over, want %d", len(last.Passed), tt.tried)
+	}
+	if (tt.note == "") != (last.Note == "") || !strings.Contains(last.Note, tt.note) {
+		t.Errorf("last note = %q, want one containing %q", last.Note, tt.note)
+	}
+	if tt.passed != "" && !slices.ContainsFunc(last.Passed, func(p string) bool { return strings.Contains(p, tt.passed) }) {
+		t.Errorf("last passed = %q, want an entry containing %q", last.Passed, tt.passed)
+	}
+	if last.Outcome == OutcomeForbidden && len(reports) > 1 && last.KilledBefore != len(reports)-1 {
+		t.Errorf("the failure's report counts %d earlier victims, want %d", last.KilledBefore, len(reports)-1)
+	}
+}
+
+// checkDeletesReported checks that each DELETE srv received is of the pod the report of the
+// same rank names, when that report is a kill.
+func checkDeletesReported(t *testing.T, srv *fakeapi.Server, reports []Result) {
+	t.Helper()
+	for i, d := range srv.Deletes() {
+		if name := path.Base(d.Path); i < len(reports) && reports[i].Outcome == OutcomeKilled && reports[i].Pod != name {
+			t.Errorf("DELETE %d of %s, report %d names %s", i, name, i, reports[i].Pod)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -133,8 +135,11 @@ func newFakeSelf() *fakeSelf {
 	}
 }
 
-var errRBACDenied = apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "macaque",
-	errors.New(`User "system:serviceaccount:chaos:macaque" cannot get resource "deployments" in API group "apps" in the namespace "chaos"`))
+// errRBACDenied is the error client-go returns for RBAC's 403 to a get of macaque's Deployment:
+// what apierrors.NewForbidden makes, spelt out so the authorizer's message keeps its capital.
+var errRBACDenied = &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusForbidden,
+	Reason: metav1.StatusReasonForbidden, Details: &metav1.StatusDetails{Group: "apps", Kind: "deployments", Name: "macaque"},
+	Message: `deployments.apps "macaque" is forbidden: User "system:serviceaccount:chaos:macaque" cannot get resource "deployments" in API group "apps" in the namespace "chaos"`}}
 
 func TestFindOwnDeployment(t *testing.T) {
 	tests := []struct {

@@ -418,7 +418,7 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 		t.Fatalf("run still running %v after stop", waitWithin)
 	}
 	if conn, err := net.Dial("tcp", m[1]); err == nil {
-		conn.Close()
+		_ = conn.Close() // the failure is that it connected at all
 		t.Errorf("%s still accepts connections after run returned", m[1])
 	}
 	if res, err := client.Get("http://" + m[1] + "/healthz"); err == nil {

@@ -154,7 +154,7 @@ func TestDecodeTable(t *testing.T) {
 // before its end costs a new connection (HTTP/1) or a reset stream (HTTP/2) on every page.
 func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
 	body := tableJSON("", []string{"Name", "Status"}, []string{"web-1", "Running"}) + strings.Repeat(" ", 8<<10)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, body)
 	}))

@@ -24,7 +24,7 @@ func TestContainerWhy(t *testing.T) {
 			c.Ready, c.RestartCount = true, 3
 			c.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
 		}), ""},
-		{"not ready, nothing to say", status(func(c *corev1.ContainerStatus) {}), ""},
+		{"not ready, nothing to say", status(func(*corev1.ContainerStatus) {}), ""},
 		{"image not pulled", status(func(c *corev1.ContainerStatus) {
 			c.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}
 		}), "app: ImagePullBackOff"},

@@ -38,9 +38,8 @@ func TestRulesStopAtTheFirstPass(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
-			if why := ""; got != nil {
-				why = got.Why
-				if why != tt.wantWhy {
+			if got != nil {
+				if why := got.Why; why != tt.wantWhy {
 					t.Errorf("why = %q, want %q", why, tt.wantWhy)
 				}
 			} else if tt.wantWhy != "" {

@@ -125,7 +125,7 @@ func TestRecoveryMilestonesFromTheServersTimes(t *testing.T) {
 
 	clock := newManualClock(kill0.Add(1500*time.Millisecond), 5*time.Second)
 	rc := &Follower{API: api, Timeout: 10 * time.Second, Now: clock.now, After: clock.after, Log: discardLogger()}
-	v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
+	v, _ := recvWithin(t, startFollow(boundedCtx(t), t, rc, kill), "the verdict")
 	if v.Status != Recovered || v.Replacement != "web-7d9f-x" {
 		t.Fatalf("verdict %q (%s), want recovered by web-7d9f-x", v.Status, v.Summary())
 	}
@@ -158,7 +158,7 @@ func TestRecoveryOutlastsRoutineWatchCloses(t *testing.T) {
 	rc := &Follower{API: api, Timeout: 2 * time.Hour, Now: clock.now, After: clock.after, Log: discardLogger()}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	verdicts := startFollow(t, rc, ctx, kill)
+	verdicts := startFollow(ctx, t, rc, kill)
 	watches := func() int { return len(srv.Watches()) }
 	saw := func() string { return fmt.Sprintf("%d watches", watches()) }
 	waitFor(t, verdicts, "both watches", func() bool { return watches() >= 2 }, saw)
@@ -190,7 +190,7 @@ func TestRecoveryWatchFailuresBackOff(t *testing.T) {
 	}
 	clock := newManualClock(kill0, time.Hour)
 	rc := &Follower{API: api, Timeout: 2 * time.Hour, Now: clock.now, After: clock.after, Log: discardLogger()}
-	v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
+	v, _ := recvWithin(t, startFollow(boundedCtx(t), t, rc, kill), "the verdict")
 	if v.Status != Unknown || !strings.Contains(v.Why, "leader changed") || !strings.Contains(v.Why, "failed 10 times in a row") {
 		t.Errorf("verdict %q (%s), want unknown after 10 failures, the last's error", v.Status, v.Why)
 	}
@@ -230,7 +230,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 			rc := &Follower{API: api, Timeout: 10 * time.Second, Now: clock.now, After: clock.after, Log: discardLogger()}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			verdicts := startFollow(t, rc, ctx, kills...)
+			verdicts := startFollow(ctx, t, rc, kills...)
 			waitFor(t, verdicts, "every follow's watches", func() bool { return len(srv.Watches()) >= 2*len(kills) },
 				func() string { return fmt.Sprintf("%d watches", len(srv.Watches())) })
 			for i := range tt.pods {
@@ -479,7 +479,7 @@ func TestClaimReleasedWhateverTheEnd(t *testing.T) {
 			}
 			kill := killFor(t, api, "web-7d9f-a", "uid-web-a", tt.ctl, tt.top)
 			rc := &Follower{API: api, Timeout: time.Hour, Now: func() time.Time { return kill0 }, After: newManualClock(kill0, 2*time.Hour).after, Log: discardLogger()}
-			v, _ := recvWithin(t, startFollow(t, rc, boundedCtx(t), kill), "the verdict")
+			v, _ := recvWithin(t, startFollow(boundedCtx(t), t, rc, kill), "the verdict")
 			if v.Status != Unknown || !strings.Contains(v.Why, tt.why) {
 				t.Errorf("verdict %q (%s), want unknown: %s", v.Status, v.Why, tt.why)
 			}

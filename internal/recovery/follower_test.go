@@ -182,7 +182,7 @@ func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controll
 }
 
 // startFollow runs rc on kills, returning the verdicts channel; ctx's cancel stops it.
-func startFollow(t *testing.T, rc *Follower, ctx context.Context, kills ...Kill) <-chan Verdict {
+func startFollow(ctx context.Context, t *testing.T, rc *Follower, kills ...Kill) <-chan Verdict {
 	t.Helper()
 	in := make(chan Kill, len(kills))
 	for _, k := range kills {
@@ -239,27 +239,7 @@ func (o *recordingObserver) NotRecovered(ns string) {
 // controllers (each change, then the time the follower sees it at), and checks each verdict.
 func TestRecoveryVerdict(t *testing.T) {
 	second := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-	tests := []struct {
-		name string
-		pod  string
-		uid  types.UID
-		ctl  kube.OwnerRef
-		top  kube.OwnerRef
-		// setup changes the API server before the follow starts, if set.
-		setup func(srv *fakeapi.Server)
-		// play makes the controllers' changes after the kill, answering the follower's clock.
-		play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
-		timeout bool // fire the timeout after play
-		compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
-		want    Status
-		created time.Duration // 0: not reached
-		ready   time.Duration
-		full    time.Duration
-		repl    string
-		why     []string // in the verdict's Why
-		notWhy  []string // not in it
-		summary string   // the verdict's summary, if not empty
-	}{
+	tests := []verdictCase{
 		{
 			name: "deployment recovered: three milestones timed from the kill", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
 			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
@@ -403,7 +383,7 @@ func TestRecoveryVerdict(t *testing.T) {
 					return nil
 				}
 			},
-			play:    func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {},
+			play:    func(*testing.T, *fakeapi.Server, *syncClock) {},
 			timeout: true, want: NotRecovered,
 			why: []string{"web: state unknown after 10s; no replacement created"},
 		},
@@ -487,7 +467,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(3))
 				srv.Compact() // the kill's resourceVersion is now too old
 			},
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+			play: func(t *testing.T, _ *fakeapi.Server, clock *syncClock) {
 				// The pods' watch expired, the workload read again (3/3, since the kill): the
 				// verdict may come before the pods' end is taken.
 				clock.answerAll(t, second(40))
@@ -502,7 +482,7 @@ func TestRecoveryVerdict(t *testing.T) {
 				srv.AddWorkload(deployment(2))
 				srv.Compact()
 			},
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+			play: func(t *testing.T, _ *fakeapi.Server, clock *syncClock) {
 				clock.tell(t, second(40))
 				clock.tell(t, second(40))
 			},
@@ -511,85 +491,137 @@ func TestRecoveryVerdict(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, api := recoveryWorld(t)
-			clock := newSyncClock()
-			obs := &recordingObserver{}
-			rc := newTestRecoverer(api, clock, 10*time.Second)
-			rc.Observer = obs
-			kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
-			if tt.setup != nil {
-				tt.setup(srv)
-			}
-			verdicts := startFollow(t, rc, boundedCtx(t), kill)
-			clock.tell(t, 0) // the follow starts at the kill
-			// It reads the workload as it starts: play's changes come after.
-			for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("watches %v, want the pods' and the workload's", srv.Watches())
-				}
-			}
-			tt.play(t, srv, clock)
-			if tt.timeout {
-				for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("watches %v, want the pods' and the workload's before the timeout", srv.Watches())
-					}
-				}
-				clock.fire <- kill0.Add(10 * time.Second)
-			}
-			v, _ := recvWithin(t, verdicts, "the verdict")
-			if v.Status != tt.want {
-				t.Fatalf("verdict %q (%s), want %q", v.Status, v.Summary(), tt.want)
-			}
-			for _, m := range []struct {
-				name string
-				got  Milestone
-				want time.Duration
-			}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
-				if m.got.Reached != (m.want != 0) || m.got.After != m.want {
-					t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
-				}
-			}
-			if v.Replacement != tt.repl {
-				t.Errorf("replacement %q, want %q", v.Replacement, tt.repl)
-			}
-			for _, w := range tt.why {
-				if !strings.Contains(v.Why, w) {
-					t.Errorf("why %q, want it to say %q", v.Why, w)
-				}
-			}
-			for _, w := range tt.notWhy {
-				if strings.Contains(v.Why, w) {
-					t.Errorf("why %q, want it not to say %q", v.Why, w)
-				}
-			}
-			if tt.summary != "" && v.Summary() != tt.summary {
-				t.Errorf("summary %q\nwant    %q", v.Summary(), tt.summary)
-			}
-			if v.UID != tt.uid || v.Workload != tt.top.String() {
-				t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
-			}
-			if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
-				t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
-			}
-			checkWatchesOnly(t, srv, kill.RV, 2, tt.compact)
-			var wantStages []string
-			for _, s := range []struct {
-				stage telemetry.Stage
-				d     time.Duration
-			}{{telemetry.StageCreated, tt.created}, {telemetry.StageReady, tt.ready}, {telemetry.StageFullStrength, tt.full}} {
-				if s.d != 0 {
-					wantStages = append(wantStages, fmt.Sprintf("%s %s %.1f", testNS, s.stage, s.d.Seconds()))
-				}
-			}
-			if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
-				t.Errorf("observed %q, want %q", obs.stages, wantStages)
-			}
-			if (len(obs.missed) == 1) != (tt.want == NotRecovered) {
-				t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
-			}
-		})
+		t.Run(tt.name, tt.run)
+	}
+}
+
+// verdictCase is a case of TestRecoveryVerdict: the kill, the controllers' changes after it,
+// and the verdict the follow must give and what it must tell its observer.
+type verdictCase struct {
+	name string
+	pod  string
+	uid  types.UID
+	ctl  kube.OwnerRef
+	top  kube.OwnerRef
+	// setup changes the API server before the follow starts, if set.
+	setup func(srv *fakeapi.Server)
+	// play makes the controllers' changes after the kill, answering the follower's clock.
+	play    func(t *testing.T, srv *fakeapi.Server, clock *syncClock)
+	timeout bool // fire the timeout after play
+	compact bool // the kill's resourceVersion too old for the API server by the time the follow starts (setup)
+	want    Status
+	created time.Duration // 0: not reached
+	ready   time.Duration
+	full    time.Duration
+	repl    string
+	why     []string // in the verdict's Why
+	notWhy  []string // not in it
+	summary string   // the verdict's summary, if not empty
+}
+
+// run kills the case's pod, follows it while play makes the controllers' changes, then checks
+// the verdict, the follower's timers and watches, and what its observer was told.
+func (tt verdictCase) run(t *testing.T) {
+	srv, api := recoveryWorld(t)
+	clock := newSyncClock()
+	obs := &recordingObserver{}
+	rc := newTestRecoverer(api, clock, 10*time.Second)
+	rc.Observer = obs
+	kill := killFor(t, api, tt.pod, tt.uid, tt.ctl, tt.top)
+	if tt.setup != nil {
+		tt.setup(srv)
+	}
+	verdicts := startFollow(boundedCtx(t), t, rc, kill)
+	clock.tell(t, 0) // the follow starts at the kill
+	// It reads the workload as it starts: play's changes come after.
+	waitForWatches(t, srv, "the pods' and the workload's")
+	tt.play(t, srv, clock)
+	if tt.timeout {
+		waitForWatches(t, srv, "the pods' and the workload's before the timeout")
+		clock.fire <- kill0.Add(10 * time.Second)
+	}
+	v, _ := recvWithin(t, verdicts, "the verdict")
+	tt.checkVerdict(t, v)
+	tt.checkWhy(t, v)
+	if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
+		t.Errorf("timers %v, want the timeout's first, 10s, and then only shorter ones", w)
+	}
+	checkWatchesOnly(t, srv, kill.RV, 2, tt.compact)
+	tt.checkObserved(t, obs, v)
+}
+
+// waitForWatches waits for srv to serve two watches (the pods' and the workload's), failing
+// with the watches it has, and want, after waitWithin.
+func waitForWatches(t *testing.T, srv *fakeapi.Server, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("watches %v, want %s", srv.Watches(), want)
+		}
+	}
+}
+
+// checkVerdict checks v's status (ending the test when it is not the case's), its milestones,
+// its replacement, and the kill and workload it is about.
+func (tt verdictCase) checkVerdict(t *testing.T, v Verdict) {
+	t.Helper()
+	if v.Status != tt.want {
+		t.Fatalf("verdict %q (%s), want %q", v.Status, v.Summary(), tt.want)
+	}
+	for _, m := range []struct {
+		name string
+		got  Milestone
+		want time.Duration
+	}{{"created", v.Created, tt.created}, {"ready", v.Ready, tt.ready}, {"full strength", v.Full, tt.full}} {
+		if m.got.Reached != (m.want != 0) || m.got.After != m.want {
+			t.Errorf("%s: %+v, want %v", m.name, m.got, m.want)
+		}
+	}
+	if v.Replacement != tt.repl {
+		t.Errorf("replacement %q, want %q", v.Replacement, tt.repl)
+	}
+	if v.UID != tt.uid || v.Workload != tt.top.String() {
+		t.Errorf("verdict of kill %q on %q, want %q on %q", v.UID, v.Workload, tt.uid, tt.top)
+	}
+}
+
+// checkWhy checks what v says: its why holds every one of the case's why and none of its
+// notWhy, and its summary is the case's, when it has one.
+func (tt verdictCase) checkWhy(t *testing.T, v Verdict) {
+	t.Helper()
+	for _, w := range tt.why {
+		if !strings.Contains(v.Why, w) {
+			t.Errorf("why %q, want it to say %q", v.Why, w)
+		}
+	}
+	for _, w := range tt.notWhy {
+		if strings.Contains(v.Why, w) {
+			t.Errorf("why %q, want it not to say %q", v.Why, w)
+		}
+	}
+	if tt.summary != "" && v.Summary() != tt.summary {
+		t.Errorf("summary %q\nwant    %q", v.Summary(), tt.summary)
+	}
+}
+
+// checkObserved checks obs was told of each milestone the case reaches, timed as it is, and of
+// a verdict not recovered exactly when v is one.
+func (tt verdictCase) checkObserved(t *testing.T, obs *recordingObserver, v Verdict) {
+	t.Helper()
+	var wantStages []string
+	for _, s := range []struct {
+		stage telemetry.Stage
+		d     time.Duration
+	}{{telemetry.StageCreated, tt.created}, {telemetry.StageReady, tt.ready}, {telemetry.StageFullStrength, tt.full}} {
+		if s.d != 0 {
+			wantStages = append(wantStages, fmt.Sprintf("%s %s %.1f", testNS, s.stage, s.d.Seconds()))
+		}
+	}
+	if fmt.Sprint(obs.stages) != fmt.Sprint(wantStages) {
+		t.Errorf("observed %q, want %q", obs.stages, wantStages)
+	}
+	if (len(obs.missed) == 1) != (tt.want == NotRecovered) {
+		t.Errorf("unrecovered observed %q for a verdict %q", obs.missed, v.Status)
 	}
 }
 
@@ -636,7 +668,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		bare := Kill{Namespace: testNS, Pod: "lonely", UID: "uid-lonely"}
 		alone := bare
 		alone.Pod, alone.UID = "alone", "uid-alone"
-		verdicts := startFollow(t, rc, boundedCtx(t), bare, alone)
+		verdicts := startFollow(boundedCtx(t), t, rc, bare, alone)
 		got := map[string]Status{}
 		for range 2 {
 			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
@@ -658,7 +690,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		defer cancel()
 		first := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy)
 		second := killFor(t, api, "web-7d9f-b", "uid-web-b", webRS, webDeploy)
-		verdicts := startFollow(t, rc, ctx, first, second)
+		verdicts := startFollow(ctx, t, rc, first, second)
 		v, _ := recvWithin(t, verdicts, "the second kill's verdict")
 		if v.Status != Unknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
 			t.Errorf("verdict %q on %s (%s), want unknown for web-7d9f-b, 1 in flight", v.Status, v.Pod, v.Why)
@@ -682,7 +714,7 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		}
 		clock := newSyncClock()
 		rc := newTestRecoverer(api, clock, time.Hour)
-		verdicts := startFollow(t, rc, boundedCtx(t), killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
+		verdicts := startFollow(boundedCtx(t), t, rc, killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
 		clock.tell(t, 0)
 		v, _ := recvWithin(t, verdicts, "the verdict")
 		if v.Status != Unknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
@@ -811,20 +843,6 @@ func TestPodSelector(t *testing.T) {
 			}
 		})
 	}
-}
-
-// asServed is what macaque decodes into a T from obj as the API server would send it (JSON).
-func asServed[T any](t *testing.T, obj any) T {
-	t.Helper()
-	var out T
-	b, err := json.Marshal(obj)
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestVerdictWaitsForItsTicksReports: a kill is followed from the moment it is accepted, but its

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -65,7 +64,7 @@ func clientOf(t *testing.T, srv *fakeapi.Server) *kube.Client {
 	return api
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // syncBuffer is a bytes.Buffer that the follower's goroutines write while the test reads.
 type syncBuffer struct {

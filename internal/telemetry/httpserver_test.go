@@ -31,7 +31,7 @@ func TestServeHTTPCutsAScrapeThatOutlastsTheGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	inFlight := make(chan struct{})
-	stuck := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	stuck := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		close(inFlight)
 		<-r.Context().Done() // only a closed connection ends it
 	})

@@ -90,7 +90,7 @@ func TestTickedSucceeded(t *testing.T) {
 
 // TestNilMetricsRecordNothing checks that goroutines built without metrics (as most tests
 // build them) can call every method.
-func TestNilMetricsRecordNothing(t *testing.T) {
+func TestNilMetricsRecordNothing(_ *testing.T) {
 	var m *Metrics
 	m.Scheduled(tick0)
 	m.Upcoming(tick0)

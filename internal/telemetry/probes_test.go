@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -18,7 +17,7 @@ const (
 	killTimeouts = 25 * time.Second
 )
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // wantProbe checks that path, served by the real handler over h, answers code with a body
 // containing every one of want.
@@ -62,7 +61,7 @@ func TestHealthzHeartbeats(t *testing.T) {
 
 // TestNilHeartbeatAndReadinessRecordNothing checks that goroutines built without probes (as most
 // tests build them) can beat, rest and observe.
-func TestNilHeartbeatAndReadinessRecordNothing(t *testing.T) {
+func TestNilHeartbeatAndReadinessRecordNothing(_ *testing.T) {
 	var h *Heartbeat
 	h.Beat(tick0, time.Minute)
 	h.Rest(tick0)
