@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/macaque-chaos/macaque/internal/policy"
@@ -55,7 +57,7 @@ func TestPreflightCooldown(t *testing.T) {
 				namespace = "elsewhere"
 			}
 			srv.Fail = tt.fail
-			err := preflightCooldown(boundedCtx(t), api, namespace)
+			err := preflightCooldown(testkit.Ctx(t), api, namespace)
 			var bad *configError
 			if tt.wantMsg == "" && err != nil {
 				t.Fatalf("preflight: %v", err)
@@ -234,7 +236,7 @@ func TestStartCooldownFindsItsNamespace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := startCooldown(boundedCtx(t), api, tt.period, tt.own, tt.sc)
+			got, err := startCooldown(testkit.Ctx(t), api, tt.period, tt.own, tt.sc)
 			if tt.errMsg != "" {
 				var bad *configError
 				if !errors.As(err, &bad) || !strings.Contains(err.Error(), tt.errMsg) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -30,7 +32,7 @@ func newTestRecorder(t *testing.T, srv *fakeapi.Server, log *bytes.Buffer) *even
 		t.Fatal(err)
 	}
 	return &eventRecorder{api: api, instance: "macaque-7f9c-x2k4", mode: "delete", now: func() time.Time { return eventsAt },
-		timeout: waitWithin, log: slog.New(slog.NewTextHandler(log, nil))}
+		timeout: testkit.Within, log: slog.New(slog.NewTextHandler(log, nil))}
 }
 
 // eventPosts are the requests srv got that create Events, dry runs included.
@@ -286,16 +288,16 @@ func TestEventsNeverDelayTheKill(t *testing.T) {
 			done := make(chan struct{})
 			go func() { k.run(t.Context(), ticks, results); close(done) }()
 			for i := range tt.ticks {
-				tick, _ := recvWithin(t, results, fmt.Sprintf("report %d while its Events are held", i))
+				tick, _ := testkit.Recv(t, results, fmt.Sprintf("report %d while its Events are held", i))
 				if len(tick) != 1 || tick[0].Outcome != OutcomeKilled {
 					t.Errorf("tick %d: reports %+v, want one, killed whatever becomes of its Events", i, tick)
 				}
 			}
 			if tt.ticks > 1 {
-				recvWithin(t, done, "the killer to finish its ticks though no Event is ever answered")
+				testkit.Recv(t, done, "the killer to finish its ticks though no Event is ever answered")
 			}
 			close(release)
-			recvWithin(t, done, "the killer to finish")
+			testkit.Recv(t, done, "the killer to finish")
 			var order []string
 			for _, r := range srv.Requests() {
 				if r.Method != http.MethodGet {

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/testkit"
 
 	"github.com/macaque-chaos/macaque/internal/schedule"
 	"github.com/robfig/cron/v3"
@@ -34,7 +34,7 @@ func TestSchedulerSaysWhyADayHasNoTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	clock := newStepClock(time.Date(2026, 12, 24, 9, 0, 0, 0, time.UTC))
 	s := &scheduler{schedule: schedule.Excluding(spec, days, time.UTC), location: time.UTC,
 		now: clock.Now, after: clock.After, log: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -42,7 +42,7 @@ func TestSchedulerSaysWhyADayHasNoTick(t *testing.T) {
 	done := make(chan struct{})
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { s.run(ctx, ticks); close(done) }()
-	defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+	defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 
 	clock.elapse(t, time.Hour, 0)
 	if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 12, 24, 10, 0, 0, 0, time.UTC)) {
@@ -57,22 +57,4 @@ func TestSchedulerSaysWhyADayHasNoTick(t *testing.T) {
 	if said != 1 || !strings.Contains(logs.String(), "days=[2026-12-25] next_tick=2026-12-26T10:00:00.000Z") {
 		t.Errorf("log says %d times why the 25th has no tick, want once naming it and the next tick:\n%s", said, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer that the scheduler goroutine writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

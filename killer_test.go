@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -660,7 +662,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 	k := &Killer{api: pagedNames{names: listed, per: 3}, scope: scope{namespaces: namespaces}, rng: rand.New(rand.NewPCG(7, 11))}
 	first, tried := map[string]int{}, map[string]int{}
 	for range picks {
-		got, n, err := k.pick(boundedCtx(t))
+		got, n, err := k.pick(testkit.Ctx(t))
 		if err != nil || n != len(names) || len(got) != picksPerTick {
 			t.Fatalf("pick: %v, %d candidates, picks %q", err, n, got)
 		}
@@ -683,7 +685,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 	}
 	// Fewer candidates than tries: each is tried once.
 	k.api, k.scope = pagedNames{names: listed[:2], per: 1}, scope{namespaces: namespaces[:1]}
-	if got, n, err := k.pick(boundedCtx(t)); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
+	if got, n, err := k.pick(testkit.Ctx(t)); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
 		t.Errorf("pick of 2 = %q, %d, %v; want both, once each", got, n, err)
 	}
 }
@@ -718,7 +720,7 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	close(ticks)
 	done := make(chan struct{})
 	go func() { k.run(t.Context(), ticks, results); close(done) }()
-	recvWithin(t, done, "the killer to return after its ticks were closed")
+	testkit.Recv(t, done, "the killer to return after its ticks were closed")
 
 	if n := len(srv.Deletes()); n != 2 {
 		t.Errorf("%d deletes, want 2 (ticks at +30s and +60s skipped)", n)
@@ -729,7 +731,7 @@ func TestRunSkipsTicksThatFireDuringAKill(t *testing.T) {
 	for range 2 {
 		<-results
 	}
-	if _, open := recvWithin(t, results, "results to be closed"); open {
+	if _, open := testkit.Recv(t, results, "results to be closed"); open {
 		t.Error("results not closed after ticks closed")
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/schedule"
 	"github.com/robfig/cron/v3"
 )
@@ -130,32 +132,6 @@ func (c *stepClock) elapse(t *testing.T, want, late time.Duration) {
 	}
 }
 
-// waitWithin is how long a unit test waits for anything: long enough never to fail a correct
-// run on a loaded machine, short enough that a bug that hangs fails the test quickly.
-const waitWithin = 5 * time.Second
-
-// recvWithin receives from ch, failing the test with what if nothing comes within waitWithin.
-// It returns the value and whether ch was still open.
-func recvWithin[T any](t *testing.T, ch <-chan T, what string) (T, bool) {
-	t.Helper()
-	select {
-	case v, ok := <-ch:
-		return v, ok
-	case <-time.After(waitWithin):
-		t.Fatalf("still waiting after %v for %s", waitWithin, what)
-		var zero T
-		return zero, false
-	}
-}
-
-// boundedCtx is the test's context, cancelled after waitWithin: a call that a bug makes loop
-// on the API (a list that never reaches its last page) fails fast instead of hanging the suite.
-func boundedCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), waitWithin)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // nextTickWithin waits a few seconds for a tick.
 func nextTickWithin(t *testing.T, ticks <-chan time.Time) time.Time {
 	t.Helper()
@@ -205,8 +181,8 @@ func TestSchedulerRun(t *testing.T) {
 			}
 		}
 		cancel()
-		recvWithin(t, done, "the scheduler to return after ctx was cancelled")
-		if _, open := recvWithin(t, ticks, "ticks to be closed"); open {
+		testkit.Recv(t, done, "the scheduler to return after ctx was cancelled")
+		if _, open := testkit.Recv(t, ticks, "ticks to be closed"); open {
 			t.Error("ticks not closed after ctx was cancelled")
 		}
 	})
@@ -214,7 +190,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a busy killer does not get a burst of ticks", func(t *testing.T) {
 		clock := newStepClock(paris)
 		ticks, cancel, done := startScheduler(t, "@every 10s", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.elapse(t, 10*time.Second, 0)
 		clock.elapse(t, 10*time.Second, 0) // the killer has not taken the first tick yet
 		clock.elapse(t, 10*time.Second, 0)
@@ -232,7 +208,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a late timer does not shift or double the schedule", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 1, 1, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 * * * *", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.elapse(t, time.Minute, 2*time.Second) // fires at 10:00:02
 		nextTickWithin(t, ticks)
 		clock.elapse(t, time.Hour-2*time.Second, 0) // next wait is to 11:00:00, not 11:00:02
@@ -244,7 +220,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("Friday to Monday is slept in steps that each read the clock again", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)) // Friday 16:00
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.elapse(t, 66*time.Hour, 0) // every step at most maxSleep
 		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)) {
 			t.Errorf("tick %v, want Monday 10:00", got)
@@ -254,7 +230,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a clock that jumps forward mid-sleep fires on time, not a weekend late", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)) // Friday 16:00
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.fireTimer(t, 0)
 		// The VM was paused, or NTP stepped: when this step ends it is Monday 09:59:30.
 		clock.set(time.Date(2026, 11, 30, 9, 58, 30, 0, time.UTC))
@@ -271,7 +247,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a tick overslept by a paused VM is missed, not fired at an unscheduled time", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.fireTimer(t, 3*time.Hour) // wakes Friday 13:00, three hours after the 10:00 tick
 		// The scheduler has moved on to the next activation (Monday 10:00) without a tick.
 		if d := clock.waitTimer(t); d != maxSleep {
@@ -287,7 +263,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a tick woken for exactly maxSleep late still fires", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 11, 27, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 10 * * 1-5", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.fireTimer(t, maxSleep) // wakes at 10:01:00
 		if got := nextTickWithin(t, ticks); !got.Equal(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)) {
 			t.Errorf("tick %v, want Friday 10:00", got)
@@ -297,7 +273,7 @@ func TestSchedulerRun(t *testing.T) {
 	t.Run("a clock stepped back does not fire the same activation twice", func(t *testing.T) {
 		clock := newStepClock(time.Date(2026, 1, 1, 9, 59, 0, 0, time.UTC))
 		ticks, cancel, done := startScheduler(t, "0 * * * *", "UTC", clock)
-		defer func() { cancel(); recvWithin(t, done, "the scheduler to stop") }()
+		defer func() { cancel(); testkit.Recv(t, done, "the scheduler to stop") }()
 		clock.waitTimer(t)
 		clock.mu.Lock()
 		// The read that ends the sleep sees 10:00:00; right after, NTP steps the clock back 30s.
@@ -535,7 +511,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	t.Helper()
 	// A bug that lets a bad start go on would leave this macaque running its schedule forever.
-	ctx, cancel := context.WithTimeout(t.Context(), 2*waitWithin)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*testkit.Within)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	// GOCOVERDIR: a binary built with -cover warns on stderr when it is unset.
@@ -545,7 +521,7 @@ func runMain(t *testing.T, args []string, env ...string) (int, string, string) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("macaque %q still running after %v, killed; stderr: %q", args, 2*waitWithin, stderr.String())
+		t.Fatalf("macaque %q still running after %v, killed; stderr: %q", args, 2*testkit.Within, stderr.String())
 	}
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
@@ -694,7 +670,7 @@ func runInProcess(t *testing.T, args []string, env ...string) (int, string, stri
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), waitWithin)
+	ctx, cancel := context.WithTimeout(t.Context(), testkit.Within)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	errc := make(chan error, 1)
@@ -703,8 +679,8 @@ func runInProcess(t *testing.T, args []string, env ...string) (int, string, stri
 	case err := <-errc:
 		code := exitStatus(err, &stderr)
 		return code, stdout.String(), stderr.String()
-	case <-time.After(2 * waitWithin): // run must return soon after its ctx is done
-		t.Fatalf("run(%q) still running %v after it started, %v after its ctx was done", args, 2*waitWithin, waitWithin)
+	case <-time.After(2 * testkit.Within): // run must return soon after its ctx is done
+		t.Fatalf("run(%q) still running %v after it started, %v after its ctx was done", args, 2*testkit.Within, testkit.Within)
 		return 0, "", ""
 	}
 }

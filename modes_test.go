@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -561,7 +563,7 @@ func TestPickReservoirIsBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.count.String(), func(t *testing.T) {
 			k := &Killer{api: pagedNames{names: names, per: 100}, scope: scope{namespaces: []string{testNS}}, rng: rand.New(rand.NewPCG(1, 1)), count: tt.count}
-			got, n, err := k.pick(boundedCtx(t))
+			got, n, err := k.pick(testkit.Ctx(t))
 			if err != nil || n != len(names) || len(got) != tt.want {
 				t.Errorf("pick kept %d names of %d (err %v), want %d", len(got), n, err, tt.want)
 			}
@@ -610,7 +612,7 @@ func TestRunSendsATicksReportsAsOne(t *testing.T) {
 	close(ticks)
 	done := make(chan struct{})
 	go func() { k.run(t.Context(), ticks, results); close(done) }()
-	recvWithin(t, done, "the killer to return after its ticks were closed")
+	testkit.Recv(t, done, "the killer to return after its ticks were closed")
 	var got [][]string
 	for tick := range results {
 		var pods []string

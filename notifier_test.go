@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/policy"
@@ -256,7 +258,7 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 	close(results)
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier to deliver three reports and return")
+	testkit.Recv(t, done, "the notifier to deliver three reports and return")
 	// The lost report is logged as dropped, once, with the count; the delivered ones are not.
 	var drops []string
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
@@ -322,14 +324,14 @@ func TestNotifierShutdownIsBounded(t *testing.T) {
 	done := make(chan struct{})
 	go func() { n.run(ctx, results, shutdownGrace); close(done) }()
 
-	recvWithin(t, received, "the report to be attempted after SIGTERM")
+	testkit.Recv(t, received, "the report to be attempted after SIGTERM")
 	select {
 	case <-done:
 		t.Fatal("notifier returned before the grace period was over")
 	default:
 	}
 	close(graceOver) // and a hung Slack cannot hold the shutdown past the grace period
-	recvWithin(t, done, "the notifier to return once the grace period was over")
+	testkit.Recv(t, done, "the notifier to return once the grace period was over")
 	if len(stub.Posts()) != 1 {
 		t.Errorf("%d posts, want 1", len(stub.Posts()))
 	}
@@ -808,7 +810,7 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 	ticks <- tick0
 	close(ticks)
 	killed, posted := runPipeline(t, k, n, ticks)
-	recvWithin(t, killed, "the killer to finish its tick")
+	testkit.Recv(t, killed, "the killer to finish its tick")
 	if got := len(srv.Deletes()); got != maxVictims {
 		t.Fatalf("%d pods deleted, want %d", got, maxVictims)
 	}
@@ -817,7 +819,7 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 		verdicts <- recovery.Verdict{Namespace: testNS, Pod: pod, Workload: "ReplicaSet/rs-" + pod, Status: recovery.Recovered, UID: types.UID("uid-" + pod)}
 	}
 	close(verdicts)
-	recvWithin(t, posted, "the notifier to post the tick and its verdicts")
+	testkit.Recv(t, posted, "the notifier to post the tick and its verdicts")
 
 	posts := stub.Posts()
 	// 1 message and 100 replies, and the two attempts Slack answered 429 to.
@@ -872,12 +874,12 @@ func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
 	}
 	close(ticks)
 	killed, posted := runPipeline(t, k, n, ticks)
-	recvWithin(t, killed, "the killer to finish its ticks while Slack holds the first post")
+	testkit.Recv(t, killed, "the killer to finish its ticks while Slack holds the first post")
 	if got := len(srv.Deletes()); got != tickCount*perTick {
 		t.Errorf("%d pods deleted, want %d", got, tickCount*perTick)
 	}
 	free()
-	recvWithin(t, posted, "the notifier to post every tick once Slack answers")
+	testkit.Recv(t, posted, "the notifier to post every tick once Slack answers")
 	posts := stub.Posts()
 	if len(posts) != tickCount {
 		t.Errorf("%d posts, want one per tick, %d", len(posts), tickCount)
@@ -930,7 +932,7 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 			n.verdicts = verdicts
 			done := make(chan struct{})
 			go func() { n.run(t.Context(), results, time.Second); close(done) }()
-			recvWithin(t, done, "the notifier to post")
+			testkit.Recv(t, done, "the notifier to post")
 			wantSeries(t, scrape(t, n.metrics), map[string]float64{
 				"macaque_slack_messages_dropped_total": tt.refused, "macaque_reports_dropped_total": tt.untried,
 			})
@@ -959,9 +961,9 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		cancel() // SIGTERM: the grace starts
 		done := make(chan struct{})
 		go func() { n.run(ctx, results, shutdownGrace); close(done) }()
-		recvWithin(t, received, "the first report to be attempted")
+		testkit.Recv(t, received, "the first report to be attempted")
 		close(graceOver)
-		recvWithin(t, done, "the notifier to return once the grace was over")
+		testkit.Recv(t, done, "the notifier to return once the grace was over")
 		if got := len(stub.Posts()); got != 1 {
 			t.Errorf("%d posts, want 1: nothing is tried after the grace", got)
 		}
@@ -1049,7 +1051,7 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 			close(verdicts)
 			done := make(chan struct{})
 			go func() { n.run(t.Context(), results, time.Second); close(done) }()
-			recvWithin(t, done, "the notifier to post")
+			testkit.Recv(t, done, "the notifier to post")
 			posts := stub.Posts()
 			if len(posts) == 0 {
 				t.Fatal("nothing posted")
@@ -1176,7 +1178,7 @@ func TestTickMessages(t *testing.T) {
 		close(verdicts)
 		done := make(chan struct{})
 		go func() { n.run(t.Context(), results, time.Second); close(done) }()
-		recvWithin(t, done, "the notifier to post")
+		testkit.Recv(t, done, "the notifier to post")
 		posts := stub.Posts()
 		if len(posts) != 4 {
 			t.Fatalf("%d posts, want the 2 parts and 2 verdicts", len(posts))

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -46,7 +48,7 @@ func TestVerdictsInTheKillsThread(t *testing.T) {
 	close(verdicts)
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier to end")
+	testkit.Recv(t, done, "the notifier to end")
 	posts := stub.Posts()
 	if len(posts) != 5 {
 		t.Fatalf("%d posts, want 5: %v", len(posts), posts)
@@ -101,14 +103,14 @@ func TestVerdictWaitsForItsKillsReport(t *testing.T) {
 		verdicts <- recovery.Verdict{Namespace: "shop", Pod: "web-1", Workload: "Deployment/web", Status: recovery.Recovered, UID: "uid-1"}
 		done := make(chan struct{})
 		go func() { n.run(t.Context(), results, time.Second); close(done) }()
-		for deadline := time.Now().Add(waitWithin); len(stub.Posts()) < 2; time.Sleep(time.Millisecond) {
+		for deadline := time.Now().Add(testkit.Within); len(stub.Posts()) < 2; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("round %d: posts %v after %v, want the kill and its verdict", i, stub.Posts(), waitWithin)
+				t.Fatalf("round %d: posts %v after %v, want the kill and its verdict", i, stub.Posts(), testkit.Within)
 			}
 		}
 		close(results)
 		close(verdicts)
-		recvWithin(t, done, "the notifier to end")
+		testkit.Recv(t, done, "the notifier to end")
 		if posts := stub.Posts(); posts[1]["thread_ts"] == "" || !strings.HasPrefix(posts[1]["text"], ":white_check_mark:") {
 			t.Fatalf("round %d: posts %v, want the verdict second, in the kill's thread", i, posts)
 		}
@@ -130,7 +132,7 @@ func TestVerdictPostFailures(t *testing.T) {
 	close(verdicts)
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier to end")
+	testkit.Recv(t, done, "the notifier to end")
 	if got := strings.Count(logs.String(), `"msg":"slack verdict dropped"`); got != 1 || !strings.Contains(logs.String(), `"pod":"web-1","verdict":"recovered","dropped_total":1`) {
 		t.Errorf("log %s, want one dropped verdict, web-1's, counted", logs.String())
 	}
@@ -145,7 +147,7 @@ func TestVerdictPostFailures(t *testing.T) {
 	quiet.verdicts = verdicts
 	done = make(chan struct{})
 	go func() { quiet.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier without Slack to end")
+	testkit.Recv(t, done, "the notifier without Slack to end")
 }
 
 // TestVerdictMessage checks the verdict's Slack text: the timeout named only when the workload

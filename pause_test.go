@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -186,7 +188,7 @@ func TestFindOwnDeployment(t *testing.T) {
 				tt.edit(f)
 			}
 			var logs strings.Builder
-			sw, why, err := startPauseSwitch(boundedCtx(t), f, tt.pod, tt.ns, slog.New(slog.NewJSONHandler(&logs, nil)))
+			sw, why, err := startPauseSwitch(testkit.Ctx(t), f, tt.pod, tt.ns, slog.New(slog.NewJSONHandler(&logs, nil)))
 			says := sw.describe(why)
 			var bad *configError
 			switch {
@@ -302,7 +304,7 @@ func TestPauseAcrossTicks(t *testing.T) {
 					tick.do(self)
 				}
 				lists := len(srv.Requests())
-				reports := k.kill(boundedCtx(t), clock)
+				reports := k.kill(testkit.Ctx(t), clock)
 				if len(reports) != 1 {
 					t.Fatalf("tick %d: %d reports, want 1", i+1, len(reports))
 				}
@@ -348,12 +350,12 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 		if i == 8 {
 			self.annotate("", true)
 		}
-		results <- k.kill(boundedCtx(t), tick0)
+		results <- k.kill(testkit.Ctx(t), tick0)
 	}
 	close(results)
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
-	recvWithin(t, done, "the notifier to post the reports")
+	testkit.Recv(t, done, "the notifier to post the reports")
 	var firsts []string
 	for _, p := range stub.Posts() {
 		firsts = append(firsts, p["text"])
@@ -394,7 +396,7 @@ func TestPauseWarnsOnceOfAValueNotUnderstood(t *testing.T) {
 		warnings int // in all, after this tick
 	}{{"true", 0}, {"true", 0}, {"yes", 1}, {"yes", 1}, {"2026-03-30T00:00:00Z", 1}, {"maybe", 2}} {
 		self.annotate(step.value, false)
-		if _, err := p.check(boundedCtx(t)); err != nil {
+		if _, err := p.check(testkit.Ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Count(logs.String(), warning); got != step.warnings {

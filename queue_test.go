@@ -3,6 +3,8 @@ package main
 import (
 	"sync"
 	"testing"
+
+	"github.com/macaque-chaos/macaque/internal/testkit"
 )
 
 // TestQueue: push never waits for pop, items come out in the order they went in, pop waits for
@@ -38,7 +40,7 @@ func TestQueue(t *testing.T) {
 		default:
 		}
 		q.push("tick")
-		if v, _ := recvWithin(t, got, "pop to return the item pushed"); v != "tick" {
+		if v, _ := testkit.Recv(t, got, "pop to return the item pushed"); v != "tick" {
 			t.Errorf("pop = %q, want tick", v)
 		}
 	})
@@ -50,7 +52,7 @@ func TestQueue(t *testing.T) {
 			ended <- ok
 		}()
 		q.close()
-		if ok, _ := recvWithin(t, ended, "pop to see the close"); ok {
+		if ok, _ := testkit.Recv(t, ended, "pop to see the close"); ok {
 			t.Error("pop on a closed, empty queue returned an item")
 		}
 	})
@@ -80,7 +82,7 @@ func TestQueue(t *testing.T) {
 				last[p] = i
 			}
 		}
-		recvWithin(t, done, "the pushers to end")
+		testkit.Recv(t, done, "the pushers to end")
 		if count != 2000 {
 			t.Errorf("%d items popped, want 2000", count)
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/recovery"
@@ -37,11 +39,11 @@ func TestVerdictEventAsMacaquesOthers(t *testing.T) {
 	kills, verdicts := make(chan recovery.Kill, 1), make(chan recovery.Verdict, 1)
 	kills <- recovery.Kill{Tick: tick0, Namespace: testNS, Pod: "web-7d9f-a", UID: "uid-web-a", Controller: &rs, Top: &deploy, RV: "1", Deleted: tick0}
 	close(kills)
-	go f.Run(boundedCtx(t), kills, verdicts)
-	if v, _ := recvWithin(t, verdicts, "the verdict"); v.Status != recovery.Unknown {
+	go f.Run(testkit.Ctx(t), kills, verdicts)
+	if v, _ := testkit.Recv(t, verdicts, "the verdict"); v.Status != recovery.Unknown {
 		t.Fatalf("verdict %q (%s), want unknown", v.Status, v.Why)
 	}
-	recvWithin(t, verdicts, "the verdicts to close, the Event written")
+	testkit.Recv(t, verdicts, "the verdicts to close, the Event written")
 	events := srv.Events()
 	if len(events) != 1 {
 		t.Fatalf("%d Events, want the verdict's; log: %s", len(events), logs.String())

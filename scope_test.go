@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/policy"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -336,7 +338,7 @@ func TestPreflightScope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = preflightScope(boundedCtx(t), api, sc, terminatorFor(tt.mode, api), tt.healthOff)
+			err = preflightScope(testkit.Ctx(t), api, sc, terminatorFor(tt.mode, api), tt.healthOff)
 			var bad *configError
 			if tt.wantMsg == "" && err != nil {
 				t.Fatalf("preflight: %v, want none", err)

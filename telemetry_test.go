@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/telemetry"
 	"github.com/macaque-chaos/macaque/internal/telemetry/telemetrytest"
@@ -112,7 +114,7 @@ func (tt killerMetricsCase) run(t *testing.T) {
 		close(ticks)
 		done := make(chan struct{})
 		go func() { k.run(t.Context(), ticks, results); close(done) }()
-		recvWithin(t, done, "the killer to run its tick")
+		testkit.Recv(t, done, "the killer to run its tick")
 		results = make(chan []Result, cap(results))
 	}
 	want := map[string]float64{"macaque_ticks_total": float64(len(tt.ticks)), "macaque_last_successful_tick_timestamp_seconds": 0}
@@ -206,7 +208,7 @@ func TestSchedulerMetrics(t *testing.T) {
 		log: discardLogger(), metrics: telemetry.NewMetrics(nil)}
 	ticks := make(chan time.Time, 1)
 	done := make(chan struct{})
-	go func() { sched.run(boundedCtx(t), ticks); close(done) }()
+	go func() { sched.run(testkit.Ctx(t), ticks); close(done) }()
 	defer func() { <-done }()
 
 	first := time.Date(2026, 3, 27, 12, 5, 0, 0, time.UTC)
@@ -251,7 +253,7 @@ func TestNotifierCountsDrops(t *testing.T) {
 			close(results)
 			done := make(chan struct{})
 			go func() { n.run(t.Context(), results, time.Second); close(done) }()
-			recvWithin(t, done, "the notifier to post")
+			testkit.Recv(t, done, "the notifier to post")
 			wantSeries(t, scrape(t, n.metrics), map[string]float64{"macaque_slack_messages_dropped_total": tt.want})
 		})
 	}
@@ -307,7 +309,7 @@ func TestHealthzFollowsTheGoroutines(t *testing.T) {
 		probeAt = tick0.Add(48 * time.Hour)
 		wantProbe(t, h, "/healthz", http.StatusOK) // idle: it waits for the scheduler, however long
 		ticks <- tick0
-		recvWithin(t, listing, "the kill to list")
+		testkit.Recv(t, listing, "the kill to list")
 		probeAt = tick0.Add(k.timeouts.total() + telemetry.HeartbeatMargin)
 		wantProbe(t, h, "/healthz", http.StatusOK)
 		probeAt = tick0.Add(k.timeouts.total() + telemetry.HeartbeatMargin + time.Second)
@@ -320,14 +322,14 @@ func TestHealthzFollowsTheGoroutines(t *testing.T) {
 // waitProbe waits (bounded) until path answers code, for a goroutine that gets there by itself.
 func waitProbe(t *testing.T, h *telemetry.Health, path string, code int) {
 	t.Helper()
-	deadline := time.Now().Add(waitWithin)
+	deadline := time.Now().Add(testkit.Within)
 	for {
 		got, body := probe(t, h, path)
 		if got == code {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s still %d %q after %v, want %d", path, got, body, waitWithin, code)
+			t.Fatalf("GET %s still %d %q after %v, want %d", path, got, body, testkit.Within, code)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -386,8 +388,8 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	case <-logs.seen:
 	case err := <-errc:
 		t.Fatalf("run = %v; log:\n%s", err, logs)
-	case <-time.After(waitWithin):
-		t.Fatalf("not started within %v; log:\n%s", waitWithin, logs)
+	case <-time.After(testkit.Within):
+		t.Fatalf("not started within %v; log:\n%s", testkit.Within, logs)
 	}
 	m := regexp.MustCompile(`msg="serving metrics and probes" addr=(127\.0\.0\.1:\d+) paths="/metrics /healthz /readyz"`).FindStringSubmatch(logs.String())
 	if m == nil {
@@ -395,7 +397,7 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	}
 	// One client, whose idle connection only the server's shutdown closes: closing the listener
 	// alone would leave it serving.
-	client := &http.Client{Transport: &http.Transport{}, Timeout: waitWithin}
+	client := &http.Client{Transport: &http.Transport{}, Timeout: testkit.Within}
 	defer client.CloseIdleConnections()
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok", "/metrics": "macaque_ticks_total 0"} {
 		res, err := client.Get("http://" + m[1] + path)
@@ -414,8 +416,8 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 		if err != nil {
 			t.Errorf("run = %v after stop, want nil", err)
 		}
-	case <-time.After(waitWithin):
-		t.Fatalf("run still running %v after stop", waitWithin)
+	case <-time.After(testkit.Within):
+		t.Fatalf("run still running %v after stop", testkit.Within)
 	}
 	if conn, err := net.Dial("tcp", m[1]); err == nil {
 		_ = conn.Close() // the failure is that it connected at all

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/policy"
@@ -143,7 +145,7 @@ func TestFollowHandsTheWholeKillOn(t *testing.T) {
 	k.follow(r)
 	want := recovery.Kill{Tick: tick0, Namespace: testNS, Pod: "web-7d9f-a", UID: "uid-web-a", Controller: &ctl, Top: &top, RV: "42",
 		Deleted: tick0.Add(time.Second), Reported: reported}
-	if got, _ := recvWithin(t, follow, "the kill"); got != want {
+	if got, _ := testkit.Recv(t, follow, "the kill"); got != want {
 		t.Errorf("handed on %+v, want %+v", got, want)
 	}
 	for _, o := range []Outcome{OutcomeDryRun, OutcomeError, OutcomeUnknown, OutcomeForbidden} {

@@ -7,7 +7,7 @@
 # test is bounded by seconds, so a bug that makes the code hang must fail a test, not stall it.
 #
 # The e2e, image test and tool modules and the test helpers (internal/fakeapi, a fake API
-# server, and internal/telemetry/telemetrytest) are not mutated. The whole tree took about an
+# server, internal/testkit and internal/telemetry/telemetrytest) are not mutated. The whole tree took about an
 # hour on 2 cores when it was one package (540 mutants); `make mutation BASE=<rev>` (or
 # hack/mutation.sh <rev>) mutates only the lines changed since rev, to check a change's tests.
 # Results: .cache/mutation/report.json.
@@ -36,7 +36,7 @@ set +e
   --arithmetic-base --conditionals-boundary --conditionals-negation --increment-decrement \
   --invert-assignments --invert-bitwise --invert-bwassign --invert-logical --invert-loopctrl \
   --invert-negatives --remove-self-assignments \
-  --exclude-files '^(e2e|imagetest|tools|hack|deploy)/|^internal/(fakeapi|telemetry/telemetrytest)/' \
+  --exclude-files '^(e2e|imagetest|tools|hack|deploy)/|^internal/(fakeapi|testkit|telemetry/telemetrytest)/' \
   "${diff_args[@]}" \
   --timeout-coefficient 10 \
   --threshold-efficacy 90 --threshold-mcover 85 \

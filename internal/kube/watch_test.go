@@ -1,8 +1,9 @@
 package kube
 
 import (
-	"encoding/json"
 	"testing"
+
+	"github.com/macaque-chaos/macaque/internal/testkit"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +14,7 @@ func TestContainerWhy(t *testing.T) {
 	status := func(edit func(*corev1.ContainerStatus)) containerStatus {
 		c := corev1.ContainerStatus{Name: "app"}
 		edit(&c)
-		return served[containerStatus](t, c)
+		return testkit.Served[containerStatus](t, c)
 	}
 	tests := []struct {
 		name string
@@ -64,7 +65,7 @@ func TestWatchedPodReady(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := fakeapi.Pod(testNamespace, "web-1", nil)
 			p.Status.Conditions = tt.conds
-			if got := served[WatchedPod](t, p).ready(); got != tt.want {
+			if got := testkit.Served[WatchedPod](t, p).ready(); got != tt.want {
 				t.Errorf("ready() = %v, want %v", got, tt.want)
 			}
 		})
@@ -96,18 +97,4 @@ func TestRVBefore(t *testing.T) {
 			t.Errorf("rvBefore(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
 	}
-}
-
-// served is obj as the API server would serve it, decoded into T.
-func served[T any](t *testing.T, obj any) T {
-	t.Helper()
-	var out T
-	b, err := json.Marshal(obj)
-	if err == nil {
-		err = json.Unmarshal(b, &out)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/kube"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
@@ -77,7 +79,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	srv, c := cooldownServer(t, map[string]string{
 		"shop.Deployment.old": old, "shop.Deployment.recent": recent, "shop.Deployment.edited": "yesterday",
 	})
-	h, err := c.load(boundedCtx(t))
+	h, err := c.load(testkit.Ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 		t.Errorf("loaded %v, want the two entries that parse", h)
 	}
 	before := len(srv.Requests())
-	if err := c.Record(boundedCtx(t), []string{"shop.Deployment.web", "cart.StatefulSet.db"}, tick0); err != nil {
+	if err := c.Record(testkit.Ctx(t), []string{"shop.Deployment.web", "cart.StatefulSet.db"}, tick0); err != nil {
 		t.Fatal(err)
 	}
 	if sent := srv.Requests()[before:]; len(sent) != 2 || sent[0].Method != http.MethodGet || sent[1].Method != http.MethodPut {
@@ -99,7 +101,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	// A new cooldown (a restart of macaque) reads what the last one wrote.
 	_, again := cooldownServer(t, nil)
 	again.api = c.api
-	h, err = again.load(boundedCtx(t))
+	h, err = again.load(testkit.Ctx(t))
 	if err != nil || again.check(h, "shop", &kube.OwnerRef{Kind: "Deployment", Name: "web"}, tick0.Add(time.Minute)) == "" {
 		t.Errorf("after a restart: %v, %v; want web still cooling down", h, err)
 	}
@@ -119,7 +121,7 @@ func TestCooldownRecordRetriesAConflictOnce(t *testing.T) {
 				}
 				return nil
 			}
-			err := c.Record(boundedCtx(t), []string{"shop.Deployment.web"}, tick0)
+			err := c.Record(testkit.Ctx(t), []string{"shop.Deployment.web"}, tick0)
 			data := srv.ConfigMap(testNS, CooldownConfigMap).Data
 			if conflicts == 1 && (err != nil || data["shop.Deployment.web"] == "" || data["shop.Deployment.api"] == "") {
 				t.Errorf("after one conflict: %v, state %v; want both hits kept", err, data)
@@ -153,14 +155,14 @@ func TestCooldownLoadFailsClosed(t *testing.T) {
 	srv, c := cooldownServer(t, nil)
 	srv.Fail = func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") }
 	now := func() time.Time { return tick0 }
-	if _, err := c.ForTick(boundedCtx(t), now); err == nil || !strings.Contains(err.Error(), "read the cooldown state") {
+	if _, err := c.ForTick(testkit.Ctx(t), now); err == nil || !strings.Contains(err.Error(), "read the cooldown state") {
 		t.Errorf("ForTick = %v, want an error: a tick must not kill on a state it could not read", err)
 	}
 	var off *Cooldown
-	if rule, err := off.ForTick(boundedCtx(t), now); err != nil || rule != nil {
+	if rule, err := off.ForTick(testkit.Ctx(t), now); err != nil || rule != nil {
 		t.Errorf("no cooldown: %v, %v; want no rule", rule, err)
 	}
-	if err := off.Record(boundedCtx(t), []string{"x"}, tick0); err != nil {
+	if err := off.Record(testkit.Ctx(t), []string{"x"}, tick0); err != nil {
 		t.Errorf("no cooldown records nothing: %v", err)
 	}
 }
@@ -171,10 +173,10 @@ func TestCooldownRecordsLongNames(t *testing.T) {
 	long := kube.OwnerRef{Kind: "Deployment", Name: longName}
 	web := kube.OwnerRef{Kind: "Deployment", Name: "web"}
 	srv, c := cooldownServer(t, nil)
-	if err := c.Record(boundedCtx(t), []string{CooldownKey(testNS, long), CooldownKey(testNS, web)}, tick0); err != nil {
+	if err := c.Record(testkit.Ctx(t), []string{CooldownKey(testNS, long), CooldownKey(testNS, web)}, tick0); err != nil {
 		t.Fatalf("record: %v", err)
 	}
-	h, err := c.load(boundedCtx(t))
+	h, err := c.load(testkit.Ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +194,7 @@ func TestCooldownDropsEntriesNoConfigMapHolds(t *testing.T) {
 	recent := tick0.Add(-time.Minute).Format(time.RFC3339)
 	garbage := "shop.Deployment." + longName // today's key of the long name: 255 characters
 	srv, c := cooldownServer(t, map[string]string{garbage: recent, "shop.Deployment.api": recent, "shop.Deployment.bad-value": "soon"})
-	if err := c.Record(boundedCtx(t), []string{"shop.Deployment.web"}, tick0); err != nil {
+	if err := c.Record(testkit.Ctx(t), []string{"shop.Deployment.web"}, tick0); err != nil {
 		t.Fatalf("record: %v", err)
 	}
 	got := srv.ConfigMap(testNS, CooldownConfigMap).Data
@@ -200,7 +202,7 @@ func TestCooldownDropsEntriesNoConfigMapHolds(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("state %v, want %v", got, want)
 	}
-	if err := c.Record(boundedCtx(t), []string{"shop.Deployment.db", garbage}, tick0); err == nil || !strings.Contains(err.Error(), "not a valid ConfigMap key") {
+	if err := c.Record(testkit.Ctx(t), []string{"shop.Deployment.db", garbage}, tick0); err == nil || !strings.Contains(err.Error(), "not a valid ConfigMap key") {
 		t.Errorf("record of a key no ConfigMap holds: %v, want an error saying so", err)
 	}
 	if got := srv.ConfigMap(testNS, CooldownConfigMap).Data; got["shop.Deployment.db"] == "" {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,18 +92,18 @@ func (c *manualClock) asked() []time.Duration {
 	return append([]time.Duration(nil), c.waits...)
 }
 
-// waitFor polls ok until it holds, failing after waitWithin with what saw says it last saw, or
+// waitFor polls ok until it holds, failing after testkit.Within with what saw says it last saw, or
 // at once if a verdict comes first (none is expected yet).
 func waitFor(t *testing.T, verdicts <-chan Verdict, what string, ok func() bool, saw func() string) {
 	t.Helper()
-	for deadline := time.Now().Add(waitWithin); !ok(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(testkit.Within); !ok(); time.Sleep(time.Millisecond) {
 		select {
 		case v := <-verdicts:
 			t.Fatalf("verdict %q (%s) while waiting for %s; last saw %s", v.Status, v.Summary(), what, saw())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still waiting after %v for %s; last saw %s", waitWithin, what, saw())
+			t.Fatalf("still waiting after %v for %s; last saw %s", testkit.Within, what, saw())
 		}
 	}
 }
@@ -125,7 +127,7 @@ func TestRecoveryMilestonesFromTheServersTimes(t *testing.T) {
 
 	clock := newManualClock(kill0.Add(1500*time.Millisecond), 5*time.Second)
 	rc := &Follower{API: api, Timeout: 10 * time.Second, Now: clock.now, After: clock.after, Log: discardLogger()}
-	v, _ := recvWithin(t, startFollow(boundedCtx(t), t, rc, kill), "the verdict")
+	v, _ := testkit.Recv(t, startFollow(testkit.Ctx(t), t, rc, kill), "the verdict")
 	if v.Status != Recovered || v.Replacement != "web-7d9f-x" {
 		t.Fatalf("verdict %q (%s), want recovered by web-7d9f-x", v.Status, v.Summary())
 	}
@@ -171,7 +173,7 @@ func TestRecoveryOutlastsRoutineWatchCloses(t *testing.T) {
 		waitFor(t, verdicts, "a watch reopened", func() bool { return watches() > before }, saw)
 	}
 	clock.set(kill0.Add(2 * time.Hour))
-	v, _ := recvWithin(t, verdicts, "the verdict at the timeout")
+	v, _ := testkit.Recv(t, verdicts, "the verdict at the timeout")
 	if v.Status != NotRecovered || !strings.Contains(v.Why, "web: 2/3 ready after 2h0m0s") {
 		t.Errorf("verdict %q (%s), want not recovered, 2/3 after 2h", v.Status, v.Why)
 	}
@@ -190,7 +192,7 @@ func TestRecoveryWatchFailuresBackOff(t *testing.T) {
 	}
 	clock := newManualClock(kill0, time.Hour)
 	rc := &Follower{API: api, Timeout: 2 * time.Hour, Now: clock.now, After: clock.after, Log: discardLogger()}
-	v, _ := recvWithin(t, startFollow(boundedCtx(t), t, rc, kill), "the verdict")
+	v, _ := testkit.Recv(t, startFollow(testkit.Ctx(t), t, rc, kill), "the verdict")
 	if v.Status != Unknown || !strings.Contains(v.Why, "leader changed") || !strings.Contains(v.Why, "failed 10 times in a row") {
 		t.Errorf("verdict %q (%s), want unknown after 10 failures, the last's error", v.Status, v.Why)
 	}
@@ -244,7 +246,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 			clock.set(kill0.Add(11 * time.Second)) // past the timeout, from the kill or from the start
 			got := map[string]Verdict{}
 			for range kills {
-				v, _ := recvWithin(t, verdicts, "the verdicts at the timeout")
+				v, _ := testkit.Recv(t, verdicts, "the verdicts at the timeout")
 				got[v.Pod] = v
 			}
 			for i, k := range kills {
@@ -264,7 +266,7 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 // dropped (logged, counted) only when macaque is stopping and the notifier has not taken it
 // within the grace of a shutdown.
 func TestVerdictIsNeverDropped(t *testing.T) {
-	var behind syncBuffer
+	var behind testkit.SyncBuffer
 	rc := &Follower{Log: slog.New(slog.NewJSONHandler(&behind, nil)), Grace: testGrace, Now: func() time.Time { return kill0 }, After: newManualClock(kill0, time.Hour).after}
 	verdicts := make(chan Verdict, 1)
 	verdicts <- Verdict{Pod: "web-1"} // the notifier is behind
@@ -274,17 +276,17 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 		close(sent)
 	}()
 	// The verdict is logged, then handed on: the notifier takes the one before only after.
-	for deadline := time.Now().Add(waitWithin); !strings.Contains(behind.String(), `"msg":"recovery verdict"`); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(testkit.Within); !strings.Contains(behind.String(), `"msg":"recovery verdict"`); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("log %q after %v, want web-2's verdict logged", behind.String(), waitWithin)
+			t.Fatalf("log %q after %v, want web-2's verdict logged", behind.String(), testkit.Within)
 		}
 	}
 	for _, want := range []string{"web-1", "web-2"} {
-		if v, _ := recvWithin(t, verdicts, want+"'s verdict"); v.Pod != want {
+		if v, _ := testkit.Recv(t, verdicts, want+"'s verdict"); v.Pod != want {
 			t.Errorf("verdict of %s, want %s's", v.Pod, want)
 		}
 	}
-	recvWithin(t, sent, "finish to return")
+	testkit.Recv(t, sent, "finish to return")
 
 	var logs bytes.Buffer
 	stopping := &Follower{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Grace: testGrace, Now: func() time.Time { return kill0 },
@@ -479,7 +481,7 @@ func TestClaimReleasedWhateverTheEnd(t *testing.T) {
 			}
 			kill := killFor(t, api, "web-7d9f-a", "uid-web-a", tt.ctl, tt.top)
 			rc := &Follower{API: api, Timeout: time.Hour, Now: func() time.Time { return kill0 }, After: newManualClock(kill0, 2*time.Hour).after, Log: discardLogger()}
-			v, _ := recvWithin(t, startFollow(boundedCtx(t), t, rc, kill), "the verdict")
+			v, _ := testkit.Recv(t, startFollow(testkit.Ctx(t), t, rc, kill), "the verdict")
 			if v.Status != Unknown || !strings.Contains(v.Why, tt.why) {
 				t.Errorf("verdict %q (%s), want unknown: %s", v.Status, v.Why, tt.why)
 			}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/testkit"
+
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/telemetry"
@@ -68,8 +70,8 @@ func (c *syncClock) tell(t *testing.T, d time.Duration) {
 	select {
 	case reply := <-c.asks:
 		reply <- kill0.Add(d)
-	case <-time.After(waitWithin):
-		t.Fatalf("the follower read no clock within %v: it did not see the change made at +%v", waitWithin, d)
+	case <-time.After(testkit.Within):
+		t.Fatalf("the follower read no clock within %v: it did not see the change made at +%v", testkit.Within, d)
 	}
 }
 
@@ -171,7 +173,7 @@ func recoveryWorld(t *testing.T) (*fakeapi.Server, *kube.Client) {
 // killFor deletes pod (as the killer does, through the API) and returns its report.
 func killFor(t *testing.T, api *kube.Client, pod string, uid types.UID, controller, top kube.OwnerRef) Kill {
 	t.Helper()
-	rv, err := api.Delete(boundedCtx(t), testNS, pod, kube.Pod{UID: uid}, nil)
+	rv, err := api.Delete(testkit.Ctx(t), testNS, pod, kube.Pod{UID: uid}, nil)
 	if err != nil {
 		t.Fatalf("delete %s: %v", pod, err)
 	}
@@ -531,7 +533,7 @@ func (tt verdictCase) run(t *testing.T) {
 	if tt.setup != nil {
 		tt.setup(srv)
 	}
-	verdicts := startFollow(boundedCtx(t), t, rc, kill)
+	verdicts := startFollow(testkit.Ctx(t), t, rc, kill)
 	clock.tell(t, 0) // the follow starts at the kill
 	// It reads the workload as it starts: play's changes come after.
 	waitForWatches(t, srv, "the pods' and the workload's")
@@ -540,7 +542,7 @@ func (tt verdictCase) run(t *testing.T) {
 		waitForWatches(t, srv, "the pods' and the workload's before the timeout")
 		clock.fire <- kill0.Add(10 * time.Second)
 	}
-	v, _ := recvWithin(t, verdicts, "the verdict")
+	v, _ := testkit.Recv(t, verdicts, "the verdict")
 	tt.checkVerdict(t, v)
 	tt.checkWhy(t, v)
 	if w := clock.waits; len(w) == 0 || w[0] != 10*time.Second || slices.ContainsFunc(w[1:], func(d time.Duration) bool { return d >= 10*time.Second }) {
@@ -551,10 +553,10 @@ func (tt verdictCase) run(t *testing.T) {
 }
 
 // waitForWatches waits for srv to serve two watches (the pods' and the workload's), failing
-// with the watches it has, and want, after waitWithin.
+// with the watches it has, and want, after testkit.Within.
 func waitForWatches(t *testing.T, srv *fakeapi.Server, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(waitWithin); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(testkit.Within); len(srv.Watches()) < 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("watches %v, want %s", srv.Watches(), want)
 		}
@@ -668,16 +670,16 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		bare := Kill{Namespace: testNS, Pod: "lonely", UID: "uid-lonely"}
 		alone := bare
 		alone.Pod, alone.UID = "alone", "uid-alone"
-		verdicts := startFollow(boundedCtx(t), t, rc, bare, alone)
+		verdicts := startFollow(testkit.Ctx(t), t, rc, bare, alone)
 		got := map[string]Status{}
 		for range 2 {
-			v, _ := recvWithin(t, verdicts, "the bare pods' verdicts")
+			v, _ := testkit.Recv(t, verdicts, "the bare pods' verdicts")
 			got[v.Pod] = v.Status
 		}
 		if want := map[string]Status{"lonely": NotReplaced, "alone": NotReplaced}; !maps.Equal(got, want) {
 			t.Errorf("verdicts %v, want %v", got, want)
 		}
-		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
+		if _, open := testkit.Recv(t, verdicts, "the verdicts to close"); open {
 			t.Error("a second verdict, want none for the dry run and the failure")
 		}
 	})
@@ -686,21 +688,21 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		rc := newTestRecoverer(api, newSyncClock(), time.Minute)
 		rc.Now = func() time.Time { return kill0 } // the second kill is an event of the first's watch
 		rc.max = 1
-		ctx, cancel := context.WithCancel(boundedCtx(t))
+		ctx, cancel := context.WithCancel(testkit.Ctx(t))
 		defer cancel()
 		first := killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy)
 		second := killFor(t, api, "web-7d9f-b", "uid-web-b", webRS, webDeploy)
 		verdicts := startFollow(ctx, t, rc, first, second)
-		v, _ := recvWithin(t, verdicts, "the second kill's verdict")
+		v, _ := testkit.Recv(t, verdicts, "the second kill's verdict")
 		if v.Status != Unknown || v.Pod != "web-7d9f-b" || !strings.Contains(v.Why, "1 verdicts already in flight") {
 			t.Errorf("verdict %q on %s (%s), want unknown for web-7d9f-b, 1 in flight", v.Status, v.Pod, v.Why)
 		}
 		cancel()
-		v, _ = recvWithin(t, verdicts, "the first kill's verdict at stop")
+		v, _ = testkit.Recv(t, verdicts, "the first kill's verdict at stop")
 		if v.Status != Unknown || v.Pod != "web-7d9f-a" || v.Why != "macaque stopped" {
 			t.Errorf("verdict %q on %s (%s), want unknown: macaque stopped for web-7d9f-a", v.Status, v.Pod, v.Why)
 		}
-		if _, open := recvWithin(t, verdicts, "the verdicts to close"); open {
+		if _, open := testkit.Recv(t, verdicts, "the verdicts to close"); open {
 			t.Error("verdicts still open after every kill had one")
 		}
 	})
@@ -714,9 +716,9 @@ func TestRecoveryVerdictsOutsideTheFollow(t *testing.T) {
 		}
 		clock := newSyncClock()
 		rc := newTestRecoverer(api, clock, time.Hour)
-		verdicts := startFollow(boundedCtx(t), t, rc, killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
+		verdicts := startFollow(testkit.Ctx(t), t, rc, killFor(t, api, "web-7d9f-a", "uid-web-a", webRS, webDeploy))
 		clock.tell(t, 0)
-		v, _ := recvWithin(t, verdicts, "the verdict")
+		v, _ := testkit.Recv(t, verdicts, "the verdict")
 		if v.Status != Unknown || !strings.Contains(v.Why, `cannot watch resource "pods"`) {
 			t.Errorf("verdict %q (%s), want unknown naming the refused watch", v.Status, v.Why)
 		}
@@ -773,8 +775,8 @@ func TestVerdictLogEventAndMetrics(t *testing.T) {
 			rc := &Follower{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return kill0 },
 				Events: clientOf(t, srv), NewEvent: testEvent, Observer: obs}
 			verdicts := make(chan Verdict, 1)
-			rc.finish(boundedCtx(t), verdicts, Kill{}, tt.v)
-			if v, _ := recvWithin(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
+			rc.finish(testkit.Ctx(t), verdicts, Kill{}, tt.v)
+			if v, _ := testkit.Recv(t, verdicts, "the verdict for the notifier"); v.Status != tt.v.Status {
 				t.Errorf("sent %q, want %q", v.Status, tt.v.Status)
 			}
 			checkVerdictLine(t, logs.Bytes(), tt.level, tt.fields, tt.absent)
@@ -867,8 +869,8 @@ func TestVerdictWaitsForItsTicksReports(t *testing.T) {
 		if v.Pod != "solo" || v.Status != NotReplaced {
 			t.Errorf("verdict %+v, want solo not replaced", v)
 		}
-	case <-time.After(waitWithin):
-		t.Fatalf("no verdict within %v of the tick's reports", waitWithin)
+	case <-time.After(testkit.Within):
+		t.Fatalf("no verdict within %v of the tick's reports", testkit.Within)
 	}
 	<-done
 }

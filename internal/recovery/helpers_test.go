@@ -1,11 +1,8 @@
 package recovery
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,32 +25,6 @@ const testGrace = 35 * time.Second
 // tickVictims is the most pods one tick kills (the killer's tickVictims): half of MaxFollowing.
 const tickVictims = MaxFollowing / 2
 
-// waitWithin is how long a unit test waits for anything: long enough never to fail a correct
-// run on a loaded machine, short enough that a bug that hangs fails the test quickly.
-const waitWithin = 5 * time.Second
-
-// recvWithin receives from ch, failing the test with what if nothing comes within waitWithin.
-// It returns the value and whether ch was still open.
-func recvWithin[T any](t *testing.T, ch <-chan T, what string) (T, bool) {
-	t.Helper()
-	select {
-	case v, ok := <-ch:
-		return v, ok
-	case <-time.After(waitWithin):
-		t.Fatalf("still waiting after %v for %s", waitWithin, what)
-		var zero T
-		return zero, false
-	}
-}
-
-// boundedCtx is the test's context, cancelled after waitWithin: a call that a bug makes hang
-// fails fast instead of hanging the suite.
-func boundedCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), waitWithin)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // clientOf is the API client of srv, unlimited.
 func clientOf(t *testing.T, srv *fakeapi.Server) *kube.Client {
 	t.Helper()
@@ -65,24 +36,6 @@ func clientOf(t *testing.T, srv *fakeapi.Server) *kube.Client {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// syncBuffer is a bytes.Buffer that the follower's goroutines write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testEvent builds an Event as macaque's recorder does, as events.k8s.io/v1 validates it: the
 // tests' EventBuilder.

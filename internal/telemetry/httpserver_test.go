@@ -5,23 +5,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/macaque-chaos/macaque/internal/testkit"
 )
-
-// waitWithin bounds every wait of these tests.
-const waitWithin = 5 * time.Second
-
-// recvWithin receives from ch, failing the test if nothing comes within waitWithin.
-func recvWithin[T any](t *testing.T, ch <-chan T, what string) (T, bool) {
-	t.Helper()
-	select {
-	case v, ok := <-ch:
-		return v, ok
-	case <-time.After(waitWithin):
-		t.Fatalf("still waiting after %v for %s", waitWithin, what)
-		var zero T
-		return zero, false
-	}
-}
 
 // TestServeHTTPCutsAScrapeThatOutlastsTheGrace: at stop, a request still in flight after the
 // grace is cut, so that a stuck scrape cannot hold up macaque's exit past its grace period.
@@ -44,11 +30,11 @@ func TestServeHTTPCutsAScrapeThatOutlastsTheGrace(t *testing.T) {
 		}
 		errc <- err
 	}()
-	recvWithin(t, inFlight, "the scrape in flight")
+	testkit.Recv(t, inFlight, "the scrape in flight")
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
-	recvWithin(t, stopped, "stop to return after its grace")
-	if err, _ := recvWithin(t, errc, "the stuck scrape to be cut"); err == nil {
+	testkit.Recv(t, stopped, "stop to return after its grace")
+	if err, _ := testkit.Recv(t, errc, "the stuck scrape to be cut"); err == nil {
 		t.Error("the stuck scrape got an answer, want its connection cut")
 	}
 }
