@@ -7,8 +7,8 @@
 # test is bounded by seconds, so a bug that makes the code hang must fail a test, not stall it.
 #
 # The e2e, image test and tool modules and the test helpers (internal/fakeapi, a fake API
-# server, internal/testkit and internal/telemetry/telemetrytest) are not mutated. The whole tree took about an
-# hour on 2 cores when it was one package (540 mutants); `make mutation BASE=<rev>` (or
+# server, internal/testkit and internal/telemetry/telemetrytest) are not mutated. The whole
+# tree took about an hour on 2 cores when it was one package (540 mutants); `make mutation BASE=<rev>` (or
 # hack/mutation.sh <rev>) mutates only the lines changed since rev, to check a change's tests.
 # Results: .cache/mutation/report.json.
 set -euo pipefail
