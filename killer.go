@@ -198,12 +198,12 @@ type Killer struct {
 	rng      *rand.Rand // only the killer goroutine uses it
 	now      func() time.Time
 	log      *slog.Logger
-	pageRows int64            // rows one list request may ask for; zero means pageSize (tests page smaller)
-	guard    *policy.Guard    // the steady-state guard; nil kills any pick in scope
-	pause    *pauseSwitch     // the kill switch, read before anything else at each tick; nil: none
-	minAge   time.Duration    // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
-	events   *eventRecorder   // writes an Event for each kill and skipped tick; nil writes none
-	cooldown *policy.Cooldown // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
+	pageRows int64               // rows one list request may ask for; zero means pageSize (tests page smaller)
+	guard    *policy.Guard       // the steady-state guard; nil kills any pick in scope
+	pause    *policy.PauseSwitch // the kill switch, read before anything else at each tick; nil: none
+	minAge   time.Duration       // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
+	events   *eventRecorder      // writes an Event for each kill and skipped tick; nil writes none
+	cooldown *policy.Cooldown    // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
 	// recover gets each kill the API server accepted, for its recovery verdict; nil: none.
 	// run closes it when it ends.
 	recover chan<- recovery.Kill
@@ -319,13 +319,13 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 		base.Namespace = k.scope.namespaces[0]
 	}
 	r := base
-	sw, err := k.pause.check(ctx)
+	sw, err := k.pause.Check(ctx)
 	if err != nil {
 		return nil, []Result{k.report(r, err)}
 	}
-	r.Resumed = sw.resumed
-	if sw.paused {
-		r.Outcome, r.Note, r.Quiet = OutcomePaused, sw.terms, !sw.announce
+	r.Resumed = sw.Resumed
+	if sw.Paused {
+		r.Outcome, r.Note, r.Quiet = OutcomePaused, sw.Terms, !sw.Announce
 		return nil, []Result{k.report(r, nil)}
 	}
 	cooling, err := k.cooldown.ForTick(ctx, k.now)
@@ -657,7 +657,7 @@ func outcomeOf(set Outcome, err error) Outcome {
 	if set == OutcomeUnknown {
 		return set // the read-back failed: err says why, but not what the API server did
 	}
-	if errors.Is(err, errPauseUnread) {
+	if errors.Is(err, policy.ErrPauseUnread) {
 		return OutcomeError // even RBAC's 403: it was the switch that could not be read, not a pod
 	}
 	if err == nil && set == "" {

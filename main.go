@@ -157,7 +157,7 @@ type started struct {
 	way     terminator // how pods die (MACAQUE_MODE)
 	guard   *policy.Guard
 	events  *eventRecorder
-	pause   *pauseSwitch // nil: none; noPause says why
+	pause   *policy.PauseSwitch // nil: none; noPause says why
 	noPause string
 	cool    *policy.Cooldown
 	slack   slackAPI // nil: no Slack
@@ -209,7 +209,7 @@ func logStart(log *slog.Logger, s settings, p started) {
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", p.self,
 		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
-		"excluded_days", s.excluded.String(), "pause_switch", p.pause.describe(p.noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
+		"excluded_days", s.excluded.String(), "pause_switch", p.pause.Describe(p.noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
 }
 
 // daemon is macaque's goroutines, wired: scheduler → killer → (recovery →) notifier, and the

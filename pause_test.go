@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/policy"
+
 	"github.com/macaque-chaos/macaque/internal/testkit"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -23,42 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
-
-func TestReadPause(t *testing.T) {
-	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name    string
-		value   string
-		present bool
-		want    pauseState
-	}{
-		{name: "absent", want: pauseState{}},
-		{name: "false", value: "false", present: true, want: pauseState{}},
-		{name: "true", value: "true", present: true, want: pauseState{paused: true}},
-		{name: "a time ahead", value: "2026-12-01T09:00:00Z", present: true,
-			want: pauseState{paused: true, until: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}},
-		{name: "a time ahead with an offset", value: "2026-11-30T10:30:00+01:00", present: true,
-			want: pauseState{paused: true, until: time.Date(2026, 11, 30, 9, 30, 0, 0, time.UTC)}},
-		{name: "a time passed", value: "2026-11-30T08:59:59Z", present: true,
-			want: pauseState{until: time.Date(2026, 11, 30, 8, 59, 59, 0, time.UTC)}},
-		{name: "the very time: over", value: "2026-11-30T09:00:00Z", present: true,
-			want: pauseState{until: now}},
-		{name: "empty value: paused to be safe", value: "", present: true, want: pauseState{paused: true, bad: true}},
-		{name: "True: paused to be safe", value: "True", present: true, want: pauseState{paused: true, bad: true}},
-		{name: "FALSE: paused to be safe", value: "FALSE", present: true, want: pauseState{paused: true, bad: true}},
-		{name: "yes: paused to be safe", value: "yes", present: true, want: pauseState{paused: true, bad: true}},
-		{name: "a date without a time: paused to be safe", value: "2026-12-01", present: true, want: pauseState{paused: true, bad: true}},
-		{name: "a time without a zone: paused to be safe", value: "2026-12-01T09:00:00", present: true, want: pauseState{paused: true, bad: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := readPause(tt.value, tt.present, now)
-			if got.paused != tt.want.paused || got.bad != tt.want.bad || !got.until.Equal(tt.want.until) {
-				t.Errorf("readPause(%q, %v) = %+v, want %+v", tt.value, tt.present, got, tt.want)
-			}
-		})
-	}
-}
 
 // fakeSelf is macaque's own pod, ReplicaSet and Deployment as the API server would serve them,
 // each read answered by err when one is set for it.
@@ -104,7 +70,7 @@ func (f *fakeSelf) annotate(value string, remove bool) {
 	w := f.workloads["Deployment/macaque"]
 	w.Metadata.Annotations = map[string]string{"other": "x"}
 	if !remove {
-		w.Metadata.Annotations[pausedAnnotation] = value
+		w.Metadata.Annotations[policy.PausedAnnotation] = value
 	}
 	f.workloads["Deployment/macaque"] = w
 }
@@ -189,7 +155,7 @@ func TestFindOwnDeployment(t *testing.T) {
 			}
 			var logs strings.Builder
 			sw, why, err := startPauseSwitch(testkit.Ctx(t), f, tt.pod, tt.ns, slog.New(slog.NewJSONHandler(&logs, nil)))
-			says := sw.describe(why)
+			says := sw.Describe(why)
 			var bad *configError
 			switch {
 			case tt.badVar != "":
@@ -203,7 +169,7 @@ func TestFindOwnDeployment(t *testing.T) {
 			case err != nil:
 				t.Fatalf("err = %v", err)
 			case tt.want != "":
-				if sw == nil || sw.deployment != tt.want || sw.namespace != tt.ns || says != "annotation chaos.macaque.dev/paused on deployment chaos/"+tt.want {
+				if sw == nil || says != "annotation chaos.macaque.dev/paused on deployment "+tt.ns+"/"+tt.want || tt.ns != "chaos" {
 					t.Errorf("switch %+v, start line %q; want one on deployment %s/%s", sw, says, tt.ns, tt.want)
 				}
 			default:
@@ -297,7 +263,7 @@ func TestPauseAcrossTicks(t *testing.T) {
 			clock := tick0
 			k.now = func() time.Time { return clock }
 			self := newFakeSelf()
-			k.pause = &pauseSwitch{api: self, namespace: "chaos", deployment: "macaque", now: func() time.Time { return clock }, log: discardLogger()}
+			k.pause = policy.NewPauseSwitch(self, "chaos", "macaque", func() time.Time { return clock }, discardLogger())
 			for i, tick := range tt.ticks {
 				srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%d", i), nil)) // always one to kill
 				if tick.do != nil {
@@ -338,7 +304,7 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 	srv := fakeapi.New(t)
 	k := newTestKiller(t, srv, "", false)
 	self := newFakeSelf()
-	k.pause = &pauseSwitch{api: self, namespace: "chaos", deployment: "macaque", now: k.now, log: discardLogger()}
+	k.pause = policy.NewPauseSwitch(self, "chaos", "macaque", k.now, discardLogger())
 	stub := newSlackStub(t)
 	n := newTestNotifier(stub, &fakeAfter{})
 	results := make(chan []Result, 20)
@@ -388,15 +354,14 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 func TestPauseWarnsOnceOfAValueNotUnderstood(t *testing.T) {
 	var logs strings.Builder
 	self := newFakeSelf()
-	p := &pauseSwitch{api: self, namespace: "chaos", deployment: "macaque", now: func() time.Time { return tick0 },
-		log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	p := policy.NewPauseSwitch(self, "chaos", "macaque", func() time.Time { return tick0 }, slog.New(slog.NewJSONHandler(&logs, nil)))
 	const warning = `"msg":"the pause switch holds a value macaque does not understand: paused to be safe"`
 	for i, step := range []struct {
 		value    string
 		warnings int // in all, after this tick
 	}{{"true", 0}, {"true", 0}, {"yes", 1}, {"yes", 1}, {"2026-03-30T00:00:00Z", 1}, {"maybe", 2}} {
 		self.annotate(step.value, false)
-		if _, err := p.check(testkit.Ctx(t)); err != nil {
+		if _, err := p.Check(testkit.Ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Count(logs.String(), warning); got != step.warnings {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -133,4 +137,89 @@ func preflightRecovery(ctx context.Context, api recovery.API, namespace string) 
 		_ = body.Close()
 	}
 	return nil
+}
+
+// selfAPI reads macaque's own pod and the controllers above it, to find its Deployment.
+type selfAPI interface {
+	Lookup(ctx context.Context, namespace, name, selector string) (kube.Pod, error)
+	policy.WorkloadGetter
+}
+
+// run hands it the one API client; this keeps the two in step.
+var _ selfAPI = (*kube.Client)(nil)
+
+// findOwnDeployment follows macaque's own pod (podName in namespace) to its ReplicaSet and
+// that ReplicaSet's Deployment, whose annotation is the pause switch. When there is none to find
+// (not in a pod, a pod not run by a Deployment) it returns "" and why, for a warning: macaque
+// then runs without the switch. RBAC's refusal to read any of them is a configError (exit 2):
+// the switch would be there but unreadable, and the Role must be fixed. Other failures are
+// errors.
+func findOwnDeployment(ctx context.Context, api selfAPI, podName, namespace string) (name, why string, err error) {
+	if podName == "" || namespace == "" {
+		return "", "not in a pod: POD_NAME or POD_NAMESPACE (and a mounted service account namespace) unset", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	pod, err := api.Lookup(ctx, namespace, podName, "")
+	if errors.Is(err, kube.ErrGone) {
+		return "", fmt.Sprintf("no pod %q in %q (is macaque running outside the cluster?)", podName, namespace), nil
+	}
+	if err != nil {
+		return "", "", selfReadError("list pods", podName, namespace, err)
+	}
+	if pod.Controller == nil || pod.Controller.Kind != kube.KindReplicaSet.Kind {
+		return "", fmt.Sprintf("pod %q is not run by a Deployment (its controller: %s)", podName, cmp.Or(pod.Owner(), "none")), nil
+	}
+	rs, err := api.GetWorkload(ctx, namespace, kube.KindReplicaSet, pod.Controller.Name)
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Sprintf("the ReplicaSet %q of pod %q is gone", pod.Controller.Name, podName), nil
+	}
+	if err != nil {
+		return "", "", selfReadError("get replicasets", pod.Controller.Name, namespace, err)
+	}
+	up, ok := rs.Controller()
+	if !ok || up.Kind != kube.KindDeployment.Kind {
+		return "", fmt.Sprintf("the ReplicaSet %q of pod %q is not run by a Deployment", pod.Controller.Name, podName), nil
+	}
+	if _, err := api.GetWorkload(ctx, namespace, kube.KindDeployment, up.Name); err != nil {
+		return "", "", selfReadError("get deployments", up.Name, namespace, err)
+	}
+	return up.Name, "", nil
+}
+
+// startPauseSwitch finds macaque's own Deployment and returns the switch on it. Without one to
+// find (run from a laptop, or not by a Deployment) it returns a nil switch and why: macaque then
+// runs, but cannot be paused by annotation, which run warns of (after the other start checks,
+// so that one of them refusing to start is still the only line).
+func startPauseSwitch(ctx context.Context, api selfAPI, podName, namespace string, log *slog.Logger) (*policy.PauseSwitch, string, error) {
+	name, why, err := findOwnDeployment(ctx, api, podName, namespace)
+	if err != nil || name == "" {
+		return nil, why, err
+	}
+	return policy.NewPauseSwitch(api, namespace, name, time.Now, log), "", nil
+}
+
+// selfReadError words a failure to read macaque's own pod, ReplicaSet or Deployment: RBAC's
+// refusal stops macaque at start with one line naming what the Role must grant.
+func selfReadError(verb, name, namespace string, err error) error {
+	if kube.IsRBACDenial(err) {
+		return &configError{variable: "POD_NAMESPACE", problem: fmt.Sprintf(
+			"cannot %s (%q) in %q, macaque's own namespace, to find its Deployment, whose annotation %s is the pause switch: macaque's Role there must grant list on pods and get on replicasets and deployments: %v",
+			verb, name, namespace, policy.PausedAnnotation, err)}
+	}
+	return fmt.Errorf("find macaque's own Deployment for the pause switch: %s %q in %q: %w", verb, name, namespace, err)
+}
+
+// ownNamespace is the namespace macaque runs in: POD_NAMESPACE, else the mounted service
+// account's, else "" (not in a pod). Unlike defaultNamespace it never reads the kubeconfig:
+// a laptop's context says where to kill, not where macaque's own Deployment is.
+func ownNamespace(saNamespace string) string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	b, err := os.ReadFile(saNamespace)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -4,5 +4,6 @@
 // (MACAQUE_MIN_POD_AGE), not opted out (chaos.macaque.dev/exclude), its workload at full
 // strength and not rolling out (the steady-state guard), not already hit this tick, and not
 // cooling down (MACAQUE_COOLDOWN, whose state this package keeps in a ConfigMap). A
-// PodDisruptionBudget's refusal is the API server's, met at the kill itself.
+// PodDisruptionBudget's refusal is the API server's, met at the kill itself. Before any pick,
+// the pause switch (chaos.macaque.dev/paused on macaque's own Deployment) may stop the whole tick.
 package policy
