@@ -373,7 +373,7 @@ func (k *Killer) enough(pickCtx, stopping context.Context, rd *round) bool {
 		return true
 	case pickCtx.Err() != nil:
 		// Out of time for another try; the kill of a later pick would start too late.
-		rd.short = fmt.Sprintf("the tick's %v for picking ran out", k.timeouts.Pick)
+		rd.short = k.outOfTime()
 		return true
 	case len(rd.done) > 0 && stopping.Err() != nil:
 		rd.short = "macaque is stopping"
@@ -393,19 +393,36 @@ func (k *Killer) try(ctx, pickCtx context.Context, rd *round, c candidate) error
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read pod %q: %w", c.String(), err)
+		return k.cutShort(pickCtx, rd, fmt.Errorf("read pod %q: %w", c.String(), err))
 	}
 	rd.r.Namespace, rd.r.Owner, rd.r.Node = v.Namespace, v.Owner(), v.Node
 	p := &policy.Pick{Name: candidate{v.Namespace, c.name}.String(), Pod: v}
 	pass, err := rd.rules.Check(pickCtx, p)
 	if err != nil {
-		return err
+		return k.cutShort(pickCtx, rd, err)
 	}
 	if pass != nil {
 		rd.passOver(p, c.name, pass)
 		return nil
 	}
 	return k.killPick(ctx, rd, p, c.name)
+}
+
+// cutShort is err, a read of the try of a pick, unless the tick's own time for picking ran out
+// under it once some victim was killed: then nothing failed at the API server, and the tick ends
+// with the victims it has, saying why it has no more. A kill's own failure never comes here: it
+// is not bounded by the time for picking, and what it did must be reported.
+func (k *Killer) cutShort(pickCtx context.Context, rd *round, err error) error {
+	if len(rd.done) == 0 || pickCtx.Err() == nil {
+		return err
+	}
+	rd.short = k.outOfTime()
+	return nil
+}
+
+// outOfTime is why a tick that ran out of its time for picking stopped short.
+func (k *Killer) outOfTime() string {
+	return fmt.Sprintf("the tick's %v for picking ran out", k.timeouts.Pick)
 }
 
 // passOver notes why a rule passed p (the pod named pod) over.
