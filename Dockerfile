@@ -23,6 +23,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN ["go", "mod", "download"]
 COPY *.go ./
+# The packages the root wires (internal/); their tests and test helpers compile only in a test.
+COPY internal/ ./internal/
 RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/macaque", "."]
 
 FROM scratch
