@@ -103,10 +103,7 @@ func preflightRecoveryScope(ctx context.Context, api interface {
 	}
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	need := []kube.Permission{{Verb: "watch", Resource: "pods"}}
-	for _, k := range kube.WorkloadKinds {
-		need = append(need, kube.Permission{Verb: "watch", Group: k.Group, Resource: k.Resource})
-	}
+	need := append([]kube.Permission{{Verb: "watch", Resource: "pods"}}, kube.WorkloadPermissions("watch")...)
 	for _, p := range need {
 		why, err := api.MayI(ctx, p)
 		if err != nil {

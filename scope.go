@@ -196,10 +196,7 @@ func preflightCluster(ctx context.Context, api scopeAPI, sc scope, way terminato
 	if err != nil {
 		return fmt.Errorf("list pods in every namespace: %w", err)
 	}
-	need := []kube.Permission{way.permission()}
-	for _, k := range kube.WorkloadKinds {
-		need = append(need, kube.Permission{Verb: "get", Group: k.Group, Resource: k.Resource})
-	}
+	need := append([]kube.Permission{way.permission()}, kube.WorkloadPermissions("get")...)
 	for _, p := range need {
 		why, err := api.MayI(ctx, p)
 		if err != nil {

@@ -156,6 +156,15 @@ func (p *Client) ProbeGet(ctx context.Context, namespace string, k WorkloadKind)
 	return err
 }
 
+// WorkloadPermissions are verb on each workload kind, as an access review asks for them.
+func WorkloadPermissions(verb string) []Permission {
+	out := make([]Permission, 0, len(WorkloadKinds))
+	for _, k := range WorkloadKinds {
+		out = append(out, Permission{Verb: verb, Group: k.Group, Resource: k.Resource})
+	}
+	return out
+}
+
 // WorkloadResources are the resources the guard gets, as a Role names them.
 func WorkloadResources() []string {
 	out := make([]string, 0, len(WorkloadKinds))
