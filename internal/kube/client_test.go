@@ -259,3 +259,40 @@ func TestMayIAsksForEachPermission(t *testing.T) {
 		t.Errorf("create pods/eviction: %q, %v; want the authorizer's reason", why, err)
 	}
 }
+
+// TestListPageAsksForWhatTheQuerySays: the candidates' list asks for the printed Table of the
+// Running pods, leaving out macaque's own pod and the excluded namespaces, narrowed by the
+// selector, and resumes at the continue token; a query without them sends none (an empty
+// labelSelector or continue is no "every pod").
+func TestListPageAsksForWhatTheQuerySays(t *testing.T) {
+	tests := []struct {
+		name       string
+		q          ListQuery
+		wantFields string
+		wantLabels string
+		wantCont   string
+	}{
+		{name: "a namespace, nothing else", q: ListQuery{Namespace: testNamespace, Limit: 500}, wantFields: "status.phase=Running"},
+		{name: "macaque's own pod left out", q: ListQuery{Namespace: testNamespace, Exclude: "macaque-0", Limit: 500},
+			wantFields: "status.phase=Running,metadata.name!=macaque-0"},
+		{name: "a selector", q: ListQuery{Namespace: testNamespace, Selector: "app=web", Limit: 500}, wantFields: "status.phase=Running", wantLabels: "app=web"},
+		{name: "every namespace but two, from a token", q: ListQuery{ExcludeNamespaces: []string{"kube-system", "ops"}, Limit: 500, ContinueToken: "tok"},
+			wantFields: "status.phase=Running,metadata.namespace!=kube-system,metadata.namespace!=ops", wantCont: "tok"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t)
+			// fakeapi refuses a continue token it did not make: the request is what is checked.
+			if _, err := newClient(t, srv).ListPage(testkit.Ctx(t), tt.q, func(string) {}); err != nil && tt.wantCont == "" {
+				t.Fatal(err)
+			}
+			req := srv.Requests()[0]
+			q := req.Query
+			if q.Get("fieldSelector") != tt.wantFields || q.Get("labelSelector") != tt.wantLabels || q.Get("continue") != tt.wantCont ||
+				q.Has("labelSelector") != (tt.wantLabels != "") || q.Has("continue") != (tt.wantCont != "") ||
+				q.Get("limit") != "500" || q.Get("includeObject") != "None" || req.Accept != TableAccept {
+				t.Errorf("request %s?%s (Accept %s)", req.Path, q.Encode(), req.Accept)
+			}
+		})
+	}
+}
