@@ -299,3 +299,15 @@ func dnsSubdomain(rng *rand.Rand, n int) string {
 
 // hashSuffix is how a cut cooldown key ends.
 var hashSuffix = regexp.MustCompile(`\.[0-9a-f]{16}$`)
+
+// TestConfigMapKeyBytes: exactly the bytes a ConfigMap key may hold, [-._a-zA-Z0-9], pass, each
+// byte at the edge of a range included ('/' before '0', ':' after '9', '@', '[', '`', '{').
+func TestConfigMapKeyBytes(t *testing.T) {
+	valid := regexp.MustCompile(`^[-._a-zA-Z0-9]$`)
+	for c := range 256 {
+		b := byte(c)
+		if got, want := isConfigMapKeyByte(b), valid.Match([]byte{b}); got != want {
+			t.Errorf("isConfigMapKeyByte(%q) = %v, want %v", b, got, want)
+		}
+	}
+}
