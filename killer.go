@@ -594,14 +594,6 @@ func shortfall(got, want, n int, capped bool, count killCount, short string) str
 	return text.Join(note, fmt.Sprintf("%d of %d asked for: %s", got, want, why))
 }
 
-// request is the API request mode makes, as a report names it.
-func (m killMode) request() string {
-	if m == modeEvict {
-		return "eviction"
-	}
-	return "delete"
-}
-
 // way is how the killer kills: the terminator run chose, or a DELETE (tests build Killers
 // without one, as they did when delete was the zero mode).
 func (k *Killer) way() terminator {
@@ -664,11 +656,7 @@ func (k *Killer) unanswered(ctx context.Context, r Result, v kube.Pod, err error
 		state = "gone"
 	}
 	r.Outcome, r.Deleted = OutcomeKilled, k.now()
-	request := "DELETE"
-	if mode == modeEvict {
-		request = "eviction"
-	}
-	r.Note = text.Join(r.Note, fmt.Sprintf("the %s's answer never came (%v); a read-back found the pod %s", request, err, state))
+	r.Note = text.Join(r.Note, fmt.Sprintf("the %s's answer never came (%v); a read-back found the pod %s", mode.requestName(), err, state))
 	return r, nil
 }
 

@@ -185,10 +185,11 @@ func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Lo
 	p.guard = &policy.Guard{API: p.pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
 	p.events = &eventRecorder{api: p.pods, instance: cmp.Or(p.self, kube.ReportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
 	preflightEventsScope(ctx, p.pods, p.events, s.scope)
-	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, ownNamespace(saNamespaceFile), log); err != nil {
+	own := ownNamespace(saNamespaceFile) // where the switch and the cooldown's state are
+	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, own, log); err != nil {
 		return p, err
 	}
-	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, ownNamespace(saNamespaceFile), s.scope); err != nil {
+	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, own, s.scope); err != nil {
 		return p, err
 	}
 	if p.slack = newSlackPoster(s.slack); p.slack != nil {

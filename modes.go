@@ -259,6 +259,23 @@ func (evicter) permission() kube.Permission {
 	return kube.Permission{Verb: "create", Resource: "pods", Subresource: "eviction"}
 }
 
+// request is the API request mode makes, as a report names a pick it passed over: "delete" or
+// "eviction".
+func (m killMode) request() string {
+	if m == modeEvict {
+		return "eviction"
+	}
+	return "delete"
+}
+
+// requestName is the request as a note on an unanswered kill names it: "DELETE" or "eviction".
+func (m killMode) requestName() string {
+	if m == modeEvict {
+		return "eviction"
+	}
+	return "DELETE"
+}
+
 // verb is what an error says mode tried: "delete" or "evict".
 func (m killMode) verb() string {
 	if m == modeEvict {
