@@ -30,7 +30,7 @@ func apiFailingGets(t *testing.T) (scopeAPI, *atomic.Pointer[metav1.Status]) {
 		}
 		return nil
 	}
-	api, err := kube.NewClient(&rest.Config{Host: srv.URL})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -668,7 +668,7 @@ func TestLookupReadsReadinessAndController(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, tt.pod)
-			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -748,7 +748,7 @@ func TestPreflightGuard(t *testing.T) {
 				}
 				return st
 			}
-			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -33,7 +33,7 @@ var tick0 = time.Date(2026, 3, 29, 9, 0, 0, 0, time.UTC)
 // newTestKiller returns a Killer talking HTTP to srv, seeded so every run picks alike.
 func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bool) *Killer {
 	t.Helper()
-	api, err := kube.NewClient(&rest.Config{Host: srv.URL})
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -777,7 +777,7 @@ func TestPreflight(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
 			srv.Fail = tt.fail
 			srv.IgnoreAccept = tt.podList
-			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -330,7 +330,7 @@ func TestPreflightScope(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fakeapi.New(t, fakeapi.Pod("shop", "web-1", nil))
 			srv.Fail, srv.Deny = tt.fail, tt.deny
-			api, err := kube.NewClient(&rest.Config{Host: srv.URL})
+			api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

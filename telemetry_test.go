@@ -207,9 +207,10 @@ func TestSchedulerMetrics(t *testing.T) {
 	sched := &scheduler{schedule: spec, location: time.UTC, now: clock.Now, after: clock.After,
 		log: discardLogger(), metrics: telemetry.NewMetrics(nil)}
 	ticks := make(chan time.Time, 1)
+	ctx, cancel := context.WithCancel(testkit.Ctx(t))
 	done := make(chan struct{})
-	go func() { sched.run(testkit.Ctx(t), ticks); close(done) }()
-	defer func() { <-done }()
+	go func() { sched.run(ctx, ticks); close(done) }()
+	defer func() { cancel(); <-done }()
 
 	first := time.Date(2026, 3, 27, 12, 5, 0, 0, time.UTC)
 	clock.waitTimer(t)

@@ -166,7 +166,7 @@ func TestListPageReadsTheResponseToItsEnd(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	api, err := NewClient(&rest.Config{Host: srv.URL})
+	api, err := NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
