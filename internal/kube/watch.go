@@ -44,11 +44,12 @@ type WatchEvent struct {
 // WatchedPod is the part of a pod a recovery reads.
 type WatchedPod struct {
 	Metadata struct {
-		Name              string      `json:"name"`
-		UID               types.UID   `json:"uid"`
-		ResourceVersion   string      `json:"resourceVersion"`
-		CreationTimestamp metav1.Time `json:"creationTimestamp"` // to the second
-		OwnerReferences   []OwnerRef  `json:"ownerReferences"`
+		Name              string            `json:"name"`
+		UID               types.UID         `json:"uid"`
+		ResourceVersion   string            `json:"resourceVersion"`
+		CreationTimestamp metav1.Time       `json:"creationTimestamp"` // to the second
+		OwnerReferences   []OwnerRef        `json:"ownerReferences"`
+		Labels            map[string]string `json:"labels"` // a recovery's shared watch tells its workload's pods by them
 	} `json:"metadata"`
 	Status struct {
 		Phase      string `json:"phase"`

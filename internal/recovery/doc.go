@@ -7,8 +7,10 @@
 //
 // It follows with watches started from the resourceVersion of the kill, never with a list, so
 // that no list of the controller's pods is ever held: memory stays flat however many pods it
-// has, and each watch event is decoded on its own into a small struct (follow.go). The new pods
-// of a workload are matched to its kills one to one (claims.go).
+// has, and each watch event is decoded on its own into a small struct (follow.go). The follows
+// in a namespace share its watches, one of its pods and one of each workload kind, each event
+// handed to the follows it concerns (feeds.go): a hundred kills a tick cost two watches, not
+// two hundred. The new pods of a workload are matched to its kills one to one (claims.go).
 //
 // It reads the cluster through the few methods of API, writes its Event through EventWriter and
 // tells Observer its measures: interfaces of its own, which *kube.Client and *telemetry.Metrics

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/macaque-chaos/macaque/internal/text"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/policy"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -20,12 +20,12 @@ type tracker struct {
 	rc          *Follower
 	kill        Kill
 	claim       *claim
+	on          watchedBy     // its places on the shared watches
 	direct, top kube.OwnerRef // the victim's controller, and the workload above it (or it)
 	dk, tk      kube.WorkloadKind
 	// deleted is when the kill was accepted: every milestone is measured from it, and the
 	// timeout runs from it, however late the follow starts.
 	deleted   time.Time
-	started   time.Time      // when the follow began: events before it come in a burst at its start
 	atStart   kube.Workload  // top as read when the follow started; no name if it could not be
 	latest    *kube.Workload // top as its watch last showed it
 	lastShown kube.Workload  // and as last known, for the timeout's message
@@ -64,10 +64,11 @@ func followed(kill Kill) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, w
 // ReplicaSet brought it back. The replacement is the pod of the workload that c, kill's claim,
 // is matched to: created after the kill, one to one with the other kills followed; for a
 // StatefulSet, a pod of the victim's name with a new UID.
-func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim) Verdict {
+func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim, on watchedBy, start time.Time) Verdict {
 	var named types.UID
-	// However it ends: a claim left open would hold the later kills' replacements back.
-	defer func() { rc.claims.release(c, named) }()
+	// However it ends: a claim left open would hold the later kills' replacements back, and a
+	// place on a feed would keep its watch open.
+	defer func() { rc.claims.release(c, named); on.leave() }()
 	v := rc.base(kill, Unknown)
 	direct, top, dk, tk, why := followed(kill)
 	v.Workload = top.String()
@@ -79,50 +80,59 @@ func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim) Verdict {
 		v.Why = "macaque stopped"
 		return v
 	}
-	start := rc.Now()
-	f := &tracker{rc: rc, kill: kill, claim: c, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted, started: start}
+	f := &tracker{rc: rc, kill: kill, claim: c, on: on, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted}
 	if f.deleted.IsZero() {
 		f.deleted = start
 	}
 	deadline := rc.After(max(0, f.deleted.Add(rc.Timeout).Sub(start)))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sel, err := f.start(ctx)
 	if err != nil {
 		v.Why = stoppedOr(ctx, err.Error())
 		return v
 	}
-	events := make(chan kube.WatchEvent)
-	pods := kube.WatchQuery{Prefix: "/api/v1", Namespace: kill.Namespace, Resource: "pods", LabelSelector: sel}
-	ctl := kube.WatchQuery{Prefix: tk.Prefix, Namespace: kill.Namespace, Resource: tk.Resource, FieldSelector: "metadata.name=" + top.Name}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // before wg.Wait: the watches end with ctx
-	wg.Go(func() { rc.stream(ctx, pods, kill.RV, events, kube.DecodePod, nil) })
-	wg.Go(func() { rc.stream(ctx, ctl, kill.RV, events, kube.DecodeWorkload, f.reread) })
-	v, named = f.watch(ctx, v, events, deadline)
+	in := newInbox()
+	on.pods.attach(matchPods(sel), in)
+	on.workload.attach(matchWorkload(top.Name), in)
+	v, named = f.watch(ctx, v, in, deadline)
 	return v
+}
+
+// watchedBy is a follow's places on the shared watches: its namespace's pods', and its
+// workload kind's.
+type watchedBy struct{ pods, workload *sub }
+
+// leave takes the follow off both.
+func (w watchedBy) leave() {
+	w.pods.leave()
+	w.workload.leave()
+}
+
+// flush waits for both to hand on what they have read.
+func (w watchedBy) flush(ctx context.Context) {
+	w.pods.flush(ctx)
+	w.workload.flush(ctx)
 }
 
 // watch takes the events of the follow's watches until the verdict, which it returns with the
 // UID of the replacement it names.
-func (f *tracker) watch(ctx context.Context, v Verdict, events <-chan kube.WatchEvent, deadline <-chan time.Time) (Verdict, types.UID) {
+func (f *tracker) watch(ctx context.Context, v Verdict, in *inbox, deadline <-chan time.Time) (Verdict, types.UID) {
 	for {
 		select {
 		case <-ctx.Done():
 			v.Why = "macaque stopped"
 			return v, ""
 		case <-deadline:
-			return f.timedOut(ctx, v, events)
-		case e := <-events:
-			if e.Err != nil {
-				v.Why = stoppedOr(ctx, e.Err.Error())
+			return f.timedOut(ctx, v, in)
+		case <-in.wake:
+		}
+		for d, ok := in.pop(); ok; d, ok = in.pop() {
+			if d.Err != nil {
+				v.Why = stoppedOr(ctx, d.Err.Error())
 				return v, ""
 			}
-			at := f.rc.Now()
-			f.handle(ctx, e, at)
+			at := f.handle(ctx, d)
 			if f.backAtFull() {
-				return f.recovered(ctx, v, events, at)
+				return f.recovered(ctx, v, in, at)
 			}
 		}
 	}
@@ -131,7 +141,7 @@ func (f *tracker) watch(ctx context.Context, v Verdict, events <-chan kube.Watch
 // start reads the top controller, whose selector finds the pods to watch: those of every
 // ReplicaSet of a Deployment, so that a rollout's are seen. When it cannot be read, the
 // victim's own controller's pods are watched.
-func (f *tracker) start(ctx context.Context) (string, error) {
+func (f *tracker) start(ctx context.Context) (labels.Selector, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	w, err := f.rc.API.GetWorkload(ctx, f.kill.Namespace, f.tk, f.top.Name)
@@ -142,11 +152,11 @@ func (f *tracker) start(ctx context.Context) (string, error) {
 			return sel, wrapIf(err, f.top.String())
 		}
 	} else if f.top == f.direct {
-		return "", fmt.Errorf("read %s: %w", f.direct, err)
+		return nil, fmt.Errorf("read %s: %w", f.direct, err)
 	}
 	owner, err := f.rc.API.GetWorkload(ctx, f.kill.Namespace, f.dk, f.direct.Name)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", f.direct, err)
+		return nil, fmt.Errorf("read %s: %w", f.direct, err)
 	}
 	sel, err := podSelector(f.dk, owner)
 	return sel, wrapIf(err, f.direct.String())
@@ -172,13 +182,19 @@ func (f *tracker) reread(ctx context.Context) (kube.WatchEvent, bool) {
 	return kube.WatchEvent{Kind: kindReread, Workload: &w}, true
 }
 
-// handle takes one event, seen at at.
-func (f *tracker) handle(ctx context.Context, e kube.WatchEvent, at time.Time) {
+// handle takes one event of its feeds, and returns when what it took was seen. The workload's
+// watch expired (410), it reads the workload again, as the events it missed would have shown it.
+func (f *tracker) handle(ctx context.Context, d delivery) time.Time {
+	e := d.WatchEvent
 	switch {
-	case e.Kind == kindExpired:
+	case e.Kind == kindExpired && d.pods:
 		f.rc.claims.expired(f.claim)
+	case e.Kind == kindExpired:
+		if w, ok := f.reread(ctx); ok {
+			return f.handle(ctx, delivery{WatchEvent: w, at: f.rc.Now()})
+		}
 	case e.Pod != nil:
-		f.pod(ctx, e.Kind, e.Pod, at)
+		f.pod(ctx, d)
 	case e.Workload != nil:
 		f.latest, f.lastShown, f.minReady = e.Workload, *e.Workload, e.MinReady
 		if policy.Strength(f.tk, *e.Workload) != "" {
@@ -188,15 +204,17 @@ func (f *tracker) handle(ctx context.Context, e kube.WatchEvent, at time.Time) {
 			f.resynced = true
 		}
 	}
+	return d.at
 }
 
 // pod records an event of a pod: one of the workload's created since the kill, or a change to
 // one, goes to the claims; every pod's tells how far the follow has read.
-func (f *tracker) pod(ctx context.Context, kind string, p *kube.WatchedPod, at time.Time) {
+func (f *tracker) pod(ctx context.Context, d delivery) {
+	kind, p := d.Kind, d.Pod
 	rs, ours := f.ofTop(ctx, p)
 	added := ours && kind == "ADDED" && p.Metadata.UID != f.kill.UID
 	np := newPod{uid: p.Metadata.UID, name: p.Metadata.Name, rs: rs, rv: p.Metadata.ResourceVersion,
-		created: p.Metadata.CreationTimestamp.Time, seen: at, seenSince: f.started}
+		created: p.Metadata.CreationTimestamp.Time, seen: d.at, seenSince: d.since}
 	ready := false
 	if ours {
 		np.why = p.Why()
@@ -259,9 +277,9 @@ func (f *tracker) backAtFull() bool {
 }
 
 // recovered is the verdict recovered, the workload back at full strength as seen at at.
-func (f *tracker) recovered(ctx context.Context, v Verdict, events <-chan kube.WatchEvent, at time.Time) (Verdict, types.UID) {
+func (f *tracker) recovered(ctx context.Context, v Verdict, in *inbox, at time.Time) (Verdict, types.UID) {
 	shown := *f.latest // the settling may take later events
-	p := f.settle(ctx, &v, events, shown.Metadata.ResourceVersion)
+	p := f.settle(ctx, &v, in, shown.Metadata.ResourceVersion)
 	v.Status, v.Strength = Recovered, strengthOf(f.tk, shown)
 	lower := f.milestones(&v, p)
 	full := at
@@ -275,8 +293,9 @@ func (f *tracker) recovered(ctx context.Context, v Verdict, events <-chan kube.W
 }
 
 // timedOut is the verdict not recovered: the timeout has passed.
-func (f *tracker) timedOut(ctx context.Context, v Verdict, events <-chan kube.WatchEvent) (Verdict, types.UID) {
-	p := f.settle(ctx, &v, events, "")
+func (f *tracker) timedOut(ctx context.Context, v Verdict, in *inbox) (Verdict, types.UID) {
+	f.on.flush(ctx)
+	p := f.settle(ctx, &v, in, "")
 	v.Status = NotRecovered
 	f.milestones(&v, p)
 	v.Why = text.Join(f.missing(ctx, p), v.Why)
@@ -303,9 +322,14 @@ const settleWait = 5 * time.Second
 // caught up with its workload's (the replacement of a workload back at full strength was
 // Ready before it), taking this follow's own events meanwhile; nil, with why in v, when none
 // can be told.
-func (f *tracker) settle(ctx context.Context, v *Verdict, events <-chan kube.WatchEvent, until string) *newPod {
+func (f *tracker) settle(ctx context.Context, v *Verdict, in *inbox, until string) *newPod {
 	var timer <-chan time.Time
 	for {
+		for d, ok := in.pop(); ok; d, ok = in.pop() {
+			if d.Err == nil {
+				f.handle(ctx, d)
+			}
+		}
 		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
 		if settled {
 			v.Why = text.Join(v.Why, why)
@@ -316,10 +340,7 @@ func (f *tracker) settle(ctx context.Context, v *Verdict, events <-chan kube.Wat
 		}
 		select {
 		case <-changed:
-		case e := <-events:
-			if e.Err == nil {
-				f.handle(ctx, e, f.rc.Now())
-			}
+		case <-in.wake:
 		case <-timer:
 			// Its own pods' watch behind is no reason to name none: it has what it has seen.
 			if p, settled, why, _ := f.rc.claims.replacementOf(f.claim, ""); settled {
@@ -444,11 +465,11 @@ func watchBackoff(n int) time.Duration {
 // stream runs one watch of q from rv, decoding each event with decode and sending it on out,
 // until ctx is done. A watch the API server closes is reopened from the last resourceVersion
 // seen, however often; one that fails is reopened after a backoff, maxFailures times in a row
-// at most, then its error is sent, last. One that expired (410) resumes from the present (where
-// the API server sends the workload's state first), after reread's event (the workload read
-// again); without reread (the pods'), it ends with a kindExpired event.
+// at most, then its error is sent, last. One that expired (410) sends a kindExpired event, then,
+// with resume (a workload kind's), resumes from the present, where the API server sends every
+// workload's state first; without (the pods'), it ends.
 func (rc *Follower) stream(ctx context.Context, q kube.WatchQuery, rv string, out chan<- kube.WatchEvent,
-	decode func(string, json.RawMessage) (kube.WatchEvent, error), reread func(context.Context) (kube.WatchEvent, bool)) {
+	decode func(string, json.RawMessage) (kube.WatchEvent, error), resume bool) {
 	send := func(w kube.WatchEvent) bool {
 		select {
 		case out <- w:
@@ -474,7 +495,7 @@ func (rc *Follower) stream(ctx context.Context, q kube.WatchQuery, rv string, ou
 		case err != nil:
 			failures++
 			var ok bool
-			if rv, ok = rc.failed(ctx, q, rv, failures, err, send, reread); !ok {
+			if rv, ok = rc.failed(q, rv, failures, err, send, resume); !ok {
 				return
 			}
 			wait = watchBackoff(failures)
@@ -488,10 +509,9 @@ func (rc *Follower) stream(ctx context.Context, q kube.WatchQuery, rv string, ou
 }
 
 // failed takes a watch's failures-th failure in a row, err: past maxFailures, it sends the
-// error and returns false; after a 410, it resumes from the present ("", returned) after
-// reread's event, or ends (false) after a kindExpired one.
-func (rc *Follower) failed(ctx context.Context, q kube.WatchQuery, rv string, failures int, err error,
-	send func(kube.WatchEvent) bool, reread func(context.Context) (kube.WatchEvent, bool)) (string, bool) {
+// error and returns false; after a 410, it sends a kindExpired event, then resumes from the
+// present ("", returned) with resume, or ends (false).
+func (rc *Follower) failed(q kube.WatchQuery, rv string, failures int, err error, send func(kube.WatchEvent) bool, resume bool) (string, bool) {
 	if failures >= maxFailures {
 		send(kube.WatchEvent{Err: fmt.Errorf("watch %s: failed %d times in a row, the last: %w", q, failures, err)})
 		return rv, false
@@ -500,7 +520,7 @@ func (rc *Follower) failed(ctx context.Context, q kube.WatchQuery, rv string, fa
 	if !kube.Expired(err) {
 		return rv, true
 	}
-	return "", rc.resync(ctx, reread, send)
+	return "", send(kube.WatchEvent{Kind: kindExpired}) && resume
 }
 
 // watchOnce runs one watch of q from rv to its end and returns the last resourceVersion seen,
@@ -523,17 +543,4 @@ func (rc *Follower) watchOnce(ctx context.Context, q kube.WatchQuery, rv string,
 		return nil
 	})
 	return rv, err
-}
-
-// resync sends what stands for the events an expired watch missed; false when it is not to be
-// resumed, or ctx is done.
-func (rc *Follower) resync(ctx context.Context, reread func(context.Context) (kube.WatchEvent, bool), send func(kube.WatchEvent) bool) bool {
-	if reread == nil {
-		send(kube.WatchEvent{Kind: kindExpired})
-		return false
-	}
-	if w, ok := reread(ctx); ok {
-		return send(w)
-	}
-	return ctx.Err() == nil
 }

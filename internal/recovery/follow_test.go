@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,16 +234,22 @@ func TestRecoveryClaimsOneReplacementPerKill(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			verdicts := startFollow(ctx, t, rc, kills...)
-			waitFor(t, verdicts, "every follow's watches", func() bool { return len(srv.Watches()) >= 2*len(kills) },
+			waitFor(t, verdicts, "the namespace's watches", func() bool { return len(srv.Watches()) >= 2 },
 				func() string { return fmt.Sprintf("%d watches", len(srv.Watches())) })
 			for i := range tt.pods {
 				srv.Add(ownedPod(fmt.Sprint("web-7d9f-n", i+1), types.UID(fmt.Sprint("uid-web-n", i+1)), webRS, true))
 			}
-			// Each follow reads the clock as it starts, once for each later kill (its pod
-			// deleted), then once for each new pod.
-			want := len(kills)*(1+tt.pods) + len(kills)*(len(kills)-1)/2
-			waitFor(t, verdicts, "every follow to see every new pod", func() bool { return clock.readCount() >= want },
-				func() string { return fmt.Sprintf("%d clock reads, want %d", clock.readCount(), want) })
+			// The clock is read as each kill's follow starts, then once for each event of the
+			// shared pods' watch, from the first kill: the later kills' pods deleted, the new pods.
+			// And each follow has its timeout's timer before the clock passes it.
+			want := len(kills) + len(kills) - 1 + tt.pods
+			timeouts := func() int {
+				return len(slices.DeleteFunc(clock.asked(), func(d time.Duration) bool { return d <= settleWait }))
+			}
+			waitFor(t, verdicts, "every follow to see every new pod", func() bool { return clock.readCount() >= want && timeouts() == len(kills) },
+				func() string {
+					return fmt.Sprintf("%d clock reads, want %d; %d timeouts' timers", clock.readCount(), want, timeouts())
+				})
 			clock.set(kill0.Add(11 * time.Second)) // past the timeout, from the kill or from the start
 			got := map[string]Verdict{}
 			for range kills {
@@ -311,9 +318,10 @@ func TestVerdictIsNeverDropped(t *testing.T) {
 
 // idleAPI serves a Deployment that never changes and watches that stay open, silent, until
 // their context ends: followed kills that wait for nothing but their end. It counts the watches.
-type idleAPI struct{ watches atomic.Int32 }
+type idleAPI struct{ watches, reads atomic.Int32 }
 
-func (*idleAPI) GetWorkload(_ context.Context, _ string, _ kube.WorkloadKind, name string) (kube.Workload, error) {
+func (a *idleAPI) GetWorkload(_ context.Context, _ string, _ kube.WorkloadKind, name string) (kube.Workload, error) {
+	a.reads.Add(1)
 	var w kube.Workload
 	err := json.Unmarshal([]byte(`{"metadata":{"name":"`+name+`","generation":1},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}}}}`), &w)
 	return w, err
@@ -331,7 +339,8 @@ func (*idleAPI) ListEvents(context.Context, string, types.UID) ([]kube.SeenEvent
 }
 
 // TestOneTickOfKillsIsAllFollowed: the most kills one tick makes are all followed at once, each
-// to its verdict (here, macaque stopped), none refused as one too many in flight.
+// to its verdict (here, macaque stopped), none refused as one too many in flight, and all on the
+// two watches of their namespace: its pods' and its Deployments'.
 func TestOneTickOfKillsIsAllFollowed(t *testing.T) {
 	api := &idleAPI{}
 	never := func(time.Duration) <-chan time.Time { return nil } // no timer fires: their end is macaque's stop
@@ -346,8 +355,11 @@ func TestOneTickOfKillsIsAllFollowed(t *testing.T) {
 	defer cancel()
 	verdicts := make(chan Verdict)
 	go rc.Run(ctx, kills, verdicts)
-	waitFor(t, verdicts, "every kill's two watches", func() bool { return api.watches.Load() >= 2*tickVictims },
-		func() string { return fmt.Sprintf("%d watches", api.watches.Load()) })
+	waitFor(t, verdicts, "every kill's follow to read its workload", func() bool { return api.reads.Load() >= tickVictims },
+		func() string { return fmt.Sprintf("%d reads", api.reads.Load()) })
+	if n := api.watches.Load(); n != 2 {
+		t.Errorf("%d watches for %d kills in one namespace, want 2: its pods' and its Deployments'", n, tickVictims)
+	}
 	cancel()
 	got := 0
 	for v := range verdicts {

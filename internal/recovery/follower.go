@@ -117,6 +117,8 @@ type Follower struct {
 	max   int // verdicts in flight at most; zero means MaxFollowing
 	// claims matches the new pods of a workload to its kills followed at once.
 	claims claims
+	// feeds are the watches the follows share.
+	feeds feeds
 	// dropped counts the verdicts dropped because the notifier took none within Grace,
 	// as macaque stopped.
 	dropped atomic.Int64
@@ -149,15 +151,23 @@ func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- 
 			wg.Go(func() { rc.finish(ctx, verdicts, kill, v) })
 			continue
 		}
-		_, top, dk, _, _ := followed(kill)
+		_, top, dk, tk, why := followed(kill)
 		c := rc.claims.register(top.UID, kill, dk == kube.KindStatefulSet)
+		var on watchedBy
+		var start time.Time
+		if why == "" && ctx.Err() == nil {
+			// In kill order, as the claims: a feed begins at the earliest kill's resourceVersion.
+			start = rc.Now()
+			on = watchedBy{rc.feeds.join(ctx, rc, podsKey(kill.Namespace), kill.RV, start), rc.feeds.join(ctx, rc, kindKey(kill.Namespace, tk), kill.RV, start)}
+		}
 		wg.Go(func() {
-			v := rc.follow(ctx, kill, c)
+			v := rc.follow(ctx, kill, c, on, start)
 			<-slots // its watches are closed
 			rc.finish(ctx, verdicts, kill, v)
 		})
 	}
 	wg.Wait()
+	rc.feeds.wait()
 }
 
 // base is the verdict on kill with nothing measured yet.
@@ -301,32 +311,33 @@ func strengthOf(k kube.WorkloadKind, w kube.Workload) string {
 	return fmt.Sprintf("%d/%d", w.Status.ReadyReplicas, w.Desired())
 }
 
-// podSelector is the label selector of w's pods, for the watch: from its spec.selector, a
-// LabelSelector for the apps kinds, a map for a ReplicationController.
-func podSelector(k kube.WorkloadKind, w kube.Workload) (string, error) {
+// podSelector is the label selector of w's pods, which tells them on the namespace's pods'
+// watch: from its spec.selector, a LabelSelector for the apps kinds, a map for a
+// ReplicationController.
+func podSelector(k kube.WorkloadKind, w kube.Workload) (labels.Selector, error) {
 	if len(w.Spec.Selector) == 0 {
-		return "", errors.New("no spec.selector to find its pods by")
+		return nil, errors.New("no spec.selector to find its pods by")
 	}
 	var sel labels.Selector
 	if k == kube.KindRC {
 		var set map[string]string
 		if err := json.Unmarshal(w.Spec.Selector, &set); err != nil {
-			return "", fmt.Errorf("decode spec.selector: %w", err)
+			return nil, fmt.Errorf("decode spec.selector: %w", err)
 		}
 		sel = labels.SelectorFromSet(set)
 	} else {
 		var ls metav1.LabelSelector
 		if err := json.Unmarshal(w.Spec.Selector, &ls); err != nil {
-			return "", fmt.Errorf("decode spec.selector: %w", err)
+			return nil, fmt.Errorf("decode spec.selector: %w", err)
 		}
 		var err error
 		if sel, err = metav1.LabelSelectorAsSelector(&ls); err != nil {
-			return "", fmt.Errorf("spec.selector: %w", err)
+			return nil, fmt.Errorf("spec.selector: %w", err)
 		}
 	}
 	// A null or empty one too, of either kind.
 	if sel.Empty() {
-		return "", errors.New("an empty spec.selector would watch every pod in the namespace")
+		return nil, errors.New("an empty spec.selector would take every pod in the namespace for its own")
 	}
-	return sel.String(), nil
+	return sel, nil
 }
