@@ -73,8 +73,8 @@ type API interface {
 // macaque hands it the one API client; this keeps the two in step.
 var _ API = (*kube.Client)(nil)
 
-// MaxFollowing bounds the kills followed at once: each holds a goroutine, two watches and what
-// they decode one event at a time. Two ticks of the most victims a tick kills (the killer's
+// MaxFollowing bounds the kills followed at once: each holds a goroutine, what it knows of its
+// workload and the events its namespace's shared watches hand it. Two ticks of the most victims a tick kills (the killer's
 // maxVictims, 100) are all followed; a kill past it gets the verdict unknown at once, saying
 // so, rather than a goroutine more.
 const MaxFollowing = 200
@@ -162,7 +162,7 @@ func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- 
 		}
 		wg.Go(func() {
 			v := rc.follow(ctx, kill, c, on, start)
-			<-slots // its watches are closed
+			<-slots // it has left its namespace's watches
 			rc.finish(ctx, verdicts, kill, v)
 		})
 	}
