@@ -260,11 +260,6 @@ func (k *Killer) follow(r Result) {
 	}
 }
 
-// kill is one tick whose verdicts wait for no report: the tests' entry to a tick.
-func (k *Killer) kill(ctx context.Context, at time.Time) []Result {
-	return k.tick(ctx, at, nil)
-}
-
 // tick lists the candidates, picks some of them in a uniformly random order and kills the
 // first MACAQUE_KILL_COUNT that every rule of the tick lets through (see rules). It returns one
 // report per victim, in the order they were killed, or a single report when none was; a

@@ -270,7 +270,7 @@ func TestPauseAcrossTicks(t *testing.T) {
 					tick.do(self)
 				}
 				lists := len(srv.Requests())
-				reports := k.kill(testkit.Ctx(t), clock)
+				reports := killWithin(t, k, testkit.Ctx(t), clock)
 				if len(reports) != 1 {
 					t.Fatalf("tick %d: %d reports, want 1", i+1, len(reports))
 				}
@@ -316,7 +316,7 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 		if i == 8 {
 			self.annotate("", true)
 		}
-		results <- k.kill(testkit.Ctx(t), tick0)
+		results <- k.tick(testkit.Ctx(t), tick0, nil)
 	}
 	close(results)
 	done := make(chan struct{})
