@@ -276,11 +276,9 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 	if early != nil {
 		return early
 	}
-	for _, c := range rd.picks {
-		if k.enough(pickCtx, stopping, rd) {
-			break
-		}
-		if err := k.try(ctx, pickCtx, rd, c); err != nil {
+	// Each pick in turn until the tick has enough (or may kill no more).
+	for i := 0; i < len(rd.picks) && !k.enough(pickCtx, stopping, rd); i++ {
+		if err := k.try(ctx, pickCtx, rd, rd.picks[i]); err != nil {
 			return k.finish(ctx, rd.done, rd.r, err, rd.want)
 		}
 	}

@@ -243,27 +243,43 @@ func TestEvictionRefusedByTwoPDBsIsBlocked(t *testing.T) {
 // victims, saying it got fewer than asked for and why, and no report names the pick it was
 // reading as a failed kill (the pod would then be named twice, as failed and as killed later).
 func TestPickTimeRunningOutMidReadBackEndsTheTickShort(t *testing.T) {
-	srv := fakeapi.New(t)
-	for _, name := range []string{"web-0", "web-1", "web-2"} {
-		srv.Add(fakeapi.Pod(testNS, name, nil))
-	}
-	var readBacks atomic.Int32
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	srv.Fail = func(r fakeapi.Request) *metav1.Status {
-		if r.Method == http.MethodGet && strings.HasPrefix(r.Query.Get("fieldSelector"), "metadata.name=") && readBacks.Add(1) == 2 {
-			<-release // the second read-back outlasts the tick's time for picking
-		}
-		return nil
-	}
-	k := newTestKiller(t, srv, "", false)
-	k.timeouts.Pick, k.count = 300*time.Millisecond, killCount{n: 3}
-	reports := killWithin(t, k, t.Context(), tick0)
-	if len(reports) != 1 || reports[0].Outcome != OutcomeKilled || reports[0].Err != nil {
-		t.Fatalf("reports %+v, want one kill and no failure", reports)
-	}
-	if want := "1 of 3 asked for: the tick's 300ms for picking ran out"; !strings.Contains(reports[0].Note, want) {
-		t.Errorf("note %q, want it to say %q", reports[0].Note, want)
+	for _, tt := range []struct {
+		name  string
+		stall int32 // the read-back that outlasts the tick's time for picking
+		check func(t *testing.T, reports []Result)
+	}{
+		{"after a victim: the tick ends short", 2, func(t *testing.T, reports []Result) {
+			if len(reports) != 1 || reports[0].Outcome != OutcomeKilled || reports[0].Err != nil {
+				t.Fatalf("reports %+v, want one kill and no failure", reports)
+			}
+			if want := "1 of 3 asked for: the tick's 300ms for picking ran out"; !strings.Contains(reports[0].Note, want) {
+				t.Errorf("note %q, want it to say %q", reports[0].Note, want)
+			}
+		}},
+		{"before any victim: the read-back failed", 1, func(t *testing.T, reports []Result) {
+			if len(reports) != 1 || reports[0].Outcome != OutcomeError || reports[0].Err == nil || !strings.Contains(reports[0].Err.Error(), "read pod") {
+				t.Fatalf("reports %+v, want the tick's failure: the read-back's", reports)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakeapi.New(t)
+			for _, name := range []string{"web-0", "web-1", "web-2"} {
+				srv.Add(fakeapi.Pod(testNS, name, nil))
+			}
+			var readBacks atomic.Int32
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			srv.Fail = func(r fakeapi.Request) *metav1.Status {
+				if r.Method == http.MethodGet && strings.HasPrefix(r.Query.Get("fieldSelector"), "metadata.name=") && readBacks.Add(1) == tt.stall {
+					<-release
+				}
+				return nil
+			}
+			k := newTestKiller(t, srv, "", false)
+			k.timeouts.Pick, k.count = 300*time.Millisecond, killCount{n: 3}
+			tt.check(t, killWithin(t, k, t.Context(), tick0))
+		})
 	}
 }
 
