@@ -280,7 +280,7 @@ var longName = strings.Repeat("a", 230) + "-workload"
 func TestKillHonoursTheCooldownOfALongName(t *testing.T) {
 	srv, k := cooldownWorldOf(t, nil, longName, "web")
 	k.count = killCount{n: 2}
-	reports := killWithin(t, k, t.Context(), tick0)
+	reports := killWithin(t.Context(), t, k, tick0)
 	if len(reports) != 2 {
 		t.Fatalf("%d reports, want both Deployments hit: %+v", len(reports), reports)
 	}
@@ -297,7 +297,7 @@ func TestKillHonoursTheCooldownOfALongName(t *testing.T) {
 		srv.Add(ownedBy(fakeapi.Pod(testNS, app+"-2", nil), new(ctrl("apps/v1", "ReplicaSet", app+"-7d9"))))
 	}
 	k.now = func() time.Time { return tick0.Add(time.Minute) }
-	reports = killWithin(t, k, t.Context(), tick0.Add(time.Minute))
+	reports = killWithin(t.Context(), t, k, tick0.Add(time.Minute))
 	if len(reports) != 1 || reports[0].Outcome != OutcomeSkipped {
 		t.Fatalf("a minute later: %+v; want one report, skipped: both are cooling down", reports)
 	}

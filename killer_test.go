@@ -45,7 +45,7 @@ func newTestKiller(t *testing.T, srv *fakeapi.Server, selector string, dryRun bo
 // victim does, and returns it.
 func killOnce(t *testing.T, k *Killer) Result {
 	t.Helper()
-	reports := killWithin(t, k, t.Context(), tick0)
+	reports := killWithin(t.Context(), t, k, tick0)
 	if len(reports) != 1 {
 		t.Fatalf("%d reports, want 1: %+v", len(reports), reports)
 	}

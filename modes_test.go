@@ -406,7 +406,7 @@ func (tt killCountCase) run(t *testing.T) {
 	if tt.stopBefore {
 		cancel()
 	}
-	reports := killWithin(t, k, ctx, tick0)
+	reports := killWithin(ctx, t, k, tick0)
 
 	tt.checkOutcomes(t, srv, reports)
 	checkVictimsApart(t, srv, reports)
@@ -518,7 +518,7 @@ func TestKillCountIsUniformWithoutReplacement(t *testing.T) {
 	hits := map[string]int{}
 	for range ticks {
 		api.killed = api.killed[:0]
-		killWithin(t, k, t.Context(), tick0)
+		killWithin(t.Context(), t, k, tick0)
 		if len(api.killed) != 3 || len(slices.Compact(slices.Sorted(slices.Values(api.killed)))) != 3 {
 			t.Fatalf("a tick killed %q, want 3 distinct pods", api.killed)
 		}
@@ -532,7 +532,7 @@ func TestKillCountIsUniformWithoutReplacement(t *testing.T) {
 	api.owner = shared
 	for range 200 {
 		api.killed = api.killed[:0]
-		killWithin(t, k, t.Context(), tick0)
+		killWithin(t.Context(), t, k, tick0)
 		ctrls := map[string]bool{}
 		for _, name := range api.killed {
 			if ctrls[shared[name]] {

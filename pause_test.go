@@ -270,7 +270,7 @@ func TestPauseAcrossTicks(t *testing.T) {
 					tick.do(self)
 				}
 				lists := len(srv.Requests())
-				reports := killWithin(t, k, testkit.Ctx(t), clock)
+				reports := killWithin(testkit.Ctx(t), t, k, clock)
 				if len(reports) != 1 {
 					t.Fatalf("tick %d: %d reports, want 1", i+1, len(reports))
 				}

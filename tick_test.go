@@ -60,7 +60,7 @@ func TestOnePodPerWorkloadPerTick(t *testing.T) {
 			}
 			k := newGuardedKiller(t, srv, "", tt.guard)
 			k.cooldown, k.count = policy.NewCooldown(k.api.(*kube.Client), testNS, time.Hour), killCount{n: 2}
-			reports := killWithin(t, k, t.Context(), tick0)
+			reports := killWithin(t.Context(), t, k, tick0)
 			kills := 0
 			for _, r := range reports {
 				if r.Outcome == OutcomeKilled {
@@ -109,7 +109,7 @@ func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
 	}
 	k := newTestKiller(t, srv, "", false)
 	k.recover, k.count, k.timeouts = follow, killCount{n: 3}, defaultTimeouts
-	reports := killWithin(t, k, t.Context(), tick0)
+	reports := killWithin(t.Context(), t, k, tick0)
 	if len(reports) != 3 || reports[2].Outcome != OutcomeForbidden {
 		t.Fatalf("reports %+v, want two kills and the refusal", reports)
 	}
@@ -126,7 +126,7 @@ func TestEachKillIsFollowedWhenAccepted(t *testing.T) {
 	}
 	k.dryRun = true
 	srv.Add(fakeapi.Pod(testNS, "d-0", nil))
-	killWithin(t, k, t.Context(), tick0)
+	killWithin(t.Context(), t, k, tick0)
 	if len(follow) != 0 {
 		t.Errorf("a dry run handed %d picks to the recovery, want none", len(follow))
 	}
@@ -221,7 +221,7 @@ func TestEvictionRefusedByTwoPDBsIsBlocked(t *testing.T) {
 			}
 			k := newTestKiller(t, srv, "", false)
 			k.terminator, k.count = terminatorFor(modeEvict, k.api), killCount{n: 2}
-			reports := killWithin(t, k, t.Context(), tick0)
+			reports := killWithin(t.Context(), t, k, tick0)
 			var got []Outcome
 			for _, r := range reports {
 				got = append(got, r.Outcome)
@@ -278,7 +278,7 @@ func TestPickTimeRunningOutMidReadBackEndsTheTickShort(t *testing.T) {
 			}
 			k := newTestKiller(t, srv, "", false)
 			k.timeouts.Pick, k.count = 300*time.Millisecond, killCount{n: 3}
-			tt.check(t, killWithin(t, k, t.Context(), tick0))
+			tt.check(t, killWithin(t.Context(), t, k, tick0))
 		})
 	}
 }
@@ -286,7 +286,7 @@ func TestPickTimeRunningOutMidReadBackEndsTheTickShort(t *testing.T) {
 // killWithin runs one tick of k whose verdicts wait for no report, failing t if it has not
 // ended within testkit.Within: a bug that makes a tick hang (a send nobody takes, a wait nobody
 // ends) fails its test instead of stalling the suite.
-func killWithin(t *testing.T, k *Killer, ctx context.Context, at time.Time) []Result {
+func killWithin(ctx context.Context, t *testing.T, k *Killer, at time.Time) []Result {
 	t.Helper()
 	done := make(chan []Result, 1)
 	go func() { done <- k.tick(ctx, at, nil) }()
