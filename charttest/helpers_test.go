@@ -1,6 +1,7 @@
 package charttest
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,12 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"sigs.k8s.io/yaml"
 )
+
+// TestMain quiets helm's informational logs (each symbolic link of files/ it follows to deploy/).
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	os.Exit(m.Run())
+}
 
 // valueSet is one way the chart is installed, over its values.yaml.
 type valueSet struct {
