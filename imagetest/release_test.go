@@ -498,7 +498,7 @@ func (run releaseRun) checkChart(t *testing.T, r release) {
 			order[c[0]] = i
 		}
 	}
-	if !(order["registry"] < order["push"] && order["push"] < order["sign"]) {
+	if order["registry"] >= order["push"] || order["push"] >= order["sign"] {
 		t.Errorf("helm registry login, helm push and the chart's signature ran in the order %v, want login, push, sign", order)
 	}
 }
