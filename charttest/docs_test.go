@@ -77,7 +77,7 @@ func TestDocsListEveryValue(t *testing.T) {
 			t.Errorf("docs/chart.md's values table names %s, which values.schema.json does not have", d)
 		}
 	}
-	if !regexp.MustCompile("(?m)^\\| value \\| default \\|").MatchString(repoFile(t, "docs/chart.md")) {
+	if !regexp.MustCompile(`(?m)^\| value \| default \|`).MatchString(repoFile(t, "docs/chart.md")) {
 		t.Error("docs/chart.md's values table is not headed | value | default |")
 	}
 }
