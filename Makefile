@@ -1,5 +1,5 @@
 # macaque's commands. `make test` is the whole suite CI runs: lint, the known-vulnerability check,
-# unit tests, a short run of each fuzz
+# unit tests, the Helm chart with the real helm CLI, a short run of each fuzz
 # target, then the e2e tests on a real control plane (built once from the Go module proxy and
 # cached in .cache/), then the image test.
 
@@ -15,7 +15,7 @@ PLATFORMS ?= linux/amd64,linux/arm64
 LDFLAGS   := -s -w
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build cross test unit fuzz mutation lint vulncheck e2e image image-test controlplane demo bench manifests clean
+.PHONY: all build cross test unit fuzz mutation lint vulncheck e2e image image-test controlplane demo bench manifests chart clean
 
 all: lint unit build
 
@@ -38,6 +38,7 @@ lint:
 	cd e2e && $(GO) vet ./...
 	cd imagetest && $(GO) vet ./...
 	cd deploy && $(GO) vet ./...
+	cd charttest && $(GO) vet ./...
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	bash hack/lint.sh
 
@@ -47,15 +48,23 @@ lint:
 vulncheck:
 	bash hack/vulncheck.sh
 
-## manifests: macaque-cluster.yml from macaque.yml (TestClusterManifest fails when they drift)
+## manifests: macaque.yml and macaque-cluster.yml rendered from the Helm chart charts/macaque with
+## helm's Go packages (charttest's TestManifestsAreRendersOfTheChart fails when they drift from it)
 manifests:
-	$(GO) test -count=1 -run '^TestClusterManifest$$' . -update-manifests
+	cd charttest && $(GO) test -count=1 -run '^TestManifestsAreRendersOfTheChart$$' . -update-manifests
 
 ## unit: fast tests, no cluster; deploy/'s check the alert rules and the dashboard against the
-## metrics macaque exports (deploy/metrics.txt, which internal/telemetry's TestMetricsFile keeps true)
+## metrics macaque exports (deploy/metrics.txt, which internal/telemetry's TestMetricsFile keeps true);
+## charttest's check the Helm chart (lint, schema, golden renders, Pod Security, the manifests' drift)
 unit:
 	$(GO) test -race -count=1 ./...
 	cd deploy && $(GO) test -race -count=1 ./...
+	cd charttest && $(GO) test -race -count=1 .
+
+## chart: the Helm chart with the real helm CLI (built once per version into .cache/helm/):
+## helm lint --strict, helm template (equal to charttest's golden renders) and helm package
+chart:
+	bash hack/chart.sh
 
 ## fuzz: each fuzz target (Target:package) for FUZZTIME; go test -fuzz takes one target of one package a run
 FUZZTIME ?= 10s
@@ -79,9 +88,11 @@ controlplane:
 	bash hack/controlplane.sh
 
 ## e2e: end-to-end tests against a real control plane started by the tests, one line per test
-## (SKIP included, so a test that could not run here shows); exits non-zero if any test fails
+## (SKIP included, so a test that could not run here shows); exits non-zero if any test fails.
+## Then the chart's: helm install (helm's action package) into a restricted namespace, and a kill.
 e2e: controlplane build
 	cd e2e && $(GO) tool gotestsum --format testname -- -count=1 -timeout 20m ./...
+	cd charttest && $(GO) test -count=1 -timeout 10m -v ./e2e
 
 ## image: the multi-arch image from the Dockerfile (docker buildx where a Docker engine runs, buildah otherwise)
 image:
@@ -92,7 +103,7 @@ image-test:
 	bash hack/image.sh test
 
 ## test: everything CI runs
-test: lint vulncheck unit fuzz e2e image-test
+test: lint vulncheck unit chart fuzz e2e image-test
 
 ## demo: a local control plane, a sample app, and macaque killing its pods until Ctrl-C
 demo: controlplane build

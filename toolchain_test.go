@@ -36,6 +36,8 @@ func TestToolchainPinned(t *testing.T) {
 		{"e2e/go.mod", `(?m)^go ` + exact + `$`},
 		{"imagetest/go.mod", `(?m)^go ` + exact + `$`},
 		{"deploy/go.mod", `(?m)^go ` + exact + `$`},
+		{"charttest/go.mod", `(?m)^go ` + exact + `$`},
+		{"hack/chart.sh", `(?m)^export GOTOOLCHAIN=\$\{GOTOOLCHAIN:-go` + exact + `\}$`},
 		{"tools/mutation/go.mod", `(?m)^go ` + exact + `$`},
 		{"tools/vulncheck/go.mod", `(?m)^go ` + exact + `$`},
 		{"tools/release/go.mod", `(?m)^go ` + exact + `$`},

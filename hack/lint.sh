@@ -23,7 +23,7 @@ root=$PWD
 # tools.go is behind a build tag and imports for their side effect only, and
 # tools/controlplane/etcd is a three-line main whose analysis would type-check all of etcd's
 # server first (3.5 minutes on 2 cores, on every fresh CI machine, for nothing found).
-modules=(. e2e imagetest deploy)
+modules=(. e2e imagetest deploy charttest)
 
 version=$(cd tools/golangci && go list -m -f '{{.Version}}' github.com/golangci/golangci-lint/v2)
 dir=.cache/golangci-lint/${version}

@@ -22,7 +22,7 @@ root=$PWD
 
 # The modules checked; tools/ holds only the pinned tools and the control plane's sources, which
 # are test infrastructure built from their own releases, never shipped.
-modules=(. e2e imagetest deploy)
+modules=(. e2e imagetest deploy charttest)
 
 tool_version() {
   (cd tools/vulncheck && go list -m -f '{{.Version}}' "$1")

@@ -57,6 +57,9 @@ const (
 	releaseTools    = "tools/release"        // the module that pins the tools the release runs
 	bundleSuffix    = ".sigstore.json"       // of the Sigstore bundle signed beside each release file
 	sbomStepRun     = "cyclonedx-gomod bin " // what only the SBOM step runs
+	chartDir        = "charts/macaque"       // the Helm chart the release packages and pushes
+	helmBuild       = `go install "helm.sh/helm/v4/cmd/helm@$version"`
+	chartOutput     = "${{ steps.chart.outputs.chart }}" // the chart's repository, without oci://
 )
 
 var imageLine = regexp.MustCompile(`(?m)^ *image: *(\S+) *$`)
@@ -181,7 +184,9 @@ func TestReleaseNamesTheManifestsImage(t *testing.T) {
 
 	// The stamp: run it on the repository's macaque.yml with the image of another version, so that
 	// a stamp that changes nothing cannot pass.
-	stamp, _ := r.step(t, "that stamps the manifests' image: lines", func(s step) bool { return strings.Contains(s.Run, "image: ") })
+	stamp, _ := r.step(t, "that stamps the manifests' image: lines", func(s step) bool {
+		return strings.Contains(s.Run, "image: ") && strings.Contains(s.Run, "release/$m")
+	})
 	if stamp.Env["IMAGE"] != imageOutput {
 		t.Errorf("the stamp step's env IMAGE is %q, want %q", stamp.Env["IMAGE"], imageOutput)
 	}
@@ -292,11 +297,12 @@ func submatch(t *testing.T, what string, b []byte, re string) string {
 }
 
 // TestReleaseSignsWhatItPushes runs the release job's shell steps in order, as Actions would, with
-// stand-ins for docker, cyclonedx-gomod, cosign and gh that record how they are called (and write
+// stand-ins for docker, cyclonedx-gomod, cosign, helm and gh that record how they are called (and write
 // what the next steps read: buildx's metadata, the image index, the binaries, the SBOMs and the
 // bundles), and checks what the job asks of them: that everything is signed and attested by the
 // digest that was pushed, never by the tag; each platform's SBOM attested to that platform's image
-// and made from the binary copied out of it; every file of the release signed; and the release
+// and made from the binary copied out of it; the Helm chart stamped to the image, packaged, pushed
+// and signed by the digest pushed; every file of the release signed; and the release
 // attaching the manifests, the SBOMs and every bundle, after checking all of it as a user would
 // (cosign verify, verify-attestation and verify-blob with the workflow's exact identity, and gh
 // attestation verify). The steps' env is evaluated as Actions would, so an output that no step
@@ -310,10 +316,12 @@ func TestReleaseSignsWhatItPushes(t *testing.T) {
 	releaseJob := r.wf.Jobs["release"]
 	checkReleaseJobSettings(t, r, releaseJob)
 	toolsAt := checkReleaseToolsStep(t, r, releaseJob)
+	helmAt := checkHelmBuildStep(t, r, toolsAt)
 	checkProvenanceStep(t, r)
 
-	run := runReleaseJob(t, r, releaseJob, toolsAt)
+	run := runReleaseJob(t, r, releaseJob, toolsAt, helmAt)
 	run.checkPushAndBinaries(t)
+	run.checkChart(t, r)
 	sboms := run.checkSBOMs(t)
 	run.checkSignedByDigest(t, sboms)
 	attached, wantSigned := run.checkFilesSigned(t, sboms)
@@ -400,7 +408,110 @@ const (
 	standInIndexDigest = "sha256:1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d"
 	standInAmd64Digest = "sha256:a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
 	standInArm64Digest = "sha256:a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2"
+	standInChartDigest = "sha256:c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4c4" // what the helm stand-in says it pushed
 )
+
+// checkHelmBuildStep checks that helm is built at the version charttest/go.mod pins (the Go
+// packages the chart's tests render and install with), onto the PATH the tools step set, before
+// any step runs it; it returns the step's index.
+func checkHelmBuildStep(t *testing.T, r release, toolsAt int) int {
+	t.Helper()
+	build, buildAt := r.step(t, "that builds helm", func(s step) bool { return strings.Contains(s.Run, helmBuild) })
+	for _, line := range []string{`version=$(cd charttest && go list -m -f '{{.Version}}' helm.sh/helm/v4)`, `GOBIN="$RUNNER_TEMP/bin" ` + helmBuild} {
+		if !strings.Contains(build.Run, line) {
+			t.Errorf("the helm step does not run %q:\n%s", line, build.Run)
+		}
+	}
+	if buildAt < toolsAt {
+		t.Error("helm is built before the tools step puts $RUNNER_TEMP/bin on the PATH")
+	}
+	for _, s := range r.wf.Jobs["release"].Steps[:buildAt] {
+		if strings.Contains(s.Run, "helm ") {
+			t.Errorf("step %q runs helm before the step that builds it", s.Name)
+		}
+	}
+	return buildAt
+}
+
+// chartImageLine matches the lines of the chart that name its image: values.yaml's
+// image.repository and the image of Chart.yaml's artifacthub.io/images.
+var chartImageLine = regexp.MustCompile(`(?m)^(  repository: |      image: )\S+$`)
+
+// unstamped is a file of the chart with its image named as no release names it, so that a
+// stamp that changes nothing fails.
+func unstamped(b []byte) []byte {
+	return chartImageLine.ReplaceAll(b, []byte("${1}example.invalid/unstamped"))
+}
+
+// chartRepository is where the release pushes the chart: ghcr.io/OWNER/charts/macaque.
+func (run releaseRun) chartRepository(r release) string {
+	return "ghcr.io/" + strings.ToLower(strings.Split(r.repository, "/")[0]) + "/charts/macaque"
+}
+
+// checkChart checks the chart's way out: stamped to the image pushed, packaged at the tag's
+// version, pushed to the owner's charts with the workflow's token, and signed by the digest
+// helm push reported, after the push.
+func (run releaseRun) checkChart(t *testing.T, r release) {
+	t.Helper()
+	image := run.values["steps.name.outputs.image"]
+	stamped := map[string]string{"values.yaml": "  repository: " + run.name, "Chart.yaml": "      image: " + image}
+	for file, line := range stamped {
+		got := readWorkspace(t, run.ws, chartDir+"/"+file)
+		want := chartImageLine.ReplaceAllLiteralString(string(r.read(t, chartDir+"/"+file)), line)
+		if got != want || len(chartImageLine.FindAllString(want, -1)) != 1 {
+			t.Errorf("the chart step left a %s that is not the repository's with its one image line %q:\n%s", file, line, got)
+		}
+	}
+	packages := run.stand.calls(t, "helm", "package")
+	if len(packages) != 1 || packages[0][1] != chartDir || flagValue(packages[0], "--version") != r.version || flagValue(packages[0], "--app-version") != r.version {
+		t.Fatalf("helm package ran as %q, want once: package %s --version %s --app-version %s", packages, chartDir, r.version, r.version)
+	}
+	archive := filepath.Join(flagValue(packages[0], "-d"), "macaque-"+r.version+".tgz")
+	charts := "oci://" + strings.TrimSuffix(run.chartRepository(r), "/macaque")
+	if pushes := run.stand.calls(t, "helm", "push"); len(pushes) != 1 || !slices.Equal(pushes[0], []string{"push", archive, charts}) {
+		t.Errorf("helm push ran as %q, want once: push %s %s", pushes, archive, charts)
+	}
+	if logins := run.stand.calls(t, "helm", "registry"); len(logins) != 1 || !slices.Equal(logins[0], []string{"registry", "login", "ghcr.io", "--username", "release-test", "--password-stdin"}) {
+		t.Errorf("helm registry ran as %q, want once: registry login ghcr.io --username ACTOR --password-stdin", logins)
+	}
+	if password, err := os.ReadFile(run.stand.log + ".helm-password"); err != nil || strings.TrimSpace(string(password)) != run.token {
+		t.Errorf("helm registry login read %q from its stdin (%v), want the workflow's token", password, err)
+	}
+	if got := run.values["steps.chart.outputs.chart"]; got != run.chartRepository(r) {
+		t.Errorf("the chart step outputs chart=%q, want %s", got, run.chartRepository(r))
+	}
+	signed := run.chartRepository(r) + "@" + standInChartDigest
+	var signs [][]string
+	for _, c := range run.stand.calls(t, "cosign", "sign") {
+		if strings.HasPrefix(c[len(c)-1], run.chartRepository(r)) {
+			signs = append(signs, c)
+		}
+	}
+	if len(signs) != 1 || !slices.Equal(signs[0], []string{"sign", "--yes", signed}) {
+		t.Errorf("cosign sign of the chart ran as %q, want once: sign --yes %s (the digest helm push reported)", signs, signed)
+	}
+	order := map[string]int{}
+	for i, c := range run.stand.calls(t, "") {
+		if len(c) > 0 && c[len(c)-1] == signed {
+			order["sign"] = i
+		} else if len(c) > 0 && c[0] == "push" || len(c) > 1 && c[0] == "registry" {
+			order[c[0]] = i
+		}
+	}
+	if order["registry"] >= order["push"] || order["push"] >= order["sign"] {
+		t.Errorf("helm registry login, helm push and the chart's signature ran in the order %v, want login, push, sign", order)
+	}
+}
+
+// readWorkspace reads a file of the release job's workspace.
+func readWorkspace(t *testing.T, ws, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ws, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // releaseStandIns are the stand-ins for the commands the release job runs: each records its calls
 // and writes what the next steps read.
@@ -432,6 +543,18 @@ sign-blob)
 	done ;;
 *) echo "cosign stand-in: the release job does not run cosign $1" >&2; exit 1 ;;
 esac`,
+		"helm": `case $1 in
+package) # the archive, where -d says, named as helm names it
+	dir=. version=
+	while (($#)); do
+		case $1 in --version) version=$2 ;; -d) dir=$2 ;; esac
+		shift
+	done
+	printf 'chart %s\n' "$version" >"$dir/macaque-$version.tgz" ;;
+registry) cat >"$STAND_IN_LOG.helm-password" ;; # --password-stdin
+push) printf 'Pushed: %s/macaque:x\nDigest: %s\n' "${3#oci://}" "$STAND_IN_CHART_DIGEST" >&2 ;;
+*) echo "helm stand-in: the release job does not run helm $1" >&2; exit 1 ;;
+esac`,
 		"gh": ``,
 	})
 }
@@ -444,15 +567,19 @@ type releaseRun struct {
 	values          map[string]string
 	name            string            // the image's repository, without the tag
 	platformDigests map[string]string // each platform's image in the index, by digest
+	token           string            // the workflow's token, as the stand-ins were given it
 }
 
 // runReleaseJob runs the release job's steps, but the tools step, in a workspace that holds what
 // the steps read from the checkout; an action's inputs must name what the steps before it set.
-func runReleaseJob(t *testing.T, r release, releaseJob job, toolsAt int) releaseRun {
+func runReleaseJob(t *testing.T, r release, releaseJob job, toolsAt, helmAt int) releaseRun {
 	t.Helper()
 	ws := t.TempDir()
-	for _, f := range []string{"Makefile", "macaque.yml", clusterManifest} {
-		if err := os.WriteFile(filepath.Join(ws, f), r.read(t, f), 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Join(ws, chartDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"Makefile", "macaque.yml", clusterManifest, chartDir + "/values.yaml", chartDir + "/Chart.yaml"} {
+		if err := os.WriteFile(filepath.Join(ws, filepath.FromSlash(f)), unstamped(r.read(t, f)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -460,7 +587,7 @@ func runReleaseJob(t *testing.T, r release, releaseJob job, toolsAt int) release
 	env := append([]string{
 		"GITHUB_SERVER_URL=https://github.com", "GITHUB_REPOSITORY=" + r.repository, "GITHUB_REPOSITORY_OWNER=" + strings.Split(r.repository, "/")[0],
 		"GITHUB_REF=refs/tags/" + r.tag, "GITHUB_REF_NAME=" + r.tag, "RUNNER_TEMP=" + t.TempDir(),
-		"STAND_IN_DIGEST=" + standInIndexDigest, "STAND_IN_INDEX=" + standInIndex,
+		"STAND_IN_DIGEST=" + standInIndexDigest, "STAND_IN_INDEX=" + standInIndex, "STAND_IN_CHART_DIGEST=" + standInChartDigest,
 	}, stand.env()...)
 	values := r.github()
 	for i, s := range releaseJob.Steps {
@@ -469,8 +596,8 @@ func runReleaseJob(t *testing.T, r release, releaseJob job, toolsAt int) release
 			stepEnv(t, step{Name: s.Uses, Env: s.With}, values)
 			continue
 		}
-		if i == toolsAt {
-			continue // building cosign takes minutes; TestSBOM and TestImage/signature build the same module
+		if i == toolsAt || i == helmAt {
+			continue // building cosign or helm takes minutes; TestSBOM, TestImage/signature and make chart build the same
 		}
 		outputs := runStep(t, s, ws, append(slices.Clone(env), stepEnv(t, s, values)...))
 		for k, v := range outputs {
@@ -481,7 +608,7 @@ func runReleaseJob(t *testing.T, r release, releaseJob job, toolsAt int) release
 		}
 	}
 	return releaseRun{
-		ws: ws, stand: stand, values: values,
+		ws: ws, stand: stand, values: values, token: values["secrets.GITHUB_TOKEN"],
 		name:            "ghcr.io/" + strings.ToLower(r.repository),
 		platformDigests: map[string]string{"linux/amd64": standInAmd64Digest, "linux/arm64": standInArm64Digest},
 	}
@@ -554,7 +681,13 @@ func (run releaseRun) checkSignedByDigest(t *testing.T, sboms [][]string) {
 			}
 		}
 	}
-	if signs := stand.calls(t, "cosign", "sign"); len(signs) != 1 || !slices.Contains(signs[0], "--yes") || !slices.Contains(signs[0], "--recursive") || signs[0][len(signs[0])-1] != name+"@"+standInIndexDigest {
+	var signs [][]string // of the image; the chart's are checkChart's
+	for _, c := range stand.calls(t, "cosign", "sign") {
+		if strings.HasPrefix(c[len(c)-1], name+"@") || strings.HasPrefix(c[len(c)-1], name+":") {
+			signs = append(signs, c)
+		}
+	}
+	if len(signs) != 1 || !slices.Contains(signs[0], "--yes") || !slices.Contains(signs[0], "--recursive") || signs[0][len(signs[0])-1] != name+"@"+standInIndexDigest {
 		t.Errorf("cosign sign ran as %q, want once, --yes --recursive %s@%s: the pushed index and each platform's image", signs, name, standInIndexDigest)
 	}
 	var attests, wantAttests [][]string
@@ -619,12 +752,12 @@ func (run releaseRun) checkVerified(t *testing.T, r release, wantSigned [][]stri
 			t.Errorf("cosign %q: want --certificate-identity %s --certificate-oidc-issuer https://token.actions.githubusercontent.com", c, identity)
 		}
 	}
-	wantVerified := [][]string{{"verify", image}, {"verify-attestation", image}}
+	wantVerified := [][]string{{"verify", image}, {"verify-attestation", image}, {"verify", run.chartRepository(r) + ":" + r.version}}
 	for _, s := range wantSigned {
 		wantVerified = append(wantVerified, []string{"verify-blob", s[0], s[1]})
 	}
 	if !sameElements(verified, wantVerified) {
-		t.Errorf("the job verified %q, want %q: the image and its SBOMs by tag, as a user would, and every release file with its bundle", verified, wantVerified)
+		t.Errorf("the job verified %q, want %q: the image, its SBOMs and the chart by tag, as a user would, and every release file with its bundle", verified, wantVerified)
 	}
 	if c := stand.calls(t, "cosign", "verify-attestation"); len(c) != 1 || flagValue(c[0], "--type") != "cyclonedx" {
 		t.Errorf("cosign verify-attestation ran as %q, want once with --type cyclonedx", c)

@@ -125,7 +125,7 @@ func checkSignatures(t *testing.T, repo, oci string, images []ocilayout.Image, b
 		"HTTPS_PROXY=" + outside.url, "HTTP_PROXY=" + outside.url, "https_proxy=" + outside.url, "http_proxy=" + outside.url,
 		"COSIGN_PASSWORD=throwaway-" + fmt.Sprint(time.Now().UnixNano()),
 	}
-	for _, s := range []struct{ what, run string }{{"that stamps the manifests' image: lines", "image: "}, {"that makes the SBOMs", sbomStepRun}} {
+	for _, s := range []struct{ what, run string }{{"that stamps the manifests' image: lines", `>"release/$m"`}, {"that makes the SBOMs", sbomStepRun}} {
 		st, _ := r.step(t, s.what, func(st step) bool { return strings.Contains(st.Run, s.run) })
 		runStep(t, st, ws, append(append(slices.Clone(env), onPath(t, map[string]string{"cyclonedx-gomod": cyclonedx})...), stepEnv(t, st, values)...))
 	}
@@ -139,7 +139,7 @@ func checkSignatures(t *testing.T, repo, oci string, images []ocilayout.Image, b
 	}
 	signEnv := append(slices.Clone(env), "PATH="+standIn+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"COSIGN_BIN="+cosign, "COSIGN_KEY="+filepath.Join(keys, "cosign.key"))
-	for _, s := range []struct{ what, run string }{{"that signs the image", "cosign sign "}, {"that signs the release files", "cosign sign-blob "}} {
+	for _, s := range []struct{ what, run string }{{"that signs the image", "cosign sign --yes --recursive "}, {"that signs the release files", "cosign sign-blob "}} {
 		st, _ := r.step(t, s.what, func(st step) bool { return strings.Contains(st.Run, s.run) })
 		start := time.Now()
 		runStep(t, st, ws, append(slices.Clone(signEnv), stepEnv(t, st, values)...))
