@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -136,7 +137,7 @@ func TestRecoveryPodsOfOtherControllers(t *testing.T) {
 			}
 			vc := verdictCase{pod: victim, uid: kubeUID(victim), ctl: tt.ctl, top: tt.top, want: Recovered,
 				created: sec(1), ready: sec(1), full: sec(1), repl: repl.Name,
-				summary: strings.Join([]string{tt.top.Name, " lost ", victim, ": replacement ", repl.Name, " created in 1.0 s, Ready in 1.0 s, ", tt.top.Name, " back to 3/3 in 1.0 s"}, "")}
+				summary: fmt.Sprintf("%s lost %s: replacement %s created in 1.0 s, Ready in 1.0 s, %[1]s back to 3/3 in 1.0 s", tt.top.Name, victim, repl.Name)}
 			srv, v := vc.followFrom(t, tt.before, func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
 				srv.Add(tt.other)
 				clock.tell(t, sec(0.5))
