@@ -39,39 +39,36 @@ const webPath = "/apis/apps/v1/namespaces/" + testNS + "/deployments/web"
 // TestRecoveryVerdictWhatTheStartMissed: a follow that could not read its workload, or not use
 // its selector, as it started still follows the kill to a verdict that says only what it saw.
 func TestRecoveryVerdictWhatTheStartMissed(t *testing.T) {
-	tests := []verdictCase{
-		{
-			name: "a Deployment whose selector cannot be used: its ReplicaSet's pods are watched", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
-			setup: func(srv *fakeapi.Server) {
-				d := deployment(3)
-				d.Spec.Selector = &metav1.LabelSelector{} // would take every pod of the namespace
-				srv.AddWorkload(d)
-			},
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
-				clock.tell(t, sec(0.05)) // setup's change of the Deployment
-				srv.AddWorkload(deployment(2))
-				clock.tell(t, sec(0.1))
-				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
-				clock.tell(t, sec(0.3))
-				srv.AddWorkload(deployment(3))
-				clock.tell(t, sec(0.4))
-			},
-			want: Recovered, created: sec(0.3), ready: sec(0.3), full: sec(0.3), repl: "web-7d9f-x",
-		},
-		{
-			name: "a Deployment that could not be read at the start: back at full strength, no scale said", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
-			setup: func(srv *fakeapi.Server) { failFirstRead(srv, webPath) },
-			play: func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
-				srv.AddWorkload(deployment(2))
-				clock.tell(t, sec(0.1))
-				srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
-				clock.tell(t, sec(0.3))
-				srv.AddWorkload(deployment(3))
-				clock.tell(t, sec(0.4))
-			},
-			want: Recovered, created: sec(0.3), ready: sec(0.3), full: sec(0.3), repl: "web-7d9f-x",
-			summary: "web lost web-7d9f-a: replacement web-7d9f-x created in 0.3 s, Ready in 0.3 s, web back to 3/3 in 0.3 s",
-		},
+	back := func(t *testing.T, srv *fakeapi.Server, clock *syncClock, rc *Follower) {
+		srv.AddWorkload(deployment(2))
+		clock.tell(t, sec(0.1))
+		srv.Add(ownedPod("web-7d9f-x", "uid-web-x", webRS, true))
+		clock.tell(t, sec(0.3))
+		waitForReady(t, rc, "web-7d9f-x")
+		srv.AddWorkload(deployment(3))
+		clock.tell(t, sec(0.4))
+	}
+	for _, tt := range []struct {
+		name   string
+		before func(srv *fakeapi.Server)
+	}{
+		{"a Deployment whose selector cannot be used: its ReplicaSet's pods are watched", func(srv *fakeapi.Server) {
+			d := deployment(3)
+			d.Spec.Selector = &metav1.LabelSelector{} // would take every pod of the namespace
+			srv.AddWorkload(d)
+		}},
+		{"a Deployment that could not be read at the start: back at full strength, no scale said", func(srv *fakeapi.Server) { failFirstRead(srv, webPath) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			vc := verdictCase{pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
+				want: Recovered, created: sec(0.3), ready: sec(0.3), full: sec(0.3), repl: "web-7d9f-x",
+				summary: "web lost web-7d9f-a: replacement web-7d9f-x created in 0.3 s, Ready in 0.3 s, web back to 3/3 in 0.3 s"}
+			_, v := vc.followFrom(t, tt.before, back)
+			vc.checkVerdict(t, v)
+			vc.checkWhy(t, v)
+		})
+	}
+	for _, tt := range []verdictCase{
 		{
 			name: "a Deployment not read at the start, its watch silent, read at the timeout: its state then", pod: "web-7d9f-a", uid: "uid-web-a", ctl: webRS, top: webDeploy,
 			setup:   func(srv *fakeapi.Server) { failFirstRead(srv, webPath) },
@@ -92,8 +89,7 @@ func TestRecoveryVerdictWhatTheStartMissed(t *testing.T) {
 			timeout: true, want: NotRecovered,
 			why: []string{"web: 2/3 ready after 10s; no replacement created"}, notWhy: []string{"quota", "ReplicaSet web-7d9f"},
 		},
-	}
-	for _, tt := range tests {
+	} {
 		t.Run(tt.name, tt.run)
 	}
 }
@@ -138,13 +134,14 @@ func TestRecoveryPodsOfOtherControllers(t *testing.T) {
 			vc := verdictCase{pod: victim, uid: kubeUID(victim), ctl: tt.ctl, top: tt.top, want: Recovered,
 				created: sec(1), ready: sec(1), full: sec(1), repl: repl.Name,
 				summary: fmt.Sprintf("%s lost %s: replacement %s created in 1.0 s, Ready in 1.0 s, %[1]s back to 3/3 in 1.0 s", tt.top.Name, victim, repl.Name)}
-			srv, v := vc.followFrom(t, tt.before, func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+			srv, v := vc.followFrom(t, tt.before, func(t *testing.T, srv *fakeapi.Server, clock *syncClock, rc *Follower) {
 				srv.Add(tt.other)
 				clock.tell(t, sec(0.5))
 				srv.Add(tt.other) // a change to it: each event would read its controller again
 				clock.tell(t, sec(0.6))
 				srv.Add(repl)
 				clock.tell(t, sec(1))
+				waitForReady(t, rc, repl.Name)
 				full(srv)
 				clock.tell(t, sec(1.2))
 			})
@@ -167,11 +164,12 @@ func TestRecoveryPodsOfOtherControllers(t *testing.T) {
 		_, v := vc.followFrom(t, func(srv *fakeapi.Server) {
 			srv.AddWorkload(rolloutReplicaSet())
 			srv.Add(ownedPod("web-5c6d-a", "uid-web-5c6d-a", web5c6d, false)) // mid-rollout
-		}, func(t *testing.T, srv *fakeapi.Server, clock *syncClock) {
+		}, func(t *testing.T, srv *fakeapi.Server, clock *syncClock, rc *Follower) {
 			srv.Add(ownedPod("web-5c6d-a", "uid-web-5c6d-a", web5c6d, true))
 			clock.tell(t, sec(0.5))
 			srv.Add(ownedPod("web-7d9f-y", "uid-web-y", webRS, true))
 			clock.tell(t, sec(1))
+			waitForReady(t, rc, "web-7d9f-y")
 			srv.AddWorkload(deployment(3))
 			clock.tell(t, sec(1.2))
 		})
@@ -199,7 +197,7 @@ func kubeUID(name string) types.UID {
 
 // followFrom kills tt's pod in recoveryWorld after before (if set) changed it, follows it while
 // play makes the controllers' changes, and returns the API server and the verdict.
-func (tt verdictCase) followFrom(t *testing.T, before func(*fakeapi.Server), play func(*testing.T, *fakeapi.Server, *syncClock)) (*fakeapi.Server, Verdict) {
+func (tt verdictCase) followFrom(t *testing.T, before func(*fakeapi.Server), play func(*testing.T, *fakeapi.Server, *syncClock, *Follower)) (*fakeapi.Server, Verdict) {
 	t.Helper()
 	srv, api := recoveryWorld(t)
 	if before != nil {
@@ -211,9 +209,32 @@ func (tt verdictCase) followFrom(t *testing.T, before func(*fakeapi.Server), pla
 	clock.tell(t, 0)
 	waitForWatches(t, srv, "the pods' and the workload's")
 	waitForWorkloadRead(t, srv)
-	play(t, srv, clock)
+	play(t, srv, clock, rc)
 	v, _ := testkit.Recv(t, verdicts, "the verdict")
 	return srv, v
+}
+
+// waitForReady waits until rc's follows have seen the pod name Ready, failing after
+// testkit.Within. The pods' and the workload's watches are read apart: a test that shows the
+// workload back at full strength after the replacement's Ready waits for it, as the controller
+// would count the pod only after its update.
+func waitForReady(t *testing.T, rc *Follower, name string) {
+	t.Helper()
+	ready := func() bool {
+		rc.claims.mu.Lock()
+		defer rc.claims.mu.Unlock()
+		for _, w := range rc.claims.byTop {
+			if slices.ContainsFunc(w.pods, func(p *newPod) bool { return p.name == name && !p.readySeen.IsZero() }) {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(testkit.Within); !ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not seen Ready after %v", name, testkit.Within)
+		}
+	}
 }
 
 // TestWatchClosedAsRoutineReopensAtOnce: a watch the API server closes after it got somewhere is
