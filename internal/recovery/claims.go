@@ -219,7 +219,7 @@ func (w *workloadClaims) assign() map[*claim]*newPod {
 	out := map[*claim]*newPod{}
 	taken := map[*newPod]bool{}
 	for _, c := range w.kills {
-		if c.done && c.pod != nil {
+		if c.pod != nil { // set only as its follow ends (done): the pod it named, frozen
 			out[c], taken[c.pod] = c.pod, true
 		}
 	}

@@ -114,12 +114,14 @@ func (s excludingSchedule) nextPassing(t time.Time) (time.Time, []string) {
 }
 
 // startOfNextDay is the first instant of the calendar day after t's, in t's location. Where the
-// clocks skip midnight, time.Date may answer with an instant of the day before; it is then moved
-// on an hour at a time (a bounded number of times) until it is on the next day.
+// clocks skip midnight, time.Date may answer with an instant of the day before, as early as its
+// own midnight where a zone skipped a whole day (Samoa's 2011-12-30, crossing the date line); it
+// is then moved on an hour at a time until it is on the next day. That ends within two days of
+// hours: a zone's offset from UTC is bounded, so an hour later is, soon, a later wall-clock day.
 func startOfNextDay(t time.Time) time.Time {
 	y, m, d := t.Date()
 	start := time.Date(y, m, d+1, 0, 0, 0, 0, t.Location())
-	for i := 0; i < 3 && start.Day() == d; i++ {
+	for start.Day() == d {
 		start = start.Add(time.Hour)
 	}
 	return start

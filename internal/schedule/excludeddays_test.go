@@ -113,6 +113,11 @@ func TestExcludingScheduleNext(t *testing.T) {
 		{name: "a zone whose clocks skip midnight", spec: "30 1 * * *", zone: "America/Havana", days: "2026-03-07",
 			from: time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC),
 			want: []time.Time{time.Date(2026, 3, 8, 5, 30, 0, 0, time.UTC)}, passed: []string{"2026-03-07"}}, // 01:30 CDT
+		// From 14:00 on the 28th in Apia to 09:00 on the 31st (+14): past the 29th, excluded, and
+		// the 30th, which never was.
+		{name: "a zone whose clocks skipped a whole day", spec: "0 9 * * *", zone: "Pacific/Apia", days: "2011-12-29",
+			from: time.Date(2011, 12, 29, 0, 0, 0, 0, time.UTC),
+			want: []time.Time{time.Date(2011, 12, 30, 19, 0, 0, 0, time.UTC)}, passed: []string{"2011-12-29"}},
 		{name: "every second, a run of days jumped a day at a time", spec: "@every 1s", zone: "UTC", days: "2026-12-24,2026-12-25,2026-12-26",
 			from:   time.Date(2026, 12, 23, 23, 59, 59, 0, time.UTC),
 			want:   []time.Time{time.Date(2026, 12, 27, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 27, 0, 0, 1, 0, time.UTC)},
@@ -175,6 +180,9 @@ func TestStartOfNextDay(t *testing.T) {
 		{"America/Havana", time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC), "2026-03-08 01:00:00 CDT"},   // 00:00 does not exist
 		{"America/Santiago", time.Date(2026, 9, 5, 12, 0, 0, 0, time.UTC), "2026-09-06 01:00:00 -03"}, // nor here
 		{"Asia/Beirut", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), "2026-03-29 01:00:00 EEST"},
+		// Samoa crossed the date line: 2011-12-30 never was; time.Date answers 00:00 of the 29th.
+		{"Pacific/Apia", time.Date(2011, 12, 29, 12, 0, 0, 0, time.UTC), "2011-12-31 00:00:00 +14"},
+		{"Pacific/Kanton", time.Date(1994, 12, 30, 12, 0, 0, 0, time.UTC), "1995-01-01 00:00:00 +13"}, // 1994-12-31 neither
 	} {
 		t.Run(tt.zone, func(t *testing.T) {
 			loc := mustLoad(t, tt.zone)

@@ -259,3 +259,36 @@ func TestMetricsNamespacesConcurrently(t *testing.T) {
 		t.Errorf("series by namespace %v, want none left 800 hours after the last use", got)
 	}
 }
+
+// TestNamespaceSeriesKeptADayFromItsLastUse: a namespace's series are dropped a day after it was
+// last used, not first: one that has a kill every few hours keeps them however long it lives.
+func TestNamespaceSeriesKeptADayFromItsLastUse(t *testing.T) {
+	at := func(h int) time.Time { return tick0.Add(time.Duration(h) * time.Hour) }
+	for _, tt := range []struct {
+		name    string
+		kills   []int // the hours of its ticks' kills
+		verdict bool  // a verdict after the last kill, dated to the latest tick
+		tick    int   // the hour of the tick that drops what is a day old
+		kept    bool
+	}{
+		{name: "used again 20h after its first kill: kept 25h after it", kills: []int{0, 20}, tick: 25, kept: true},
+		{name: "used again 20h after its first kill: dropped a day after the second", kills: []int{0, 20}, tick: 44},
+		{name: "a verdict after its last kill's tick: kept a day from that tick", kills: []int{0, 10}, verdict: true, tick: 30, kept: true},
+		{name: "used once: dropped a day later", kills: []int{0}, tick: 24},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics([]string{"shop"})
+			for _, h := range tt.kills {
+				m.Reported(at(h), "preview", "killed")
+				m.Ticked(at(h), true)
+			}
+			if tt.verdict {
+				m.NotRecovered("preview")
+			}
+			m.Ticked(at(tt.tick), true)
+			if got := seriesByNamespace(t, m)["preview"]; (got > 0) != tt.kept {
+				t.Errorf("%d series of preview at +%dh, want them kept: %v", got, tt.tick, tt.kept)
+			}
+		})
+	}
+}
