@@ -64,11 +64,11 @@ func followed(kill Kill) (direct, top kube.OwnerRef, dk, tk kube.WorkloadKind, w
 // ReplicaSet brought it back. The replacement is the pod of the workload that c, kill's claim,
 // is matched to: created after the kill, one to one with the other kills followed; for a
 // StatefulSet, a pod of the victim's name with a new UID.
-func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim, on watchedBy, start time.Time) Verdict {
+func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim, b begun) Verdict {
 	var named types.UID
 	// However it ends: a claim left open would hold the later kills' replacements back, and a
 	// place on a feed would keep its watch open.
-	defer func() { rc.claims.release(c, named); on.leave() }()
+	defer func() { rc.claims.release(c, named); b.on.leave() }()
 	v := rc.base(kill, Unknown)
 	direct, top, dk, tk, why := followed(kill)
 	v.Workload = top.String()
@@ -80,20 +80,19 @@ func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim, on watchedB
 		v.Why = "macaque stopped"
 		return v
 	}
-	f := &tracker{rc: rc, kill: kill, claim: c, on: on, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted}
+	f := &tracker{rc: rc, kill: kill, claim: c, on: b.on, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted}
 	if f.deleted.IsZero() {
-		f.deleted = start
+		f.deleted = b.at
 	}
-	deadline := rc.After(max(0, f.deleted.Add(rc.Timeout).Sub(start)))
 	sel, err := f.start(ctx)
 	if err != nil {
 		v.Why = stoppedOr(ctx, err.Error())
 		return v
 	}
 	in := newInbox()
-	on.pods.attach(matchPods(sel), in)
-	on.workload.attach(matchWorkload(top.Name), in)
-	v, named = f.watch(ctx, v, in, deadline)
+	b.on.pods.attach(matchPods(sel), in)
+	b.on.workload.attach(matchWorkload(top.Name), in)
+	v, named = f.watch(ctx, v, in, b.deadline)
 	return v
 }
 
@@ -325,11 +324,7 @@ const settleWait = 5 * time.Second
 func (f *tracker) settle(ctx context.Context, v *Verdict, in *inbox, until string) *newPod {
 	var timer <-chan time.Time
 	for {
-		for d, ok := in.pop(); ok; d, ok = in.pop() {
-			if d.Err == nil {
-				f.handle(ctx, d)
-			}
-		}
+		f.drain(ctx, in)
 		p, settled, why, changed := f.rc.claims.replacementOf(f.claim, until)
 		if settled {
 			v.Why = text.Join(v.Why, why)
@@ -342,7 +337,10 @@ func (f *tracker) settle(ctx context.Context, v *Verdict, in *inbox, until strin
 		case <-changed:
 		case <-in.wake:
 		case <-timer:
-			// Its own pods' watch behind is no reason to name none: it has what it has seen.
+			// Its own pods' watch behind is no reason to name none: it takes what its watches
+			// have read by now, and has what it has seen.
+			f.on.flush(ctx)
+			f.drain(ctx, in)
 			if p, settled, why, _ := f.rc.claims.replacementOf(f.claim, ""); settled {
 				v.Why = text.Join(v.Why, why)
 				return p
@@ -351,6 +349,15 @@ func (f *tracker) settle(ctx context.Context, v *Verdict, in *inbox, until strin
 			return nil
 		case <-ctx.Done():
 			return nil
+		}
+	}
+}
+
+// drain takes every event waiting in in; an error ends nothing once the verdict is being given.
+func (f *tracker) drain(ctx context.Context, in *inbox) {
+	for d, ok := in.pop(); ok; d, ok = in.pop() {
+		if d.Err == nil {
+			f.handle(ctx, d)
 		}
 	}
 }

@@ -153,21 +153,40 @@ func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- 
 		}
 		_, top, dk, tk, why := followed(kill)
 		c := rc.claims.register(top.UID, kill, dk == kube.KindStatefulSet)
-		var on watchedBy
-		var start time.Time
+		var b begun
 		if why == "" && ctx.Err() == nil {
-			// In kill order, as the claims: a feed begins at the earliest kill's resourceVersion.
-			start = rc.Now()
-			on = watchedBy{rc.feeds.join(ctx, rc, podsKey(kill.Namespace), kill.RV, start), rc.feeds.join(ctx, rc, kindKey(kill.Namespace, tk), kill.RV, start)}
+			b = rc.begin(ctx, kill, tk)
 		}
 		wg.Go(func() {
-			v := rc.follow(ctx, kill, c, on, start)
+			v := rc.follow(ctx, kill, c, b)
 			<-slots // it has left its namespace's watches
 			rc.finish(ctx, verdicts, kill, v)
 		})
 	}
 	wg.Wait()
 	rc.feeds.wait()
+}
+
+// begun is how a follow began: when, the timer of its timeout (which runs from the kill), and
+// its places on its namespace's shared watches.
+type begun struct {
+	at       time.Time
+	deadline <-chan time.Time
+	on       watchedBy
+}
+
+// begin starts following kill, of a workload of kind tk: its timeout's timer, and its places on
+// the watches, joined in kill order (as the claims are registered) so that a feed begins at
+// the earliest kill's resourceVersion.
+func (rc *Follower) begin(ctx context.Context, kill Kill, tk kube.WorkloadKind) begun {
+	b := begun{at: rc.Now()}
+	deleted := kill.Deleted
+	if deleted.IsZero() {
+		deleted = b.at
+	}
+	b.deadline = rc.After(max(0, deleted.Add(rc.Timeout).Sub(b.at)))
+	b.on = watchedBy{rc.feeds.join(ctx, rc, podsKey(kill.Namespace), kill.RV, b.at), rc.feeds.join(ctx, rc, kindKey(kill.Namespace, tk), kill.RV, b.at)}
+	return b
 }
 
 // base is the verdict on kill with nothing measured yet.
