@@ -293,7 +293,9 @@ func (rc *Follower) record(ctx context.Context, v Verdict) {
 	pod := kube.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: v.Namespace, Name: v.Pod}
 	ev := rc.NewEvent(rc.Now(), reason, "Recover", ref, &pod, string(v.Status)+": "+v.Summary())
 	ev.Type = typ
-	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
+	// Begun before macaque was stopping, the write is not cut by the stop: bounded by
+	// eventTimeout, it ends well within the shutdown's grace, as the kills' Events do.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
 	defer cancel()
 	if err := rc.Events.CreateEvent(ctx, ev, false); err != nil {
 		rc.Log.Warn("could not write an event", "namespace", v.Namespace, "regarding", v.Workload, "reason", reason, "err", err)

@@ -1,12 +1,14 @@
 package recovery
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/testkit"
 )
 
@@ -63,5 +65,35 @@ func TestVerdictEventRegardsItsWorkload(t *testing.T) {
 				t.Errorf("events regarding %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// heldEvents is an EventWriter whose writes wait for release, each telling on began when it
+// starts and on ended what its context said when released.
+type heldEvents struct {
+	began   chan struct{}
+	release chan struct{}
+	ended   chan error
+}
+
+func (h *heldEvents) CreateEvent(ctx context.Context, _ kube.Event, _ bool) error {
+	h.began <- struct{}{}
+	<-h.release
+	h.ended <- ctx.Err()
+	return ctx.Err()
+}
+
+// TestVerdictEventOutlastsTheStop: a verdict's Event begun before macaque was stopping is
+// written whole, not cut by the stop (bounded by its own timeout, within the shutdown's grace).
+func TestVerdictEventOutlastsTheStop(t *testing.T) {
+	h := &heldEvents{began: make(chan struct{}, 1), release: make(chan struct{}), ended: make(chan error, 1)}
+	rc := &Follower{Log: discardLogger(), Now: func() time.Time { return kill0 }, Events: h, NewEvent: testEvent}
+	ctx, stop := context.WithCancel(t.Context())
+	go rc.record(ctx, Verdict{Namespace: testNS, Pod: "web-1", Workload: "Deployment/web", Status: Recovered})
+	testkit.Recv(t, h.began, "the Event's write to begin")
+	stop()
+	close(h.release)
+	if err, _ := testkit.Recv(t, h.ended, "the Event's write to end"); err != nil {
+		t.Errorf("the Event's write ended with %v: cut by macaque's stop", err)
 	}
 }
