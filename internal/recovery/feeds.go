@@ -2,7 +2,6 @@ package recovery
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
@@ -257,12 +256,11 @@ func (s *sub) leave() {
 // wait waits for every feed's goroutines, which end once their follows have left or ctx is done.
 func (fs *feeds) wait() { fs.wg.Wait() }
 
-// after says whether rv came after from: the API server's resourceVersions are numbers; one
-// that is not cannot be ordered, and counts as after (a watch sends only what came after).
+// after says whether rv came after from: not before it by kube.RVBefore's numbers, nor from
+// itself. One that is not a number cannot be ordered, and counts as after (a watch sends only
+// what came after).
 func after(rv, from string) bool {
-	x, errA := strconv.ParseUint(rv, 10, 64)
-	y, errB := strconv.ParseUint(from, 10, 64)
-	return errA != nil || errB != nil || x > y
+	return rv != from && !kube.RVBefore(rv, from)
 }
 
 // rvOf is the resourceVersion of the object in e.
@@ -292,6 +290,11 @@ func (in *inbox) put(d delivery) {
 	in.mu.Lock()
 	in.items = append(in.items, d)
 	in.mu.Unlock()
+	in.signal()
+}
+
+// signal leaves a value on wake, unless one is there already.
+func (in *inbox) signal() {
 	select {
 	case in.wake <- struct{}{}:
 	default:
@@ -309,10 +312,7 @@ func (in *inbox) pop() (delivery, bool) {
 	in.items[0] = delivery{}
 	in.items = in.items[1:]
 	if len(in.items) > 0 {
-		select {
-		case in.wake <- struct{}{}:
-		default:
-		}
+		in.signal()
 	}
 	return d, true
 }

@@ -80,10 +80,7 @@ func (rc *Follower) follow(ctx context.Context, kill Kill, c *claim, b begun) Ve
 		v.Why = "macaque stopped"
 		return v
 	}
-	f := &tracker{rc: rc, kill: kill, claim: c, on: b.on, direct: direct, top: top, dk: dk, tk: tk, deleted: kill.Deleted}
-	if f.deleted.IsZero() {
-		f.deleted = b.at
-	}
+	f := &tracker{rc: rc, kill: kill, claim: c, on: b.on, direct: direct, top: top, dk: dk, tk: tk, deleted: b.deleted}
 	sel, err := f.start(ctx)
 	if err != nil {
 		v.Why = stoppedOr(ctx, err.Error())
@@ -137,9 +134,9 @@ func (f *tracker) watch(ctx context.Context, v Verdict, in *inbox, deadline <-ch
 	}
 }
 
-// start reads the top controller, whose selector finds the pods to watch: those of every
-// ReplicaSet of a Deployment, so that a rollout's are seen. When it cannot be read, the
-// victim's own controller's pods are watched.
+// start reads the top controller, whose selector tells its pods on the namespace's pods' watch:
+// those of every ReplicaSet of a Deployment, so that a rollout's are seen. When it cannot be
+// read, the victim's own controller's pods are followed.
 func (f *tracker) start(ctx context.Context) (labels.Selector, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()

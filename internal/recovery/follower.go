@@ -74,9 +74,9 @@ type API interface {
 var _ API = (*kube.Client)(nil)
 
 // MaxFollowing bounds the kills followed at once: each holds a goroutine, what it knows of its
-// workload and the events its namespace's shared watches hand it. Two ticks of the most victims a tick kills (the killer's
-// maxVictims, 100) are all followed; a kill past it gets the verdict unknown at once, saying
-// so, rather than a goroutine more.
+// workload and the events its namespace's shared watches hand it. Two ticks of the most
+// victims a tick kills (the killer's maxVictims, 100) are all followed; a kill past it gets the
+// verdict unknown at once, saying so, rather than a goroutine more.
 const MaxFollowing = 200
 
 // readTimeout bounds each read of a workload, as the killer's read-back of a pod is bounded.
@@ -167,24 +167,24 @@ func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- 
 	rc.feeds.wait()
 }
 
-// begun is how a follow began: when, the timer of its timeout (which runs from the kill), and
-// its places on its namespace's shared watches.
+// begun is how a follow began: when, when the kill was accepted (the follow's start if the
+// killer did not say), the timer of its timeout (which runs from the kill), and its places on
+// its namespace's shared watches.
 type begun struct {
-	at       time.Time
-	deadline <-chan time.Time
-	on       watchedBy
+	at, deleted time.Time
+	deadline    <-chan time.Time
+	on          watchedBy
 }
 
 // begin starts following kill, of a workload of kind tk: its timeout's timer, and its places on
 // the watches, joined in kill order (as the claims are registered) so that a feed begins at
 // the earliest kill's resourceVersion.
 func (rc *Follower) begin(ctx context.Context, kill Kill, tk kube.WorkloadKind) begun {
-	b := begun{at: rc.Now()}
-	deleted := kill.Deleted
-	if deleted.IsZero() {
-		deleted = b.at
+	b := begun{at: rc.Now(), deleted: kill.Deleted}
+	if b.deleted.IsZero() {
+		b.deleted = b.at
 	}
-	b.deadline = rc.After(max(0, deleted.Add(rc.Timeout).Sub(b.at)))
+	b.deadline = rc.After(max(0, b.deleted.Add(rc.Timeout).Sub(b.at)))
 	b.on = watchedBy{rc.feeds.join(ctx, rc, podsKey(kill.Namespace), kill.RV, b.at), rc.feeds.join(ctx, rc, kindKey(kill.Namespace, tk), kill.RV, b.at)}
 	return b
 }
