@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -47,11 +46,8 @@ func runTests(m *testing.M) int {
 		}
 	}()
 	macaqueBin = filepath.Join(dir, "macaque")
-	build := exec.Command("go", "build", "-trimpath", "-o", macaqueBin, ".")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build macaque: %v\n%s", err, out)
+	if err := macaqueproc.Build(repoRoot, macaqueBin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return cluster.RunMain(m, cluster.Options{}, &testCluster)

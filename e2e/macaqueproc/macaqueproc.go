@@ -14,6 +14,18 @@ import (
 	"time"
 )
 
+// Build builds macaque from its sources at repoRoot into bin as the image does (static,
+// -trimpath), with the go command and environment of this process: the binary the tests run.
+func Build(repoRoot, bin string) error {
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build macaque: %w\n%s", err, out)
+	}
+	return nil
+}
+
 // maxLine is the longest stderr line kept: far above any log line macaque writes, so that a
 // long error quoting the API server is not cut off.
 const maxLine = 1 << 20

@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/macaque-chaos/macaque/e2e/macaqueproc"
 )
 
 // TestDemo runs the demo as `make demo` does, for a few ticks, and checks that what it shows is
@@ -16,11 +16,8 @@ import (
 // is back to full readiness after the kill, and everything stops cleanly.
 func TestDemo(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "macaque")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = "../../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build macaque: %v\n%s", err, out)
+	if err := macaqueproc.Build("../../..", bin); err != nil {
+		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	err := run(t.Context(), &out, options{every: 2 * time.Second, duration: 25 * time.Second, binary: bin, manifest: "../../../macaque.yml"})
