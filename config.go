@@ -52,6 +52,7 @@ type Config struct {
 	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests): https, or http to loopback only, since every call carries the token"`
+	LeaderElection    bool          `split_words:"true" default:"true" desc:"run as one of several replicas: only the holder of the Lease macaque-leader in macaque's namespace kills, and a standby takes over within 15s of its loss (false: one replica, no Lease)"`
 	HTTPAddr          string        `split_words:"true" default:":8080" desc:"host:port of the HTTP server for /metrics, /healthz and /readyz (empty: no server, then the manifest's probes must go too)"`
 	LogFormat         string        `split_words:"true" default:"text" desc:"log format: text or json"`
 	LogLevel          string        `split_words:"true" default:"info" desc:"log level: debug, info, warn or error"`
@@ -73,10 +74,12 @@ type settings struct {
 	cooldown  time.Duration // 0: off
 	minPodAge time.Duration // 0: off
 	recovery  time.Duration // MACAQUE_RECOVERY_TIMEOUT
-	slack     slackSettings
-	httpAddr  string // "" serves no metrics nor probes
-	logFormat string
-	logLevel  slog.Level
+	// leaderElection: only the holder of the Lease kills (MACAQUE_LEADER_ELECTION).
+	leaderElection bool
+	slack          slackSettings
+	httpAddr       string // "" serves no metrics nor probes
+	logFormat      string
+	logLevel       slog.Level
 }
 
 // guardSettings configure the steady-state guard; off means every pick in scope may be killed.
@@ -297,6 +300,7 @@ func (c Config) checkKills(s *settings) error {
 		return badSetting("RECOVERY_TIMEOUT", "%s is more than %s: a workload not back by then is not recovering", c.RecoveryTimeout, maxRecoveryTimeout)
 	}
 	s.recovery = c.RecoveryTimeout
+	s.leaderElection = c.LeaderElection
 	return nil
 }
 

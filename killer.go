@@ -204,6 +204,10 @@ type Killer struct {
 	minAge   time.Duration       // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
 	events   *eventRecorder      // writes an Event for each kill and skipped tick; nil writes none
 	cooldown *policy.Cooldown    // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
+	// leader says whether this replica holds the election's lease, and for how long: a standby
+	// runs no tick, and a leader kills only while its lease outlasts the kill. Nil: always
+	// leads (MACAQUE_LEADER_ELECTION=false).
+	leader leaderHold
 	// recover gets each kill the API server accepted, for its recovery verdict; nil: none.
 	// run closes it when it ends.
 	recover chan<- recovery.Kill
@@ -215,6 +219,26 @@ type Killer struct {
 	alive   *telemetry.Heartbeat // beaten when a kill starts, due again within its timeouts; nil: none
 	ready   *telemetry.Readiness // told whether each tick's list succeeded; nil: none
 	metrics *telemetry.Metrics   // nil: none
+}
+
+// leaderHold is the election as the killer asks it; *election.Elector implements it.
+type leaderHold interface {
+	// Hold says whether this replica leads, with its lease valid for longer than need, and
+	// until when.
+	Hold(need time.Duration) (time.Time, error)
+}
+
+// leads says whether this replica runs the tick at: with a lease of its own; a standby's tick
+// is the leader's to run.
+func (k *Killer) leads(at time.Time) bool {
+	if k.leader == nil {
+		return true
+	}
+	if _, err := k.leader.Hold(0); err != nil {
+		k.log.Debug("standby: the leader runs this tick", "tick", at, "why", err)
+		return false
+	}
+	return true
 }
 
 // run kills once per tick until ticks is closed, then closes results. A tick that fired while
@@ -232,6 +256,9 @@ func (k *Killer) run(ctx context.Context, ticks <-chan time.Time, results chan<-
 	for at := range ticks {
 		if at.Before(busyUntil) {
 			k.log.Warn("skipping tick: the previous kill was still running", "tick", at, "previous_done", busyUntil)
+			continue
+		}
+		if !k.leads(at) {
 			continue
 		}
 		k.alive.Beat(k.now(), k.timeouts.total()+telemetry.HeartbeatMargin)
@@ -441,7 +468,7 @@ func (k *Killer) killPick(ctx context.Context, rd *round, p *policy.Pick, pod st
 	var err error
 	if k.dryRun {
 		r.Outcome = OutcomeDryRun
-	} else {
+	} else if err = k.stillLeads(); err == nil {
 		r, err = k.delete(ctx, r, p.Pod)
 	}
 	rd.r = r
@@ -463,6 +490,19 @@ func (k *Killer) killPick(ctx context.Context, rd *round, p *policy.Pick, pod st
 	k.follow(r)
 	rd.done = append(rd.done, r)
 	rd.r = rd.base
+	return nil
+}
+
+// stillLeads is nil when this replica may kill now: its lease, unless renewed, outlasts the
+// longest the kill may take (k.timeouts.Delete), so no other replica can take the lease and
+// kill before this kill has ended. Otherwise the tick ends, saying why.
+func (k *Killer) stillLeads() error {
+	if k.leader == nil {
+		return nil
+	}
+	if _, err := k.leader.Hold(k.timeouts.Delete); err != nil {
+		return fmt.Errorf("kill nothing more this tick: %w", err)
+	}
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/election"
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/policy"
@@ -159,13 +160,14 @@ type started struct {
 	events  *eventRecorder
 	pause   *policy.PauseSwitch // nil: none; noPause says why
 	noPause string
+	own     string // macaque's own namespace: its pause switch, cooldown state and Lease
 	cool    *policy.Cooldown
 	slack   slackAPI // nil: no Slack
 }
 
 // startUp makes the API client and runs the start-up checks in order: the scope's
-// permissions, the recovery's, the Events', the pause switch, the cooldown's state and Slack's
-// token. The first that fails stops macaque, with the setting to fix when it is one.
+// permissions, the recovery's, the Events', the pause switch, the cooldown's state, the
+// election's Lease and Slack's token. The first that fails stops macaque, with the setting to fix when it is one.
 func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Logger) (started, error) {
 	var p started
 	var err error
@@ -185,12 +187,17 @@ func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Lo
 	p.guard = &policy.Guard{API: p.pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
 	p.events = &eventRecorder{api: p.pods, instance: cmp.Or(p.self, kube.ReportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
 	preflightEventsScope(ctx, p.pods, p.events, s.scope)
-	own := ownNamespace(saNamespaceFile) // where the switch and the cooldown's state are
-	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, own, log); err != nil {
+	p.own = ownNamespace(saNamespaceFile)
+	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, p.own, log); err != nil {
 		return p, err
 	}
-	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, own, s.scope); err != nil {
+	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, p.own, s.scope); err != nil {
 		return p, err
+	}
+	if s.leaderElection {
+		if err := preflightElection(ctx, p.pods, p.own); err != nil {
+			return p, err
+		}
 	}
 	if p.slack = newSlackPoster(s.slack); p.slack != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -210,7 +217,8 @@ func logStart(log *slog.Logger, s settings, p started) {
 		"timezone", s.location.String(), "dry_run", s.dryRun, "slack", s.slack.channel != "", "self", p.self,
 		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
-		"excluded_days", s.excluded.String(), "pause_switch", p.pause.Describe(p.noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery)
+		"excluded_days", s.excluded.String(), "pause_switch", p.pause.Describe(p.noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery,
+		"leader_election", s.leaderElection)
 }
 
 // daemon is macaque's goroutines, wired: scheduler → killer → (recovery →) notifier, and the
@@ -221,6 +229,7 @@ type daemon struct {
 	recov    *recovery.Follower
 	notifier *Notifier
 	access   *accessCheck
+	elector  *election.Elector // nil: one replica, no election
 	kills    chan recovery.Kill
 	verdicts chan recovery.Verdict
 }
@@ -243,6 +252,14 @@ func wire(s settings, restCfg *rest.Config, p started, log *slog.Logger, stats *
 	d.recov = &recovery.Follower{API: followPods, Timeout: s.recovery, Now: time.Now, After: time.After, Log: log, Events: p.pods, NewEvent: p.events.event,
 		Observer: stats, Grace: shutdownGrace}
 	d.notifier = &Notifier{slack: p.slack, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: d.verdicts}
+	if s.leaderElection {
+		takeovers := make(chan election.Takeover, reportBuffer)
+		d.elector = &election.Elector{API: p.pods, Namespace: p.own, Identity: p.self, Now: time.Now, After: time.After,
+			Rand: newRNG(), Log: log, Observer: stats, Takeovers: takeovers}
+		d.killer.leader, d.notifier.takeovers = d.elector, takeovers
+	} else {
+		stats.Leading(true)
+	}
 	d.access = &accessCheck{api: p.pods, scope: s.scope, way: p.way, healthOff: !s.guard.on, every: accessCheckEvery,
 		now: time.Now, after: time.After, ready: &probes.Ready, log: log}
 	return d, nil
@@ -255,8 +272,16 @@ func (d *daemon) run(ctx context.Context, serving bool) {
 	// One value per tick, all of its reports: the notifier posts them as one message.
 	results := make(chan []Result, reportBuffer)
 	var wg sync.WaitGroup
+	killerDone := make(chan struct{})
 	wg.Go(func() { d.sched.run(ctx, ticks) })
-	wg.Go(func() { d.killer.run(ctx, ticks, results) })
+	wg.Go(func() {
+		defer close(killerDone)
+		d.killer.run(ctx, ticks, results)
+	})
+	if d.elector != nil {
+		// Until the killer has ended: the lease is released only once no kill can be in flight.
+		wg.Go(func() { d.elector.Run(ctx, killerDone) })
+	}
 	wg.Go(func() { d.recov.Run(ctx, d.kills, d.verdicts) })
 	wg.Go(func() { d.notifier.run(ctx, results, shutdownGrace) })
 	if serving {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/text"
 
+	"github.com/macaque-chaos/macaque/internal/election"
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/telemetry"
@@ -43,8 +44,11 @@ type Notifier struct {
 	// verdicts are the kills' recovery verdicts, each posted in the thread of its kill's
 	// message; nil: none. run reads it until it is closed.
 	verdicts <-chan recovery.Verdict
-	threads  threads // the ts of each kill's message, for its verdict
-	dropped  int     // messages given up on so far, for the log; only run's goroutine uses it
+	// takeovers are this replica becoming the leader, each said once in the channel; nil:
+	// none (one replica). run reads it until it is closed.
+	takeovers <-chan election.Takeover
+	threads   threads // the ts of each kill's message, for its verdict
+	dropped   int     // messages given up on so far, for the log; only run's goroutine uses it
 }
 
 // newSlackPoster builds the Slack client for s, or returns nil when Slack is not configured.
@@ -101,10 +105,11 @@ var slackTransient = map[string]bool{
 var defaultBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 5, Cap: time.Minute}
 
 // notice is one thing the notifier posts, in the order it must be posted: a tick's reports,
-// or a kill's verdict (exactly one of the two).
+// a kill's verdict, or this replica taking the lead (exactly one of the three).
 type notice struct {
-	tick    []Result
-	verdict *recovery.Verdict
+	tick     []Result
+	verdict  *recovery.Verdict
+	takeover *election.Takeover
 }
 
 // run posts every tick's reports and every verdict until results and n.verdicts are both
@@ -134,30 +139,26 @@ func (n *Notifier) run(ctx context.Context, results <-chan []Result, grace time.
 		if n.slack == nil {
 			continue // the killer and the recovery goroutine have logged it already
 		}
-		if next.verdict != nil {
+		switch {
+		case next.verdict != nil:
 			n.verdict(postCtx, *next.verdict)
-		} else {
+		case next.takeover != nil:
+			n.takeover(postCtx, *next.takeover)
+		default:
 			n.report(postCtx, next.tick)
 		}
 	}
 }
 
-// intake queues every tick's reports and every verdict the moment it comes, then closes
-// waiting once results and n.verdicts are both closed.
+// intake queues every tick's reports, every verdict and every takeover the moment it comes,
+// then closes waiting once results, n.verdicts and n.takeovers are all closed.
 func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
 	defer waiting.close()
-	verdicts := n.verdicts
-	take := func(tick []Result, ok bool) {
-		if !ok {
-			results = nil
-			return
-		}
-		waiting.push(notice{tick: tick})
-	}
-	for results != nil || verdicts != nil {
+	verdicts, takeovers := n.verdicts, n.takeovers
+	for results != nil || verdicts != nil || takeovers != nil {
 		select {
 		case tick, ok := <-results:
-			take(tick, ok)
+			results = n.takeTick(results, tick, ok, waiting)
 		case v, ok := <-verdicts:
 			if !ok {
 				verdicts = nil
@@ -169,14 +170,30 @@ func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
 			for drained := false; !drained && results != nil; {
 				select {
 				case tick, ok := <-results:
-					take(tick, ok)
+					results = n.takeTick(results, tick, ok, waiting)
 				default:
 					drained = true
 				}
 			}
 			waiting.push(notice{verdict: &v})
+		case t, ok := <-takeovers:
+			if !ok {
+				takeovers = nil
+				continue
+			}
+			waiting.push(notice{takeover: &t})
 		}
 	}
+}
+
+// takeTick queues a tick's reports read from results, and returns results, or nil once it is
+// closed (ok false).
+func (n *Notifier) takeTick(results <-chan []Result, tick []Result, ok bool, waiting *queue[notice]) <-chan []Result {
+	if !ok {
+		return nil
+	}
+	waiting.push(notice{tick: tick})
+	return results
 }
 
 // report posts a tick's reports, but for those only logged (Quiet), as one message (or as
@@ -215,6 +232,37 @@ func (n *Notifier) verdict(ctx context.Context, v recovery.Verdict) {
 	if err := n.postVerdict(ctx, v); err != nil {
 		n.drop("slack verdict dropped", false, err, "namespace", v.Namespace, "pod", v.Pod, "verdict", v.Status)
 	}
+}
+
+// takeover says in the channel that this replica took the lead, and from whom, or logs and
+// counts it as dropped.
+func (n *Notifier) takeover(ctx context.Context, t election.Takeover) {
+	if ctx.Err() != nil {
+		n.drop("slack takeover message dropped", true, ctx.Err(), "identity", t.Identity, "from", t.From)
+		return
+	}
+	if _, err := n.postText(ctx, takeoverMessage(t), t.Identity); err != nil {
+		n.drop("slack takeover message dropped", false, err, "identity", t.Identity, "from", t.From)
+	}
+}
+
+// takeoverMessage renders a takeover for humans: who leads now, from whom, and why the other
+// let go. Its first words are fixed (people and the e2e tests match on them).
+func takeoverMessage(t election.Takeover) string {
+	esc := slackutilsx.EscapeMessage
+	var from string
+	switch {
+	case t.From == "":
+		from = "no replica held it"
+	case t.From == t.Identity:
+		from = "it held it before a restart"
+	case t.Expired:
+		from = fmt.Sprintf("from `%s`, whose lease ran out (stopped, cut off or frozen)", esc(t.From))
+	default:
+		from = fmt.Sprintf("from `%s`, which released it", esc(t.From))
+	}
+	return fmt.Sprintf(":crown: leader: `%s` now holds the Lease %s and kills at each tick; %s (at %s).", esc(t.Identity), election.LeaseName, from,
+		t.At.UTC().Format("2006-01-02 15:04:05 MST"))
 }
 
 // drop logs msg and counts a message not posted: left unposted when the shutdown grace ran out

@@ -565,6 +565,7 @@ func TestRunChecksSlackAtStart(t *testing.T) {
 				"MACAQUE_CRONTAB": "0 0 1 1 *", "MACAQUE_TIMEZONE": "UTC", "MACAQUE_NAMESPACE": testNS, "MACAQUE_SELECTOR": "",
 				"MACAQUE_DRY_RUN": tt.dryRun, "MACAQUE_SLACK_TOKEN": "xoxb-test", "MACAQUE_SLACK_CHANNEL": "C123",
 				"MACAQUE_SLACK_API_URL": stub.URL + "/api/", "MACAQUE_LOG_FORMAT": "text", "MACAQUE_LOG_LEVEL": "info", "POD_NAME": "macaque-0", "MACAQUE_HTTP_ADDR": "127.0.0.1:0",
+				"MACAQUE_LEADER_ELECTION": "false",
 			} {
 				t.Setenv(k, v)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/election"
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/policy"
@@ -219,4 +220,45 @@ func ownNamespace(saNamespace string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// leaseAPI is what the start-up check of the election needs: the Lease read, and a create or
+// update asked for in a dry run.
+type leaseAPI interface {
+	election.API
+	ProbeCreateLease(ctx context.Context, l kube.Lease) error
+	ProbeUpdateLease(ctx context.Context, l kube.Lease) error
+}
+
+// macaque hands it the one API client; this keeps the two in step.
+var _ leaseAPI = (*kube.Client)(nil)
+
+// preflightElection checks, in macaque's own namespace (own), that its Role grants what the
+// election does with the Lease: get, and create when there is none yet or update when there
+// is, each asked in a dry run. A refusal is a configError naming MACAQUE_LEADER_ELECTION, so a
+// missing Role stops macaque at start instead of leaving it a standby for ever.
+func preflightElection(ctx context.Context, api leaseAPI, own string) error {
+	if own == "" {
+		return badSetting("LEADER_ELECTION", "macaque's own namespace, where its Lease %s is kept, is unknown (not in a pod, and POD_NAMESPACE unset): set POD_NAMESPACE, or MACAQUE_LEADER_ELECTION=false to run one replica", election.LeaseName)
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	verb := "get"
+	l, err := api.GetLease(ctx, own, election.LeaseName)
+	switch {
+	case apierrors.IsNotFound(err):
+		verb, err = "create", api.ProbeCreateLease(ctx, kube.Lease{Metadata: kube.LeaseMetadata{Name: election.LeaseName, Namespace: own}})
+	case err == nil:
+		verb, err = "update", api.ProbeUpdateLease(ctx, l)
+	}
+	// A conflict (the leader renewed it between the read and the dry run, or another replica
+	// created it) comes after authorization: the Role allowed the write.
+	if err == nil || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if kube.IsRBACDenial(err) {
+		return badSetting("LEADER_ELECTION", "cannot %s the Lease %s in %q, macaque's own namespace: its Role there must grant get, create and update on leases (macaque.yml does), or set MACAQUE_LEADER_ELECTION=false to run one replica: %v",
+			verb, election.LeaseName, own, err)
+	}
+	return fmt.Errorf("check that macaque may %s the Lease %s in %q: %w", verb, election.LeaseName, own, err)
 }

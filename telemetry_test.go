@@ -15,6 +15,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/testkit"
 
+	"github.com/macaque-chaos/macaque/internal/election"
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/telemetry"
 	"github.com/macaque-chaos/macaque/internal/telemetry/telemetrytest"
@@ -369,14 +370,15 @@ func TestReadyzFollowsTheKillersList(t *testing.T) {
 }
 
 // TestRunServesMetricsAndProbes runs the whole daemon in process: it logs the address it
-// serves on, answers /healthz, /readyz and /metrics there, and has stopped serving when run
-// returns.
+// serves on, answers /healthz, /readyz and /metrics there (the leader gauge at 1 once it took
+// the Lease), and has stopped serving, and released the Lease, when run returns.
 func TestRunServesMetricsAndProbes(t *testing.T) {
 	api := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil))
 	t.Setenv("KUBECONFIG", kubeconfigFor(t, api.URL))
 	for k, v := range map[string]string{
 		"MACAQUE_CRONTAB": "0 0 1 1 *", "MACAQUE_NAMESPACE": testNS, "MACAQUE_DRY_RUN": "true", "MACAQUE_REQUIRE_HEALTHY": "false",
 		"MACAQUE_HTTP_ADDR": "127.0.0.1:0", "POD_NAME": "macaque-0", "MACAQUE_SLACK_TOKEN": "", "MACAQUE_SLACK_CHANNEL": "",
+		"POD_NAMESPACE": testNS, // where the Lease is
 	} {
 		t.Setenv(k, v)
 	}
@@ -411,6 +413,10 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 			t.Errorf("GET %s = %d %q, want 200 and %q", path, res.StatusCode, body, want)
 		}
 	}
+	waitMetric(t, client, "http://"+m[1]+"/metrics", "macaque_leader 1")
+	if l := api.Lease(testNS, election.LeaseName); l == nil || *l.Spec.HolderIdentity != "macaque-0" {
+		t.Errorf("Lease = %+v, want held by macaque-0", l)
+	}
 	cancel()
 	select {
 	case err := <-errc:
@@ -420,6 +426,9 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 	case <-time.After(testkit.Within):
 		t.Fatalf("run still running %v after stop", testkit.Within)
 	}
+	if l := api.Lease(testNS, election.LeaseName); l == nil || *l.Spec.HolderIdentity != "" {
+		t.Errorf("Lease after a clean stop = %+v, want released (no holder)", l)
+	}
 	if conn, err := net.Dial("tcp", m[1]); err == nil {
 		_ = conn.Close() // the failure is that it connected at all
 		t.Errorf("%s still accepts connections after run returned", m[1])
@@ -428,4 +437,26 @@ func TestRunServesMetricsAndProbes(t *testing.T) {
 		res.Body.Close()
 		t.Errorf("%s still answers on an open connection after run returned", m[1])
 	}
+}
+
+// waitMetric reads url until its body has want, for at most testkit.Within.
+func waitMetric(t *testing.T, client *http.Client, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(testkit.Within)
+	var last string
+	for time.Now().Before(deadline) {
+		res, err := client.Get(url)
+		if err != nil {
+			last = err.Error()
+		} else {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if strings.Contains(string(body), want) {
+				return
+			}
+			last = string(body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s has no %q within %v; last:\n%s", url, want, testkit.Within, last)
 }

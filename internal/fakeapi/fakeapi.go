@@ -27,6 +27,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -69,6 +70,8 @@ type Server struct {
 	pdbs []*policyv1.PodDisruptionBudget
 	// configMaps are the ConfigMaps served to GETs and PUTs, by namespace/name.
 	configMaps map[string]*corev1.ConfigMap
+	// leases are the Leases served to GETs, POSTs and PUTs, by namespace/name (see leases.go).
+	leases map[string]*coordinationv1.Lease
 	// Deny, if set, answers SelfSubjectAccessReviews: a non-empty reason denies the access
 	// asked for; nil allows everything, as a cluster-admin's review would.
 	Deny func(authorizationv1.ResourceAttributes) string
@@ -236,7 +239,7 @@ func (s *Server) take(req Request) *metav1.Status {
 }
 
 // serveBesidePods answers what is not the pod API: watches, workloads, events, access reviews,
-// PodDisruptionBudgets and ConfigMaps, in that order; false when req is none of them.
+// PodDisruptionBudgets, ConfigMaps and Leases, in that order; false when req is none of them.
 func (s *Server) serveBesidePods(w http.ResponseWriter, req Request) bool {
 	switch {
 	case isWatch(req):
@@ -249,6 +252,8 @@ func (s *Server) serveBesidePods(w http.ResponseWriter, req Request) bool {
 		s.listPDBs(w, req.Path)
 	case strings.Contains(req.Path, "/configmaps/"):
 		s.serveConfigMap(w, req)
+	case isLease(req):
+		s.serveLease(w, req)
 	default:
 		return false
 	}

@@ -30,6 +30,7 @@ type Metrics struct {
 	lastSuccess prometheus.Gauge
 	lastTick    prometheus.Gauge
 	nextTick    prometheus.Gauge
+	leader      prometheus.Gauge
 
 	// mu orders each use of a namespace's series against their deletion, so that a series
 	// is never dropped as it is used, and guards the fields below.
@@ -106,11 +107,15 @@ func NewMetrics(namespaces []string) *Metrics {
 			Name: "macaque_next_tick_timestamp_seconds",
 			Help: "Scheduled time of the next tick (0: none to come); long in the past means the scheduler has stalled.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "macaque_leader",
+			Help: "1 while this replica holds the Lease macaque-leader and kills (always, with MACAQUE_LEADER_ELECTION=false); 0 while it is a standby.",
+		}),
 		fixed: map[string]bool{},
 		seen:  map[string]time.Time{},
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick)
+		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
@@ -208,6 +213,14 @@ func (m *Metrics) Ticked(at time.Time, succeeded bool) {
 	if succeeded {
 		m.lastSuccess.Set(seconds(at))
 	}
+}
+
+// Leading records, from the election, whether this replica leads.
+func (m *Metrics) Leading(leading bool) {
+	if m == nil {
+		return
+	}
+	m.leader.Set(map[bool]float64{true: 1}[leading])
 }
 
 // ReportDropped records, from the notifier, a message it had no time left to try at shutdown.
