@@ -106,8 +106,15 @@ func timedOut(l tickLine) bool {
 // no tick reported killed. Pod names must be unique in the test, as a Deployment's are.
 func checkKillsAreDeletions(t *testing.T, d *daemon, watcher *podWatcher) {
 	t.Helper()
+	checkReportedAreDeleted(t, d.tickLines(), watcher)
+}
+
+// checkReportedAreDeleted is checkKillsAreDeletions for the tick reports in lines, of one
+// macaque or several.
+func checkReportedAreDeleted(t *testing.T, lines []tickLine, watcher *podWatcher) {
+	t.Helper()
 	killed := map[string]string{} // pod → its tick report
-	for _, l := range d.tickLines() {
+	for _, l := range lines {
 		if l.Outcome != "killed" {
 			continue
 		}

@@ -283,6 +283,8 @@ func macaqueEnv(t *testing.T, slack *slackstub.Server) []string {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"MACAQUE_CRONTAB=@every 2s", "MACAQUE_ALLOW_FAST_SCHEDULE=true", "MACAQUE_LOG_FORMAT=json", "POD_NAME=macaque-e2e",
 		"MACAQUE_HTTP_ADDR=127.0.0.1:0", // a free port: daemons of tests run at once must not fight over :8080
+		// One replica, as most tests run: leader_test.go runs two with the election on.
+		"MACAQUE_LEADER_ELECTION=false",
 	}
 	if slack != nil {
 		env = append(env, "MACAQUE_SLACK_TOKEN=xoxb-e2e", "MACAQUE_SLACK_CHANNEL=C0E2E", "MACAQUE_SLACK_API_URL="+slack.APIURL())

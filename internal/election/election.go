@@ -89,6 +89,7 @@ type Elector struct {
 type seen struct {
 	record string
 	at     time.Time
+	lease  time.Duration // the holder's lease duration, as its record says
 }
 
 // Hold says whether this replica leads, with its lease valid for longer than need (the
@@ -136,12 +137,25 @@ func (e *Elector) Run(ctx context.Context, killerDone <-chan struct{}) {
 	}
 }
 
-// wait is the time to the next try: RetryPeriod for a leader, stretched at random for a standby.
+// wait is the time to the next try: RetryPeriod for a leader; for a standby, RetryPeriod
+// stretched at random, but no later than the moment the holder's lease runs out as this
+// replica saw it, so that a lost leader is replaced a lease after its last renewal was seen,
+// not a try later.
 func (e *Elector) wait(last time.Time) time.Duration {
-	if !last.IsZero() || e.Rand == nil {
+	if !last.IsZero() {
 		return RetryPeriod
 	}
-	return RetryPeriod + time.Duration(e.Rand.Float64()*jitterFactor*float64(RetryPeriod))
+	d := RetryPeriod
+	if e.Rand != nil {
+		d += time.Duration(e.Rand.Float64() * jitterFactor * float64(RetryPeriod))
+	}
+	e.mu.Lock()
+	runsOut := e.seen.at.Add(e.seen.lease)
+	e.mu.Unlock()
+	if left := runsOut.Sub(e.Now()); left > 0 && left < d {
+		return left
+	}
+	return d
 }
 
 // afterTry records the outcome of a try that began at start: a leader that failed to renew
@@ -251,10 +265,9 @@ func (e *Elector) observe(cur kube.Lease, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if record != e.seen.record {
-		e.seen = seen{record: record, at: now}
+		e.seen = seen{record: record, at: now, lease: time.Duration(derefInt(cur.Spec.LeaseDurationSeconds)) * time.Second}
 	}
-	d := time.Duration(derefInt(cur.Spec.LeaseDurationSeconds)) * time.Second
-	return now.Before(e.seen.at.Add(d))
+	return now.Before(e.seen.at.Add(e.seen.lease))
 }
 
 // hold makes l this replica's, renewed at start; taken: acquired now, one more transition.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -354,5 +355,34 @@ func TestTwoRacingStandbysTakeTheLeaseOnce(t *testing.T) {
 	}
 	if a.Leading() == b.Leading() {
 		t.Fatalf("leading: a %v, b %v; want exactly one", a.Leading(), b.Leading())
+	}
+}
+
+func TestAStandbyTriesAgainWhenTheLeaseRunsOut(t *testing.T) {
+	srv := fakeapi.New(t)
+	srv.SetLease(heldBy("macaque-a", t0))
+	clk := &clock{now: t0}
+	e := newElector(t, srv, "macaque-b", clk, &leading{})
+	e.Rand = rand.New(rand.NewPCG(1, 2))
+	var last time.Time
+	step(t, e, clk, t0, &last) // first sight of the holder's renewal: its lease runs to t0+15s
+	for _, c := range []struct {
+		name     string
+		at       time.Duration
+		min, max time.Duration
+	}{
+		{"long before the lease runs out: a jittered retry", 0, RetryPeriod, RetryPeriod + 12*RetryPeriod/10},
+		{"a second before: at the lease's end", 14 * time.Second, time.Second, time.Second},
+		{"once it ran out: a jittered retry", 16 * time.Second, RetryPeriod, RetryPeriod + 12*RetryPeriod/10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk.set(t0.Add(c.at))
+			if got := e.wait(time.Time{}); got < c.min || got > c.max {
+				t.Errorf("wait = %v, want between %v and %v", got, c.min, c.max)
+			}
+		})
+	}
+	if got := e.wait(t0); got != RetryPeriod {
+		t.Errorf("a leader's wait = %v, want %v", got, RetryPeriod)
 	}
 }
