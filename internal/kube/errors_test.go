@@ -71,8 +71,10 @@ func TestCovering(t *testing.T) {
 		pdb("web", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}),
 		pdb("db", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}),
 		pdb("bad", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Near", Values: []string{"web"}}}}),
+		// After those that do not match: each is asked in turn, whatever came before.
+		pdb("web-too", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "In", Values: []string{"web"}}}}),
 	}
-	if got, want := Covering(pdbs, map[string]string{"app": "web"}), []string{"empty", "web"}; !slices.Equal(got, want) {
+	if got, want := Covering(pdbs, map[string]string{"app": "web"}), []string{"empty", "web", "web-too"}; !slices.Equal(got, want) {
 		t.Errorf("Covering = %v, want %v", got, want)
 	}
 }
