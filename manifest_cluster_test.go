@@ -23,7 +23,7 @@ func TestClusterManifest(t *testing.T) {
 			t.Errorf("macaque-cluster.yml places the %s, which is cluster-scoped, in a namespace", kind)
 		}
 	}
-	for _, obj := range []string{"ServiceAccount", "Deployment", "ConfigMap", "Role", "RoleBinding"} {
+	for _, obj := range []string{"ServiceAccount", "Deployment", "ConfigMap", "Role", "RoleBinding", "PodDisruptionBudget"} {
 		if !regexp.MustCompile(`kind: ` + obj + `\nmetadata:\n  name: [a-z-]+\n  namespace: ` + clusterNamespace + `\n`).MatchString(manifest) {
 			t.Errorf("macaque-cluster.yml does not place its %s in %s", obj, clusterNamespace)
 		}

@@ -45,6 +45,7 @@ var valueSets = []valueSet{
 		"slack": map[string]any{"channel": "C0123456789"},
 	}},
 	{"no server", map[string]any{"httpAddr": "", "resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}}},
+	{"no election", map[string]any{"leaderElection": false, "replicas": 1}},
 }
 
 // testRelease is the release the tests render for.
@@ -100,21 +101,33 @@ func objectsOf(t *testing.T, manifest string) []object {
 	return objs
 }
 
-// only returns the one object of kind in objs, decoded into out.
-func only(t *testing.T, objs []object, kind string, out any) {
-	t.Helper()
+// ofKind returns the objects of kind in objs.
+func ofKind(objs []object, kind string) []object {
 	var found []object
 	for _, o := range objs {
 		if o.Kind == kind {
 			found = append(found, o)
 		}
 	}
+	return found
+}
+
+// decode decodes the object o into out, or fails the test.
+func decode(t *testing.T, o object, out any) {
+	t.Helper()
+	if err := yaml.Unmarshal([]byte(o.raw), out); err != nil {
+		t.Fatalf("decode the %s %s: %v", o.Kind, o.Metadata.Name, err)
+	}
+}
+
+// only returns the one object of kind in objs, decoded into out.
+func only(t *testing.T, objs []object, kind string, out any) {
+	t.Helper()
+	found := ofKind(objs, kind)
 	if len(found) != 1 {
 		t.Fatalf("%d objects of kind %s, want 1", len(found), kind)
 	}
-	if err := yaml.Unmarshal([]byte(found[0].raw), out); err != nil {
-		t.Fatalf("decode the %s: %v", kind, err)
-	}
+	decode(t, found[0], out)
 }
 
 // repoFile reads a file by its path from the repository's root.

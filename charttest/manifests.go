@@ -49,6 +49,12 @@ const singleHeader = `# macaque: deletes one random Running pod on a schedule an
 # pointing back at this ServiceAccount). To kill in every namespace, use macaque-cluster.yml (a
 # ClusterRole) instead.
 #
+# Two replicas: only the one holding the Lease macaque-leader kills, and the other takes over
+# within 15s when it is lost, at once when it stops cleanly (a drain, a rollout). The Role
+# macaque-election lets them create Leases here, and get and update that one only. For one
+# replica instead, set MACAQUE_LEADER_ELECTION=false, replicas: 1 and the strategy Recreate (the
+# comments below say how).
+#
 # Opt out without a redeploy: annotate a pod, or any controller above it, and macaque passes
 # its pods over from the next tick on ("false" opts back in; any other value excludes):
 #   kubectl -n shop annotate deployment web chaos.macaque.dev/exclude=true
@@ -80,6 +86,7 @@ const clusterHeader = `# macaque for a whole cluster: deletes one random Running
 # checks each with an access review at cluster scope and will not start without them. The
 # pick is uniform over the pods of every namespace in scope, listed in one cluster-wide request.
 # kube-system, kube-public and kube-node-lease are never touched unless named beside the "*".
+# Two replicas, of which only the holder of the Lease macaque-leader kills, as in macaque.yml.
 #
 # Slack (optional): create the token Secret, then set MACAQUE_SLACK_CHANNEL below:
 #   kubectl -n macaque create secret generic macaque-slack --from-literal=token=xoxb-...

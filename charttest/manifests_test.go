@@ -89,7 +89,7 @@ func TestManifestsPlaceObjects(t *testing.T) {
 					}
 				}
 			}
-			for _, kind := range []string{"ServiceAccount", "ConfigMap", "Role", "RoleBinding", "Deployment"} {
+			for _, kind := range []string{"ServiceAccount", "ConfigMap", "Role", "RoleBinding", "Deployment", "PodDisruptionBudget"} {
 				if !kinds[kind] {
 					t.Errorf("no %s", kind)
 				}

@@ -48,6 +48,13 @@ func TestValuesRefused(t *testing.T) {
 		{"podMonitor with no server", map[string]any{"httpAddr": "", "metrics": map[string]any{"podMonitor": map[string]any{"enabled": true}}}, "httpAddr is empty"},
 		{"httpAddr on any port", map[string]any{"httpAddr": ":0"}, "port 0"},
 		{"no ServiceAccount named", map[string]any{"serviceAccount": map[string]any{"create": false}}, "serviceAccount.name"},
+		{"no election with the default two replicas", map[string]any{"leaderElection": false}, "replicas"},
+		{"no election with three replicas", map[string]any{"leaderElection": false, "replicas": 3}, "replicas"},
+		{"replicas zero", map[string]any{"replicas": 0}, "replicas"},
+		{"replicas a string", map[string]any{"replicas": "2"}, "replicas"},
+		{"leaderElection a string", map[string]any{"leaderElection": "false", "replicas": 1}, "leaderElection"},
+		{"unknown key in podDisruptionBudget", map[string]any{"podDisruptionBudget": map[string]any{"minAvailable": 1}}, "minAvailable"},
+		{"topologySpreadConstraints an object", map[string]any{"topologySpreadConstraints": map[string]any{"maxSkew": 1}}, "topologySpreadConstraints"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,6 +89,10 @@ func TestValuesAccepted(t *testing.T) {
 		{"owner kinds", map[string]any{"ownerKinds": []any{"Job", "Rollout"}}},
 		{"an existing ServiceAccount", map[string]any{"serviceAccount": map[string]any{"create": false, "name": "chaos"}}},
 		{"image by digest", map[string]any{"image": map[string]any{"digest": "sha256:" + strings.Repeat("ab", 32)}}},
+		{"no election with one replica", map[string]any{"leaderElection": false, "replicas": 1}},
+		{"election with one replica", map[string]any{"replicas": 1}},
+		{"election with three replicas", map[string]any{"replicas": 3}},
+		{"no PodDisruptionBudget", map[string]any{"podDisruptionBudget": map[string]any{"enabled": false}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

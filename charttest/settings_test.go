@@ -70,6 +70,7 @@ var settingValues = map[string]struct {
 	"MACAQUE_SLACK_TOKEN":         {map[string]any{"slack": map[string]any{"existingSecret": "chaos-bot", "existingSecretKey": "bot-token"}}, "secret chaos-bot key bot-token"},
 	"MACAQUE_SLACK_CHANNEL":       {map[string]any{"slack": map[string]any{"channel": "C0123456789"}}, "C0123456789"},
 	"MACAQUE_SLACK_API_URL":       {map[string]any{"slack": map[string]any{"apiUrl": "https://slack-proxy.example/api/"}}, "https://slack-proxy.example/api/"},
+	"MACAQUE_LEADER_ELECTION":     {map[string]any{"leaderElection": false, "replicas": 1}, "false"},
 	"MACAQUE_HTTP_ADDR":           {map[string]any{"httpAddr": ":9090"}, ":9090"},
 	"MACAQUE_LOG_FORMAT":          {map[string]any{"logFormat": "json"}, "json"},
 	"MACAQUE_LOG_LEVEL":           {map[string]any{"logLevel": "debug"}, "debug"},

@@ -48,21 +48,25 @@ func TestNotesSayHowToSeeTheFirstKill(t *testing.T) {
 		values map[string]any
 		rel    Release
 		want   []string
+		not    []string // must not say
 	}{
 		{"default", nil, Release{Name: "macaque", Namespace: "shop"}, []string{
 			"It kills in: shop (its own namespace)",
-			"kubectl -n shop logs deploy/macaque -f",
+			"kubectl -n shop logs -l app.kubernetes.io/instance=macaque -f --prefix",
+			"kubectl -n shop get lease macaque-leader",
 			"kubectl get events -A --field-selector reason=ChaosKill",
 			"Only pods matching: chaos.macaque.dev/enabled=true (label a workload's pod template to opt it in)",
 			"kubectl -n shop annotate deploy macaque chaos.macaque.dev/paused=true",
-		}},
+		}, nil},
 		{"cluster, another release name, Slack", map[string]any{"scope": "cluster", "selector": "", "slack": map[string]any{"channel": "C0123456789"}},
 			Release{Name: "chaos", Namespace: "ops"}, []string{
 				"installed as chaos-macaque in ops, with a ClusterRole",
 				"It kills in: *",
-				"kubectl -n ops logs deploy/chaos-macaque -f",
+				"kubectl -n ops logs -l app.kubernetes.io/instance=chaos -f --prefix",
 				"kubectl -n ops create secret generic macaque-slack --from-literal=token=xoxb-...",
-			}},
+			}, nil},
+		{"no election", map[string]any{"leaderElection": false, "replicas": 1}, Release{Name: "macaque", Namespace: "shop"},
+			[]string{"kubectl -n shop logs -l app.kubernetes.io/instance=macaque -f --prefix"}, []string{"lease"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,6 +77,11 @@ func TestNotesSayHowToSeeTheFirstKill(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(notes, w) {
 					t.Errorf("NOTES.txt does not say %q:\n%s", w, notes)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(notes, n) {
+					t.Errorf("NOTES.txt says %q:\n%s", n, notes)
 				}
 			}
 		})

@@ -125,6 +125,20 @@ documents it (the plain manifests are edited there). */}}
 # Slack Web API base URL; change only for a proxy. Default https://slack.com/api/.
 - name: MACAQUE_SLACK_API_URL
   value: {{ .Values.slack.apiUrl | quote }}
+# "true" (default): macaque runs as one of several replicas (replicas above), and only
+# the one holding the Lease macaque-leader in its own namespace kills; the other is a
+# ready standby that takes over within 15s when the leader is lost, at once when the
+# leader stops cleanly (it releases the Lease on SIGTERM). Needs get, create and update
+{{- if .Values.leaderElection }}
+# on that Lease: the Role {{ include "macaque.fullname" . }}-election above. "false": no Lease, for one replica
+# only (two would both kill at every tick): then set replicas to 1 and the strategy to
+# Recreate above, and delete that Role.
+{{- else }}
+# on that Lease (the chart's leaderElection: true grants them). "false": no Lease, for
+# one replica only (two would both kill at every tick).
+{{- end }}
+- name: MACAQUE_LEADER_ELECTION
+  value: {{ .Values.leaderElection | toString | quote }}
 # host:port of the HTTP server for /metrics, /healthz and /readyz. Default ":8080"
 # (the port named metrics below). Empty: no server; then remove the port and the probes
 # below too (the chart does).
@@ -136,7 +150,8 @@ documents it (the plain manifests are edited there). */}}
 - name: MACAQUE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 # Set by Kubernetes, do not edit: macaque never kills its own pod, defaults to its
-# own namespace, and finds its Deployment (the pause switch) from its pod.
+# own namespace, finds its Deployment (the pause switch) from its pod, and holds the
+# Lease (MACAQUE_LEADER_ELECTION) under its pod's name.
 - name: POD_NAME
   valueFrom:
     fieldRef:
