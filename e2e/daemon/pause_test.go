@@ -28,7 +28,8 @@ const (
 	resumedPost = "\nResumed: the pause"
 )
 
-// macaquePod waits for the pod of macaque's Deployment in ns and returns its name.
+// macaquePod waits for the pods of macaque's Deployment in ns (two replicas) and returns the
+// name of the first, as one replica's POD_NAME.
 func macaquePod(t *testing.T, ns string) string {
 	t.Helper()
 	name := ""
@@ -37,10 +38,10 @@ func macaquePod(t *testing.T, ns string) string {
 		if err != nil {
 			return err
 		}
-		if len(pods.Items) != 1 {
-			return fmt.Errorf("%d pods, want 1: %s", len(pods.Items), replicaSetTrouble(t, ns, "app.kubernetes.io/name=macaque"))
+		if len(pods.Items) != 2 {
+			return fmt.Errorf("%d pods, want 2: %s", len(pods.Items), replicaSetTrouble(t, ns, "app.kubernetes.io/name=macaque"))
 		}
-		name = pods.Items[0].Name
+		name = min(pods.Items[0].Name, pods.Items[1].Name)
 		return nil
 	})
 	return name
