@@ -40,6 +40,7 @@ sets=(
   "cluster|--set scope=cluster --set excludeNamespaces={payments,vault}"
   "evict|--set mode=evict"
   "namespaces|--set namespaces={shop,cart} --set slack.channel=C0123456789"
+  "no-election|--set leaderElection=false --set replicas=1"
 )
 for s in "${sets[@]}"; do
   name=${s%%|*}
@@ -63,6 +64,12 @@ if "$helm" template macaque "$chart" --set mode=kill >/dev/null 2>"$out/refused"
   exit 1
 fi
 grep -q 'mode' "$out/refused" || { echo "chart.sh: helm refused mode=kill without naming it:" >&2; cat "$out/refused" >&2; exit 1; }
+# Two replicas without the election would both kill at every tick.
+if "$helm" template macaque "$chart" --set leaderElection=false >/dev/null 2>"$out/refused"; then
+  echo "chart.sh: helm template accepted two replicas without leaderElection" >&2
+  exit 1
+fi
+grep -q 'replicas' "$out/refused" || { echo "chart.sh: helm refused leaderElection=false without naming replicas:" >&2; cat "$out/refused" >&2; exit 1; }
 
 # The archive the release pushes: every file in it (deploy/'s through the links), lint-clean.
 quiet package "$chart" -d "$out" >/dev/null
