@@ -11,6 +11,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/election"
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/recovery"
 	"github.com/macaque-chaos/macaque/internal/testkit"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -208,5 +209,32 @@ func TestPreflightElection(t *testing.T) {
 				t.Errorf("the check changed the Lease: %+v -> %+v", before, after)
 			}
 		})
+	}
+}
+
+func TestRelayTakeovers(t *testing.T) {
+	takeovers := make(chan election.Takeover, 2)
+	told, inherited := make(chan election.Takeover, 2), make(chan recovery.Inheritance, 2)
+	takeovers <- election.Takeover{Identity: "macaque-b", From: "macaque-a", Expired: true, Following: `[{"pod":"web-1"}]`}
+	takeovers <- election.Takeover{Identity: "macaque-b", From: "macaque-a"} // released: nothing left
+	close(takeovers)
+	done := make(chan struct{})
+	go func() { relayTakeovers(takeovers, told, inherited); close(done) }()
+	testkit.Recv(t, done, "the relay's end")
+	if n := len(told); n != 2 {
+		t.Errorf("%d takeovers told, want 2", n)
+	}
+	in, _ := testkit.Recv(t, inherited, "the inheritance")
+	if in.From != "macaque-a" || in.Kills != `[{"pod":"web-1"}]` {
+		t.Errorf("inheritance %+v, want a's one kill", in)
+	}
+	if _, open := testkit.Recv(t, inherited, "inherited to close"); open {
+		t.Error("an inheritance from a takeover that left nothing")
+	}
+	for range 2 {
+		<-told
+	}
+	if _, open := testkit.Recv(t, told, "told to close"); open {
+		t.Error("told not closed")
 	}
 }

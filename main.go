@@ -230,8 +230,11 @@ type daemon struct {
 	notifier *Notifier
 	access   *accessCheck
 	elector  *election.Elector // nil: one replica, no election
-	kills    chan recovery.Kill
-	verdicts chan recovery.Verdict
+	// takeovers are the elector's, which relay hands on to the notifier and the recovery.
+	takeovers chan election.Takeover
+	relay     func()
+	kills     chan recovery.Kill
+	verdicts  chan recovery.Verdict
 }
 
 // wire builds the goroutines from the settings and what the start-up checks made.
@@ -253,10 +256,12 @@ func wire(s settings, restCfg *rest.Config, p started, log *slog.Logger, stats *
 		Observer: stats, Grace: shutdownGrace}
 	d.notifier = &Notifier{slack: p.slack, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: d.verdicts}
 	if s.leaderElection {
-		takeovers := make(chan election.Takeover, reportBuffer)
+		d.takeovers = make(chan election.Takeover, reportBuffer)
 		d.elector = &election.Elector{API: p.pods, Namespace: p.own, Identity: p.self, Now: time.Now, After: time.After,
-			Rand: newRNG(), Log: log, Observer: stats, Takeovers: takeovers}
-		d.killer.leader, d.notifier.takeovers = d.elector, takeovers
+			Rand: newRNG(), Log: log, Observer: stats, Takeovers: d.takeovers, Following: d.recov.Following}
+		told, inherited := make(chan election.Takeover, reportBuffer), make(chan recovery.Inheritance, reportBuffer)
+		d.killer.leader, d.notifier.takeovers, d.recov.Inherited = d.elector, told, inherited
+		d.relay = func() { relayTakeovers(d.takeovers, told, inherited) }
 	} else {
 		stats.Leading(true)
 	}
@@ -281,6 +286,7 @@ func (d *daemon) run(ctx context.Context, serving bool) {
 	if d.elector != nil {
 		// Until the killer has ended: the lease is released only once no kill can be in flight.
 		wg.Go(func() { d.elector.Run(ctx, killerDone) })
+		wg.Go(d.relay)
 	}
 	wg.Go(func() { d.recov.Run(ctx, d.kills, d.verdicts) })
 	wg.Go(func() { d.notifier.run(ctx, results, shutdownGrace) })
@@ -288,6 +294,20 @@ func (d *daemon) run(ctx context.Context, serving bool) {
 		wg.Go(func() { d.access.run(ctx) })
 	}
 	wg.Wait()
+}
+
+// relayTakeovers hands each takeover on to the notifier, which says it in Slack, and the kills
+// the last leader followed, if it did not release the lease, to the recovery, which ends their
+// verdicts; it closes both once takeovers is closed.
+func relayTakeovers(takeovers <-chan election.Takeover, told chan<- election.Takeover, inherited chan<- recovery.Inheritance) {
+	defer close(told)
+	defer close(inherited)
+	for t := range takeovers {
+		told <- t
+		if t.Following != "" {
+			inherited <- recovery.Inheritance{From: t.From, Kills: t.Following}
+		}
+	}
 }
 
 // scheduler wakes at each activation of the cron schedule and signals the killer.

@@ -18,6 +18,8 @@ import (
 	"github.com/macaque-chaos/macaque/e2e/cluster"
 	"github.com/macaque-chaos/macaque/e2e/faultproxy"
 	"github.com/macaque-chaos/macaque/e2e/slackstub"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -47,12 +49,21 @@ func startReplica(t *testing.T, ns, kubeconfig, name string, slack *slackstub.Se
 }
 
 // twoReplicas deploys macaque.yml and a web Deployment of 4 pods, starts replica a, waits until
-// it holds the Lease and has killed once, then starts replica b as its standby.
-func twoReplicas(t *testing.T, slack *slackstub.Server, proxyA bool) (ns string, a, b replica, watcher *podWatcher, proxy *faultproxy.Proxy) {
+// it holds the Lease and has killed once, then starts replica b as its standby. With gated, the
+// pods never become Ready (a readiness gate nothing sets), so no verdict comes before
+// MACAQUE_RECOVERY_TIMEOUT: every kill stays followed.
+func twoReplicas(t *testing.T, slack *slackstub.Server, proxyA, gated bool) (ns string, a, b replica, watcher *podWatcher, proxy *faultproxy.Proxy) {
 	t.Helper()
 	ns, kubeconfig := deploy(t)
-	createDeployment(t, ns, "web", 4)
-	waitReady(t, ns, "web", 4)
+	if gated {
+		createDeploymentWith(t, ns, "web", 4, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "example.invalid/never"}}
+		})
+		waitRunning(t, ns, "app=web", 4)
+	} else {
+		createDeployment(t, ns, "web", 4)
+		waitReady(t, ns, "web", 4)
+	}
 	watcher = watchDeletions(t, []string{ns})
 	viaA := kubeconfig
 	if proxyA {
@@ -64,6 +75,27 @@ func twoReplicas(t *testing.T, slack *slackstub.Server, proxyA bool) (ns string,
 	b = startReplica(t, ns, kubeconfig, "macaque-b", slack)
 	b.waitLog(t, "macaque started", 30*time.Second)
 	return ns, a, b, watcher, proxy
+}
+
+// waitRunning waits until want pods matching selector in ns are Running.
+func waitRunning(t *testing.T, ns, selector string, want int) {
+	t.Helper()
+	cluster.Eventually(t, 90*time.Second, fmt.Sprintf("%d running %s pods in %s", want, selector, ns), func(ctx context.Context) error {
+		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running++
+			}
+		}
+		if running < want {
+			return fmt.Errorf("%d of %d pods running", running, len(pods.Items))
+		}
+		return nil
+	})
 }
 
 // holder is who holds the Lease in ns now ("" for nobody or no Lease).
@@ -127,7 +159,7 @@ func checkNoTickKilledTwice(t *testing.T, watcher *podWatcher, replicas ...repli
 
 func TestTwoReplicasOnlyTheLeaderKills(t *testing.T) {
 	t.Parallel()
-	_, a, b, watcher, _ := twoReplicas(t, nil, false)
+	_, a, b, watcher, _ := twoReplicas(t, nil, false, false)
 	// 30 s of 3 s ticks, with the standby running beside the leader.
 	a.waitOutcomes(t, len(a.tickLines()), 10, "killed", 45*time.Second)
 	if lines := b.tickLines(); len(lines) != 0 {
@@ -143,7 +175,7 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 	t.Parallel()
 	slack := slackstub.New(nil)
 	t.Cleanup(slack.Close)
-	ns, a, b, watcher, _ := twoReplicas(t, slack, false)
+	ns, a, b, watcher, _ := twoReplicas(t, slack, false, true)
 	killedAt := time.Now()
 	a.Signal(syscall.SIGKILL)
 	<-a.Done()
@@ -159,6 +191,36 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 	t.Logf("the standby's first kill came %v after SIGKILL of the leader", took.Round(time.Millisecond))
 	waitHolder(t, ns, "macaque-b", 5*time.Second)
 	checkNoTickKilledTwice(t, watcher, a, b)
+	// a's kills were all still followed (their pods never get Ready): those on the Lease at its
+	// last renewal end unknown, each said once by b, in the channel.
+	killedByA := map[string]bool{}
+	for _, k := range a.killLines(t) {
+		killedByA[k.Pod] = true
+	}
+	cluster.Eventually(t, 10*time.Second, "b's verdicts on a's kills", func(context.Context) error {
+		said := map[string]int{}
+		for _, p := range slack.Posts() {
+			if strings.HasPrefix(p.Text, ":grey_question: unknown: deployment `"+ns+"/web`") && strings.Contains(p.Text, "leadership moved: macaque-a, which followed this kill, lost the lease before its verdict") {
+				for pod := range killedByA {
+					if strings.Contains(p.Text, pod) {
+						said[pod]++
+					}
+				}
+			}
+		}
+		if len(said) == 0 {
+			return fmt.Errorf("none yet, of a's %d kills", len(killedByA))
+		}
+		for pod, n := range said {
+			if n != 1 {
+				t.Errorf("a's kill of %s has %d unknown verdicts, want 1", pod, n)
+			}
+		}
+		if len(said) < len(killedByA)-1 { // the last may have come after a's last renewal
+			return fmt.Errorf("verdicts on %d of a's %d kills", len(said), len(killedByA))
+		}
+		return nil
+	})
 	cluster.Eventually(t, 10*time.Second, "the takeover said in Slack", func(context.Context) error {
 		for _, p := range slack.Posts() {
 			if strings.HasPrefix(p.Text, ":crown: leader: `macaque-b` now holds the Lease macaque-leader") &&
@@ -172,7 +234,7 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 
 func TestAFrozenLeaderNeverKillsBesideTheNewOne(t *testing.T) {
 	t.Parallel()
-	ns, a, b, watcher, _ := twoReplicas(t, nil, false)
+	ns, a, b, watcher, _ := twoReplicas(t, nil, false, false)
 	stoppedAt := time.Now()
 	a.Signal(syscall.SIGSTOP)
 	b.waitOutcomes(t, 0, 1, "killed", leaseDuration+3*retryPeriod+2*tickEvery)
@@ -201,7 +263,7 @@ func TestAFrozenLeaderNeverKillsBesideTheNewOne(t *testing.T) {
 
 func TestALeaderCutOffFromTheLeaseStopsKillingBeforeItRunsOut(t *testing.T) {
 	t.Parallel()
-	ns, a, b, watcher, proxy := twoReplicas(t, nil, true)
+	ns, a, b, watcher, proxy := twoReplicas(t, nil, true, false)
 	cut := proxy.Add(faultproxy.Rule{Name: "fail every Lease request", PathPrefix: "/apis/coordination.k8s.io/",
 		Action: faultproxy.Fail, Status: http.StatusServiceUnavailable})
 	cutAt := time.Now()

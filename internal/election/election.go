@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -57,7 +58,13 @@ type Takeover struct {
 	Identity string // this replica's
 	From     string
 	Expired  bool
+	// Following is what the last leader's Following gave at its last write of the lease, when
+	// it did not release it: the kills it followed, which nobody follows now.
+	Following string
 }
+
+// FollowingAnnotation keeps, on the Lease, the kills the leader follows (Elector.Following).
+const FollowingAnnotation = "chaos.macaque.dev/following"
 
 // ErrNotLeader is Hold's answer on a replica that does not hold the lease, or whose lease runs
 // out before a kill could end.
@@ -77,6 +84,9 @@ type Elector struct {
 	// Takeovers gets each takeover, for the notifier to say who took over from whom; Run
 	// closes it. It must be taken from promptly (the notifier queues at once); nil: none.
 	Takeovers chan<- Takeover
+	// Following is written on the lease at each renewal, for a replica that takes it over
+	// should this one die: the kills whose verdicts it follows. Nil: nothing.
+	Following func() string
 
 	mu         sync.Mutex
 	validUntil time.Time // the lease runs out then, by this replica's count; zero: not leading
@@ -204,6 +214,7 @@ func (e *Elector) renewCached(ctx context.Context, start time.Time) bool {
 		return false
 	}
 	l.Spec.RenewTime = &kube.MicroTime{Time: start}
+	l.Metadata.Annotations = e.annotations(l.Metadata.Annotations)
 	got, err := e.API.UpdateLease(ctx, l)
 	if err != nil {
 		if !apierrors.IsConflict(err) {
@@ -253,7 +264,13 @@ func (e *Elector) takeOrRenew(ctx context.Context, cur kube.Lease, start time.Ti
 		}
 		return false
 	}
-	e.lead(got, start, Takeover{From: holder, Expired: expired})
+	took := Takeover{From: holder, Expired: expired}
+	if !free {
+		// Left by a leader that did not release the lease (a release removes it): this
+		// replica's own earlier run, if mine.
+		took.Following = cur.Metadata.Annotations[FollowingAnnotation]
+	}
+	e.lead(got, start, took)
 	return true
 }
 
@@ -274,6 +291,7 @@ func (e *Elector) observe(cur kube.Lease, now time.Time) bool {
 func (e *Elector) hold(l *kube.Lease, start time.Time, taken bool) {
 	id, secs := e.Identity, int32(LeaseDuration/time.Second)
 	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &id, &secs
+	l.Metadata.Annotations = e.annotations(l.Metadata.Annotations)
 	l.Spec.RenewTime = &kube.MicroTime{Time: start}
 	if taken {
 		l.Spec.AcquireTime = &kube.MicroTime{Time: start}
@@ -330,12 +348,32 @@ func (e *Elector) release(ctx context.Context) {
 	defer cancel()
 	none, one := "", int32(1)
 	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &none, &one
+	// This replica ends its own verdicts as it stops: none is left for the next leader.
+	l.Metadata.Annotations = maps.Clone(l.Metadata.Annotations)
+	delete(l.Metadata.Annotations, FollowingAnnotation)
 	l.Spec.RenewTime = &kube.MicroTime{Time: e.Now()}
 	if _, err := e.API.UpdateLease(ctx, l); err != nil {
 		e.Log.Warn("leader election: release the lease; a standby takes over once it runs out", "lease", LeaseName, "err", err)
 		return
 	}
 	e.Log.Info("released the leadership", "lease", LeaseName)
+}
+
+// annotations is a copy of a's, with the kills this replica follows now.
+func (e *Elector) annotations(a map[string]string) map[string]string {
+	a = maps.Clone(a)
+	if e.Following == nil {
+		return a
+	}
+	if a == nil {
+		a = map[string]string{}
+	}
+	if f := e.Following(); f != "" {
+		a[FollowingAnnotation] = f
+	} else {
+		delete(a, FollowingAnnotation)
+	}
+	return a
 }
 
 // observeLeading tells the Observer, if any.

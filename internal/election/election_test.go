@@ -386,3 +386,59 @@ func TestAStandbyTriesAgainWhenTheLeaseRunsOut(t *testing.T) {
 		t.Errorf("a leader's wait = %v, want %v", got, RetryPeriod)
 	}
 }
+
+func TestTheLeaseKeepsTheKillsFollowedForTheNextLeader(t *testing.T) {
+	srv := fakeapi.New(t)
+	clk := &clock{now: t0}
+	a := newElector(t, srv, "macaque-a", clk, &leading{})
+	following := `[{"pod":"web-1"}]`
+	a.Following = func() string { return following }
+	var lastA time.Time
+	step(t, a, clk, t0, &lastA)
+	if got := srv.Lease(ns, LeaseName).Annotations[FollowingAnnotation]; got != following {
+		t.Fatalf("annotation at the take = %q, want %q", got, following)
+	}
+	following = ""
+	step(t, a, clk, t0.Add(RetryPeriod), &lastA)
+	if _, ok := srv.Lease(ns, LeaseName).Annotations[FollowingAnnotation]; ok {
+		t.Fatal("the annotation outlived the last follow")
+	}
+	following = `[{"pod":"web-2"}]`
+	step(t, a, clk, t0.Add(2*RetryPeriod), &lastA)
+
+	for _, c := range []struct {
+		name     string
+		released bool
+		want     string
+	}{
+		// Released first: a's own copy of the lease is current only before the other case's
+		// cleanup puts the lease back.
+		{"a leader that released the lease leaves none: it ended them", true, ""},
+		{"a leader that died leaves its kills to the next", false, `[{"pod":"web-2"}]`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			saved := srv.Lease(ns, LeaseName)
+			t.Cleanup(func() { srv.SetLease(saved) })
+			at := t0.Add(2 * RetryPeriod)
+			if c.released {
+				a.release(testkit.Ctx(t))
+				if f, ok := srv.Lease(ns, LeaseName).Annotations[FollowingAnnotation]; ok {
+					t.Errorf("the released lease still names kills: %q", f)
+				}
+			}
+			b := newElector(t, srv, "macaque-b", clk, &leading{})
+			took := make(chan Takeover, 1)
+			b.Takeovers = took
+			var lastB time.Time
+			step(t, b, clk, at, &lastB) // a's last renewal, first seen
+			if !c.released {
+				at = at.Add(LeaseDuration)
+				step(t, b, clk, at, &lastB)
+			}
+			tk, _ := testkit.Recv(t, took, "b's takeover")
+			if tk.Following != c.want || tk.From != map[bool]string{true: "", false: "macaque-a"}[c.released] {
+				t.Errorf("takeover = %+v, want following %q", tk, c.want)
+			}
+		})
+	}
+}

@@ -114,7 +114,12 @@ type Follower struct {
 	// Grace is how long a verdict waits for the notifier to take it once macaque is stopping
 	// (macaque's shutdownGrace) before it is dropped; zero drops it at once.
 	Grace time.Duration
-	max   int // verdicts in flight at most; zero means MaxFollowing
+	// Inherited gets, when this replica takes the election's lease over from one whose lease
+	// ran out, the kills that one was following: each ends at once as unknown. Nil: none.
+	Inherited <-chan Inheritance
+	max       int // verdicts in flight at most; zero means MaxFollowing
+	// following is the kills followed now, which Following gives the election for the Lease.
+	following inFlight
 	// claims matches the new pods of a workload to its kills followed at once.
 	claims claims
 	// feeds are the watches the follows share.
@@ -127,7 +132,8 @@ type Follower struct {
 // Run follows every kill that comes on kills, each in a goroutine of its own so that a verdict
 // never delays a tick, another kill nor another verdict, and sends each verdict on verdicts,
 // waiting for the notifier to take it. It registers each kill's claim in the order the kills
-// come, which is theirs, before its follow starts. When kills is closed, it waits for the
+// come, which is theirs, before its follow starts. It ends the kills of each Inheritance on
+// rc.Inherited at once, as unknown. When kills and rc.Inherited are closed, it waits for the
 // verdicts in flight, which end at once with ctx done (unknown: macaque stopped), then closes
 // verdicts.
 func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- Verdict) {
@@ -138,33 +144,57 @@ func (rc *Follower) Run(ctx context.Context, kills <-chan Kill, verdicts chan<- 
 	}
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for kill := range kills {
-		if kill.Controller == nil {
-			wg.Go(func() { rc.finish(ctx, verdicts, kill, rc.base(kill, NotReplaced)) })
-			continue
-		}
+	inherited := rc.Inherited
+	for kills != nil || inherited != nil {
 		select {
-		case slots <- struct{}{}:
-		default:
-			v := rc.base(kill, Unknown)
-			v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", limit)
-			wg.Go(func() { rc.finish(ctx, verdicts, kill, v) })
-			continue
+		case kill, ok := <-kills:
+			if !ok {
+				kills = nil
+				continue
+			}
+			rc.take(ctx, kill, slots, verdicts, &wg)
+		case in, ok := <-inherited:
+			if !ok {
+				inherited = nil
+				continue
+			}
+			for _, v := range rc.inherit(in) {
+				wg.Go(func() { rc.finish(ctx, verdicts, Kill{}, v) })
+			}
 		}
-		_, top, dk, tk, why := followed(kill)
-		c := rc.claims.register(top.UID, kill, dk == kube.KindStatefulSet)
-		var b begun
-		if why == "" && ctx.Err() == nil {
-			b = rc.begin(ctx, kill, tk)
-		}
-		wg.Go(func() {
-			v := rc.follow(ctx, kill, c, b)
-			<-slots // it has left its namespace's watches
-			rc.finish(ctx, verdicts, kill, v)
-		})
 	}
 	wg.Wait()
 	rc.feeds.wait()
+}
+
+// take starts following kill in a goroutine of wg, in one of slots, or ends it at once: a bare
+// pod (not replaced), or past the slots.
+func (rc *Follower) take(ctx context.Context, kill Kill, slots chan struct{}, verdicts chan<- Verdict, wg *sync.WaitGroup) {
+	if kill.Controller == nil {
+		wg.Go(func() { rc.finish(ctx, verdicts, kill, rc.base(kill, NotReplaced)) })
+		return
+	}
+	select {
+	case slots <- struct{}{}:
+	default:
+		v := rc.base(kill, Unknown)
+		v.Why = fmt.Sprintf("%d verdicts already in flight (the most macaque follows at once): this kill is not followed", cap(slots))
+		wg.Go(func() { rc.finish(ctx, verdicts, kill, v) })
+		return
+	}
+	_, top, dk, tk, why := followed(kill)
+	c := rc.claims.register(top.UID, kill, dk == kube.KindStatefulSet)
+	var b begun
+	if why == "" && ctx.Err() == nil {
+		b = rc.begin(ctx, kill, tk)
+	}
+	rc.following.add(kill)
+	wg.Go(func() {
+		v := rc.follow(ctx, kill, c, b)
+		<-slots // it has left its namespace's watches
+		rc.finish(ctx, verdicts, kill, v)
+		rc.following.done(kill)
+	})
 }
 
 // begun is how a follow began: when, when the kill was accepted (the follow's start if the
