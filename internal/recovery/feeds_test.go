@@ -283,6 +283,44 @@ func TestFeedHistoryIsBounded(t *testing.T) {
 	}
 }
 
+// TestFeedHistoryKeepsItsWholeSpan: an event exactly historyKeep older than the newest is
+// kept; a moment older, dropped.
+func TestFeedHistoryKeepsItsWholeSpan(t *testing.T) {
+	api := newPipeAPI()
+	rc, clock := newFeedFollower(api)
+	clock.step = 0
+	ctx, cancel := context.WithCancel(t.Context())
+	defer func() { cancel(); rc.feeds.wait() }()
+	s := rc.feeds.join(ctx, rc, podsKey(testNS), "1", kill0)
+	w := api.next(t)
+	kept := func() int {
+		rc.feeds.mu.Lock()
+		defer rc.feeds.mu.Unlock()
+		return len(s.feed.history)
+	}
+	w.pod(t, "ADDED", "web-a", "web", 2)
+	clock.read(t, 1)
+	for i, c := range []struct {
+		after time.Duration
+		kept  int
+	}{{historyKeep, 2}, {time.Nanosecond, 2}} { // web-a, then web-a dropped for web-c
+		clock.mu.Lock()
+		clock.t = clock.t.Add(c.after)
+		clock.mu.Unlock()
+		w.pod(t, "ADDED", fmt.Sprint("web-", string(rune('b'+i))), "web", 3+i)
+		clock.read(t, 2+i)
+		if got := kept(); got != c.kept {
+			t.Errorf("after %d events %v apart: %d kept, want %d", 2+i, c.after, got, c.kept)
+		}
+	}
+	rc.feeds.mu.Lock()
+	floor := s.feed.floor
+	rc.feeds.mu.Unlock()
+	if floor != "2" {
+		t.Errorf("floor %q, want 2: web-a, more than historyKeep older than web-c, dropped", floor)
+	}
+}
+
 // TestFeedEnds: a watch that gives up or whose pods expired (410) tells every follow on it, and
 // later kills get a new one; the last follow to leave a feed closes its watch.
 func TestFeedEnds(t *testing.T) {
