@@ -165,3 +165,34 @@ func TestClaimsLastReady(t *testing.T) {
 		})
 	}
 }
+
+// TestReplacementWaitsForItsOwnFollowUntil: with until, the resourceVersion of a workload's
+// state that needs the replacement, a claim whose pods' watch has read less far is not settled,
+// with no pod or a pod not yet seen Ready; read as far, it is.
+func TestReplacementWaitsForItsOwnFollowUntil(t *testing.T) {
+	for _, c := range []struct {
+		name, progress, until string
+		ready                 bool
+		settled               bool
+	}{
+		{"no pod, read less far than until", "11", "20", false, false},
+		{"a pod not Ready, read less far than until", "11", "20", false, false},
+		{"no pod, read as far as until", "20", "20", false, true},
+		{"no until to wait for", "11", "", false, true},
+		{"a Ready pod needs no more reading", "12", "20", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var cl claims
+			cl2 := cl.register("uid-web", Kill{Pod: "web-a", RV: "10", Controller: &kube.OwnerRef{}}, false)
+			if strings.Contains(c.name, "a pod") || c.ready {
+				cl.saw(cl2, newPod{uid: "uid-x", name: "web-x", rv: "11", seen: kill0}, true, c.ready, false, "11")
+			}
+			cl.mu.Lock()
+			cl2.progress = c.progress
+			cl.mu.Unlock()
+			if _, settled, _, _ := cl.replacementOf(cl2, c.until); settled != c.settled {
+				t.Errorf("settled %v, want %v", settled, c.settled)
+			}
+		})
+	}
+}

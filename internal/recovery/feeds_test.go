@@ -239,6 +239,12 @@ func TestFeedOfItsOwn(t *testing.T) {
 	}
 	rc.feeds.join(ctx, rc, podsKey(testNS), "21", kill0)
 	api.none(t)
+	// A feed of its own that ends (its follow left) leaves the shared one open to later kills.
+	own := rc.feeds.join(ctx, rc, podsKey(testNS), "14", kill0)
+	api.next(t)
+	own.leave()
+	rc.feeds.join(ctx, rc, podsKey(testNS), "21", kill0)
+	api.none(t)
 
 	// Past historyKeep, what the feed read is dropped: a kill from before it gets its own.
 	w.pod(t, "ADDED", "web-a", "web", 22)
