@@ -280,7 +280,7 @@ func rvOf(e kube.WatchEvent) string {
 type inbox struct {
 	mu    sync.Mutex
 	items []delivery
-	wake  chan struct{} // has a value while items may be waiting
+	wake  chan struct{} // has a value once an item came since it was last taken: who takes it pops until none is left
 }
 
 func newInbox() *inbox { return &inbox{wake: make(chan struct{}, 1)} }
@@ -311,9 +311,6 @@ func (in *inbox) pop() (delivery, bool) {
 	d := in.items[0]
 	in.items[0] = delivery{}
 	in.items = in.items[1:]
-	if len(in.items) > 0 {
-		in.signal()
-	}
 	return d, true
 }
 

@@ -408,3 +408,29 @@ func TestAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchWorkload: a follow on a workload kind's feed hears of its own workload alone, and
+// of no pod.
+func TestMatchWorkload(t *testing.T) {
+	web := matchWorkload("web")
+	named := func(name string) *kube.Workload {
+		var w kube.Workload
+		w.Metadata.Name = name
+		return &w
+	}
+	for _, c := range []struct {
+		name string
+		e    kube.WatchEvent
+		want bool
+	}{
+		{"its workload", kube.WatchEvent{Workload: named("web")}, true},
+		{"another of its kind", kube.WatchEvent{Workload: named("db")}, false},
+		{"no workload", kube.WatchEvent{Pod: &kube.WatchedPod{}}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := web(c.e); got != c.want {
+				t.Errorf("matchWorkload(web) = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -925,3 +925,21 @@ func TestVerdictWaitsForItsTicksReports(t *testing.T) {
 	}
 	<-done
 }
+
+// TestAKillItCannotFollowOpensNoWatch: a kill whose controller is of a kind macaque does not
+// read gets its verdict (unknown, why) without a watch opened for it.
+func TestAKillItCannotFollowOpensNoWatch(t *testing.T) {
+	srv, api := recoveryWorld(t)
+	rc := newTestRecoverer(api, newSyncClock(), time.Minute)
+	job := kube.OwnerRef{Kind: "Job", Name: "backup", UID: "uid-job"}
+	verdicts := startFollow(testkit.Ctx(t), t, rc, Kill{Tick: tick0, Namespace: testNS, Pod: "backup-x", UID: "uid-backup-x", RV: "5", Controller: &job})
+	v, _ := testkit.Recv(t, verdicts, "the verdict")
+	if v.Status != Unknown || !strings.Contains(v.Why, "cannot follow a Job") {
+		t.Errorf("verdict %s (%s), want unknown: cannot follow a Job", v.Status, v.Why)
+	}
+	for _, r := range srv.Requests() {
+		if r.Query.Get("watch") == "true" {
+			t.Errorf("a watch opened for a kill it cannot follow: %s %s?%s", r.Method, r.Path, r.Query.Encode())
+		}
+	}
+}
