@@ -49,17 +49,14 @@ func startReplica(t *testing.T, ns, kubeconfig, name string, slack *slackstub.Se
 }
 
 // twoReplicas deploys macaque.yml and a web Deployment of 4 pods, starts replica a, waits until
-// it holds the Lease and has killed once, then starts replica b as its standby. With gated, the
-// pods never become Ready (a readiness gate nothing sets), so no verdict comes before
-// MACAQUE_RECOVERY_TIMEOUT: every kill stays followed.
-func twoReplicas(t *testing.T, slack *slackstub.Server, proxyA, gated bool) (ns string, a, b replica, watcher *podWatcher, proxy *faultproxy.Proxy) {
+// it holds the Lease and has killed once, then starts replica b as its standby. With stuck, web
+// is a ReplicaSet whose replacements never run (see createStuckReplicaSet), so no verdict comes
+// before MACAQUE_RECOVERY_TIMEOUT: every kill stays followed.
+func twoReplicas(t *testing.T, slack *slackstub.Server, proxyA, stuck bool) (ns string, a, b replica, watcher *podWatcher, proxy *faultproxy.Proxy) {
 	t.Helper()
 	ns, kubeconfig := deploy(t)
-	if gated {
-		createDeploymentWith(t, ns, "web", 4, func(d *appsv1.Deployment) {
-			d.Spec.Template.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "example.invalid/never"}}
-		})
-		waitRunning(t, ns, "app=web", 4)
+	if stuck {
+		createStuckReplicaSet(t, ns, "web", 6)
 	} else {
 		createDeployment(t, ns, "web", 4)
 		waitReady(t, ns, "web", 4)
@@ -75,6 +72,38 @@ func twoReplicas(t *testing.T, slack *slackstub.Server, proxyA, gated bool) (ns 
 	b = startReplica(t, ns, kubeconfig, "macaque-b", slack)
 	b.waitLog(t, "macaque started", 30*time.Second)
 	return ns, a, b, watcher, proxy
+}
+
+// createStuckReplicaSet makes a ReplicaSet app of n Running pods whose replacements never
+// run: its pods are made bare on the kwok node and adopted, and its own template names no
+// node, which no scheduler here assigns, so a replacement stays Pending.
+func createStuckReplicaSet(t *testing.T, ns, app string, n int) {
+	t.Helper()
+	for i := range n {
+		createPod(t, ns, fmt.Sprintf("%s-%d", app, i), app, true)
+	}
+	waitRunning(t, ns, "app="+app, n)
+	replicas := int32(n)
+	labels := map[string]string{"app": app}
+	spec := podSpec()
+	spec.NodeName = ""
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: app}, Spec: appsv1.ReplicaSetSpec{Replicas: &replicas,
+		Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec}}}
+	if _, err := testCluster.Clientset.AppsV1().ReplicaSets(ns).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create replicaset %s/%s: %v", ns, app, err)
+	}
+	cluster.Eventually(t, 30*time.Second, "the ReplicaSet to adopt its pods", func(ctx context.Context) error {
+		pods, err := testCluster.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if metav1.GetControllerOf(&p) == nil {
+				return fmt.Errorf("%s not adopted yet", p.Name)
+			}
+		}
+		return nil
+	})
 }
 
 // waitRunning waits until want pods matching selector in ns are Running.
@@ -176,6 +205,15 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 	slack := slackstub.New(nil)
 	t.Cleanup(slack.Close)
 	ns, a, b, watcher, _ := twoReplicas(t, slack, false, true)
+	// The leader writes the kills it follows on the Lease as they change: a's first is there.
+	first := a.killLines(t)[0].Pod
+	cluster.Eventually(t, 5*time.Second, "a's kill on the Lease", func(ctx context.Context) error {
+		l, err := testCluster.Clientset.CoordinationV1().Leases(ns).Get(ctx, "macaque-leader", metav1.GetOptions{})
+		if err == nil && !strings.Contains(l.Annotations["chaos.macaque.dev/following"], `"pod":"`+first+`"`) {
+			err = fmt.Errorf("annotations %v", l.Annotations)
+		}
+		return err
+	})
 	killedAt := time.Now()
 	a.Signal(syscall.SIGKILL)
 	<-a.Done()
@@ -191,7 +229,7 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 	t.Logf("the standby's first kill came %v after SIGKILL of the leader", took.Round(time.Millisecond))
 	waitHolder(t, ns, "macaque-b", 5*time.Second)
 	checkNoTickKilledTwice(t, watcher, a, b)
-	// a's kills were all still followed (their pods never get Ready): those on the Lease at its
+	// a's kills were all still followed (their replacements never run): those on the Lease at its
 	// last renewal end unknown, each said once by b, in the channel.
 	killedByA := map[string]bool{}
 	for _, k := range a.killLines(t) {
@@ -200,7 +238,7 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 	cluster.Eventually(t, 10*time.Second, "b's verdicts on a's kills", func(context.Context) error {
 		said := map[string]int{}
 		for _, p := range slack.Posts() {
-			if strings.HasPrefix(p.Text, ":grey_question: unknown: deployment `"+ns+"/web`") && strings.Contains(p.Text, "leadership moved: macaque-a, which followed this kill, lost the lease before its verdict") {
+			if strings.HasPrefix(p.Text, ":grey_question: unknown: replicaset `"+ns+"/web`") && strings.Contains(p.Text, "leadership moved: macaque-a, which followed this kill, lost the lease before its verdict") {
 				for pod := range killedByA {
 					if strings.Contains(p.Text, pod) {
 						said[pod]++

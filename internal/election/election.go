@@ -87,6 +87,9 @@ type Elector struct {
 	// Following is written on the lease at each renewal, for a replica that takes it over
 	// should this one die: the kills whose verdicts it follows. Nil: nothing.
 	Following func() string
+	// FollowingChanged has a value when Following's answer changed: a leader then writes the
+	// lease at once, not at its next renewal. Nil: at each renewal only.
+	FollowingChanged <-chan struct{}
 
 	mu         sync.Mutex
 	validUntil time.Time // the lease runs out then, by this replica's count; zero: not leading
@@ -138,11 +141,27 @@ func (e *Elector) Run(ctx context.Context, killerDone <-chan struct{}) {
 			start := e.Now()
 			last = e.afterTry(e.try(work, start), start, last)
 		}
-		select {
-		case <-e.After(e.wait(last)):
-		case <-killerDone:
+		if !e.sleep(last, killerDone) {
 			e.release(work)
 			return
+		}
+	}
+}
+
+// sleep waits for the next try: its time, or, for a leader (last set), a change of the kills
+// it follows; false once killerDone is closed.
+func (e *Elector) sleep(last time.Time, killerDone <-chan struct{}) bool {
+	timer := e.After(e.wait(last))
+	for {
+		select {
+		case <-timer:
+			return true
+		case <-e.FollowingChanged:
+			if !last.IsZero() {
+				return true
+			} // a standby writes nothing of what it follows: it tries at its time
+		case <-killerDone:
+			return false
 		}
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The kills a leader follows are kept on the election's Lease at each renewal, so that a
+// The kills a leader follows are kept on the election's Lease, written as they change and at
+// each renewal, so that a
 // replica that takes the lease over from one that died (its lease ran out) can end their
 // verdicts, which nobody follows any more, as unknown, and say why, instead of leaving kills
 // with no verdict at all. A replica that stops cleanly ends its own (macaque stopped) and
-// leaves none on the Lease. A kill made in the last renewal period (2 s) before a crash is not
-// on it yet: its verdict is lost, as every verdict was before the election.
+// leaves none on the Lease. A kill made in the moment before a crash (the write of the Lease
+// takes a request) may not be on it: its verdict is lost, as every verdict was before the
+// election.
 
 // handed is one followed kill as the Lease keeps it: what its verdict names.
 type handed struct {
@@ -37,6 +39,17 @@ type handed struct {
 type inFlight struct {
 	mu    sync.Mutex
 	kills map[types.UID]handed
+	// changed has a value once the kills changed since it was last taken: the election then
+	// writes them at once rather than at its next renewal.
+	changed chan struct{}
+}
+
+// signal says the kills changed, unless that is said already.
+func (f *inFlight) signal() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
 }
 
 // add records kill as followed.
@@ -51,6 +64,7 @@ func (f *inFlight) add(kill Kill) {
 		f.kills = map[types.UID]handed{}
 	}
 	f.kills[kill.UID] = h
+	f.signal()
 }
 
 // done records that kill's verdict is given.
@@ -58,6 +72,17 @@ func (f *inFlight) done(kill Kill) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.kills, kill.UID)
+	f.signal()
+}
+
+// FollowingChanged has a value once the kills Following gives changed since it was last taken.
+func (rc *Follower) FollowingChanged() <-chan struct{} {
+	rc.following.mu.Lock()
+	defer rc.following.mu.Unlock()
+	if rc.following.changed == nil {
+		rc.following.changed = make(chan struct{}, 1)
+	}
+	return rc.following.changed
 }
 
 // Following is the kills followed now, as the election keeps them on the Lease: "" for none.
