@@ -358,10 +358,11 @@ func (d *daemon) stop(t *testing.T) {
 var verdictText = regexp.MustCompile(`^:(white_check_mark|rotating_light|warning|grey_question): (recovered|not recovered|not replaced|unknown)`)
 
 // killReports are the posts that report ticks: not the recovery verdicts, which reply in the
-// thread of their kill (or, when that post never went out, go to the channel).
+// thread of their kill (or, when that post never went out, go to the channel), nor a replica's
+// word that it took the lead.
 func killReports(posts []slackstub.Post) []slackstub.Post {
 	return slices.DeleteFunc(slices.Clone(posts), func(p slackstub.Post) bool {
-		return p.ThreadTS != "" || verdictText.MatchString(p.Text)
+		return p.ThreadTS != "" || verdictText.MatchString(p.Text) || strings.HasPrefix(p.Text, ":crown: leader: ")
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/macaque-chaos/macaque/e2e/macaqueproc"
@@ -50,7 +52,9 @@ func TestRunsInAPodWithTheMountedServiceAccount(t *testing.T) {
 	defer slack.Close()
 	d := startProcess(t, "unshare", macaqueproc.Options{
 		Args: []string{"--mount", "--propagation", "private", "/bin/sh", "-c", inPodScript, "sh", macaqueBin, sa},
-		Env:  append(macaqueEnv(t, slack), inCluster...), // no KUBECONFIG, MACAQUE_NAMESPACE or POD_NAMESPACE
+		// No KUBECONFIG, MACAQUE_NAMESPACE or POD_NAMESPACE; the election on, as the manifest
+		// runs it, its Lease in the mounted ServiceAccount's namespace.
+		Env: append(append(macaqueEnv(t, slack), inCluster...), "MACAQUE_LEADER_ELECTION=true"),
 	})
 	d.waitPosts(t, slack, 2)
 	d.stop(t)
@@ -65,6 +69,12 @@ func TestRunsInAPodWithTheMountedServiceAccount(t *testing.T) {
 	}
 	if startedIn != ns {
 		t.Errorf("macaque started in namespace %q, want %q from the mounted ServiceAccount", startedIn, ns)
+	}
+	if h, err := holder(t.Context(), ns); err != nil || h != "" {
+		t.Errorf("the Lease in %q after a clean stop: holder %q (%v), want released", ns, h, err)
+	}
+	if !slices.ContainsFunc(d.Logs(), func(l string) bool { return strings.Contains(l, `"msg":"became the leader"`) }) {
+		t.Error("macaque never said it became the leader")
 	}
 	seen := map[string]bool{}
 	for _, del := range watcher.waitDeleted(t, len(posts)) {
