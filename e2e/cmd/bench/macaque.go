@@ -154,6 +154,9 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 		"MACAQUE_SELECTOR=" + scopeSelector,
 		"MACAQUE_LOG_FORMAT=json",
 		"POD_NAME=macaque-bench",
+		// macaque's own namespace, as the downward API says in a pod: the election's Lease is
+		// there (the manifest runs it on, as every row does)
+		"POD_NAMESPACE=" + ns,
 		"MACAQUE_HTTP_ADDR=127.0.0.1:0", // any free port: the bench reads no metrics, and :8080 may be taken
 	}
 	if spec.goMemLimit != "" {

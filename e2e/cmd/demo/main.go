@@ -257,6 +257,7 @@ func runMacaque(ctx context.Context, p *printer, o options, kubeconfig, slackURL
 		"MACAQUE_CRONTAB=@every " + o.every.String(), "MACAQUE_ALLOW_FAST_SCHEDULE=true",
 		"MACAQUE_SLACK_TOKEN=xoxb-demo", "MACAQUE_SLACK_CHANNEL=C0DEMO", "MACAQUE_SLACK_API_URL=" + slackURL,
 		"POD_NAME=macaque-demo",
+		"POD_NAMESPACE=" + namespace,    // as the downward API says in a pod: where its Lease is
 		"MACAQUE_HTTP_ADDR=127.0.0.1:0", // its log says which port: :8080 may be taken on a laptop
 	})
 	m, err := macaqueproc.Start(bin, macaqueproc.Options{Env: env, OnLine: func(line string) { p.say("macaque: %s", line) }})
