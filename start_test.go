@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/macaque-chaos/macaque/internal/policy"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+func TestShortfall(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		got, want, n   int
+		short, wantMsg string
+	}{
+		{"all asked for", 2, 2, 5, "", ""},
+		{"as many candidates as asked for, some passed over", 1, 2, 2, "", "1 of 2 asked for: no other pick could be killed"},
+		{"fewer candidates than asked for", 1, 3, 2, "", "1 of 3 asked for: only 2 candidates"},
+		{"stopped short, saying why", 1, 3, 9, "macaque is stopping", "1 of 3 asked for: macaque is stopping"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := shortfall(c.got, c.want, c.n, false, killCount{n: c.want}, c.short); got != c.wantMsg {
+				t.Errorf("shortfall = %q, want %q", got, c.wantMsg)
+			}
+		})
+	}
+}
+
+func TestLogStartWarnsOnlyWithoutThePauseSwitch(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    started
+		warn bool
+	}{
+		{"no switch", started{noPause: "not in a pod"}, true},
+		{"a switch", started{pause: policy.NewPauseSwitch(nil, "chaos", "macaque", time.Now, discardLogger())}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			logStart(slog.New(slog.NewTextHandler(&b, nil)), settings{scope: scope{namespaces: []string{testNS}}, selector: labels.Everything()}, c.p)
+			if got := strings.Contains(b.String(), "pause switch unavailable"); got != c.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, c.warn, b.String())
+			}
+		})
+	}
+}
+
+// TestARefusedStartFreesItsPort: a start refused after the HTTP port was taken (no API server
+// to find) lets it go, so that the next start, or anything else, can have it; with no server
+// at all, nothing is closed.
+func TestARefusedStartFreesItsPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, httpAddr := range []string{addr, ""} {
+		t.Run("MACAQUE_HTTP_ADDR="+httpAddr, func(t *testing.T) {
+			unsetMacaqueEnv(t)
+			t.Setenv("MACAQUE_CRONTAB", "@hourly")
+			t.Setenv("MACAQUE_NAMESPACE", testNS)
+			t.Setenv("MACAQUE_HTTP_ADDR", httpAddr)
+			t.Setenv("KUBECONFIG", t.TempDir()+"/none") // no kubeconfig, not in a pod: refused
+			t.Setenv("KUBERNETES_SERVICE_HOST", "")
+			if err := run(t.Context(), nil, io.Discard, io.Discard); err == nil {
+				t.Fatal("run started with no API server to find")
+			}
+			if httpAddr == "" {
+				return
+			}
+			again, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatalf("the port of a refused start is still taken: %v", err)
+			}
+			_ = again.Close()
+		})
+	}
+}
