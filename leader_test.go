@@ -58,13 +58,7 @@ func TestOnlyTheLeaderRunsATick(t *testing.T) {
 			if c.leader != nil {
 				k.leader = c.leader
 			}
-			ticks := make(chan time.Time, 1)
-			results := make(chan []Result, 1)
-			ticks <- tick0
-			close(ticks)
-			done := make(chan struct{})
-			go func() { k.run(t.Context(), ticks, results); close(done) }()
-			testkit.Recv(t, done, "the killer to end")
+			results := runOneTick(t, k)
 			if got := len(results); got != c.reports {
 				t.Errorf("%d ticks reported, want %d", got, c.reports)
 			}

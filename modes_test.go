@@ -606,13 +606,7 @@ func TestRunSendsATicksReportsAsOne(t *testing.T) {
 	k.count = killCount{n: 3}
 	var logs strings.Builder
 	k.log = slog.New(slog.NewJSONHandler(&logs, nil))
-	ticks := make(chan time.Time, 1)
-	results := make(chan []Result, 1)
-	ticks <- tick0
-	close(ticks)
-	done := make(chan struct{})
-	go func() { k.run(t.Context(), ticks, results); close(done) }()
-	testkit.Recv(t, done, "the killer to return after its ticks were closed")
+	results := runOneTick(t, k)
 	var got [][]string
 	for tick := range results {
 		var pods []string

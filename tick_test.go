@@ -293,3 +293,16 @@ func killWithin(ctx context.Context, t *testing.T, k *Killer, at time.Time) []Re
 	reports, _ := testkit.Recv(t, done, "the tick to end")
 	return reports
 }
+
+// runOneTick runs k's loop on one tick at tick0 until it ends, and returns what it sent.
+func runOneTick(t *testing.T, k *Killer) chan []Result {
+	t.Helper()
+	ticks := make(chan time.Time, 1)
+	results := make(chan []Result, 1)
+	ticks <- tick0
+	close(ticks)
+	done := make(chan struct{})
+	go func() { k.run(t.Context(), ticks, results); close(done) }()
+	testkit.Recv(t, done, "the killer to return after its ticks were closed")
+	return results
+}

@@ -163,14 +163,10 @@ func TestHoldSaysWhetherTheLeaseOutlastsTheKill(t *testing.T) {
 }
 
 func TestTheLeaderRenewsWithOneUpdate(t *testing.T) {
-	srv := fakeapi.New(t)
-	clk := &clock{now: t0}
-	e := newElector(t, srv, "macaque-a", clk, &leading{})
-	var last time.Time
-	step(t, e, clk, t0, &last)
+	srv, clk, e, last, _ := leaderAtT0(t)
 	before := len(srv.Requests())
 	at := t0.Add(RetryPeriod)
-	if !step(t, e, clk, at, &last) {
+	if !step(t, e, clk, at, last) {
 		t.Fatal("the renewal failed")
 	}
 	reqs := srv.Requests()[before:]
@@ -237,11 +233,7 @@ func TestAStandbyNeverTakesALeaseThatIsRenewed(t *testing.T) {
 }
 
 func TestALeaderThatCannotRenewStopsLeadingAtTheDeadline(t *testing.T) {
-	srv := fakeapi.New(t)
-	clk, obs := &clock{now: t0}, &leading{}
-	e := newElector(t, srv, "macaque-a", clk, obs)
-	var last time.Time
-	step(t, e, clk, t0, &last)
+	srv, clk, e, last, obs := leaderAtT0(t)
 	srv.Fail = func(r fakeapi.Request) *metav1.Status {
 		if strings.Contains(r.Path, "/leases") {
 			return fakeapi.InternalError("etcdserver: request timed out")
@@ -249,7 +241,7 @@ func TestALeaderThatCannotRenewStopsLeadingAtTheDeadline(t *testing.T) {
 		return nil
 	}
 	for at := RetryPeriod; at < RenewDeadline; at += RetryPeriod {
-		step(t, e, clk, t0.Add(at), &last)
+		step(t, e, clk, t0.Add(at), last)
 		if !e.Leading() {
 			t.Fatalf("stopped leading %v after its last renewal, before the %v deadline", at, RenewDeadline)
 		}
@@ -258,7 +250,7 @@ func TestALeaderThatCannotRenewStopsLeadingAtTheDeadline(t *testing.T) {
 			t.Errorf("%v after the renewal: Hold(10s) = %v", at, err)
 		}
 	}
-	step(t, e, clk, t0.Add(RenewDeadline), &last)
+	step(t, e, clk, t0.Add(RenewDeadline), last)
 	if e.Leading() {
 		t.Fatal("still leading after failing to renew for the whole deadline")
 	}
@@ -270,18 +262,14 @@ func TestALeaderThatCannotRenewStopsLeadingAtTheDeadline(t *testing.T) {
 func TestALeaderWhoseLeaseWasTakenStopsAtOnce(t *testing.T) {
 	// A leader frozen (SIGSTOP) past its lease wakes to find another holder: it refuses kills
 	// from its first look at the clock, and stops leading at its first try.
-	srv := fakeapi.New(t)
-	clk := &clock{now: t0}
-	e := newElector(t, srv, "macaque-a", clk, &leading{})
-	var last time.Time
-	step(t, e, clk, t0, &last)
+	srv, clk, e, last, _ := leaderAtT0(t)
 	woke := t0.Add(20 * time.Second)
 	srv.SetLease(heldBy("macaque-b", t0.Add(17*time.Second)))
 	clk.set(woke)
 	if _, err := e.Hold(0); err == nil {
 		t.Fatal("Hold granted a kill on a lease that ran out while frozen")
 	}
-	if step(t, e, clk, woke, &last) {
+	if step(t, e, clk, woke, last) {
 		t.Fatal("renewed a lease another replica holds")
 	}
 	if e.Leading() {
@@ -504,4 +492,18 @@ func waitRequests(t *testing.T, srv *fakeapi.Server, n int) int {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// leaderAtT0 is replica macaque-a having taken the lease at t0 on a server of its own, with
+// the start of its last renewal and what its observer was told.
+func leaderAtT0(t *testing.T) (*fakeapi.Server, *clock, *Elector, *time.Time, *leading) {
+	t.Helper()
+	srv := fakeapi.New(t)
+	clk, obs := &clock{now: t0}, &leading{}
+	e := newElector(t, srv, "macaque-a", clk, obs)
+	last := new(time.Time)
+	if !step(t, e, clk, t0, last) {
+		t.Fatal("macaque-a did not take the lease of an empty namespace")
+	}
+	return srv, clk, e, last, obs
 }
