@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -9,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/fakeapi"
+	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/policy"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 )
 
 func TestShortfall(t *testing.T) {
@@ -83,5 +88,37 @@ func TestARefusedStartFreesItsPort(t *testing.T) {
 			}
 			_ = again.Close()
 		})
+	}
+}
+
+// TestPreflightRecoveryScopeChecksEveryNamedNamespace: each namespace named is checked, not
+// only the first: a watch refused in the second stops macaque at start.
+func TestPreflightRecoveryScopeChecksEveryNamedNamespace(t *testing.T) {
+	srv := fakeapi.New(t)
+	srv.Fail = func(r fakeapi.Request) *metav1.Status {
+		if r.Query.Get("watch") == "true" && strings.Contains(r.Path, "/namespaces/cart/") {
+			return fakeapi.Forbidden("watch", "cart")
+		}
+		return nil
+	}
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = preflightRecoveryScope(t.Context(), api, scope{namespaces: []string{"shop", "cart"}})
+	var bad *configError
+	if !errors.As(err, &bad) || !strings.Contains(err.Error(), `in "cart"`) {
+		t.Fatalf("preflightRecoveryScope = %v, want MACAQUE_RECOVERY_TIMEOUT refused in cart", err)
+	}
+}
+
+// TestDetailsKeepEveryLine: a report's resumed line, picks passed over, note and error each
+// have their line under it, none overwriting another.
+func TestDetailsKeepEveryLine(t *testing.T) {
+	got := details(Result{Resumed: "the pause expired", Passed: []string{"shop/web-1: gone"}, Note: "grace 0s", Err: errors.New("boom")})
+	for _, want := range []string{"\nResumed: the pause expired", "\nPassed over first: `shop/web-1` (gone)", "\nNote: grace 0s", "\n> boom"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("details = %q, missing %q", got, want)
+		}
 	}
 }
