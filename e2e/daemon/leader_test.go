@@ -198,6 +198,19 @@ func TestTwoReplicasOnlyTheLeaderKills(t *testing.T) {
 	if slices.ContainsFunc(b.Logs(), func(l string) bool { return strings.Contains(l, `"msg":"became the leader"`) }) {
 		t.Errorf("the standby became the leader while the leader ran:\n%s", b.Tail(10))
 	}
+	// Both are ready (a standby is ready to take over), and each says whether it leads.
+	for _, r := range []struct {
+		replica
+		leader string
+	}{{a, "macaque_leader 1"}, {b, "macaque_leader 0"}} {
+		addr := r.httpAddr(t)
+		if code, body, err := get(t.Context(), addr, "/readyz"); err != nil || code != http.StatusOK {
+			t.Errorf("%s's /readyz = %d %q (%v), want 200", r.name, code, body, err)
+		}
+		if _, body, err := get(t.Context(), addr, "/metrics"); err != nil || !strings.Contains(body, "\n"+r.leader+"\n") {
+			t.Errorf("%s's /metrics has no %q (%v)", r.name, r.leader, err)
+		}
+	}
 }
 
 func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
