@@ -22,6 +22,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // The election's timing, as internal/election has it: a standby takes the lease a
@@ -346,4 +348,32 @@ func TestALeaderCutOffFromTheLeaseStopsKillingBeforeItRunsOut(t *testing.T) {
 		refused, firstB.Sub(cutAt).Round(time.Millisecond))
 	checkNoTickKilledTwice(t, watcher, a, b)
 	cut.Remove()
+}
+
+// TestARoleWithoutTheLeaseStopsMacaqueAtStart: with the election on and the shipped Role on the
+// Lease deleted, macaque stops at start, exit 2, with one line naming MACAQUE_LEADER_ELECTION
+// and what the Role must grant, instead of waiting as a standby for ever.
+func TestARoleWithoutTheLeaseStopsMacaqueAtStart(t *testing.T) {
+	t.Parallel()
+	ns, kubeconfig := deploy(t)
+	if out, err := testCluster.Kubectl("delete", "-n", ns, "role", "macaque-election"); err != nil {
+		t.Fatalf("kubectl delete role macaque-election: %v\n%s", err, out)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, "macaque's ServiceAccount to be refused the Lease", func(ctx context.Context) error {
+		_, err := as.CoordinationV1().Leases(ns).Get(ctx, "macaque-leader", metav1.GetOptions{})
+		if !apierrors.IsForbidden(err) {
+			return fmt.Errorf("get the Lease as macaque: %v", err)
+		}
+		return nil
+	})
+	d := startMacaque(t, kubeconfig, nil, "MACAQUE_LEADER_ELECTION=true", "POD_NAMESPACE="+ns)
+	d.wantRefusedAtStart(t, `macaque: MACAQUE_LEADER_ELECTION: cannot get the Lease macaque-leader in "`+ns+`", macaque's own namespace: its Role there must grant get, create and update on leases`)
 }
