@@ -370,7 +370,7 @@ func TestARoleWithoutTheLeaseStopsMacaqueAtStart(t *testing.T) {
 	cluster.Eventually(t, 30*time.Second, "macaque's ServiceAccount to be refused the Lease", func(ctx context.Context) error {
 		_, err := as.CoordinationV1().Leases(ns).Get(ctx, "macaque-leader", metav1.GetOptions{})
 		if !apierrors.IsForbidden(err) {
-			return fmt.Errorf("get the Lease as macaque: %v", err)
+			return fmt.Errorf("get the Lease as macaque: %w", err)
 		}
 		return nil
 	})
