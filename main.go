@@ -48,6 +48,11 @@ import (
 const (
 	preflightTimeout = 15 * time.Second
 	shutdownGrace    = 35 * time.Second
+	// verdictGrace is how long the verdicts in flight at a stop are still followed: a rollout
+	// stops the leader as the standby takes over, and the kills it made just before then still
+	// get their verdicts (most recoveries take seconds) from it. Well within shutdownGrace, so
+	// the notifier has time to post them.
+	verdictGrace = 10 * time.Second
 	// reportBuffer is the room in the channels between the goroutines. The notifier's intake
 	// empties its two (ticks' reports, verdicts) at once into a queue with no bound, so only a
 	// starved intake could fill them.
@@ -289,12 +294,29 @@ func (d *daemon) run(ctx context.Context, serving bool) {
 		wg.Go(func() { d.elector.Run(ctx, killerDone) })
 		wg.Go(d.relay)
 	}
-	wg.Go(func() { d.recov.Run(ctx, d.kills, d.verdicts) })
+	follows, endFollows := outliving(ctx, verdictGrace)
+	defer endFollows()
+	wg.Go(func() { d.recov.Run(follows, d.kills, d.verdicts) })
 	wg.Go(func() { d.notifier.run(ctx, results, shutdownGrace) })
 	if serving {
 		wg.Go(func() { d.access.run(ctx) })
 	}
 	wg.Wait()
+}
+
+// outliving is a context that ends grace after ctx does (or when its cancel is called).
+func outliving(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-out.Done():
+		}
+	})
+	return out, func() { stop(); cancel() }
 }
 
 // relayTakeovers hands each takeover on to the notifier, which says it in Slack, and the kills

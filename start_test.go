@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/fakeapi"
 	"github.com/macaque-chaos/macaque/internal/kube"
 	"github.com/macaque-chaos/macaque/internal/policy"
+	"github.com/macaque-chaos/macaque/internal/testkit"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
@@ -121,4 +123,25 @@ func TestDetailsKeepEveryLine(t *testing.T) {
 			t.Errorf("details = %q, missing %q", got, want)
 		}
 	}
+}
+
+func TestOutlivingEndsGraceAfterItsParent(t *testing.T) {
+	parent, stop := context.WithCancel(t.Context())
+	child, cancel := outliving(parent, 100*time.Millisecond)
+	defer cancel()
+	stop()
+	if child.Err() != nil {
+		t.Fatal("ended with its parent, want grace later")
+	}
+	select {
+	case <-child.Done():
+		t.Fatal("ended within 50 ms of its parent, want 100 ms")
+	case <-time.After(50 * time.Millisecond):
+	}
+	testkit.Recv(t, child.Done(), "the end grace after the parent's")
+
+	// Its cancel ends it at once, parent or not.
+	child, cancel = outliving(t.Context(), time.Hour)
+	cancel()
+	testkit.Recv(t, child.Done(), "the end its cancel asked for")
 }
