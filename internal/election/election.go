@@ -106,7 +106,7 @@ type seen struct {
 }
 
 // Hold says whether this replica leads, with its lease valid for longer than need (the
-// longest a kill may take), and until when: a kill's requests are bounded by that time.
+// longest a kill may take), and until when, by this replica's clock.
 func (e *Elector) Hold(need time.Duration) (time.Time, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -194,7 +194,10 @@ func (e *Elector) afterTry(ok bool, start, last time.Time) time.Time {
 	if ok {
 		return start
 	}
-	if !e.Leading() {
+	e.mu.Lock()
+	leading := !e.validUntil.IsZero() // even if run out: a frozen leader is still told it lost
+	e.mu.Unlock()
+	if !leading {
 		return time.Time{}
 	}
 	if e.Now().Sub(last) >= RenewDeadline {

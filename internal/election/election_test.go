@@ -507,3 +507,17 @@ func leaderAtT0(t *testing.T) (*fakeapi.Server, *clock, *Elector, *time.Time, *l
 	}
 	return srv, clk, e, last, obs
 }
+
+func TestAFrozenLeaderThatCannotRenewIsToldItLost(t *testing.T) {
+	// Frozen past its lease with the API server unreachable on waking: no other holder to see,
+	// yet it stops leading, and says so, at its first failed try.
+	srv, clk, e, last, obs := leaderAtT0(t)
+	srv.Fail = func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("unreachable") }
+	step(t, e, clk, t0.Add(20*time.Second), last)
+	if e.Leading() || !last.IsZero() {
+		t.Fatalf("leading %v, last renewal %v: want a standby", e.Leading(), *last)
+	}
+	if got := obs.said(); len(got) != 2 || got[1] {
+		t.Errorf("observer told %v, want [true false]", got)
+	}
+}
