@@ -264,7 +264,7 @@ func wire(s settings, restCfg *rest.Config, p started, log *slog.Logger, stats *
 		d.takeovers = make(chan election.Takeover, reportBuffer)
 		d.elector = &election.Elector{API: p.pods, Namespace: p.own, Identity: p.self, Now: time.Now, After: time.After,
 			Rand: newRNG(), Log: log, Observer: stats, Takeovers: d.takeovers,
-			Following: d.recov.Following, FollowingChanged: d.recov.FollowingChanged()}
+			Following: d.recov.Following}
 		told, inherited := make(chan election.Takeover, reportBuffer), make(chan recovery.Inheritance, reportBuffer)
 		d.killer.leader, d.notifier.takeovers, d.recov.Inherited = d.elector, told, inherited
 		d.relay = func() { relayTakeovers(d.takeovers, told, inherited) }

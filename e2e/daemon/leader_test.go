@@ -220,7 +220,7 @@ func TestTheStandbyTakesOverWhenTheLeaderIsKilled(t *testing.T) {
 	slack := slackstub.New(nil)
 	t.Cleanup(slack.Close)
 	ns, a, b, watcher, _ := twoReplicas(t, slack, false, true)
-	// The leader writes the kills it follows on the Lease as they change: a's first is there.
+	// The leader writes the kills it follows on the Lease at each renewal: wait for a's first.
 	first := a.killLines(t)[0].Pod
 	cluster.Eventually(t, 5*time.Second, "a's kill on the Lease", func(ctx context.Context) error {
 		l, err := testCluster.Clientset.CoordinationV1().Leases(ns).Get(ctx, "macaque-leader", metav1.GetOptions{})

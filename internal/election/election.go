@@ -12,6 +12,7 @@ import (
 
 	"github.com/macaque-chaos/macaque/internal/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // LeaseName is the Lease the replicas compete for, in macaque's own namespace: one macaque
@@ -87,9 +88,6 @@ type Elector struct {
 	// Following is written on the lease at each renewal, for a replica that takes it over
 	// should this one die: the kills whose verdicts it follows. Nil: nothing.
 	Following func() string
-	// FollowingChanged has a value when Following's answer changed: a leader then writes the
-	// lease at once, not at its next renewal. Nil: at each renewal only.
-	FollowingChanged <-chan struct{}
 
 	mu         sync.Mutex
 	validUntil time.Time // the lease runs out then, by this replica's count; zero: not leading
@@ -148,21 +146,13 @@ func (e *Elector) Run(ctx context.Context, killerDone <-chan struct{}) {
 	}
 }
 
-// sleep waits for the next try: its time, or, for a leader (last set), a change of the kills
-// it follows; false once killerDone is closed.
+// sleep waits for the next try; false once killerDone is closed.
 func (e *Elector) sleep(last time.Time, killerDone <-chan struct{}) bool {
-	timer := e.After(e.wait(last))
-	for {
-		select {
-		case <-timer:
-			return true
-		case <-e.FollowingChanged:
-			if !last.IsZero() {
-				return true
-			} // a standby writes nothing of what it follows: it tries at its time
-		case <-killerDone:
-			return false
-		}
+	select {
+	case <-e.After(e.wait(last)):
+		return true
+	case <-killerDone:
+		return false
 	}
 }
 
@@ -176,7 +166,7 @@ func (e *Elector) wait(last time.Time) time.Duration {
 	}
 	d := RetryPeriod
 	if e.Rand != nil {
-		d += time.Duration(e.Rand.Float64() * jitterFactor * float64(RetryPeriod))
+		d += time.Duration(e.Rand.IntN(int(jitterFactor*float64(RetryPeriod/time.Millisecond)))) * time.Millisecond
 	}
 	e.mu.Lock()
 	runsOut := e.seen.at.Add(e.seen.lease)
@@ -235,7 +225,7 @@ func (e *Elector) renewCached(ctx context.Context, start time.Time) bool {
 	if !leading {
 		return false
 	}
-	l.Spec.RenewTime = &kube.MicroTime{Time: start}
+	l.Spec.RenewTime = &metav1.MicroTime{Time: start}
 	l.Metadata.Annotations = e.annotations(l.Metadata.Annotations)
 	got, err := e.API.UpdateLease(ctx, l)
 	if err != nil {
@@ -314,9 +304,9 @@ func (e *Elector) hold(l *kube.Lease, start time.Time, taken bool) {
 	id, secs := e.Identity, int32(LeaseDuration/time.Second)
 	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &id, &secs
 	l.Metadata.Annotations = e.annotations(l.Metadata.Annotations)
-	l.Spec.RenewTime = &kube.MicroTime{Time: start}
+	l.Spec.RenewTime = &metav1.MicroTime{Time: start}
 	if taken {
-		l.Spec.AcquireTime = &kube.MicroTime{Time: start}
+		l.Spec.AcquireTime = &metav1.MicroTime{Time: start}
 		n := derefInt(l.Spec.LeaseTransitions)
 		if l.Metadata.ResourceVersion != "" { // changing hands, not created
 			n++
@@ -373,7 +363,7 @@ func (e *Elector) release(ctx context.Context) {
 	// This replica ends its own verdicts as it stops: none is left for the next leader.
 	l.Metadata.Annotations = maps.Clone(l.Metadata.Annotations)
 	delete(l.Metadata.Annotations, FollowingAnnotation)
-	l.Spec.RenewTime = &kube.MicroTime{Time: e.Now()}
+	l.Spec.RenewTime = &metav1.MicroTime{Time: e.Now()}
 	if _, err := e.API.UpdateLease(ctx, l); err != nil {
 		e.Log.Warn("leader election: release the lease; a standby takes over once it runs out", "lease", LeaseName, "err", err)
 		return

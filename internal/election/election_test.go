@@ -431,69 +431,6 @@ func TestTheLeaseKeepsTheKillsFollowedForTheNextLeader(t *testing.T) {
 	}
 }
 
-func TestALeaderWritesTheKillsItFollowsAsTheyChange(t *testing.T) {
-	never := func(time.Duration) <-chan time.Time { return make(chan time.Time) } // only the changes wake it
-	for _, c := range []struct {
-		name    string
-		held    bool // another replica holds the lease: this one is a standby
-		written bool
-	}{
-		{"a leader writes at once", false, true},
-		{"a standby writes nothing", true, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			srv := fakeapi.New(t)
-			if c.held {
-				srv.SetLease(heldBy("macaque-a", t0))
-			}
-			clk := &clock{now: t0}
-			e := newElector(t, srv, "macaque-b", clk, &leading{})
-			e.After = never
-			var mu sync.Mutex
-			following := ""
-			e.Following = func() string { mu.Lock(); defer mu.Unlock(); return following }
-			changed := make(chan struct{}, 1)
-			e.FollowingChanged = changed
-			killerDone := make(chan struct{})
-			ended := make(chan struct{})
-			go func() { e.Run(testkit.Ctx(t), killerDone); close(ended) }()
-			defer func() { close(killerDone); testkit.Recv(t, ended, "Run's end") }()
-			first := waitRequests(t, srv, 1)
-			mu.Lock()
-			following = `[{"pod":"web-1"}]`
-			mu.Unlock()
-			changed <- struct{}{}
-			if !c.written {
-				time.Sleep(50 * time.Millisecond) // what a write would take, at most, here
-				if n := len(srv.Requests()); n != first {
-					t.Errorf("%d requests after the change, want none more than %d", n, first)
-				}
-				return
-			}
-			waitRequests(t, srv, first+1)
-			if got := srv.Lease(ns, LeaseName).Annotations[FollowingAnnotation]; got != `[{"pod":"web-1"}]` {
-				t.Errorf("annotation %q after the change, want the new kills", got)
-			}
-		})
-	}
-}
-
-// waitRequests waits until srv has had at least n requests, and returns how many.
-func waitRequests(t *testing.T, srv *fakeapi.Server, n int) int {
-	t.Helper()
-	deadline := time.Now().Add(testkit.Within)
-	for {
-		got := len(srv.Requests())
-		if got >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests after %v, want %d", got, testkit.Within, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // leaderAtT0 is replica macaque-a having taken the lease at t0 on a server of its own, with
 // the start of its last renewal and what its observer was told.
 func leaderAtT0(t *testing.T) (*fakeapi.Server, *clock, *Elector, *time.Time, *leading) {

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Lease is the part of a coordination.k8s.io/v1 Lease the leader election reads and writes.
@@ -28,38 +29,11 @@ type LeaseMetadata struct {
 // LeaseSpec is the election's record, in client-go's leaderelection terms: who holds the lease,
 // for how long after its last renewal, since when, and how often it changed hands.
 type LeaseSpec struct {
-	HolderIdentity       *string    `json:"holderIdentity,omitempty"`
-	LeaseDurationSeconds *int32     `json:"leaseDurationSeconds,omitempty"`
-	AcquireTime          *MicroTime `json:"acquireTime,omitempty"`
-	RenewTime            *MicroTime `json:"renewTime,omitempty"`
-	LeaseTransitions     *int32     `json:"leaseTransitions,omitempty"`
-}
-
-// MicroTime is a Lease's time: RFC 3339 with microseconds, as the API server requires.
-type MicroTime struct{ time.Time }
-
-// microFormat is metav1.MicroTime's wire format.
-const microFormat = "2006-01-02T15:04:05.000000Z07:00"
-
-// MarshalJSON writes t in microFormat, in UTC.
-func (t MicroTime) MarshalJSON() ([]byte, error) {
-	return json.Marshal(t.UTC().Format(microFormat))
-}
-
-// UnmarshalJSON reads t in microFormat (or plain RFC 3339, which older writers used).
-func (t *MicroTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(microFormat, s)
-	if err != nil {
-		if v, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return fmt.Errorf("lease time %q: %w", s, err)
-		}
-	}
-	t.Time = v
-	return nil
+	HolderIdentity       *string           `json:"holderIdentity,omitempty"`
+	LeaseDurationSeconds *int32            `json:"leaseDurationSeconds,omitempty"`
+	AcquireTime          *metav1.MicroTime `json:"acquireTime,omitempty"`
+	RenewTime            *metav1.MicroTime `json:"renewTime,omitempty"`
+	LeaseTransitions     *int32            `json:"leaseTransitions,omitempty"`
 }
 
 // leasePath is the URL path of the Lease name in namespace; "" names the collection.
