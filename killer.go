@@ -223,9 +223,8 @@ type Killer struct {
 
 // leaderHold is the election as the killer asks it; *election.Elector implements it.
 type leaderHold interface {
-	// Hold says whether this replica leads, with its lease valid for longer than need, and
-	// until when.
-	Hold(need time.Duration) (time.Time, error)
+	// Hold is nil when this replica leads, with its lease valid for longer than need.
+	Hold(need time.Duration) error
 }
 
 // leads says whether this replica runs the tick at: with a lease of its own; a standby's tick
@@ -234,7 +233,7 @@ func (k *Killer) leads(at time.Time) bool {
 	if k.leader == nil {
 		return true
 	}
-	if _, err := k.leader.Hold(0); err != nil {
+	if err := k.leader.Hold(0); err != nil {
 		k.log.Debug("standby: the leader runs this tick", "tick", at, "why", err)
 		return false
 	}
@@ -500,7 +499,7 @@ func (k *Killer) stillLeads() error {
 	if k.leader == nil {
 		return nil
 	}
-	if _, err := k.leader.Hold(k.timeouts.Delete); err != nil {
+	if err := k.leader.Hold(k.timeouts.Delete); err != nil {
 		return fmt.Errorf("kill nothing more this tick: %w", err)
 	}
 	return nil

@@ -17,19 +17,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// lease is a leaderHold whose answers the test sets: valid until until, or err.
+// lease is a leaderHold whose answer the test sets: err (nil: leading).
 type lease struct {
 	mu    sync.Mutex
-	until time.Time
 	err   error
 	asked []time.Duration // the need of each Hold, in order
 }
 
-func (l *lease) Hold(need time.Duration) (time.Time, error) {
+func (l *lease) Hold(need time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.asked = append(l.asked, need)
-	return l.until, l.err
+	return l.err
 }
 
 func (l *lease) needs() []time.Duration {
@@ -49,7 +48,7 @@ func TestOnlyTheLeaderRunsATick(t *testing.T) {
 		deletes int
 	}{
 		{"without election every replica ticks", nil, 1, 1},
-		{"the leader ticks", &lease{until: tick0.Add(time.Minute)}, 1, 1},
+		{"the leader ticks", &lease{}, 1, 1},
 		{"a standby lists nothing, kills nothing, reports nothing", &lease{err: errNotLeader}, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,7 +74,7 @@ func TestOnlyTheLeaderRunsATick(t *testing.T) {
 func TestALeaderKillsOnlyWhileItsLeaseOutlastsTheKill(t *testing.T) {
 	srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil), fakeapi.Pod(testNS, "web-2", nil))
 	k := newTestKiller(t, srv, "", false)
-	l := &lease{until: tick0.Add(time.Minute)}
+	l := &lease{}
 	k.leader = l
 	// The lease is lost between the tick's start and its kill (a renewal failed meanwhile).
 	srv.Fail = func(r fakeapi.Request) *metav1.Status {
@@ -103,7 +102,7 @@ func TestADryRunNeedsNoLeaseToReport(t *testing.T) {
 	// A dry run's pick is a report, not a kill: no lease is asked for it, only for the tick.
 	srv := fakeapi.New(t, fakeapi.Pod(testNS, "web-1", nil))
 	k := newTestKiller(t, srv, "", true)
-	l := &lease{until: tick0.Add(time.Minute)}
+	l := &lease{}
 	k.leader = l
 	if r := killOnce(t, k); r.Outcome != OutcomeDryRun {
 		t.Fatalf("outcome %s, want dry-run", r.Outcome)

@@ -103,25 +103,19 @@ type seen struct {
 	lease  time.Duration // the holder's lease duration, as its record says
 }
 
-// Hold says whether this replica leads, with its lease valid for longer than need (the
-// longest a kill may take), and until when, by this replica's clock.
-func (e *Elector) Hold(need time.Duration) (time.Time, error) {
+// Hold says whether this replica leads, with its lease valid, by its own clock, for longer than
+// need (the longest a kill may take): nil when it may kill.
+func (e *Elector) Hold(need time.Duration) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.validUntil.IsZero() {
-		return time.Time{}, fmt.Errorf("%w: another replica holds the Lease %s", ErrNotLeader, LeaseName)
+		return fmt.Errorf("%w: another replica holds the Lease %s", ErrNotLeader, LeaseName)
 	}
 	if left := e.validUntil.Sub(e.Now()); left <= need {
-		return time.Time{}, fmt.Errorf("%w: the Lease %s runs out in %v unless renewed, sooner than a kill may take (%v)",
+		return fmt.Errorf("%w: the Lease %s runs out in %v unless renewed, sooner than a kill may take (%v)",
 			ErrNotLeader, LeaseName, left.Round(time.Millisecond), need)
 	}
-	return e.validUntil, nil
-}
-
-// Leading says whether this replica holds the lease now, however soon it runs out.
-func (e *Elector) Leading() bool {
-	_, err := e.Hold(0)
-	return err == nil
+	return nil
 }
 
 // Run takes part in the election until killerDone is closed, which the killer does when it

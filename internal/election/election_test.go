@@ -130,7 +130,7 @@ func TestHoldSaysWhetherTheLeaseOutlastsTheKill(t *testing.T) {
 	srv := fakeapi.New(t)
 	clk := &clock{now: t0}
 	e := newElector(t, srv, "macaque-a", clk, &leading{})
-	if _, err := e.Hold(0); !errors.Is(err, ErrNotLeader) {
+	if err := e.Hold(0); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("before any try: Hold = %v, want ErrNotLeader", err)
 	}
 	var last time.Time
@@ -148,11 +148,11 @@ func TestHoldSaysWhetherTheLeaseOutlastsTheKill(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			clk.set(t0.Add(c.at))
-			until, err := e.Hold(kill)
+			err := e.Hold(kill)
 			if c.ok != (err == nil) {
 				t.Fatalf("Hold(%v) = %v, want ok %v", kill, err, c.ok)
 			}
-			if c.ok && !until.Equal(t0.Add(LeaseDuration)) {
+			if until := e.until(); c.ok && !until.Equal(t0.Add(LeaseDuration)) {
 				t.Errorf("valid until %v, want %v", until, t0.Add(LeaseDuration))
 			}
 			if !c.ok && !strings.Contains(err.Error(), "runs out in") {
@@ -176,8 +176,8 @@ func TestTheLeaderRenewsWithOneUpdate(t *testing.T) {
 	if l := srv.Lease(ns, LeaseName); !l.Spec.RenewTime.Time.Equal(at) || !l.Spec.AcquireTime.Time.Equal(t0) {
 		t.Errorf("renewTime %v, acquireTime %v: want renewed at %v, acquired at %v", l.Spec.RenewTime, l.Spec.AcquireTime, at, t0)
 	}
-	if until, err := e.Hold(0); err != nil || !until.Equal(at.Add(LeaseDuration)) {
-		t.Errorf("Hold = %v, %v: want valid until %v", until, err, at.Add(LeaseDuration))
+	if err := e.Hold(0); err != nil || !e.until().Equal(at.Add(LeaseDuration)) {
+		t.Errorf("Hold = %v, valid until %v: want valid until %v", err, e.until(), at.Add(LeaseDuration))
 	}
 }
 
@@ -242,16 +242,16 @@ func TestALeaderThatCannotRenewStopsLeadingAtTheDeadline(t *testing.T) {
 	}
 	for at := RetryPeriod; at < RenewDeadline; at += RetryPeriod {
 		step(t, e, clk, t0.Add(at), last)
-		if !e.Leading() {
+		if !leads(e) {
 			t.Fatalf("stopped leading %v after its last renewal, before the %v deadline", at, RenewDeadline)
 		}
 		// Each failed renewal shortens what Hold grants, so kills stop before the deadline.
-		if _, err := e.Hold(10 * time.Second); (at < 5*time.Second) != (err == nil) {
+		if err := e.Hold(10 * time.Second); (at < 5*time.Second) != (err == nil) {
 			t.Errorf("%v after the renewal: Hold(10s) = %v", at, err)
 		}
 	}
 	step(t, e, clk, t0.Add(RenewDeadline), last)
-	if e.Leading() {
+	if leads(e) {
 		t.Fatal("still leading after failing to renew for the whole deadline")
 	}
 	if got := obs.said(); len(got) != 2 || !got[0] || got[1] {
@@ -266,13 +266,13 @@ func TestALeaderWhoseLeaseWasTakenStopsAtOnce(t *testing.T) {
 	woke := t0.Add(20 * time.Second)
 	srv.SetLease(heldBy("macaque-b", t0.Add(17*time.Second)))
 	clk.set(woke)
-	if _, err := e.Hold(0); err == nil {
+	if err := e.Hold(0); err == nil {
 		t.Fatal("Hold granted a kill on a lease that ran out while frozen")
 	}
 	if step(t, e, clk, woke, last) {
 		t.Fatal("renewed a lease another replica holds")
 	}
-	if e.Leading() {
+	if leads(e) {
 		t.Error("still leading after seeing another holder")
 	}
 	if got := holder(t, srv); got != "macaque-b" {
@@ -341,8 +341,8 @@ func TestTwoRacingStandbysTakeTheLeaseOnce(t *testing.T) {
 	if oks[0] == oks[1] {
 		t.Fatalf("both or neither took the lease: %v", oks)
 	}
-	if a.Leading() == b.Leading() {
-		t.Fatalf("leading: a %v, b %v; want exactly one", a.Leading(), b.Leading())
+	if leads(a) == leads(b) {
+		t.Fatalf("leading: a %v, b %v; want exactly one", leads(a), leads(b))
 	}
 }
 
@@ -451,10 +451,20 @@ func TestAFrozenLeaderThatCannotRenewIsToldItLost(t *testing.T) {
 	srv, clk, e, last, obs := leaderAtT0(t)
 	srv.Fail = func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("unreachable") }
 	step(t, e, clk, t0.Add(20*time.Second), last)
-	if e.Leading() || !last.IsZero() {
-		t.Fatalf("leading %v, last renewal %v: want a standby", e.Leading(), *last)
+	if leads(e) || !last.IsZero() {
+		t.Fatalf("leading %v, last renewal %v: want a standby", leads(e), *last)
 	}
 	if got := obs.said(); len(got) != 2 || got[1] {
 		t.Errorf("observer told %v, want [true false]", got)
 	}
+}
+
+// leads says whether e holds the lease now, however soon it runs out.
+func leads(e *Elector) bool { return e.Hold(0) == nil }
+
+// until is when e's lease runs out, by its own count; zero when it does not lead.
+func (e *Elector) until() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.validUntil
 }
