@@ -723,6 +723,9 @@ func outcomeOf(set Outcome, err error) Outcome {
 func (k *Killer) report(r Result, err error) Result {
 	r.Err, r.Outcome = err, outcomeOf(r.Outcome, err)
 	k.metrics.Reported(r.Time, r.Namespace, string(r.Outcome))
+	if r.Outcome == OutcomeKilled {
+		k.metrics.Killed(r.Time, r.Namespace, r.Deleted)
+	}
 	log := k.log.With("tick", r.Time, "namespace", r.Namespace, "selector", r.Selector, "candidates", r.Candidates, "outcome", r.Outcome)
 	if r.Pod != "" {
 		log = log.With("pod", r.Pod, "owner", r.Owner, "node", r.Node, "mode", cmp.Or(r.Mode, modeDelete))

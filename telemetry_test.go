@@ -85,7 +85,8 @@ type killerMetricsCase struct {
 	count    killCount
 	ticks    []func(fakeapi.Request) *metav1.Status
 	want     map[string]float64
-	lastGood int // index of the last successful tick, -1 for none
+	absent   []string // series that must not be exported
+	lastGood int      // index of the last successful tick, -1 for none
 }
 
 // at is the scheduled time of the case's tick i.
@@ -125,7 +126,13 @@ func (tt killerMetricsCase) run(t *testing.T) {
 	for s, v := range tt.want {
 		want[s] = v
 	}
-	wantSeries(t, scrape(t, k.metrics), want)
+	got := scrape(t, k.metrics)
+	wantSeries(t, got, want)
+	for _, s := range tt.absent {
+		if v, ok := got[s]; ok {
+			t.Errorf("%s = %v exported, want no such series", s, v)
+		}
+	}
 }
 
 // TestKillerMetrics runs the killer's ticks against the fake API server and checks what
@@ -138,13 +145,14 @@ func TestKillerMetrics(t *testing.T) {
 	tests := []killerMetricsCase{
 		{name: "a kill", pods: 3, ticks: fails{nil}, lastGood: 0, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="killed"}`: 1, "macaque_ticks_total": 1, "macaque_candidates": 3,
+			`macaque_last_kill_timestamp_seconds{namespace="shop"}`: float64(tick0.Unix()),
 		}},
 		{name: "several victims: one report each", pods: 3, count: killCount{n: 2}, ticks: fails{nil}, lastGood: 0, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="killed"}`: 2, "macaque_ticks_total": 1, "macaque_candidates": 3,
 		}},
 		{name: "dry run", pods: 2, dryRun: true, ticks: fails{nil}, lastGood: 0, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="dry-run"}`: 1, "macaque_candidates": 2,
-		}},
+		}, absent: []string{`macaque_last_kill_timestamp_seconds{namespace="shop"}`}},
 		{name: "no candidates is a success", ticks: fails{nil}, lastGood: 0, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="no candidates"}`: 1, "macaque_candidates": 0,
 		}},
@@ -155,13 +163,15 @@ func TestKillerMetrics(t *testing.T) {
 		{name: "an error, then a success", pods: 3, ticks: fails{broken, nil}, lastGood: 1, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="error"}`: 1, `macaque_kills_total{namespace="shop",outcome="killed"}`: 1,
 			"macaque_ticks_total": 2,
+			// The API server's acceptance, by the killer's clock (tick0), not the tick's time (an hour later).
+			`macaque_last_kill_timestamp_seconds{namespace="shop"}`: float64(tick0.Unix()),
 		}},
 		{name: "only errors: never a success", pods: 3, ticks: fails{broken, broken}, lastGood: -1, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="error"}`: 2, "macaque_ticks_total": 2, "macaque_candidates": 0,
 		}},
 		{name: "unknown is no success", pods: 1, ticks: fails{deleteUnknown()}, lastGood: -1, want: map[string]float64{
 			`macaque_kills_total{namespace="shop",outcome="unknown"}`: 1,
-		}},
+		}, absent: []string{`macaque_last_kill_timestamp_seconds{namespace="shop"}`}},
 		{name: "nothing dropped when the notifier keeps up", pods: 3, count: killCount{n: 2}, ticks: fails{nil}, lastGood: 0, want: map[string]float64{
 			"macaque_reports_dropped_total": 0,
 		}},

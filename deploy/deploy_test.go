@@ -15,10 +15,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	promqlengine "github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/promqltest"
+	"github.com/prometheus/prometheus/storage"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -349,4 +353,119 @@ func TestMetricNames(t *testing.T) {
 	if got := asPromQL(`rate(x{namespace=~"$namespace",pod=~"${pod}"}[$__rate_interval])`); got != `rate(x{namespace=~".*",pod=~".*"}[5m])` {
 		t.Errorf("asPromQL = %q", got)
 	}
+}
+
+// annotation is one of a dashboard's annotation queries, as Grafana's Prometheus data source
+// reads it.
+type annotation struct {
+	Name       string `json:"name"`
+	Enable     bool   `json:"enable"`
+	Datasource struct {
+		Type string `json:"type"`
+	} `json:"datasource"`
+	Expr            string `json:"expr"`
+	Step            string `json:"step"`
+	UseValueForTime bool   `json:"useValueForTime"`
+	TextFormat      string `json:"textFormat"`
+}
+
+// dashboardAnnotations reads dashboard.json's annotation queries.
+func dashboardAnnotations(t *testing.T) []annotation {
+	t.Helper()
+	raw, err := os.ReadFile("dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Annotations struct {
+			List []annotation `json:"list"`
+		} `json:"annotations"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("dashboard.json: %v", err)
+	}
+	return d.Annotations.List
+}
+
+// TestDashboardKillAnnotations checks that the dashboard marks each kill on its time series:
+// an annotation query, on by default, valid on exported metrics, that Prometheus's own engine
+// evaluates over scraped samples to exactly one time per kill, in milliseconds (Grafana's
+// "series value as timestamp"), for the namespaces the $namespace variable selects.
+func TestDashboardKillAnnotations(t *testing.T) {
+	metrics := exported(t)
+	var kills *annotation
+	for i, a := range dashboardAnnotations(t) {
+		if a.Datasource.Type != "prometheus" {
+			continue
+		}
+		checkQuery(t, metrics, fmt.Sprintf("annotation %q", a.Name), asPromQL(a.Expr))
+		if strings.Contains(a.Expr, "macaque_last_kill_timestamp_seconds") {
+			kills = &dashboardAnnotations(t)[i]
+		}
+	}
+	if kills == nil {
+		t.Fatal("no annotation query reads macaque_last_kill_timestamp_seconds: the dashboard does not mark kills")
+	}
+	if !kills.Enable || !kills.UseValueForTime || kills.Step == "" {
+		t.Errorf("annotation %q: enable %v, useValueForTime %v, step %q; want it on, placed at the value's time, with a step",
+			kills.Name, kills.Enable, kills.UseValueForTime, kills.Step)
+	}
+	if !strings.Contains(kills.TextFormat, "{{namespace}}") {
+		t.Errorf("annotation %q: text %q does not name the namespace", kills.Name, kills.TextFormat)
+	}
+	// Two replicas (one a former leader still exporting its last kill), scraped every 15 s:
+	// shop lost pods at 90 s and 330 s, web at 200 s.
+	db := promqltest.LoadedStorage(t, `
+load 15s
+	macaque_last_kill_timestamp_seconds{namespace="shop",pod="macaque-a"} _x5 90x9 330x20
+	macaque_last_kill_timestamp_seconds{namespace="shop",pod="macaque-b"} _x10 _x5 90x20
+	macaque_last_kill_timestamp_seconds{namespace="web",pod="macaque-a"} _x13 200x20
+`)
+	t.Cleanup(func() { _ = db.Close() })
+	for _, tt := range []struct {
+		namespace string // what $namespace selects, as Grafana expands it
+		want      map[string][]float64
+	}{
+		{".*", map[string][]float64{"shop": {90e3, 330e3}, "web": {200e3}}},
+		{"web", map[string][]float64{"web": {200e3}}},
+	} {
+		t.Run(tt.namespace, func(t *testing.T) {
+			got := annotationTimes(t, db, strings.ReplaceAll(kills.Expr, "$namespace", tt.namespace))
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("annotation times by namespace: %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// annotationTimes evaluates expr over the first 8 minutes of db at a step of one minute,
+// as Grafana's annotation query does, and returns each series' distinct values by namespace:
+// with "series value as timestamp", the times Grafana marks.
+func annotationTimes(t *testing.T, db storage.Queryable, expr string) map[string][]float64 {
+	t.Helper()
+	engine := promqlengine.NewEngine(promqlengine.EngineOpts{MaxSamples: 1e6, Timeout: time.Minute})
+	start := time.Unix(0, 0)
+	q, err := engine.NewRangeQuery(t.Context(), db, nil, expr, start, start.Add(8*time.Minute), time.Minute)
+	if err != nil {
+		t.Fatalf("%q: %v", expr, err)
+	}
+	defer q.Close()
+	res := q.Exec(t.Context())
+	if res.Err != nil {
+		t.Fatalf("%q: %v", expr, res.Err)
+	}
+	m, err := res.Matrix()
+	if err != nil {
+		t.Fatalf("%q: %v", expr, err)
+	}
+	got := map[string][]float64{}
+	for _, s := range m {
+		ns := s.Metric.Get("namespace")
+		for _, p := range s.Floats {
+			if !slices.Contains(got[ns], p.F) {
+				got[ns] = append(got[ns], p.F)
+			}
+		}
+	}
+	return got
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -160,6 +161,7 @@ func TestProbesAndMetricsFollowRBAC(t *testing.T) {
 	if next, last := before["macaque_next_tick_timestamp_seconds"], before["macaque_last_tick_timestamp_seconds"]; next <= last || last == 0 {
 		t.Errorf("next tick at %v, last at %v: want the next after the last", next, last)
 	}
+	checkLastKill(t, d, before[fmt.Sprintf(`macaque_last_kill_timestamp_seconds{namespace=%q}`, ns)])
 
 	restore := unbind(t, kubeconfig, ns)
 	waitReadyz(http.StatusServiceUnavailable, `cannot list resource "pods"`)
@@ -189,4 +191,25 @@ func TestProbesAndMetricsFollowRBAC(t *testing.T) {
 	if _, _, err := get(t.Context(), addr, "/healthz"); err == nil {
 		t.Errorf("%s still serves after macaque stopped", addr)
 	}
+}
+
+// checkLastKill checks the dashboard's kill marker, macaque_last_kill_timestamp_seconds as
+// scraped (at): it is the time the log gives one of the kills' deletion, to the millisecond.
+func checkLastKill(t *testing.T, d *daemon, at float64) {
+	t.Helper()
+	var seen []string
+	for _, l := range d.tickLines() {
+		var r struct {
+			Deleted time.Time `json:"deleted"`
+		}
+		if l.Outcome != "killed" || json.Unmarshal([]byte(l.raw), &r) != nil || r.Deleted.IsZero() {
+			continue
+		}
+		if math.Abs(float64(r.Deleted.UnixNano())/1e9-at) < 1e-3 {
+			return
+		}
+		seen = append(seen, r.Deleted.Format(time.RFC3339Nano))
+	}
+	t.Errorf("macaque_last_kill_timestamp_seconds = %v (%s), the deletion time of no kill logged: %v",
+		at, time.Unix(0, int64(at*1e9)).UTC().Format(time.RFC3339Nano), seen)
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	registry    *prometheus.Registry
 	ticks       prometheus.Counter
 	kills       *prometheus.CounterVec
+	lastKill    *prometheus.GaugeVec
 	candidates  prometheus.Gauge
 	recovery    *prometheus.HistogramVec
 	unrecovered *prometheus.CounterVec
@@ -74,6 +75,10 @@ func NewMetrics(namespaces []string) *Metrics {
 			Name: "macaque_kills_total",
 			Help: "Reports of ticks by outcome, one per victim (a tick with no victim has one): namespace is the victim's, or for a tick with no victim the scope's when it has exactly one namespace, else empty.",
 		}, []string{"namespace", "outcome"}),
+		lastKill: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "macaque_last_kill_timestamp_seconds",
+			Help: "When the API server last accepted a kill (a deletion or eviction) in namespace, by macaque's clock; the dashboard's kill annotations are placed at it.",
+		}, []string{"namespace"}),
 		candidates: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "macaque_candidates",
 			Help: "Running pods in scope at the last tick that listed them.",
@@ -115,7 +120,7 @@ func NewMetrics(namespaces []string) *Metrics {
 		seen:  map[string]time.Time{},
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
+		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
@@ -155,6 +160,7 @@ func (m *Metrics) forget(now time.Time) {
 		delete(m.seen, ns)
 		labels := prometheus.Labels{"namespace": ns}
 		m.kills.DeletePartialMatch(labels)
+		m.lastKill.DeletePartialMatch(labels)
 		m.recovery.DeletePartialMatch(labels)
 		m.unrecovered.DeletePartialMatch(labels)
 	}
@@ -199,6 +205,17 @@ func (m *Metrics) Reported(at time.Time, namespace, outcome string) {
 		return
 	}
 	m.use(namespace, at, func() { m.kills.WithLabelValues(namespace, outcome).Inc() })
+}
+
+// Killed records, from the killer, a kill in namespace that the API server accepted at deleted,
+// in the tick at. Only the time is kept, not a count: macaque_kills_total counts; this places
+// each kill on a dashboard's time axis exactly, even the first kill in a namespace, whose counter
+// series is born at 1 and so never shows an increase.
+func (m *Metrics) Killed(at time.Time, namespace string, deleted time.Time) {
+	if m == nil {
+		return
+	}
+	m.use(namespace, at, func() { m.lastKill.WithLabelValues(namespace).Set(seconds(deleted)) })
 }
 
 // Ticked records, from the killer, a tick it ran and whether it succeeded (the killer judges

@@ -96,6 +96,7 @@ func TestNilMetricsRecordNothing(_ *testing.T) {
 	m.Upcoming(tick0)
 	m.Listed(3)
 	m.Reported(tick0, "shop", "killed")
+	m.Killed(tick0, "shop", tick0)
 	m.Ticked(tick0, true)
 	m.ReportDropped()
 	m.SlackDropped()
@@ -119,6 +120,7 @@ const regenerate = "go test -run TestMetricsFile ./internal/telemetry -update-me
 func TestMetricsFile(t *testing.T) {
 	m := NewMetrics([]string{"shop"})
 	m.Reported(tick0, "shop", "killed")
+	m.Killed(tick0, "shop", tick0)
 	m.Recovered("shop", StageReady, time.Second)
 	families, err := m.registry.Gather()
 	if err != nil {
@@ -176,10 +178,12 @@ func TestMetricSeriesStayBounded(t *testing.T) {
 	const namespaces = 5000
 	m := NewMetrics([]string{"shop"})
 	m.Reported(tick0, "shop", "killed")
+	m.Killed(tick0, "shop", tick0)
 	at := func(i int) time.Time { return tick0.Add(time.Duration(i+1) * time.Minute) }
 	for i := range namespaces {
 		ns := fmt.Sprintf("preview-%d", i)
 		m.Reported(at(i), ns, "killed")
+		m.Killed(at(i), ns, at(i))
 		m.Ticked(at(i), true)
 		m.Recovered(ns, StageCreated, time.Second) // a verdict, after its tick
 		m.Recovered(ns, StageReady, time.Second)
@@ -193,14 +197,14 @@ func TestMetricSeriesStayBounded(t *testing.T) {
 		ns := fmt.Sprintf("preview-%d", i)
 		want := 0
 		if last.Sub(at(i)) < 24*time.Hour {
-			want = 3 + (1 - i%2) // kills, created, ready, and not recovered for half of them
+			want = 4 + (1 - i%2) // kills, last kill, created, ready, and not recovered for half of them
 		}
 		if got[ns] != want {
 			t.Fatalf("namespace %s, used %v before the last tick: %d series, want %d", ns, last.Sub(at(i)), got[ns], want)
 		}
 	}
-	if got["shop"] != 2 {
-		t.Errorf("shop, named in the scope: %d series, want its kills and unrecovered kept", got["shop"])
+	if got["shop"] != 3 {
+		t.Errorf("shop, named in the scope: %d series, want its kills, last kill and unrecovered kept", got["shop"])
 	}
 	if total := len(got); total != 24*60+1 {
 		t.Errorf("%d namespaces have series, want a day's (%d) and shop", total, 24*60)
@@ -210,8 +214,8 @@ func TestMetricSeriesStayBounded(t *testing.T) {
 	later := last.Add(24 * time.Hour)
 	m.Reported(later, "", "no candidates")
 	m.Ticked(later, true)
-	if got := seriesByNamespace(t, m); len(got) != 2 || got["shop"] != 2 || got[""] != 1 {
-		t.Errorf("a day later, series by namespace %v; want shop's 2 and the tick's", got)
+	if got := seriesByNamespace(t, m); len(got) != 2 || got["shop"] != 3 || got[""] != 1 {
+		t.Errorf("a day later, series by namespace %v; want shop's 3 and the tick's", got)
 	}
 	if n := len(m.seen); n > 1 {
 		t.Errorf("%d namespaces still tracked, want the empty one only", n)
@@ -225,7 +229,7 @@ func TestMetricSeriesStayBounded(t *testing.T) {
 		t.Errorf("a late verdict's series dropped before a day: %v", got)
 	}
 	m.Ticked(later.Add(24*time.Hour), true)
-	if got := seriesByNamespace(t, m); got["late"] != 0 || got["shop"] != 2 {
+	if got := seriesByNamespace(t, m); got["late"] != 0 || got["shop"] != 3 {
 		t.Errorf("a day after the late verdict, series by namespace %v; want late's dropped, shop's kept", got)
 	}
 }
