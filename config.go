@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/macaque-chaos/macaque/internal/kube"
@@ -130,16 +129,6 @@ func loadConfig() (settings, error) {
 	return c.check()
 }
 
-// knownSettings lists the variables Config is read from, as envconfig itself names them (the
-// prefix and the split_words names), so that a new setting is known without another list.
-func knownSettings() ([]string, error) {
-	var b strings.Builder
-	if err := envconfig.Usagef(envPrefix, &Config{}, &b, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
-		return nil, fmt.Errorf("list the settings: %w", err)
-	}
-	return strings.Fields(b.String()), nil
-}
-
 // serviceLink is the shape of the variables the kubelet injects for each Service of the pod's
 // namespace (enableServiceLinks defaults to true; see FromServices in pkg/kubelet/envvars): for a
 // Service named macaque or macaque-<rest> (upper-cased, '-' as '_'), <P>_SERVICE_HOST,
@@ -154,10 +143,7 @@ var serviceLink = regexp.MustCompile(`^MACAQUE(_[A-Z0-9_]*[A-Z0-9])?_(SERVICE_HO
 // setting of another version, would leave off a protection the user believes on. A setting
 // name always wins over a service link's shape, since envconfig reads it as the setting.
 func checkUnknownSettings(environ []string) error {
-	known, err := knownSettings()
-	if err != nil {
-		return err
-	}
+	known := knownSettings()
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
@@ -412,17 +398,8 @@ func parseOwnerKinds(list string) (map[string]bool, error) {
 	return kinds, nil
 }
 
-// printUsage writes the settings table that `macaque -h` shows.
-func printUsage(w io.Writer) error {
-	fmt.Fprintf(w, "macaque deletes one random Running pod on a cron schedule and reports it to Slack.\n\n")
-	tabs := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
-	if err := envconfig.Usagef(envPrefix, &Config{}, tabs, envconfig.DefaultTableFormat); err != nil {
-		return fmt.Errorf("print usage: %w", err)
-	}
-	if err := tabs.Flush(); err != nil {
-		return fmt.Errorf("print usage: %w", err)
-	}
-	fmt.Fprint(w, `
+// usageNotes follow the settings in `macaque -h`.
+const usageNotes = `
 Set by the Deployment's downward API, not by hand:
   POD_NAME       macaque's own pod, never a victim (default: the hostname)
   POD_NAMESPACE  the namespace macaque runs in, the default for MACAQUE_NAMESPACE
@@ -433,9 +410,7 @@ Out of a cluster, macaque uses KUBECONFIG (or ~/.kube/config) and its current co
 A MACAQUE_ variable not listed above (a misspelling) stops macaque at start, but for the
 ones the kubelet sets for a Service named macaque or macaque-* (MACAQUE_SERVICE_HOST, ...).
 Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting, 1 for any other failure to start.
-`)
-	return nil
-}
+`
 
 // newLogger builds the one logger the daemon uses.
 func newLogger(w io.Writer, s settings) *slog.Logger {
