@@ -65,60 +65,9 @@ var recoveryBuckets = []float64{0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 
 // namespaces are the named namespaces in scope: their macaque_unrecovered_total series start
 // at 0, so an alert on its increase sees the first verdict too.
 func NewMetrics(namespaces []string) *Metrics {
-	m := &Metrics{
-		registry: prometheus.NewRegistry(),
-		ticks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "macaque_ticks_total",
-			Help: "Ticks the killer ran (a tick skipped because the previous kill was still running is not one).",
-		}),
-		kills: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "macaque_kills_total",
-			Help: "Reports of ticks by outcome, one per victim (a tick with no victim has one): namespace is the victim's, or for a tick with no victim the scope's when it has exactly one namespace, else empty.",
-		}, []string{"namespace", "outcome"}),
-		lastKill: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "macaque_last_kill_timestamp_seconds",
-			Help: "When the API server last accepted a kill (a deletion or eviction) in namespace, by macaque's clock; the dashboard's kill annotations are placed at it.",
-		}, []string{"namespace"}),
-		candidates: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "macaque_candidates",
-			Help: "Running pods in scope at the last tick that listed them.",
-		}),
-		recovery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "macaque_recovery_seconds",
-			Help:    "Seconds from the API server accepting a kill to each stage of the workload's recovery: created (a replacement pod exists), ready (it is Ready), full_strength (its controller has every desired replica ready).",
-			Buckets: recoveryBuckets,
-		}, []string{"namespace", "stage"}),
-		unrecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "macaque_unrecovered_total",
-			Help: "Kills whose workload was not back at full strength within MACAQUE_RECOVERY_TIMEOUT.",
-		}, []string{"namespace"}),
-		slackDrops: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "macaque_slack_messages_dropped_total",
-			Help: "Reports the notifier gave up posting to Slack: Slack refused them, or was unreachable through every retry.",
-		}),
-		reportDrops: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "macaque_reports_dropped_total",
-			Help: "Reports and verdicts left unposted at shutdown, the notifier being behind (Slack slow or rate limiting): logged, never posted.",
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "macaque_last_successful_tick_timestamp_seconds",
-			Help: "Scheduled time of the last tick whose every report had a successful outcome (killed, dry-run, no candidates, not found, skipped, blocked, paused; not error, forbidden, denied or unknown).",
-		}),
-		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "macaque_last_tick_timestamp_seconds",
-			Help: "Scheduled time of the last tick the scheduler handed to the killer; above macaque_last_successful_tick_timestamp_seconds while that tick runs, and after it failed.",
-		}),
-		nextTick: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "macaque_next_tick_timestamp_seconds",
-			Help: "Scheduled time of the next tick (0: none to come); long in the past means the scheduler has stalled.",
-		}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "macaque_leader",
-			Help: "1 while this replica holds the Lease macaque-leader and kills (always, with MACAQUE_LEADER_ELECTION=false); 0 while it is a standby.",
-		}),
-		fixed: map[string]bool{},
-		seen:  map[string]time.Time{},
-	}
+	m := &Metrics{registry: prometheus.NewRegistry(), fixed: map[string]bool{}, seen: map[string]time.Time{}}
+	m.defineTicks()
+	m.defineAfterKills()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
 	for _, ns := range namespaces {
@@ -126,6 +75,63 @@ func NewMetrics(namespaces []string) *Metrics {
 		m.unrecovered.WithLabelValues(ns)
 	}
 	return m
+}
+
+// defineTicks makes the metrics of the scheduler's and the killer's ticks.
+func (m *Metrics) defineTicks() {
+	m.ticks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "macaque_ticks_total",
+		Help: "Ticks the killer ran (a tick skipped because the previous kill was still running is not one).",
+	})
+	m.kills = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "macaque_kills_total",
+		Help: "Reports of ticks by outcome, one per victim (a tick with no victim has one): namespace is the victim's, or for a tick with no victim the scope's when it has exactly one namespace, else empty.",
+	}, []string{"namespace", "outcome"})
+	m.lastKill = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "macaque_last_kill_timestamp_seconds",
+		Help: "When the API server last accepted a kill (a deletion or eviction) in namespace, by macaque's clock; the dashboard's kill annotations are placed at it.",
+	}, []string{"namespace"})
+	m.candidates = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "macaque_candidates",
+		Help: "Running pods in scope at the last tick that listed them.",
+	})
+	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "macaque_last_successful_tick_timestamp_seconds",
+		Help: "Scheduled time of the last tick whose every report had a successful outcome (killed, dry-run, no candidates, not found, skipped, blocked, paused; not error, forbidden, denied or unknown).",
+	})
+	m.lastTick = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "macaque_last_tick_timestamp_seconds",
+		Help: "Scheduled time of the last tick the scheduler handed to the killer; above macaque_last_successful_tick_timestamp_seconds while that tick runs, and after it failed.",
+	})
+	m.nextTick = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "macaque_next_tick_timestamp_seconds",
+		Help: "Scheduled time of the next tick (0: none to come); long in the past means the scheduler has stalled.",
+	})
+}
+
+// defineAfterKills makes the metrics of what follows the kills: verdicts, reports, the election.
+func (m *Metrics) defineAfterKills() {
+	m.recovery = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "macaque_recovery_seconds",
+		Help:    "Seconds from the API server accepting a kill to each stage of the workload's recovery: created (a replacement pod exists), ready (it is Ready), full_strength (its controller has every desired replica ready).",
+		Buckets: recoveryBuckets,
+	}, []string{"namespace", "stage"})
+	m.unrecovered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "macaque_unrecovered_total",
+		Help: "Kills whose workload was not back at full strength within MACAQUE_RECOVERY_TIMEOUT.",
+	}, []string{"namespace"})
+	m.slackDrops = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "macaque_slack_messages_dropped_total",
+		Help: "Reports the notifier gave up posting to Slack: Slack refused them, or was unreachable through every retry.",
+	})
+	m.reportDrops = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "macaque_reports_dropped_total",
+		Help: "Reports and verdicts left unposted at shutdown, the notifier being behind (Slack slow or rate limiting): logged, never posted.",
+	})
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "macaque_leader",
+		Help: "1 while this replica holds the Lease macaque-leader and kills (always, with MACAQUE_LEADER_ELECTION=false); 0 while it is a standby.",
+	})
 }
 
 // use records with record, under mu, a use at tick time at of namespace's series; a zero at
