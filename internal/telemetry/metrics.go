@@ -26,6 +26,7 @@ type Metrics struct {
 	recovery    *prometheus.HistogramVec
 	unrecovered *prometheus.CounterVec
 	slackDrops  prometheus.Counter
+	hookDrops   prometheus.Counter
 	reportDrops prometheus.Counter
 	lastSuccess prometheus.Gauge
 	lastTick    prometheus.Gauge
@@ -91,9 +92,13 @@ func NewMetrics(namespaces []string) *Metrics {
 			Name: "macaque_slack_messages_dropped_total",
 			Help: "Reports the notifier gave up posting to Slack: Slack refused them, or was unreachable through every retry.",
 		}),
+		hookDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "macaque_webhook_events_dropped_total",
+			Help: "Reports and verdicts the webhook sender gave up posting to MACAQUE_WEBHOOK_URL: the receiver refused them, or was unreachable through every retry.",
+		}),
 		reportDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "macaque_reports_dropped_total",
-			Help: "Reports and verdicts left unposted at shutdown, the notifier being behind (Slack slow or rate limiting): logged, never posted.",
+			Help: "Reports and verdicts left unposted at shutdown, the notifier or the webhook sender being behind (Slack or the receiver slow or rate limiting): logged, never posted.",
 		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "macaque_last_successful_tick_timestamp_seconds",
@@ -115,7 +120,7 @@ func NewMetrics(namespaces []string) *Metrics {
 		seen:  map[string]time.Time{},
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
+		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.hookDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
@@ -237,6 +242,14 @@ func (m *Metrics) SlackDropped() {
 		return
 	}
 	m.slackDrops.Inc()
+}
+
+// WebhookDropped records, from the webhook sender, an event it gave up posting.
+func (m *Metrics) WebhookDropped() {
+	if m == nil {
+		return
+	}
+	m.hookDrops.Inc()
 }
 
 // Recovered records, from a recovery verdict, how long the workload of a kill in namespace took
