@@ -20,7 +20,7 @@ type Report struct {
 	Tick       time.Time  `json:"tick"`       // the tick's scheduled time
 	Deleted    *time.Time `json:"deleted"`    // when the API server accepted the kill; null unless killed
 	Note       string     `json:"note"`       // a fact beside the outcome (a kill confirmed by a read-back...)
-	Passed     []string   `json:"passed"`     // picks passed over first, "namespace/pod: why" each; never null
+	Passed     []string   `json:"passed"`     // picks passed over first, "namespace/pod: why" each; [] for none
 	// KilledBefore counts the victims the tick killed before the pick a failure report is about.
 	KilledBefore int    `json:"killed_before"`
 	Resumed      string `json:"resumed"` // on the first tick after a pause, how it ended
