@@ -41,8 +41,8 @@ type Event struct {
 	Data            any       `json:"data"`
 }
 
-// New is an event of type typ about subject (a pod, or "") in source, which happened at at
-// (kept in UTC), with data; id must be unique per event (NewID).
+// New is an event of type typ about subject (a pod, or "") in source, with data, which
+// happened at the time at (kept in UTC); id must be unique per event (NewID).
 func New(id, typ, source, subject string, at time.Time, data any) Event {
 	return Event{SpecVersion: SpecVersion, ID: id, Source: source, Type: typ, Time: at.UTC(),
 		DataContentType: DataContentType, Subject: subject, Data: data}

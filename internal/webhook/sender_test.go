@@ -341,7 +341,7 @@ func TestRunNeverHoldsItsFeeder(t *testing.T) {
 	go func() {
 		for i := range count {
 			e := kill
-			e.ID = string(rune('A' + i%26)) + strings.Repeat("x", i/26)
+			e.ID = string(rune('A'+i%26)) + strings.Repeat("x", i/26)
 			events <- e
 		}
 		close(events)
