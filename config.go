@@ -51,6 +51,9 @@ type Config struct {
 	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests): https, or http to loopback only, since every call carries the token"`
+	ClusterName       string        `split_words:"true" desc:"the cluster's name, shown in every Slack message, Event note, log line and webhook event, for a channel that serves several clusters: up to 63 letters, digits, '-', '_' or '.' (empty: none)"`
+	WebhookURL        string        `split_words:"true" desc:"where to POST each tick's reports and each verdict as CloudEvents (application/cloudevents+json): https, or http (with MACAQUE_WEBHOOK_AUTH_FILE, to loopback only); empty: none"`
+	WebhookAuthFile   string        `split_words:"true" desc:"file holding the webhook's whole Authorization header value (Bearer ...), e.g. a Secret's key mounted; read at start and before each send, so a rotated Secret is used without a restart"`
 	LeaderElection    bool          `split_words:"true" default:"true" desc:"run as one of several replicas: only the holder of the Lease macaque-leader in macaque's namespace kills, and a standby takes over within 15s of its loss (false: one replica, no Lease)"`
 	HTTPAddr          string        `split_words:"true" default:":8080" desc:"host:port of the HTTP server for /metrics, /healthz and /readyz (empty: no server, then the manifest's probes must go too)"`
 	LogFormat         string        `split_words:"true" default:"text" desc:"log format: text or json"`
@@ -76,6 +79,8 @@ type settings struct {
 	// leaderElection: only the holder of the Lease kills (MACAQUE_LEADER_ELECTION).
 	leaderElection bool
 	slack          slackSettings
+	cluster        string // MACAQUE_CLUSTER_NAME; "" shows none
+	webhook        webhookSettings
 	httpAddr       string // "" serves no metrics nor probes
 	logFormat      string
 	logLevel       slog.Level
@@ -126,7 +131,11 @@ func loadConfig() (settings, error) {
 			return settings{}, fmt.Errorf("read environment: %w", err)
 		}
 	}
-	return c.check()
+	s, err := c.check()
+	if err != nil {
+		return s, err
+	}
+	return s, s.webhook.checkAuthFile()
 }
 
 // serviceLink is the shape of the variables the kubelet injects for each Service of the pod's
@@ -209,7 +218,7 @@ func editDistance(a, b string) int {
 func (c Config) check() (settings, error) {
 	var s settings
 	// In the order of Config, so that of two bad settings the first is named.
-	for _, step := range []func(*settings) error{c.checkSchedule, c.checkTargets, c.checkKills, c.checkSlack, c.checkOutputs} {
+	for _, step := range []func(*settings) error{c.checkSchedule, c.checkTargets, c.checkKills, c.checkSlack, c.checkReceivers, c.checkOutputs} {
 		if err := step(&s); err != nil {
 			return s, err
 		}
@@ -415,10 +424,16 @@ Exit status: 0 on SIGTERM/SIGINT, 2 for a bad setting, 1 for any other failure t
 // newLogger builds the one logger the daemon uses.
 func newLogger(w io.Writer, s settings) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: s.logLevel}
+	var log *slog.Logger
 	if s.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		log = slog.New(slog.NewJSONHandler(w, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if s.cluster != "" { // on every line, the verdicts' among them, for logs gathered from many clusters
+		log = log.With("cluster", s.cluster)
+	}
+	return log
 }
 
 // hostname is the fallback for POD_NAME: in a pod it is the pod's name.

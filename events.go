@@ -56,7 +56,10 @@ type eventRecorder struct {
 	instance string // reportingInstance: macaque's own pod
 	// mode is how a kill is done, as the Events' notes say it: "delete" until an evict mode
 	// is wired in here.
-	mode    string
+	mode string
+	// cluster is MACAQUE_CLUSTER_NAME, which starts every note when set: Events exported from
+	// many clusters to one place still say whose they are.
+	cluster string
 	now     func() time.Time
 	timeout time.Duration
 	log     *slog.Logger
@@ -121,6 +124,9 @@ func (e *eventRecorder) eventsOf(r Result) []kube.Event {
 
 // event builds one Event about regarding, valid as events.k8s.io/v1 validates it.
 func (e *eventRecorder) event(at time.Time, reason, action string, regarding kube.ObjectRef, related *kube.ObjectRef, note string) kube.Event {
+	if e.cluster != "" {
+		note = "[" + e.cluster + "] " + note
+	}
 	return kube.Event{
 		APIVersion: "events.k8s.io/v1", Kind: "Event",
 		Metadata:            kube.EventMeta{Name: eventName(regarding, at), Namespace: regarding.Namespace},

@@ -36,6 +36,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/schedule"
 
 	"github.com/macaque-chaos/macaque/internal/telemetry"
+	"github.com/macaque-chaos/macaque/internal/webhook"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -190,7 +191,7 @@ func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Lo
 	// The guard reads the controller chain for the opt-out annotation whatever the setting;
 	// MACAQUE_REQUIRE_HEALTHY only says whether it also judges their strength.
 	p.guard = &policy.Guard{API: p.pods, AllowOrphans: s.guard.allowOrphans, OwnerKinds: s.guard.ownerKinds, HealthOff: !s.guard.on}
-	p.events = &eventRecorder{api: p.pods, instance: cmp.Or(p.self, kube.ReportingController), mode: string(s.mode), now: time.Now, timeout: eventsTimeout, log: log}
+	p.events = &eventRecorder{api: p.pods, instance: cmp.Or(p.self, kube.ReportingController), mode: string(s.mode), cluster: s.cluster, now: time.Now, timeout: eventsTimeout, log: log}
 	preflightEventsScope(ctx, p.pods, p.events, s.scope)
 	p.own = ownNamespace(saNamespaceFile)
 	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, p.own, log); err != nil {
@@ -223,7 +224,7 @@ func logStart(log *slog.Logger, s settings, p started) {
 		"require_healthy", s.guard.on, "min_pod_age", s.minPodAge, "allow_orphans", s.guard.allowOrphans, "owner_kinds", strings.Join(slices.Sorted(maps.Keys(s.guard.ownerKinds)), ","),
 		"mode", s.mode, "grace_period", graceSetting(s.grace), "kill_count", s.count.String(),
 		"excluded_days", s.excluded.String(), "pause_switch", p.pause.Describe(p.noPause), "cooldown", s.cooldown, "recovery_timeout", s.recovery,
-		"leader_election", s.leaderElection)
+		"leader_election", s.leaderElection, "webhook", s.webhook.url != "")
 }
 
 // daemon is macaque's goroutines, wired: scheduler → killer → (recovery →) notifier, and the
@@ -234,6 +235,7 @@ type daemon struct {
 	recov    *recovery.Follower
 	notifier *Notifier
 	access   *accessCheck
+	webhook  *webhook.Sender   // nil: no MACAQUE_WEBHOOK_URL; fed by the notifier's intake
 	elector  *election.Elector // nil: one replica, no election
 	// takeovers are the elector's, which relay hands on to the notifier and the recovery.
 	takeovers chan election.Takeover
@@ -259,7 +261,9 @@ func wire(s settings, restCfg *rest.Config, p started, log *slog.Logger, stats *
 		recover: d.kills}
 	d.recov = &recovery.Follower{API: followPods, Timeout: s.recovery, Now: time.Now, After: time.After, Log: log, Events: p.pods, NewEvent: p.events.event,
 		Observer: stats, Grace: shutdownGrace}
-	d.notifier = &Notifier{slack: p.slack, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: d.verdicts}
+	d.notifier = &Notifier{slack: p.slack, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: d.verdicts,
+		cluster: s.cluster}
+	d.notifier.webhook, d.webhook = newWebhook(s, log, stats)
 	if s.leaderElection {
 		d.takeovers = make(chan election.Takeover, reportBuffer)
 		d.elector = &election.Elector{API: p.pods, Namespace: p.own, Identity: p.self, Now: time.Now, After: time.After,
@@ -298,6 +302,9 @@ func (d *daemon) run(ctx context.Context, serving bool) {
 	defer endFollows()
 	wg.Go(func() { d.recov.Run(follows, d.kills, d.verdicts) })
 	wg.Go(func() { d.notifier.run(ctx, results, shutdownGrace) })
+	if d.webhook != nil {
+		wg.Go(func() { d.webhook.Run(ctx, d.notifier.webhook.out, shutdownGrace) })
+	}
 	if serving {
 		wg.Go(func() { d.access.run(ctx) })
 	}

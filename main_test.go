@@ -487,6 +487,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"REQUIRE_HEALTHY": "false", "ALLOW_ORPHANS": "true", "OWNER_KINDS": "Job", "EXCLUDE_NAMESPACES": "shop",
 		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h", "HTTP_ADDR": "nowhere",
 		"MIN_POD_AGE": "1h", "RECOVERY_TIMEOUT": "1s", "LEADER_ELECTION": "false",
+		"CLUSTER_NAME": "stray", "WEBHOOK_URL": "http://stray.invalid/", "WEBHOOK_AUTH_FILE": "/stray",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {

@@ -49,6 +49,11 @@ type Notifier struct {
 	takeovers <-chan election.Takeover
 	threads   threads // the ts of each kill's message, for its verdict
 	dropped   int     // messages given up on so far, for the log; only run's goroutine uses it
+	// cluster is MACAQUE_CLUSTER_NAME, which starts every message when set.
+	cluster string
+	// webhook gets every tick's reports and every verdict as the intake takes them, for the
+	// CloudEvents webhook; nil: none. The intake closes it when it ends.
+	webhook *webhookFeed
 }
 
 // newSlackPoster builds the Slack client for s, or returns nil when Slack is not configured.
@@ -154,6 +159,7 @@ func (n *Notifier) run(ctx context.Context, results <-chan []Result, grace time.
 // then closes waiting once results, n.verdicts and n.takeovers are all closed.
 func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
 	defer waiting.close()
+	defer n.webhook.close()
 	verdicts, takeovers := n.verdicts, n.takeovers
 	for results != nil || verdicts != nil || takeovers != nil {
 		select {
@@ -176,6 +182,7 @@ func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
 				}
 			}
 			waiting.push(notice{verdict: &v})
+			n.webhook.verdict(v)
 		case t, ok := <-takeovers:
 			if !ok {
 				takeovers = nil
@@ -193,6 +200,7 @@ func (n *Notifier) takeTick(results <-chan []Result, tick []Result, ok bool, wai
 		return nil
 	}
 	waiting.push(notice{tick: tick})
+	n.webhook.tick(tick)
 	return results
 }
 
@@ -366,6 +374,9 @@ func (n *Notifier) post(ctx context.Context, r Result) error {
 // message's ts. pod names it in the log.
 func (n *Notifier) postText(ctx context.Context, text, pod string, extra ...slack.MsgOption) (string, error) {
 	b := n.backoff
+	if n.cluster != "" { // one channel may serve several clusters: each message says whose it is
+		text = "[" + slackutilsx.EscapeMessage(n.cluster) + "] " + text
+	}
 	for {
 		opts := append([]slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionDisableLinkUnfurl()}, extra...)
 		_, ts, err := n.slack.PostMessageContext(ctx, n.channel, opts...)

@@ -46,6 +46,8 @@ var valueSets = []valueSet{
 	}},
 	{"no server", map[string]any{"httpAddr": "", "resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}}},
 	{"no election", map[string]any{"leaderElection": false, "replicas": 1}},
+	{"webhook", map[string]any{"clusterName": "prod-eu", "networkPolicy": map[string]any{"enabled": true},
+		"webhook": map[string]any{"url": "https://hooks.example.com:8443/macaque", "authSecret": "macaque-webhook"}}},
 }
 
 // testRelease is the release the tests render for.

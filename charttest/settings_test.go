@@ -71,9 +71,13 @@ var settingValues = map[string]struct {
 	"MACAQUE_SLACK_CHANNEL":       {map[string]any{"slack": map[string]any{"channel": "C0123456789"}}, "C0123456789"},
 	"MACAQUE_SLACK_API_URL":       {map[string]any{"slack": map[string]any{"apiUrl": "https://slack-proxy.example/api/"}}, "https://slack-proxy.example/api/"},
 	"MACAQUE_LEADER_ELECTION":     {map[string]any{"leaderElection": false, "replicas": 1}, "false"},
-	"MACAQUE_HTTP_ADDR":           {map[string]any{"httpAddr": ":9090"}, ":9090"},
-	"MACAQUE_LOG_FORMAT":          {map[string]any{"logFormat": "json"}, "json"},
-	"MACAQUE_LOG_LEVEL":           {map[string]any{"logLevel": "debug"}, "debug"},
+	"MACAQUE_CLUSTER_NAME":        {map[string]any{"clusterName": "prod-eu"}, "prod-eu"},
+	"MACAQUE_WEBHOOK_URL":         {map[string]any{"webhook": map[string]any{"url": "https://hooks.example/macaque"}}, "https://hooks.example/macaque"},
+	"MACAQUE_WEBHOOK_AUTH_FILE": {map[string]any{"webhook": map[string]any{"url": "https://hooks.example/", "authSecret": "hook", "authSecretKey": "token"}},
+		"/etc/macaque/webhook/token"},
+	"MACAQUE_HTTP_ADDR":  {map[string]any{"httpAddr": ":9090"}, ":9090"},
+	"MACAQUE_LOG_FORMAT": {map[string]any{"logFormat": "json"}, "json"},
+	"MACAQUE_LOG_LEVEL":  {map[string]any{"logLevel": "debug"}, "debug"},
 }
 
 // samples are the settings the chart sets to something else than macaque's default, as the

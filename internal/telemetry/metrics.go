@@ -27,6 +27,7 @@ type Metrics struct {
 	recovery    *prometheus.HistogramVec
 	unrecovered *prometheus.CounterVec
 	slackDrops  prometheus.Counter
+	hookDrops   prometheus.Counter
 	reportDrops prometheus.Counter
 	lastSuccess prometheus.Gauge
 	lastTick    prometheus.Gauge
@@ -69,7 +70,7 @@ func NewMetrics(namespaces []string) *Metrics {
 	m.defineTicks()
 	m.defineAfterKills()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
+		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.hookDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
@@ -124,9 +125,10 @@ func (m *Metrics) defineAfterKills() {
 		Name: "macaque_slack_messages_dropped_total",
 		Help: "Reports the notifier gave up posting to Slack: Slack refused them, or was unreachable through every retry.",
 	})
+	m.hookDrops = newWebhookDrops()
 	m.reportDrops = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "macaque_reports_dropped_total",
-		Help: "Reports and verdicts left unposted at shutdown, the notifier being behind (Slack slow or rate limiting): logged, never posted.",
+		Help: "Reports and verdicts left unposted at shutdown, the notifier or the webhook sender being behind (Slack or the receiver slow or rate limiting): logged, never posted.",
 	})
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "macaque_leader",
@@ -260,6 +262,23 @@ func (m *Metrics) SlackDropped() {
 		return
 	}
 	m.slackDrops.Inc()
+}
+
+// newWebhookDrops is macaque_webhook_events_dropped_total, Slack's drops' sibling for the
+// webhook (outside NewMetrics, which would otherwise outgrow funlen).
+func newWebhookDrops() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "macaque_webhook_events_dropped_total",
+		Help: "Reports and verdicts the webhook sender gave up posting to MACAQUE_WEBHOOK_URL: the receiver refused them, or was unreachable through every retry.",
+	})
+}
+
+// WebhookDropped records, from the webhook sender, an event it gave up posting.
+func (m *Metrics) WebhookDropped() {
+	if m == nil {
+		return
+	}
+	m.hookDrops.Inc()
 }
 
 // Recovered records, from a recovery verdict, how long the workload of a kill in namespace took

@@ -125,6 +125,31 @@ documents it (the plain manifests are edited there). */}}
 # Slack Web API base URL; change only for a proxy. Default https://slack.com/api/.
 - name: MACAQUE_SLACK_API_URL
   value: {{ .Values.slack.apiUrl | quote }}
+# The cluster's name ("prod-eu"), at the start of every Slack message and Event note,
+# on every log line and in every webhook event: for a channel that serves several
+# clusters. 1 to 63 letters, digits, '-', '_' or '.'. Default empty: none.
+- name: MACAQUE_CLUSTER_NAME
+  value: {{ .Values.clusterName | quote }}
+# Where to POST each tick's reports and each recovery verdict as a CloudEvent
+# (application/cloudevents+json; types dev.macaque.kill, dev.macaque.tick and
+# dev.macaque.verdict), with or without Slack: https, or http (an in-cluster
+# "http://receiver.ns:8080/", but then with no Authorization header unless to
+# loopback). Default empty: none.
+- name: MACAQUE_WEBHOOK_URL
+  value: {{ .Values.webhook.url | quote }}
+{{- with .Values.webhook.authSecret }}
+# The webhook's Authorization header value (Bearer ...): the key of the Secret {{ . }},
+# mounted below; re-read before each send, so a rotated Secret is used without a
+# restart.
+- name: MACAQUE_WEBHOOK_AUTH_FILE
+  value: /etc/macaque/webhook/{{ $.Values.webhook.authSecretKey }}
+{{- else }}
+# The webhook's Authorization header value (Bearer ...), from a file: mount a Secret's
+# key as a volume (no subPath, so that a rotated Secret is re-read) and name it here
+# (the chart: webhook.authSecret). Default empty: no header.
+# - name: MACAQUE_WEBHOOK_AUTH_FILE
+#   value: /etc/macaque/webhook/authorization
+{{- end }}
 # "true" (default): macaque runs as one of several replicas (replicas above), and only
 # the one holding the Lease macaque-leader in its own namespace kills; the other is a
 # ready standby that takes over within 15s when the leader is lost, at once when the
