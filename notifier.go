@@ -15,6 +15,7 @@ import (
 	"github.com/macaque-chaos/macaque/internal/text"
 
 	"github.com/macaque-chaos/macaque/internal/election"
+	"github.com/macaque-chaos/macaque/internal/queue"
 	"github.com/macaque-chaos/macaque/internal/recovery"
 
 	"github.com/macaque-chaos/macaque/internal/telemetry"
@@ -134,10 +135,10 @@ func (n *Notifier) run(ctx context.Context, results <-chan []Result, grace time.
 	})
 	defer stop()
 
-	waiting := newQueue[notice]()
+	waiting := queue.New[notice]()
 	go n.intake(results, waiting)
 	for {
-		next, ok := waiting.pop()
+		next, ok := waiting.Pop()
 		if !ok {
 			return
 		}
@@ -157,8 +158,8 @@ func (n *Notifier) run(ctx context.Context, results <-chan []Result, grace time.
 
 // intake queues every tick's reports, every verdict and every takeover the moment it comes,
 // then closes waiting once results, n.verdicts and n.takeovers are all closed.
-func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
-	defer waiting.close()
+func (n *Notifier) intake(results <-chan []Result, waiting *queue.Queue[notice]) {
+	defer waiting.Close()
 	defer n.webhook.close()
 	verdicts, takeovers := n.verdicts, n.takeovers
 	for results != nil || verdicts != nil || takeovers != nil {
@@ -181,25 +182,25 @@ func (n *Notifier) intake(results <-chan []Result, waiting *queue[notice]) {
 					drained = true
 				}
 			}
-			waiting.push(notice{verdict: &v})
+			waiting.Push(notice{verdict: &v})
 			n.webhook.verdict(v)
 		case t, ok := <-takeovers:
 			if !ok {
 				takeovers = nil
 				continue
 			}
-			waiting.push(notice{takeover: &t})
+			waiting.Push(notice{takeover: &t})
 		}
 	}
 }
 
 // takeTick queues a tick's reports read from results, and returns results, or nil once it is
 // closed (ok false).
-func (n *Notifier) takeTick(results <-chan []Result, tick []Result, ok bool, waiting *queue[notice]) <-chan []Result {
+func (n *Notifier) takeTick(results <-chan []Result, tick []Result, ok bool, waiting *queue.Queue[notice]) <-chan []Result {
 	if !ok {
 		return nil
 	}
-	waiting.push(notice{tick: tick})
+	waiting.Push(notice{tick: tick})
 	n.webhook.tick(tick)
 	return results
 }

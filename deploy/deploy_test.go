@@ -177,6 +177,7 @@ func TestAlertRules(t *testing.T) {
 		{"MacaqueTicksFailing", "macaque_last_successful_tick_timestamp_seconds"},
 		{"MacaqueSchedulerStalled", "macaque_next_tick_timestamp_seconds"},
 		{"MacaqueSlackMessagesDropped", "macaque_slack_messages_dropped_total"},
+		{"MacaqueWebhookEventsDropped", "macaque_webhook_events_dropped_total"},
 	} {
 		found := false
 		for _, g := range groups.Groups {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/macaque-chaos/macaque/internal/queue"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -70,15 +71,15 @@ func (s *Sender) Run(ctx context.Context, events <-chan Event, grace time.Durati
 		}
 	})
 	defer stop()
-	waiting := newQueue[Event]()
+	waiting := queue.New[Event]()
 	go func() {
-		defer waiting.close()
+		defer waiting.Close()
 		for e := range events {
-			waiting.push(e)
+			waiting.Push(e)
 		}
 	}()
 	for {
-		e, ok := waiting.pop()
+		e, ok := waiting.Pop()
 		if !ok {
 			return
 		}

@@ -1,4 +1,4 @@
-package main
+package queue
 
 import (
 	"sync"
@@ -11,27 +11,27 @@ import (
 // an item, and after close pop returns what is left, then the end.
 func TestQueue(t *testing.T) {
 	t.Run("first in, first out, none lost", func(t *testing.T) {
-		q := newQueue[int]()
+		q := New[int]()
 		const n = 10000 // far more than any channel buffer in macaque: push must never block
 		for i := range n {
-			q.push(i)
+			q.Push(i)
 		}
-		q.close()
+		q.Close()
 		for want := range n {
-			got, ok := q.pop()
+			got, ok := q.Pop()
 			if !ok || got != want {
 				t.Fatalf("pop = %d, %v; want %d, true", got, ok, want)
 			}
 		}
-		if got, ok := q.pop(); ok {
+		if got, ok := q.Pop(); ok {
 			t.Errorf("pop after the last item = %d, true; want the end", got)
 		}
 	})
 	t.Run("pop waits for a push", func(t *testing.T) {
-		q := newQueue[string]()
+		q := New[string]()
 		got := make(chan string)
 		go func() {
-			v, _ := q.pop()
+			v, _ := q.Pop()
 			got <- v
 		}()
 		select {
@@ -39,39 +39,39 @@ func TestQueue(t *testing.T) {
 			t.Fatalf("pop returned %q from an empty queue", v)
 		default:
 		}
-		q.push("tick")
+		q.Push("tick")
 		if v, _ := testkit.Recv(t, got, "pop to return the item pushed"); v != "tick" {
 			t.Errorf("pop = %q, want tick", v)
 		}
 	})
 	t.Run("close wakes a waiting pop", func(t *testing.T) {
-		q := newQueue[int]()
+		q := New[int]()
 		ended := make(chan bool)
 		go func() {
-			_, ok := q.pop()
+			_, ok := q.Pop()
 			ended <- ok
 		}()
-		q.close()
+		q.Close()
 		if ok, _ := testkit.Recv(t, ended, "pop to see the close"); ok {
 			t.Error("pop on a closed, empty queue returned an item")
 		}
 	})
 	t.Run("several pushers", func(t *testing.T) {
-		q := newQueue[int]()
+		q := New[int]()
 		var wg sync.WaitGroup
 		for p := range 4 {
 			wg.Go(func() {
 				for i := range 500 {
-					q.push(p*1000 + i)
+					q.Push(p*1000 + i)
 				}
 			})
 		}
 		done := make(chan struct{})
-		go func() { wg.Wait(); q.close(); close(done) }()
+		go func() { wg.Wait(); q.Close(); close(done) }()
 		last := map[int]int{0: -1, 1: -1, 2: -1, 3: -1}
 		count := 0
 		for {
-			v, ok := q.pop()
+			v, ok := q.Pop()
 			if !ok {
 				break
 			}

@@ -1,10 +1,10 @@
-package main
+package queue
 
 import "sync"
 
-// queue is an unbounded FIFO from one or more goroutines to one that pops: push never blocks
+// Queue is an unbounded FIFO from one or more goroutines to one that pops: push never blocks
 // and never drops, so whoever feeds it is never held up by how slowly it is emptied (Slack).
-type queue[T any] struct {
+type Queue[T any] struct {
 	mu     sync.Mutex
 	items  []T
 	closed bool
@@ -13,36 +13,37 @@ type queue[T any] struct {
 	ready chan struct{}
 }
 
-func newQueue[T any]() *queue[T] {
-	return &queue[T]{ready: make(chan struct{}, 1)}
+// New is an empty, open queue.
+func New[T any]() *Queue[T] {
+	return &Queue[T]{ready: make(chan struct{}, 1)}
 }
 
-// push appends v; it must not be called after close.
-func (q *queue[T]) push(v T) {
+// Push appends v; it must not be called after Close.
+func (q *Queue[T]) Push(v T) {
 	q.mu.Lock()
 	q.items = append(q.items, v)
 	q.mu.Unlock()
 	q.wake()
 }
 
-// close says nothing more will be pushed: pop returns what is left, then reports the end.
-func (q *queue[T]) close() {
+// Close says nothing more will be pushed: Pop returns what is left, then reports the end.
+func (q *Queue[T]) Close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
 	q.wake()
 }
 
-func (q *queue[T]) wake() {
+func (q *Queue[T]) wake() {
 	select {
 	case q.ready <- struct{}{}:
 	default: // a token is already waiting for pop
 	}
 }
 
-// pop returns the oldest item, waiting for one; ok is false once the queue is closed and empty.
-// Only one goroutine may pop.
-func (q *queue[T]) pop() (v T, ok bool) {
+// Pop returns the oldest item, waiting for one; ok is false once the queue is closed and empty.
+// Only one goroutine may Pop.
+func (q *Queue[T]) Pop() (v T, ok bool) {
 	for {
 		q.mu.Lock()
 		if len(q.items) > 0 {
