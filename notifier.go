@@ -627,6 +627,9 @@ func render(r Result) string {
 	case OutcomeSkipped:
 		// The guard's doing, not a failure: each pick was unhealthy, mid-rollout or unowned.
 		text = fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was %s.", r.Candidates, scope, killed)
+		if r.Gated { // Alertmanager's doing, before any list: the note names the alerts
+			text = fmt.Sprintf(":rotating_light: gated: alerts firing in Alertmanager hold the kills in %s; nothing was %s.", scope, killed)
+		}
 	case OutcomeBlocked:
 		// The PDBs' doing, not a failure: Passed names the budget that refused each pick.
 		text = fmt.Sprintf(":vertical_traffic_light: blocked: PodDisruptionBudgets refused to let any pick among %d candidates in %s be evicted; nothing was evicted.", r.Candidates, scope)

@@ -31,6 +31,7 @@ type Metrics struct {
 	lastTick    prometheus.Gauge
 	nextTick    prometheus.Gauge
 	leader      prometheus.Gauge
+	gated       *prometheus.CounterVec
 
 	// mu orders each use of a namespace's series against their deletion, so that a series
 	// is never dropped as it is used, and guards the fields below.
@@ -54,6 +55,16 @@ const (
 	StageCreated      Stage = "created"       // a replacement pod exists
 	StageReady        Stage = "ready"         // the replacement is Ready
 	StageFullStrength Stage = "full_strength" // the controller reports every desired replica ready
+)
+
+// GatedReason is why the alert gate held a tick, as the label reason names it.
+type GatedReason string
+
+// The reasons of macaque_ticks_gated_total.
+const (
+	GatedAlert             GatedReason = "alert"              // alerts held the whole tick: nothing was listed
+	GatedNamespaceAlert    GatedReason = "namespace_alert"    // alerts held some namespaces in scope: their pods were passed over
+	GatedAlertmanagerError GatedReason = "alertmanager_error" // Alertmanager could not be asked (unreachable, timeout, non-2xx, bad JSON): nothing was killed
 )
 
 // recoveryBuckets span a replacement created in a fraction of a second to a workload back after
@@ -111,11 +122,18 @@ func NewMetrics(namespaces []string) *Metrics {
 			Name: "macaque_leader",
 			Help: "1 while this replica holds the Lease macaque-leader and kills (always, with MACAQUE_LEADER_ELECTION=false); 0 while it is a standby.",
 		}),
+		gated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "macaque_ticks_gated_total",
+			Help: "Ticks the alert gate (MACAQUE_ALERTMANAGER_URL) held, by reason: alert (blocking alerts held the whole tick), namespace_alert (they held some namespaces in scope, whose pods were passed over), alertmanager_error (Alertmanager could not be asked: nothing was killed).",
+		}, []string{"reason"}),
 		fixed: map[string]bool{},
 		seen:  map[string]time.Time{},
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
+		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader, m.gated)
+	for _, reason := range []GatedReason{GatedAlert, GatedNamespaceAlert, GatedAlertmanagerError} {
+		m.gated.WithLabelValues(string(reason)) // at 0 from the start, so that an alert on its increase sees the first
+	}
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
@@ -221,6 +239,14 @@ func (m *Metrics) Leading(leading bool) {
 		return
 	}
 	m.leader.Set(map[bool]float64{true: 1}[leading])
+}
+
+// Gated records, from the killer, a tick the alert gate held, and why.
+func (m *Metrics) Gated(reason GatedReason) {
+	if m == nil {
+		return
+	}
+	m.gated.WithLabelValues(string(reason)).Inc()
 }
 
 // ReportDropped records, from the notifier, a message it had no time left to try at shutdown.
