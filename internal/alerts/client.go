@@ -104,10 +104,11 @@ type StatusError struct {
 
 // Error implements error.
 func (e *StatusError) Error() string {
+	status := fmt.Sprintf("HTTP %d %s", e.Code, http.StatusText(e.Code))
 	if e.Body == "" {
-		return "HTTP " + http.StatusText(e.Code) + fmt.Sprintf(" (%d)", e.Code)
+		return status
 	}
-	return fmt.Sprintf("HTTP %d %s: %s", e.Code, http.StatusText(e.Code), e.Body)
+	return status + ": " + e.Body
 }
 
 // ErrNotAlerts is a 2xx answer that is not a JSON list of alerts: not Alertmanager's v2 API.
