@@ -372,7 +372,7 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 	rd := &round{base: base, r: r, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
 	rd.rules, rd.once = k.rules(cooling)
 	if held != nil {
-		// First: it reads nothing, and a namespace an alert holds holds every pod in it.
+		// First: it reads nothing, and an alert on a namespace holds every pod in it.
 		rd.rules = append(policy.Rules{held}, rd.rules...)
 	}
 	return rd, nil

@@ -67,6 +67,19 @@ const (
 	GatedAlertmanagerError GatedReason = "alertmanager_error" // Alertmanager could not be asked (unreachable, timeout, non-2xx, bad JSON): nothing was killed
 )
 
+// newGated is macaque_ticks_gated_total, each reason's series at 0 from the start, so that an
+// alert on its increase sees the first.
+func newGated() *prometheus.CounterVec {
+	gated := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "macaque_ticks_gated_total",
+		Help: "Ticks the alert gate (MACAQUE_ALERTMANAGER_URL) held, by reason: alert (blocking alerts held the whole tick), namespace_alert (they held some namespaces in scope, whose pods were passed over), alertmanager_error (Alertmanager could not be asked: nothing was killed).",
+	}, []string{"reason"})
+	for _, reason := range []GatedReason{GatedAlert, GatedNamespaceAlert, GatedAlertmanagerError} {
+		gated.WithLabelValues(string(reason))
+	}
+	return gated
+}
+
 // recoveryBuckets span a replacement created in a fraction of a second to a workload back after
 // the default recovery timeout (5m) and beyond.
 var recoveryBuckets = []float64{0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
@@ -122,18 +135,12 @@ func NewMetrics(namespaces []string) *Metrics {
 			Name: "macaque_leader",
 			Help: "1 while this replica holds the Lease macaque-leader and kills (always, with MACAQUE_LEADER_ELECTION=false); 0 while it is a standby.",
 		}),
-		gated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "macaque_ticks_gated_total",
-			Help: "Ticks the alert gate (MACAQUE_ALERTMANAGER_URL) held, by reason: alert (blocking alerts held the whole tick), namespace_alert (they held some namespaces in scope, whose pods were passed over), alertmanager_error (Alertmanager could not be asked: nothing was killed).",
-		}, []string{"reason"}),
+		gated: newGated(),
 		fixed: map[string]bool{},
 		seen:  map[string]time.Time{},
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ticks, m.kills, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader, m.gated)
-	for _, reason := range []GatedReason{GatedAlert, GatedNamespaceAlert, GatedAlertmanagerError} {
-		m.gated.WithLabelValues(string(reason)) // at 0 from the start, so that an alert on its increase sees the first
-	}
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
