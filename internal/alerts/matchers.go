@@ -11,10 +11,11 @@ import (
 
 // Matchers select the alerts that block kills. Alertmanager's own parser reads them (its UTF-8
 // syntax, the default of its amtool and API since 0.27, which also reads the classic one), so
-// that a matcher copied from a route or a silence means the same here: it costs the stripped
-// binary 53,248 bytes (19,996,832 to 20,050,080 with the parser alone), which buys exact parity
-// with Alertmanager's syntax, its quoting and its regular expressions, anchored as it anchors
-// them.
+// that a matcher copied from a route or a silence means the same here, quoting, escapes and
+// anchored regexps included. Measured on the stripped binary (make build): 19,996,832 bytes
+// before the alert gate, 20,033,696 with the gate and a stub in place of the parser, 20,082,848
+// with Alertmanager's parser: it costs 49,152 bytes, of which a parser of our own would save
+// perhaps two thirds, not worth a second reading of the syntax that could drift from its own.
 type Matchers struct {
 	m []*labels.Matcher
 }
