@@ -333,8 +333,9 @@ type round struct {
 	short   string   // why the tick stopped trying before it ran out of picks
 }
 
-// prepare reads the pause switch, asks the alert gate, reads the cooldown state, lists the candidates and picks among
-// them. A tick that ends there (paused, a failure, no candidates) gets its one report instead.
+// prepare reads the pause switch, asks the alert gate, reads the cooldown state, lists the
+// candidates and picks among them. A tick that ends there (paused, held by alerts, a failure, no
+// candidates) gets its one report instead.
 func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan struct{}) (*round, []Result) {
 	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.way().mode(), reported: reported}
 	if !k.scope.all && len(k.scope.namespaces) == 1 {
