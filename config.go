@@ -48,6 +48,8 @@ type Config struct {
 	KillCount         string        `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
 	Cooldown          string        `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off)"`
 	RecoveryTimeout   time.Duration `split_words:"true" default:"5m" desc:"how long after a kill macaque follows the victim's controller for its recovery verdict (time to the replacement created, Ready, and the workload back at full strength) before calling it not recovered, an alarm (Go duration: 5m, 30s)"`
+	AlertmanagerURL   string        `split_words:"true" desc:"Alertmanager's root URL (http://alertmanager.monitoring:9093): at each tick, the alerts firing there that MACAQUE_BLOCKING_ALERTS selects, neither silenced nor inhibited, hold the kills; one with a namespace label that namespace's pods, one without the whole tick; a tick that cannot ask it kills nothing (empty: no gate)"`
+	BlockingAlerts    string        `split_words:"true" default:"severity=\"critical\"" desc:"with MACAQUE_ALERTMANAGER_URL, the alerts that hold the kills, as Alertmanager matchers: severity=\"critical\", {severity=~\"critical|page\",team=~\"pay.*\"}, or {} for every alert"`
 	SlackToken        string        `split_words:"true" desc:"Slack bot token (xoxb-...), checked with auth.test at start; set with MACAQUE_SLACK_CHANNEL or not at all"`
 	SlackChannel      string        `split_words:"true" desc:"Slack channel ID to report to; set with MACAQUE_SLACK_TOKEN or not at all"`
 	SlackAPIUrl       string        `split_words:"true" default:"https://slack.com/api/" desc:"Slack Web API base URL (for proxies and tests): https, or http to loopback only, since every call carries the token"`
@@ -78,6 +80,7 @@ type settings struct {
 	recovery  time.Duration // MACAQUE_RECOVERY_TIMEOUT
 	// leaderElection: only the holder of the Lease kills (MACAQUE_LEADER_ELECTION).
 	leaderElection bool
+	alerts         alertSettings
 	slack          slackSettings
 	cluster        string // MACAQUE_CLUSTER_NAME; "" shows none
 	webhook        webhookSettings
@@ -218,7 +221,7 @@ func editDistance(a, b string) int {
 func (c Config) check() (settings, error) {
 	var s settings
 	// In the order of Config, so that of two bad settings the first is named.
-	for _, step := range []func(*settings) error{c.checkSchedule, c.checkTargets, c.checkKills, c.checkSlack, c.checkReceivers, c.checkOutputs} {
+	for _, step := range []func(*settings) error{c.checkSchedule, c.checkTargets, c.checkKills, c.checkAlerts, c.checkSlack, c.checkReceivers, c.checkOutputs} {
 		if err := step(&s); err != nil {
 			return s, err
 		}

@@ -4,6 +4,7 @@ go 1.27.3
 
 require (
 	github.com/kelseyhightower/envconfig v1.4.0
+	github.com/prometheus/alertmanager v0.35.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.74.0

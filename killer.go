@@ -74,6 +74,8 @@ type Result struct {
 	// Quiet is a report that is logged but not posted: a paused tick after the one that
 	// announced the pause.
 	Quiet bool
+	// Gated is a tick the alert gate held whole (skipped): Note names the alerts.
+	Gated bool
 	Err   error // why, for every outcome but killed, dry-run, no candidates and paused
 	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
 	// guard: a kill's Event goes on it as well as on the pod.
@@ -204,6 +206,7 @@ type Killer struct {
 	minAge   time.Duration       // MACAQUE_MIN_POD_AGE: younger pods are passed over; 0 is off
 	events   *eventRecorder      // writes an Event for each kill and skipped tick; nil writes none
 	cooldown *policy.Cooldown    // MACAQUE_COOLDOWN: workloads hit lately are passed over; nil: off
+	alerts   *policy.AlertGate   // MACAQUE_ALERTMANAGER_URL: asked before each list; nil: no gate
 	// leader says whether this replica holds the election's lease, and for how long: a standby
 	// runs no tick, and a leader kills only while its lease outlasts the kill. Nil: always
 	// leads (MACAQUE_LEADER_ELECTION=false).
@@ -330,8 +333,9 @@ type round struct {
 	short   string   // why the tick stopped trying before it ran out of picks
 }
 
-// prepare reads the pause switch and the cooldown state, lists the candidates and picks among
-// them. A tick that ends there (paused, a failure, no candidates) gets its one report instead.
+// prepare reads the pause switch, asks the alert gate, reads the cooldown state, lists the
+// candidates and picks among them. A tick that ends there (paused, held by alerts, a failure, no
+// candidates) gets its one report instead.
 func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan struct{}) (*round, []Result) {
 	base := Result{Time: at, Scope: k.scope.String(), Selector: k.selector, Mode: k.way().mode(), reported: reported}
 	if !k.scope.all && len(k.scope.namespaces) == 1 {
@@ -346,6 +350,10 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 	if sw.Paused {
 		r.Outcome, r.Note, r.Quiet = OutcomePaused, sw.Terms, !sw.Announce
 		return nil, []Result{k.report(r, nil)}
+	}
+	held, early := k.askAlerts(ctx, r)
+	if early != nil {
+		return nil, early
 	}
 	cooling, err := k.cooldown.ForTick(ctx, k.now)
 	if err != nil {
@@ -364,6 +372,10 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 	want, capped := k.count.victims(n)
 	rd := &round{base: base, r: r, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
 	rd.rules, rd.once = k.rules(cooling)
+	if held != nil {
+		// First: it reads nothing, and an alert on a namespace holds every pod in it.
+		rd.rules = append(policy.Rules{held}, rd.rules...)
+	}
 	return rd, nil
 }
 

@@ -168,12 +168,13 @@ type started struct {
 	noPause string
 	own     string // macaque's own namespace: its pause switch, cooldown state and Lease
 	cool    *policy.Cooldown
-	slack   slackAPI // nil: no Slack
+	slack   slackAPI          // nil: no Slack
+	alerts  *policy.AlertGate // nil: no alert gate
 }
 
 // startUp makes the API client and runs the start-up checks in order: the scope's
 // permissions, the recovery's, the Events', the pause switch, the cooldown's state, the
-// election's Lease and Slack's token. The first that fails stops macaque, with the setting to fix when it is one.
+// election's Lease, Alertmanager and Slack's token. The first that fails stops macaque, with the setting to fix when it is one.
 func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Logger) (started, error) {
 	var p started
 	var err error
@@ -204,6 +205,9 @@ func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Lo
 		if err := preflightElection(ctx, p.pods, p.own); err != nil {
 			return p, err
 		}
+	}
+	if p.alerts, err = startAlertGate(ctx, s.alerts, log); err != nil {
+		return p, err
 	}
 	if p.slack = newSlackPoster(s.slack); p.slack != nil {
 		// A token Slack rejects stops macaque here (exit 2); an unreachable Slack only warns.
@@ -259,6 +263,7 @@ func wire(s settings, restCfg *rest.Config, p started, log *slog.Logger, stats *
 		timeouts: defaultTimeouts, rng: newRNG(), now: time.Now, log: log, guard: p.guard, terminator: p.way, grace: s.grace, count: s.count,
 		pause: p.pause, minAge: s.minPodAge, events: p.events, cooldown: p.cool, alive: &probes.Killer, ready: &probes.Ready, metrics: stats,
 		recover: d.kills}
+	d.killer.alerts = p.alerts
 	d.recov = &recovery.Follower{API: followPods, Timeout: s.recovery, Now: time.Now, After: time.After, Log: log, Events: p.pods, NewEvent: p.events.event,
 		Observer: stats, Grace: shutdownGrace}
 	d.notifier = &Notifier{slack: p.slack, channel: s.slack.channel, after: time.After, backoff: defaultBackoff, log: log, metrics: stats, verdicts: d.verdicts,

@@ -488,6 +488,7 @@ func TestOnlyPrefixedVariablesAreRead(t *testing.T) {
 		"MODE": "evict", "GRACE_PERIOD": "0", "KILL_COUNT": "50%", "EXCLUDED_DAYS": "not-a-date", "COOLDOWN": "1h", "HTTP_ADDR": "nowhere",
 		"MIN_POD_AGE": "1h", "RECOVERY_TIMEOUT": "1s", "LEADER_ELECTION": "false",
 		"CLUSTER_NAME": "stray", "WEBHOOK_URL": "http://stray.invalid/", "WEBHOOK_AUTH_FILE": "/stray",
+		"ALERTMANAGER_URL": "http://stray.invalid:9093", "BLOCKING_ALERTS": "severity==critical",
 	}
 	fields := reflect.TypeFor[Config]().NumField()
 	if len(strays) != fields {
@@ -578,6 +579,10 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"no namespace", []string{"KUBECONFIG=" + writeKubeconfig(t, ""), "MACAQUE_CRONTAB=@hourly"}, "macaque: MACAQUE_NAMESPACE: not set"},
 		{"slack over http", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_SLACK_API_URL=http://slack-proxy.corp/api/"},
 			`macaque: MACAQUE_SLACK_API_URL: "http://slack-proxy.corp/api/" would send the Slack token in clear text`},
+		{"bad alertmanager url", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_ALERTMANAGER_URL=alertmanager:9093"},
+			`macaque: MACAQUE_ALERTMANAGER_URL: "alertmanager:9093" is not an http(s) URL of Alertmanager`},
+		{"bad blocking alerts", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_ALERTMANAGER_URL=http://127.0.0.1:1", "MACAQUE_BLOCKING_ALERTS=severity==critical"},
+			`macaque: MACAQUE_BLOCKING_ALERTS: "severity==critical" is not a list of Alertmanager matchers`},
 		{"a misspelt setting", []string{kc, "MACAQUE_CRONTAB=@hourly", "MACAQUE_COOLDOWNN=1h"},
 			"macaque: MACAQUE_COOLDOWNN: not a setting macaque knows; did you mean MACAQUE_COOLDOWN?"},
 		{"a misspelt required setting", []string{kc, "MACAQUE_CRONTABS=@hourly"},

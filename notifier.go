@@ -637,8 +637,7 @@ func render(r Result) string {
 			text = fmt.Sprintf(":ghost: picked %s but it was gone before it could be %s; nothing was %s.", pod, r.Mode.pastTense(), killed)
 		}
 	case OutcomeSkipped:
-		// The guard's doing, not a failure: each pick was unhealthy, mid-rollout or unowned.
-		text = fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was %s.", r.Candidates, scope, killed)
+		text = skippedText(r, scope, killed)
 	case OutcomeBlocked:
 		// The PDBs' doing, not a failure: Passed names the budget that refused each pick.
 		text = fmt.Sprintf(":vertical_traffic_light: blocked: PodDisruptionBudgets refused to let any pick among %d candidates in %s be evicted; nothing was evicted.", r.Candidates, scope)
@@ -657,6 +656,16 @@ func render(r Result) string {
 		text = fmt.Sprintf(":warning: failed to %s %s; %s.", kill, target, nothing)
 	}
 	return text + when(r) + details(r)
+}
+
+// skippedText is the first line of a skipped tick's report, in scope: the rules' doing, or the
+// alert gate's.
+func skippedText(r Result, scope, killed string) string {
+	if r.Gated { // Alertmanager's doing, before any list: the note names the alerts
+		return fmt.Sprintf(":rotating_light: gated: alerts firing in Alertmanager hold the kills in %s; nothing was %s.", scope, killed)
+	}
+	// The guard's doing, not a failure: each pick was unhealthy, mid-rollout or unowned.
+	return fmt.Sprintf(":shield: skipped: no pick among %d candidates in %s was safe to kill (steady-state guard); nothing was %s.", r.Candidates, scope, killed)
 }
 
 // details are the lines under a report's first: how a pause ended, the picks passed over, the

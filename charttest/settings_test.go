@@ -67,6 +67,8 @@ var settingValues = map[string]struct {
 	"MACAQUE_MIN_POD_AGE":         {map[string]any{"minPodAge": "10m"}, "10m"},
 	"MACAQUE_COOLDOWN":            {map[string]any{"cooldown": "24h"}, "24h"},
 	"MACAQUE_RECOVERY_TIMEOUT":    {map[string]any{"recoveryTimeout": "10m"}, "10m"},
+	"MACAQUE_ALERTMANAGER_URL":    {map[string]any{"alertmanager": map[string]any{"url": "http://alertmanager.monitoring:9093"}}, "http://alertmanager.monitoring:9093"},
+	"MACAQUE_BLOCKING_ALERTS":     {map[string]any{"alertmanager": map[string]any{"blockingAlerts": `{severity=~"critical|page"}`}}, `{severity=~"critical|page"}`},
 	"MACAQUE_SLACK_TOKEN":         {map[string]any{"slack": map[string]any{"existingSecret": "chaos-bot", "existingSecretKey": "bot-token"}}, "secret chaos-bot key bot-token"},
 	"MACAQUE_SLACK_CHANNEL":       {map[string]any{"slack": map[string]any{"channel": "C0123456789"}}, "C0123456789"},
 	"MACAQUE_SLACK_API_URL":       {map[string]any{"slack": map[string]any{"apiUrl": "https://slack-proxy.example/api/"}}, "https://slack-proxy.example/api/"},

@@ -33,6 +33,7 @@ type Metrics struct {
 	lastTick    prometheus.Gauge
 	nextTick    prometheus.Gauge
 	leader      prometheus.Gauge
+	gated       *prometheus.CounterVec
 
 	// mu orders each use of a namespace's series against their deletion, so that a series
 	// is never dropped as it is used, and guards the fields below.
@@ -58,6 +59,29 @@ const (
 	StageFullStrength Stage = "full_strength" // the controller reports every desired replica ready
 )
 
+// GatedReason is why the alert gate held a tick, as the label reason names it.
+type GatedReason string
+
+// The reasons of macaque_ticks_gated_total.
+const (
+	GatedAlert             GatedReason = "alert"              // alerts held the whole tick: nothing was listed
+	GatedNamespaceAlert    GatedReason = "namespace_alert"    // alerts held some namespaces in scope: their pods were passed over
+	GatedAlertmanagerError GatedReason = "alertmanager_error" // Alertmanager could not be asked (unreachable, timeout, non-2xx, bad JSON): nothing was killed
+)
+
+// newGated is macaque_ticks_gated_total, each reason's series at 0 from the start, so that an
+// alert on its increase sees the first.
+func newGated() *prometheus.CounterVec {
+	gated := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "macaque_ticks_gated_total",
+		Help: "Ticks the alert gate (MACAQUE_ALERTMANAGER_URL) held, by reason: alert (blocking alerts held the whole tick), namespace_alert (they held some namespaces in scope, whose pods were passed over), alertmanager_error (Alertmanager could not be asked: nothing was killed).",
+	}, []string{"reason"})
+	for _, reason := range []GatedReason{GatedAlert, GatedNamespaceAlert, GatedAlertmanagerError} {
+		gated.WithLabelValues(string(reason))
+	}
+	return gated
+}
+
 // recoveryBuckets span a replacement created in a fraction of a second to a workload back after
 // the default recovery timeout (5m) and beyond.
 var recoveryBuckets = []float64{0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600}
@@ -69,8 +93,9 @@ func NewMetrics(namespaces []string) *Metrics {
 	m := &Metrics{registry: prometheus.NewRegistry(), fixed: map[string]bool{}, seen: map[string]time.Time{}}
 	m.defineTicks()
 	m.defineAfterKills()
+	m.gated = newGated()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.hookDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader)
+		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.hookDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader, m.gated)
 	for _, ns := range namespaces {
 		m.fixed[ns] = true
 		m.unrecovered.WithLabelValues(ns)
@@ -246,6 +271,14 @@ func (m *Metrics) Leading(leading bool) {
 		return
 	}
 	m.leader.Set(map[bool]float64{true: 1}[leading])
+}
+
+// Gated records, from the killer, a tick the alert gate held, and why.
+func (m *Metrics) Gated(reason GatedReason) {
+	if m == nil {
+		return
+	}
+	m.gated.WithLabelValues(string(reason)).Inc()
 }
 
 // ReportDropped records, from the notifier, a message it had no time left to try at shutdown.

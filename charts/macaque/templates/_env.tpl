@@ -109,6 +109,18 @@ documents it (the plain manifests are edited there). */}}
 # also posted to the channel, saying what is missing. Default "5m".
 - name: MACAQUE_RECOVERY_TIMEOUT
   value: {{ .Values.recoveryTimeout | quote }}
+# The alert gate: Alertmanager's root URL ("http://alertmanager-operated.monitoring:9093").
+# At each tick, before listing, macaque asks its v2 API for the alerts firing that
+# MACAQUE_BLOCKING_ALERTS selects, neither silenced nor inhibited: one with a namespace
+# label holds that namespace (its pods are passed over, the report names the alert),
+# one without holds the whole tick ("skipped", naming it). A tick that cannot ask it
+# (unreachable, not 2xx, a bad answer) kills nothing and reports "error". Empty: no gate.
+- name: MACAQUE_ALERTMANAGER_URL
+  value: {{ .Values.alertmanager.url | quote }}
+# The alerts that hold the kills, as Alertmanager matchers: 'severity="critical"'
+# (default), '{severity=~"critical|page",team=~"pay.*"}', or '{}' for every alert.
+- name: MACAQUE_BLOCKING_ALERTS
+  value: {{ .Values.alertmanager.blockingAlerts | quote }}
 # Slack channel ID (C0123456789) to report to; needs the token below. Empty: log only.
 - name: MACAQUE_SLACK_CHANNEL
   value: {{ .Values.slack.channel | quote }}
