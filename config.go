@@ -38,6 +38,7 @@ type Config struct {
 	ExcludedDays      string        `split_words:"true" desc:"comma-separated days on which nothing is killed, read in MACAQUE_TIMEZONE: 2026-12-25 (that day) or 12-25 (every year)"`
 	Namespace         string        `split_words:"true" desc:"namespace to kill in, a comma-separated list of them, or * for every namespace (needs macaque-cluster.yml) but kube-system, kube-public, kube-node-lease and MACAQUE_EXCLUDE_NAMESPACES unless named beside it (default: macaque's own, or the kubeconfig context's)"`
 	ExcludeNamespaces string        `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, comma-separated namespaces never to kill in"`
+	NamespaceSelector string        `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, a label selector on namespaces (chaos=on, env in (staging,qa)): only the namespaces it selects, listed again at each tick, less the excluded ones"`
 	Selector          string        `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
 	DryRun            bool          `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
 	RequireHealthy    bool          `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
@@ -260,6 +261,9 @@ func (c Config) checkSchedule(s *settings) error {
 func (c Config) checkTargets(s *settings) error {
 	var err error
 	if s.scope, err = parseScope(c.Namespace, c.ExcludeNamespaces); err != nil {
+		return err
+	}
+	if s.scope, err = s.scope.selecting(c.NamespaceSelector); err != nil {
 		return err
 	}
 	if s.selector, err = labels.Parse(c.Selector); err != nil {

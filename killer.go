@@ -141,6 +141,8 @@ type podAPI interface {
 	ProbeDelete(ctx context.Context, namespace string) error
 	// ProbeEvict asks the same of evictions.
 	ProbeEvict(ctx context.Context, namespace string) error
+	// namespaceAPI lists the namespaces MACAQUE_NAMESPACE_SELECTOR selects, at each tick.
+	namespaceAPI
 }
 
 // run hands it the one API client; this keeps the two in step.
@@ -316,6 +318,7 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 type round struct {
 	base    Result // what every report of the tick shares
 	r       Result // the report of the pick being tried, with the picks passed over since the last victim
+	scope   tickScope
 	picks   []candidate
 	n       int  // the candidates listed
 	want    int  // the victims asked for
@@ -351,7 +354,15 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 	if err != nil {
 		return nil, []Result{k.report(r, err)}
 	}
-	picks, n, err := k.pick(ctx)
+	ts, err := k.scope.forTick(ctx, k.api)
+	if err != nil {
+		k.ready.Observe("the list of pods", k.now(), err)
+		return nil, []Result{k.report(r, err)}
+	}
+	if ts.selected != nil && len(ts.selected) == 0 {
+		r.Note = fmt.Sprintf("no namespace in scope is labelled %s (MACAQUE_NAMESPACE_SELECTOR)", k.scope.labelled)
+	}
+	picks, n, err := k.pick(ctx, ts)
 	k.ready.Observe("the list of pods", k.now(), err)
 	r.Candidates, base.Candidates = n, n
 	if err != nil {
@@ -362,7 +373,7 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 		return nil, []Result{k.report(r, nil)}
 	}
 	want, capped := k.count.victims(n)
-	rd := &round{base: base, r: r, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
+	rd := &round{base: base, r: r, scope: ts, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
 	rd.rules, rd.once = k.rules(cooling)
 	return rd, nil
 }
@@ -408,7 +419,7 @@ func (k *Killer) enough(pickCtx, stopping context.Context, rd *round) bool {
 // A pick passed over, or gone before its kill, is noted in rd; an error fails the tick.
 func (k *Killer) try(ctx, pickCtx context.Context, rd *round, c candidate) error {
 	rd.r.Namespace, rd.r.Pod, rd.r.Owner, rd.r.Node, rd.r.Note, rd.r.top = rd.base.Namespace, c.name, "", "", "", nil
-	v, err := k.readBack(pickCtx, c, rd.tried)
+	v, err := k.readBack(pickCtx, rd.scope, c, rd.tried)
 	if errors.Is(err, kube.ErrGone) {
 		rd.lastErr = fmt.Errorf("pod %q: %w", c.String(), err)
 		rd.r.Passed = append(rd.r.Passed, c.String()+": gone, or no longer matches the selector")
@@ -534,18 +545,20 @@ func (k *Killer) conclude(ctx, pickCtx context.Context, rd *round) []Result {
 // cluster-wide list names no namespace: of the pods of its name in scope, one not yet tried
 // this tick is taken at random, which keeps the pick uniform over pods when a name (a
 // StatefulSet's web-0) is in several namespaces, each of them a row of its own in the list.
-func (k *Killer) readBack(ctx context.Context, c candidate, tried map[candidate]bool) (kube.Pod, error) {
+func (k *Killer) readBack(ctx context.Context, ts tickScope, c candidate, tried map[candidate]bool) (kube.Pod, error) {
 	if c.namespace != "" {
 		tried[c] = true
 		return k.api.Lookup(ctx, c.namespace, c.name, k.selector)
 	}
-	q := k.scope.lists()[0]
+	q := ts.lists[0]
 	q.Selector = k.selector
 	found, err := k.api.Locate(ctx, q, c.name)
 	if err != nil {
 		return kube.Pod{}, err
 	}
-	found = slices.DeleteFunc(found, func(v kube.Pod) bool { return tried[candidate{v.Namespace, c.name}] })
+	// A namespace the selector did not select at the tick's start (created since) is not left
+	// out by q: its pods are out of scope all the same.
+	found = slices.DeleteFunc(found, func(v kube.Pod) bool { return tried[candidate{v.Namespace, c.name}] || !ts.admits(v.Namespace) })
 	if len(found) == 0 {
 		return kube.Pod{}, fmt.Errorf("no pod named %q left in scope: %w", c.name, kube.ErrGone)
 	}
@@ -747,15 +760,15 @@ func (k *Killer) report(r Result, err error) Result {
 	return r
 }
 
-// pick pages through the candidates of every list of the scope and keeps up to
+// pick pages through the candidates of every list of the tick's scope ts and keeps up to
 // k.count.reservoir() of them (picksPerTick for one victim) chosen uniformly at random
 // (reservoir sampling), in a random order: the first is a uniform pick, and each next one is
 // uniform among the rest, so the victims, the first picks that qualify, are drawn without
 // replacement. Memory stays constant however many pods are in scope, and however many
 // namespaces they are in.
-func (k *Killer) pick(ctx context.Context) (picks []candidate, n int, err error) {
+func (k *Killer) pick(ctx context.Context, ts tickScope) (picks []candidate, n int, err error) {
 	size := k.count.reservoir()
-	for _, q := range k.scope.lists() {
+	for _, q := range ts.lists {
 		q.Selector, q.Exclude, q.Limit = k.selector, k.self, cmp.Or(k.pageRows, pageSize)
 		keep := func(name string) {
 			n++
