@@ -422,7 +422,9 @@ func TestConfigCheck(t *testing.T) {
 		{name: "bad selector", edit: func(c *Config) { c.Selector = "app in (a" }, wantVar: "MACAQUE_SELECTOR", wantMsg: "invalid label selector"},
 		{name: "bad namespace", edit: func(c *Config) { c.Namespace = "Shop_Prod" }, wantVar: "MACAQUE_NAMESPACE", wantMsg: "invalid namespace"},
 		{name: "namespace selector with *", edit: func(c *Config) { c.Namespace, c.NamespaceSelector = "*", "chaos in (on,yes), !frozen" },
-			want: func(v *view) { v.Namespace = "* labelled chaos in (on,yes),!frozen except kube-system,kube-public,kube-node-lease" }},
+			want: func(v *view) {
+				v.Namespace = "* labelled chaos in (on,yes),!frozen except kube-system,kube-public,kube-node-lease"
+			}},
 		{name: "namespace selector of spaces is none", edit: func(c *Config) { c.Namespace, c.NamespaceSelector = "*", "  " },
 			want: func(v *view) { v.Namespace = "* except kube-system,kube-public,kube-node-lease" }},
 		{name: "namespace selector without *", edit: func(c *Config) { c.Namespace, c.NamespaceSelector = "shop,cart", "chaos=on" },

@@ -385,6 +385,8 @@ func TestScopeInReports(t *testing.T) {
 		{Result{Scope: "shop,cart"}, "in namespaces `shop,cart`"},
 		{Result{Scope: "* except kube-system,payments"}, "in every namespace except `kube-system,payments`"},
 		{Result{Scope: "*"}, "in every namespace"},
+		{Result{Scope: "* labelled chaos in (on,yes),!frozen except kube-system"}, "in every namespace labelled `chaos in (on,yes),!frozen` except `kube-system`"},
+		{Result{Scope: "* labelled chaos=on"}, "in every namespace labelled `chaos=on`"},
 	}
 	for _, tt := range tests {
 		tt.r.Outcome, tt.r.Time = OutcomeNoCandidates, tick0
