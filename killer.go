@@ -78,6 +78,9 @@ type Result struct {
 	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
 	// guard: a kill's Event goes on it as well as on the pod.
 	top *kube.OwnerRef
+	// cooldown is the period the cooldown rule found for the victim's workload (MACAQUE_COOLDOWN's
+	// or its chaos.macaque.dev/cooldown annotation's), which its kill records; 0: none.
+	cooldown time.Duration
 	// controller is the victim's own controller (its ReplicaSet, for a Deployment's pod), nil
 	// for a bare pod: the recovery verdict watches for the pod it recreates.
 	controller *kube.OwnerRef
@@ -474,7 +477,7 @@ func (rd *round) passOver(p *policy.Pick, pod string, pass *policy.Pass) {
 // PodDisruptionBudget refused, is noted in rd; any other failure is returned.
 func (k *Killer) killPick(ctx context.Context, rd *round, p *policy.Pick, pod string) error {
 	r := rd.r
-	r.Note, r.top = text.Join(p.Note, graceNote(k.grace)), p.Top
+	r.Note, r.top, r.cooldown = text.Join(p.Note, graceNote(k.grace)), p.Top, p.Cooldown
 	var err error
 	if k.dryRun {
 		r.Outcome = OutcomeDryRun
@@ -599,21 +602,22 @@ func (k *Killer) finish(ctx context.Context, done []Result, r Result, err error,
 }
 
 // remember records in the cooldown state the workloads of the tick's victims, so that they are
-// passed over until MACAQUE_COOLDOWN has passed, even across a restart. A write that fails is
+// passed over until their period (MACAQUE_COOLDOWN, or their chaos.macaque.dev/cooldown
+// annotation) has passed, even across a restart. A write that fails is
 // noted on the last victim's report: the kills happened, but their cooldown may not hold.
 func (k *Killer) remember(ctx context.Context, done []Result) {
 	if k.cooldown == nil {
 		return
 	}
-	var keys []string
+	var hits []policy.Hit
 	for _, d := range done {
 		if d.Outcome == OutcomeKilled && d.top != nil {
-			keys = append(keys, policy.CooldownKey(d.Namespace, *d.top))
+			hits = append(hits, policy.Hit{Key: policy.CooldownKey(d.Namespace, *d.top), Period: d.cooldown})
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, policy.CooldownTimeout)
 	defer cancel()
-	if err := k.cooldown.Record(ctx, keys, k.now()); err != nil {
+	if err := k.cooldown.RecordHits(ctx, hits, k.now()); err != nil {
 		last := &done[len(done)-1]
 		last.Note = text.Join(last.Note, policy.CooldownNote(err))
 	}

@@ -39,7 +39,7 @@ func TestCooldownCheck(t *testing.T) {
 	if key != "shop.Deployment.web" {
 		t.Fatalf("key %q", key)
 	}
-	h := hits{key: tick0}
+	h := hits{key: {at: tick0}}
 	tests := []struct {
 		name string
 		at   time.Time
@@ -83,7 +83,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 2 || !h["shop.Deployment.recent"].Equal(tick0.Add(-10*time.Minute)) {
+	if len(h) != 2 || !h["shop.Deployment.recent"].at.Equal(tick0.Add(-10*time.Minute)) {
 		t.Errorf("loaded %v, want the two entries that parse", h)
 	}
 	before := len(srv.Requests())
@@ -137,7 +137,7 @@ func TestCooldownPruneIsBounded(t *testing.T) {
 	c := NewCooldown(nil, "", time.Hour)
 	h := hits{}
 	for i := range maxCooldownEntries + 10 {
-		h[fmt.Sprintf("shop.Deployment.w%d", i)] = tick0.Add(-time.Duration(i) * time.Second)
+		h[fmt.Sprintf("shop.Deployment.w%d", i)] = entry{at: tick0.Add(-time.Duration(i) * time.Second)}
 	}
 	out := c.prune(h, tick0)
 	if len(out) != maxCooldownEntries {
