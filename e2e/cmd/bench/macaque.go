@@ -31,8 +31,8 @@ type measureSpec struct {
 	scope string
 	// namespaces is how many namespaces the pods are spread over (0: that one namespace).
 	namespaces int
-	// namespaceSelector is MACAQUE_NAMESPACE_SELECTOR (empty: unset), which selects selected of
-	// the namespaces.
+	// namespaceSelector is MACAQUE_NAMESPACE_SELECTOR (empty: unset); selected is how many of
+	// the namespaces it selects.
 	namespaceSelector string
 	selected          int
 	// workloads is how many Deployments the namespace's pods are spread over (0 or 1: one).

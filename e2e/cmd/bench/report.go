@@ -46,7 +46,7 @@ type sizeResult struct {
 	readBacks  []time.Duration // each read-back of a pick (a list by metadata.name), in the proxy
 	scope      string          // MACAQUE_NAMESPACE when not ns
 	namespaces int             // namespaces the pods are spread over (0: ns alone)
-	// namespaceSelector is MACAQUE_NAMESPACE_SELECTOR, which selected selected of the namespaces.
+	// namespaceSelector is MACAQUE_NAMESPACE_SELECTOR; selected is how many namespaces it selected.
 	namespaceSelector string
 	selected          int
 	namespaceLists    []time.Duration // each list of namespaces the selector made, in the proxy
