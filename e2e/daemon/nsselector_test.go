@@ -5,12 +5,15 @@ package daemon_test
 // the next tick, and an excluded namespace stays out though labelled.
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/macaque-chaos/macaque/e2e/cluster"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -81,6 +84,18 @@ func TestNamespaceSelector(t *testing.T) {
 			}
 		}
 		return false
+	})
+	// The kill in the namespace that joined gets its verdict, as any kill does.
+	cluster.Eventually(t, scopeTimeout, "a recovered verdict on a kill in "+later, func(context.Context) error {
+		for _, l := range d.Logs() {
+			for _, del := range seen {
+				if del.Namespace == later && strings.Contains(l, `"msg":"recovery verdict"`) && strings.Contains(l, `"pod":"`+del.Name+`"`) &&
+					strings.Contains(l, `"verdict":"recovered"`) {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no recovered verdict yet on the kills %+v; last log line: %s", seen, d.Tail(1))
 	})
 	d.stop(t)
 	for _, del := range seen {
