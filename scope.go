@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -310,9 +309,11 @@ func (s scope) forTick(ctx context.Context, api namespaceAPI) (tickScope, error)
 		return tickScope{lists: s.lists()}, nil
 	}
 	t := tickScope{selected: map[string]bool{}}
+	var names []string // in the API server's order, by name
 	err := api.ListNamespaces(ctx, s.labelled.String(), func(ns string) {
 		if !slices.Contains(s.exclude, ns) {
 			t.selected[ns] = true
+			names = append(names, ns)
 		}
 	})
 	if err != nil {
@@ -337,7 +338,7 @@ func (s scope) forTick(ctx context.Context, api namespaceAPI) (tickScope, error)
 		t.lists = []kube.ListQuery{{ExcludeNamespaces: append(slices.Clone(s.exclude), others...)}}
 		return t, nil
 	}
-	for _, ns := range slices.Sorted(maps.Keys(t.selected)) {
+	for _, ns := range names {
 		t.lists = append(t.lists, kube.ListQuery{Namespace: ns})
 	}
 	return t, nil
