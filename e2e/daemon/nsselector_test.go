@@ -22,11 +22,18 @@ import (
 func applyClusterManifest(t *testing.T) string {
 	t.Helper()
 	manifest := filepath.Join(repoRoot, "macaque-cluster.yml")
+	// Another test's delete of the same manifest may still be emptying the namespace macaque,
+	// which refuses new content until it is gone.
+	if out, err := testCluster.Kubectl("wait", "--for=delete", "namespace/macaque", "--timeout=90s"); err != nil {
+		t.Fatalf("wait for the namespace macaque of an earlier test to go: %v\n%s", err, out)
+	}
 	if out, err := testCluster.Kubectl("apply", "-f", manifest); err != nil {
 		t.Fatalf("kubectl apply -f macaque-cluster.yml: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := testCluster.Kubectl("delete", "--wait=false", "-f", manifest); err != nil {
+		// Waited for, so that the next test to apply it (TestEveryNamespaceButTheExcluded)
+		// does not find its namespace still terminating.
+		if out, err := testCluster.Kubectl("delete", "--wait=true", "--timeout=90s", "-f", manifest); err != nil {
 			t.Errorf("kubectl delete -f macaque-cluster.yml: %v\n%s", err, out)
 		}
 	})
