@@ -304,6 +304,10 @@ const maxNotIn = 100
 // server one pass over the cluster's pods, whatever the number of namespaces; the second a
 // request per namespace (a round trip and a fixed cost each), which is cheaper when few are
 // selected. Neither holds more than a page's row at a time: memory does not grow with the pods.
+// Measured at 5,000 pods in 100 namespaces, 99 selected (bench -cluster 5000x100, a tick's
+// median): one cluster-wide list, 91 ms from tick to DELETE, 150 ms of kube-apiserver CPU, 14
+// requests and 123 KB read; one list per namespace, 376 ms, 260 ms, 112 requests and 1.1 MB
+// (each Table repeats its column definitions).
 func (s scope) forTick(ctx context.Context, api namespaceAPI) (tickScope, error) {
 	if s.labelled == nil {
 		return tickScope{lists: s.lists()}, nil
