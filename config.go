@@ -37,6 +37,7 @@ type Config struct {
 	ExcludedDays      string        `split_words:"true" desc:"comma-separated days on which nothing is killed, read in MACAQUE_TIMEZONE: 2026-12-25 (that day) or 12-25 (every year)"`
 	Namespace         string        `split_words:"true" desc:"namespace to kill in, a comma-separated list of them, or * for every namespace (needs macaque-cluster.yml) but kube-system, kube-public, kube-node-lease and MACAQUE_EXCLUDE_NAMESPACES unless named beside it (default: macaque's own, or the kubeconfig context's)"`
 	ExcludeNamespaces string        `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, comma-separated namespaces never to kill in"`
+	NamespaceSelector string        `split_words:"true" desc:"with MACAQUE_NAMESPACE=*, a label selector on namespaces (chaos=on, env in (staging,qa)): only the namespaces it selects, listed again at each tick, less the excluded ones"`
 	Selector          string        `split_words:"true" desc:"label selector narrowing the victims, e.g. app in (a,b),tier!=db (empty: all pods)"`
 	DryRun            bool          `split_words:"true" default:"false" desc:"pick and report a victim, but do not delete it"`
 	RequireHealthy    bool          `split_words:"true" default:"true" desc:"steady-state guard: kill a pod only if it is Ready and its ReplicaSet/Deployment, StatefulSet, DaemonSet or ReplicationController is at full strength and not mid-rollout"`
@@ -46,7 +47,7 @@ type Config struct {
 	Mode              string        `split_words:"true" default:"delete" desc:"how to kill: delete, or evict through the Eviction API so that PodDisruptionBudgets are respected (a pick a PDB protects is passed over)"`
 	GracePeriod       string        `split_words:"true" desc:"override the victim's terminationGracePeriodSeconds: whole seconds (30, 30s, 1m); 0 is a hard kill (empty: the pod's own)"`
 	KillCount         string        `split_words:"true" default:"1" desc:"victims per tick: a number (at most 100) or a percentage of the candidates (10%, at least 1), never two of one controller"`
-	Cooldown          string        `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off)"`
+	Cooldown          string        `split_words:"true" default:"0" desc:"a workload that lost a pod is not hit again before this long (Go duration: 1h, 24h); kept in the ConfigMap macaque-cooldown in macaque's namespace, so a restart does not reset it (0: off); a workload's chaos.macaque.dev/cooldown annotation overrides it for that workload"`
 	RecoveryTimeout   time.Duration `split_words:"true" default:"5m" desc:"how long after a kill macaque follows the victim's controller for its recovery verdict (time to the replacement created, Ready, and the workload back at full strength) before calling it not recovered, an alarm (Go duration: 5m, 30s)"`
 	AlertmanagerURL   string        `split_words:"true" desc:"Alertmanager's root URL (http://alertmanager.monitoring:9093): at each tick, the alerts firing there that MACAQUE_BLOCKING_ALERTS selects, neither silenced nor inhibited, hold the kills; one with a namespace label that namespace's pods, one without the whole tick; a tick that cannot ask it kills nothing (empty: no gate)"`
 	BlockingAlerts    string        `split_words:"true" default:"severity=\"critical\"" desc:"with MACAQUE_ALERTMANAGER_URL, the alerts that hold the kills, as Alertmanager matchers: severity=\"critical\", {severity=~\"critical|page\",team=~\"pay.*\"}, or {} for every alert"`
@@ -258,6 +259,9 @@ func (c Config) checkSchedule(s *settings) error {
 func (c Config) checkTargets(s *settings) error {
 	var err error
 	if s.scope, err = parseScope(c.Namespace, c.ExcludeNamespaces); err != nil {
+		return err
+	}
+	if s.scope, err = s.scope.selecting(c.NamespaceSelector); err != nil {
 		return err
 	}
 	if s.selector, err = labels.Parse(c.Selector); err != nil {

@@ -215,7 +215,8 @@ func TestParseCooldown(t *testing.T) {
 
 // TestStartCooldownFindsItsNamespace: the state lives in macaque's own namespace; out of a pod,
 // the first namespace of a named scope stands in, and with none (MACAQUE_NAMESPACE=*) the start
-// fails on a line naming MACAQUE_COOLDOWN and POD_NAMESPACE. A cooldown of 0 needs no state.
+// fails on a line naming MACAQUE_COOLDOWN and POD_NAMESPACE. A cooldown of 0 is still built,
+// for the annotations, and without a state it starts all the same.
 func TestStartCooldownFindsItsNamespace(t *testing.T) {
 	_, api := cooldownState(t, nil)
 	named, everywhere := mustScope(t, testNS+",other"), mustScope(t, "*")
@@ -227,7 +228,8 @@ func TestStartCooldownFindsItsNamespace(t *testing.T) {
 		wantNS string // the cooldown's namespace; "" with wantErr: none
 		errMsg string
 	}{
-		{name: "off", period: 0, sc: everywhere},
+		{name: "off: still built for the annotations", period: 0, own: testNS, sc: everywhere, wantNS: testNS},
+		{name: "off, out of a pod, every namespace: no state, no error", period: 0, sc: everywhere},
 		{name: "its own namespace", period: time.Hour, own: testNS, sc: everywhere, wantNS: testNS},
 		{name: "its own namespace before the scope's", period: time.Hour, own: testNS, sc: mustScope(t, "other"), wantNS: testNS},
 		{name: "out of a pod: the scope's first namespace", period: time.Hour, sc: named, wantNS: testNS},
@@ -236,7 +238,7 @@ func TestStartCooldownFindsItsNamespace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := startCooldown(testkit.Ctx(t), api, tt.period, tt.own, tt.sc)
+			got, err := startCooldown(testkit.Ctx(t), api, tt.period, tt.own, tt.sc, discardLogger())
 			if tt.errMsg != "" {
 				var bad *configError
 				if !errors.As(err, &bad) || !strings.Contains(err.Error(), tt.errMsg) {
@@ -248,8 +250,8 @@ func TestStartCooldownFindsItsNamespace(t *testing.T) {
 				t.Fatalf("startCooldown: %v", err)
 			}
 			if tt.wantNS == "" {
-				if got != nil {
-					t.Errorf("cooldown %+v, want none", got)
+				if !reflect.DeepEqual(got, policy.NoCooldownState(errors.New("macaque's own namespace is unknown: set POD_NAMESPACE"))) {
+					t.Errorf("cooldown %+v, want one without a state, saying why", got)
 				}
 				return
 			}

@@ -80,6 +80,9 @@ type Result struct {
 	// top is the victim's top controller (see verdict.top), nil for a bare pod or without a
 	// guard: a kill's Event goes on it as well as on the pod.
 	top *kube.OwnerRef
+	// cooldown is the period the cooldown rule found for the victim's workload (MACAQUE_COOLDOWN's
+	// or its chaos.macaque.dev/cooldown annotation's), which its kill records; 0: none.
+	cooldown time.Duration
 	// controller is the victim's own controller (its ReplicaSet, for a Deployment's pod), nil
 	// for a bare pod: the recovery verdict watches for the pod it recreates.
 	controller *kube.OwnerRef
@@ -143,6 +146,8 @@ type podAPI interface {
 	ProbeDelete(ctx context.Context, namespace string) error
 	// ProbeEvict asks the same of evictions.
 	ProbeEvict(ctx context.Context, namespace string) error
+	// namespaceAPI lists the namespaces MACAQUE_NAMESPACE_SELECTOR selects, at each tick.
+	namespaceAPI
 }
 
 // run hands it the one API client; this keeps the two in step.
@@ -319,6 +324,7 @@ func (k *Killer) tick(ctx context.Context, at time.Time, reported <-chan struct{
 type round struct {
 	base    Result // what every report of the tick shares
 	r       Result // the report of the pick being tried, with the picks passed over since the last victim
+	scope   tickScope
 	picks   []candidate
 	n       int  // the candidates listed
 	want    int  // the victims asked for
@@ -359,7 +365,15 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 	if err != nil {
 		return nil, []Result{k.report(r, err)}
 	}
-	picks, n, err := k.pick(ctx)
+	ts, err := k.scope.forTick(ctx, k.api)
+	if err != nil {
+		k.ready.Observe("the list of pods", k.now(), err)
+		return nil, []Result{k.report(r, err)}
+	}
+	if ts.selected != nil && len(ts.selected) == 0 {
+		r.Note = fmt.Sprintf("no namespace in scope is labelled %s (MACAQUE_NAMESPACE_SELECTOR)", k.scope.labelled)
+	}
+	picks, n, err := k.pick(ctx, ts)
 	k.ready.Observe("the list of pods", k.now(), err)
 	r.Candidates, base.Candidates = n, n
 	if err != nil {
@@ -370,7 +384,7 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 		return nil, []Result{k.report(r, nil)}
 	}
 	want, capped := k.count.victims(n)
-	rd := &round{base: base, r: r, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
+	rd := &round{base: base, r: r, scope: ts, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
 	rd.rules, rd.once = k.rules(cooling)
 	if held != nil {
 		// First: it reads nothing, and an alert on a namespace holds every pod in it.
@@ -420,7 +434,7 @@ func (k *Killer) enough(pickCtx, stopping context.Context, rd *round) bool {
 // A pick passed over, or gone before its kill, is noted in rd; an error fails the tick.
 func (k *Killer) try(ctx, pickCtx context.Context, rd *round, c candidate) error {
 	rd.r.Namespace, rd.r.Pod, rd.r.Owner, rd.r.Node, rd.r.Note, rd.r.top = rd.base.Namespace, c.name, "", "", "", nil
-	v, err := k.readBack(pickCtx, c, rd.tried)
+	v, err := k.readBack(pickCtx, rd.scope, c, rd.tried)
 	if errors.Is(err, kube.ErrGone) {
 		rd.lastErr = fmt.Errorf("pod %q: %w", c.String(), err)
 		rd.r.Passed = append(rd.r.Passed, c.String()+": gone, or no longer matches the selector")
@@ -475,7 +489,7 @@ func (rd *round) passOver(p *policy.Pick, pod string, pass *policy.Pass) {
 // PodDisruptionBudget refused, is noted in rd; any other failure is returned.
 func (k *Killer) killPick(ctx context.Context, rd *round, p *policy.Pick, pod string) error {
 	r := rd.r
-	r.Note, r.top = text.Join(p.Note, graceNote(k.grace)), p.Top
+	r.Note, r.top, r.cooldown = text.Join(p.Note, graceNote(k.grace)), p.Top, p.Cooldown
 	var err error
 	if k.dryRun {
 		r.Outcome = OutcomeDryRun
@@ -546,18 +560,20 @@ func (k *Killer) conclude(ctx, pickCtx context.Context, rd *round) []Result {
 // cluster-wide list names no namespace: of the pods of its name in scope, one not yet tried
 // this tick is taken at random, which keeps the pick uniform over pods when a name (a
 // StatefulSet's web-0) is in several namespaces, each of them a row of its own in the list.
-func (k *Killer) readBack(ctx context.Context, c candidate, tried map[candidate]bool) (kube.Pod, error) {
+func (k *Killer) readBack(ctx context.Context, ts tickScope, c candidate, tried map[candidate]bool) (kube.Pod, error) {
 	if c.namespace != "" {
 		tried[c] = true
 		return k.api.Lookup(ctx, c.namespace, c.name, k.selector)
 	}
-	q := k.scope.lists()[0]
+	q := ts.lists[0]
 	q.Selector = k.selector
 	found, err := k.api.Locate(ctx, q, c.name)
 	if err != nil {
 		return kube.Pod{}, err
 	}
-	found = slices.DeleteFunc(found, func(v kube.Pod) bool { return tried[candidate{v.Namespace, c.name}] })
+	// A namespace the selector did not select at the tick's start (created since) is not left
+	// out by q: its pods are out of scope all the same.
+	found = slices.DeleteFunc(found, func(v kube.Pod) bool { return tried[candidate{v.Namespace, c.name}] || !ts.admits(v.Namespace) })
 	if len(found) == 0 {
 		return kube.Pod{}, fmt.Errorf("no pod named %q left in scope: %w", c.name, kube.ErrGone)
 	}
@@ -598,21 +614,22 @@ func (k *Killer) finish(ctx context.Context, done []Result, r Result, err error,
 }
 
 // remember records in the cooldown state the workloads of the tick's victims, so that they are
-// passed over until MACAQUE_COOLDOWN has passed, even across a restart. A write that fails is
+// passed over until their period (MACAQUE_COOLDOWN, or their chaos.macaque.dev/cooldown
+// annotation) has passed, even across a restart. A write that fails is
 // noted on the last victim's report: the kills happened, but their cooldown may not hold.
 func (k *Killer) remember(ctx context.Context, done []Result) {
 	if k.cooldown == nil {
 		return
 	}
-	var keys []string
+	var hits []policy.Hit
 	for _, d := range done {
 		if d.Outcome == OutcomeKilled && d.top != nil {
-			keys = append(keys, policy.CooldownKey(d.Namespace, *d.top))
+			hits = append(hits, policy.Hit{Key: policy.CooldownKey(d.Namespace, *d.top), Period: d.cooldown})
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, policy.CooldownTimeout)
 	defer cancel()
-	if err := k.cooldown.Record(ctx, keys, k.now()); err != nil {
+	if err := k.cooldown.RecordHits(ctx, hits, k.now()); err != nil {
 		last := &done[len(done)-1]
 		last.Note = text.Join(last.Note, policy.CooldownNote(err))
 	}
@@ -762,15 +779,15 @@ func (k *Killer) report(r Result, err error) Result {
 	return r
 }
 
-// pick pages through the candidates of every list of the scope and keeps up to
+// pick pages through the candidates of every list of the tick's scope ts and keeps up to
 // k.count.reservoir() of them (picksPerTick for one victim) chosen uniformly at random
 // (reservoir sampling), in a random order: the first is a uniform pick, and each next one is
 // uniform among the rest, so the victims, the first picks that qualify, are drawn without
 // replacement. Memory stays constant however many pods are in scope, and however many
 // namespaces they are in.
-func (k *Killer) pick(ctx context.Context) (picks []candidate, n int, err error) {
+func (k *Killer) pick(ctx context.Context, ts tickScope) (picks []candidate, n int, err error) {
 	size := k.count.reservoir()
-	for _, q := range k.scope.lists() {
+	for _, q := range ts.lists {
 		q.Selector, q.Exclude, q.Limit = k.selector, k.self, cmp.Or(k.pageRows, pageSize)
 		keep := func(name string) {
 			n++

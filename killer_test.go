@@ -642,6 +642,10 @@ func (pagedNames) Evict(context.Context, string, string, kube.Pod, *int64) error
 func (pagedNames) ListPDBs(context.Context, string) ([]kube.PDB, error)          { panic("not used") }
 func (pagedNames) ProbeDelete(context.Context, string) error                     { panic("not used") }
 func (pagedNames) ProbeEvict(context.Context, string) error                      { panic("not used") }
+func (pagedNames) ListNamespaces(context.Context, string, func(string)) error {
+	panic("not used")
+}
+func (pagedNames) ProbeListNamespaces(context.Context, string) error { panic("not used") }
 
 // TestPickIsUniformAcrossPages is a chi-squared test: every pod, on whichever page of
 // whichever namespace's list it is, must be equally likely to be the first pick, and equally
@@ -662,7 +666,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 	k := &Killer{api: pagedNames{names: listed, per: 3}, scope: scope{namespaces: namespaces}, rng: rand.New(rand.NewPCG(7, 11))}
 	first, tried := map[string]int{}, map[string]int{}
 	for range picks {
-		got, n, err := k.pick(testkit.Ctx(t))
+		got, n, err := k.pick(testkit.Ctx(t), tickScope{lists: k.scope.lists()})
 		if err != nil || n != len(names) || len(got) != picksPerTick {
 			t.Fatalf("pick: %v, %d candidates, picks %q", err, n, got)
 		}
@@ -685,7 +689,7 @@ func TestPickIsUniformAcrossPages(t *testing.T) {
 	}
 	// Fewer candidates than tries: each is tried once.
 	k.api, k.scope = pagedNames{names: listed[:2], per: 1}, scope{namespaces: namespaces[:1]}
-	if got, n, err := k.pick(testkit.Ctx(t)); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
+	if got, n, err := k.pick(testkit.Ctx(t), tickScope{lists: k.scope.lists()}); err != nil || n != 2 || len(got) != 2 || got[0] == got[1] {
 		t.Errorf("pick of 2 = %q, %d, %v; want both, once each", got, n, err)
 	}
 }

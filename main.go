@@ -198,7 +198,7 @@ func startUp(ctx context.Context, s settings, restCfg *rest.Config, log *slog.Lo
 	if p.pause, p.noPause, err = startPauseSwitch(ctx, p.pods, p.self, p.own, log); err != nil {
 		return p, err
 	}
-	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, p.own, s.scope); err != nil {
+	if p.cool, err = startCooldown(ctx, p.pods, s.cooldown, p.own, s.scope, log); err != nil {
 		return p, err
 	}
 	if s.leaderElection {

@@ -563,7 +563,7 @@ func TestPickReservoirIsBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.count.String(), func(t *testing.T) {
 			k := &Killer{api: pagedNames{names: names, per: 100}, scope: scope{namespaces: []string{testNS}}, rng: rand.New(rand.NewPCG(1, 1)), count: tt.count}
-			got, n, err := k.pick(testkit.Ctx(t))
+			got, n, err := k.pick(testkit.Ctx(t), tickScope{lists: k.scope.lists()})
 			if err != nil || n != len(names) || len(got) != tt.want {
 				t.Errorf("pick kept %d names of %d (err %v), want %d", len(got), n, err, tt.want)
 			}

@@ -690,11 +690,15 @@ func details(r Result) string {
 // scopeText names where the tick looked for candidates: one namespace, several, or all but some.
 func scopeText(r Result) string {
 	sc := cmp.Or(r.Scope, r.Namespace)
-	if all, except, _ := strings.Cut(sc, " except "); all == "*" {
-		if except == "" {
-			return "every namespace"
+	if all, except, _ := strings.Cut(sc, " except "); all == "*" || strings.HasPrefix(all, "* labelled ") {
+		out := "every namespace"
+		if sel, ok := strings.CutPrefix(all, "* labelled "); ok { // MACAQUE_NAMESPACE_SELECTOR
+			out = fmt.Sprintf("every namespace labelled `%s`", sel)
 		}
-		return fmt.Sprintf("every namespace except `%s`", except)
+		if except != "" {
+			out += fmt.Sprintf(" except `%s`", except)
+		}
+		return out
 	}
 	if strings.Contains(sc, ",") {
 		return fmt.Sprintf("namespaces `%s`", sc)

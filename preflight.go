@@ -69,15 +69,18 @@ func preflightCooldown(ctx context.Context, api policy.StateAPI, namespace strin
 	return nil
 }
 
-// startCooldown builds the cooldown for MACAQUE_COOLDOWN=period (nil when 0) and checks its
-// state, in namespace, macaque's own: where macaque.yml creates the ConfigMap. Out of a pod
-// with no namespace of its own, the first namespace of a named scope stands in.
-func startCooldown(ctx context.Context, api policy.StateAPI, period time.Duration, namespace string, sc scope) (*policy.Cooldown, error) {
-	if period == 0 {
-		return nil, nil
-	}
+// startCooldown builds the cooldown for MACAQUE_COOLDOWN=period and checks its state, in
+// namespace, macaque's own: where macaque.yml creates the ConfigMap. Out of a pod with no
+// namespace of its own, the first namespace of a named scope stands in. With a period of 0 the
+// cooldown is still built, for the workloads annotated chaos.macaque.dev/cooldown with a
+// period of their own; a state it cannot keep then only warns, since macaque ran without one
+// before such annotations existed, and passes those workloads over at each tick, saying why.
+func startCooldown(ctx context.Context, api policy.StateAPI, period time.Duration, namespace string, sc scope, log *slog.Logger) (*policy.Cooldown, error) {
 	if namespace == "" && len(sc.namespaces) > 0 {
 		namespace = sc.namespaces[0]
+	}
+	if period == 0 {
+		return annotatedCooldown(ctx, api, namespace, log), nil
 	}
 	if namespace == "" {
 		return nil, badSetting("COOLDOWN", "macaque's own namespace, where the ConfigMap %s keeps the cooldown state, is unknown: set POD_NAMESPACE", policy.CooldownConfigMap)
@@ -86,6 +89,21 @@ func startCooldown(ctx context.Context, api policy.StateAPI, period time.Duratio
 		return nil, err
 	}
 	return policy.NewCooldown(api, namespace, period), nil
+}
+
+// annotatedCooldown is the cooldown of MACAQUE_COOLDOWN=0, for annotated workloads only: their
+// state in namespace, checked as for a period but only warned about.
+func annotatedCooldown(ctx context.Context, api policy.StateAPI, namespace string, log *slog.Logger) *policy.Cooldown {
+	const warning = "the cooldown state cannot be kept: a workload annotated " + policy.CooldownAnnotation + " with a period will be passed over"
+	if namespace == "" {
+		why := errors.New("macaque's own namespace is unknown: set POD_NAMESPACE")
+		log.Warn(warning, "why", why)
+		return policy.NoCooldownState(why)
+	}
+	if err := preflightCooldown(ctx, api, namespace); err != nil {
+		log.Warn(warning, "why", err)
+	}
+	return policy.NewCooldown(api, namespace, 0)
 }
 
 // preflightRecoveryScope runs preflightRecovery in each named namespace, or, for *, asks for

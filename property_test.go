@@ -196,7 +196,7 @@ func checkPickInWorld(t *testing.T, srv *fakeapi.Server, api podAPI, w world, rn
 
 	list := &smallPages{podAPI: api, limit: w.pageSize, budget: 100} // no world has 100 rows
 	k := &Killer{api: list, scope: scope{namespaces: []string{w.namespace}}, selector: w.selector, self: w.self, rng: rng, log: discardLogger()}
-	got, n, err := k.pick(testkit.Ctx(t))
+	got, n, err := k.pick(testkit.Ctx(t), tickScope{lists: k.scope.lists()})
 	if err != nil {
 		fail("pick: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestPickIsUniformOverHTTP(t *testing.T) {
 	k := &Killer{api: list, scope: scope{namespaces: []string{testNS}}, selector: "app=web", self: "macaque-0", rng: rand.New(rand.NewPCG(propertySeed, 2)), log: discardLogger()}
 	first, tried := map[string]int{}, map[string]int{}
 	for range draws {
-		got, n, err := k.pick(testkit.Ctx(t))
+		got, n, err := k.pick(testkit.Ctx(t), tickScope{lists: k.scope.lists()})
 		if err != nil || n != len(candidates) || len(got) != picksPerTick {
 			t.Fatalf("pick: %v, %d candidates, picks %q; want %d candidates", err, n, got, len(candidates))
 		}

@@ -277,6 +277,7 @@ func TestPreflightScope(t *testing.T) {
 	}
 	tests := []struct {
 		name, namespace string
+		nsSelector      string
 		mode            killMode
 		healthOff       bool
 		fail            func(fakeapi.Request) *metav1.Status
@@ -303,6 +304,23 @@ func TestPreflightScope(t *testing.T) {
 			fail: func(r fakeapi.Request) *metav1.Status {
 				if r.Method == http.MethodGet {
 					return fakeapi.Forbidden("list", "")
+				}
+				return nil
+			}},
+		{name: "every namespace with a namespace selector: a list of namespaces too", namespace: "*", nsSelector: "chaos=on",
+			wantPaths: []string{"GET /api/v1/pods", "GET /api/v1/namespaces"}, wantReviews: clusterReviews("delete pods")},
+		{name: "a namespace selector without list on namespaces", namespace: "*", nsSelector: "chaos=on",
+			wantVar: "MACAQUE_NAMESPACE_SELECTOR", wantMsg: "needs list on namespaces, which macaque may not (apply macaque-cluster.yml",
+			fail: func(r fakeapi.Request) *metav1.Status {
+				if r.Path == "/api/v1/namespaces" {
+					return fakeapi.Forbidden("list", "")
+				}
+				return nil
+			}},
+		{name: "a namespace list failing is no bad setting", namespace: "*", nsSelector: "chaos=on", wantMsg: "list namespaces labelled chaos=on",
+			fail: func(r fakeapi.Request) *metav1.Status {
+				if r.Path == "/api/v1/namespaces" {
+					return fakeapi.InternalError("etcdserver: leader changed")
 				}
 				return nil
 			}},
@@ -335,6 +353,9 @@ func TestPreflightScope(t *testing.T) {
 				t.Fatal(err)
 			}
 			sc, err := parseScope(tt.namespace, "")
+			if err == nil {
+				sc, err = sc.selecting(tt.nsSelector)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -385,6 +406,8 @@ func TestScopeInReports(t *testing.T) {
 		{Result{Scope: "shop,cart"}, "in namespaces `shop,cart`"},
 		{Result{Scope: "* except kube-system,payments"}, "in every namespace except `kube-system,payments`"},
 		{Result{Scope: "*"}, "in every namespace"},
+		{Result{Scope: "* labelled chaos in (on,yes),!frozen except kube-system"}, "in every namespace labelled `chaos in (on,yes),!frozen` except `kube-system`"},
+		{Result{Scope: "* labelled chaos=on"}, "in every namespace labelled `chaos=on`"},
 	}
 	for _, tt := range tests {
 		tt.r.Outcome, tt.r.Time = OutcomeNoCandidates, tick0

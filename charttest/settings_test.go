@@ -55,6 +55,7 @@ var settingValues = map[string]struct {
 	"MACAQUE_ALLOW_FAST_SCHEDULE": {map[string]any{"allowFastSchedule": true}, "true"},
 	"MACAQUE_NAMESPACE":           {map[string]any{"namespaces": []any{"shop", "cart"}}, "shop,cart"},
 	"MACAQUE_EXCLUDE_NAMESPACES":  {map[string]any{"scope": "cluster", "excludeNamespaces": []any{"payments", "vault"}}, "payments,vault"},
+	"MACAQUE_NAMESPACE_SELECTOR":  {map[string]any{"scope": "cluster", "namespaceSelector": "chaos in (on,yes)"}, "chaos in (on,yes)"},
 	"MACAQUE_EXCLUDED_DAYS":       {map[string]any{"excludedDays": []any{"12-25", "2027-01-01"}}, "12-25,2027-01-01"},
 	"MACAQUE_SELECTOR":            {map[string]any{"selector": "app in (web,api),tier!=db"}, "app in (web,api),tier!=db"},
 	"MACAQUE_DRY_RUN":             {map[string]any{"dryRun": true}, "true"},

@@ -70,6 +70,8 @@ type Server struct {
 	pdbs []*policyv1.PodDisruptionBudget
 	// configMaps are the ConfigMaps served to GETs and PUTs, by namespace/name.
 	configMaps map[string]*corev1.ConfigMap
+	// namespaces are the namespaces set by SetNamespace, with their labels (see namespaces.go).
+	namespaces map[string]map[string]string
 	// leases are the Leases served to GETs, POSTs and PUTs, by namespace/name (see leases.go).
 	leases map[string]*coordinationv1.Lease
 	// Deny, if set, answers SelfSubjectAccessReviews: a non-empty reason denies the access
@@ -239,7 +241,7 @@ func (s *Server) take(req Request) *metav1.Status {
 }
 
 // serveBesidePods answers what is not the pod API: watches, workloads, events, access reviews,
-// PodDisruptionBudgets, ConfigMaps and Leases, in that order; false when req is none of them.
+// PodDisruptionBudgets, ConfigMaps, Leases and namespaces, in that order; false when req is none of them.
 func (s *Server) serveBesidePods(w http.ResponseWriter, req Request) bool {
 	switch {
 	case isWatch(req):
@@ -254,6 +256,8 @@ func (s *Server) serveBesidePods(w http.ResponseWriter, req Request) bool {
 		s.serveConfigMap(w, req)
 	case isLease(req):
 		s.serveLease(w, req)
+	case isNamespaceList(req):
+		s.listNamespaces(w, req)
 	default:
 		return false
 	}

@@ -17,11 +17,22 @@ const TableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io"
 // Terminating and returns the table's continue token. The API server writes columnDefinitions
 // before rows (the field order of metav1.Table), which is what lets rows be read as they come.
 func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
+	return readTable(r, tableReader{nameCol: -1, statusCol: -1, each: each})
+}
+
+// decodeNames reads a meta.k8s.io/v1 Table as decodeTable does, but calls each with the name
+// of every row, whatever its Status (a namespace's: Active or Terminating).
+func decodeNames(r io.Reader, each func(name string)) (next string, err error) {
+	return readTable(r, tableReader{nameCol: -1, statusCol: -1, each: each, everyRow: true})
+}
+
+// readTable reads the table of r with t.
+func readTable(r io.Reader, t tableReader) (next string, err error) {
 	dec := json.NewDecoder(r)
 	if err := expectDelim(dec, '{'); err != nil {
 		return "", err
 	}
-	t := tableReader{dec: dec, nameCol: -1, statusCol: -1, each: each}
+	t.dec = dec
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
@@ -37,7 +48,7 @@ func decodeTable(r io.Reader, each func(name string)) (next string, err error) {
 	// A proxy that drops the Accept header gets a PodList, whose items this decoder would skip:
 	// that must be an error, not a namespace with no candidates.
 	if t.kind != "Table" || t.nameCol < 0 {
-		return "", fmt.Errorf("%w: got kind %q (does a proxy between macaque and the API server drop the Accept header?)", errNotTable, t.kind)
+		return "", fmt.Errorf("the API server's answer is not a %s Table: got kind %q (does a proxy between macaque and the API server drop the Accept header?)", t.noun(), t.kind)
 	}
 	return t.next, nil
 }
@@ -48,6 +59,7 @@ type tableReader struct {
 	kind, next         string
 	nameCol, statusCol int // -1 until the column definitions are read
 	each               func(name string)
+	everyRow           bool // call each for Terminating and Unknown rows too
 }
 
 // field reads the value of the table's field key.
@@ -68,7 +80,7 @@ func (t *tableReader) field(key json.Token) error {
 	case "columnDefinitions":
 		return t.columns()
 	case "rows":
-		return decodeRows(t.dec, t.nameCol, t.statusCol, t.each)
+		return decodeRows(t.dec, t.nameCol, t.statusCol, t.everyRow, t.each)
 	default:
 		var skip json.RawMessage
 		if err := t.dec.Decode(&skip); err != nil {
@@ -100,11 +112,16 @@ func (t *tableReader) columns() error {
 	return nil
 }
 
-// errNotTable is an answer to a pod list that is not the Table macaque asked for.
-var errNotTable = errors.New("the API server's answer is not a pod Table")
+// noun is what the table lists, as its errors name it.
+func (t *tableReader) noun() string {
+	if t.everyRow {
+		return "namespace"
+	}
+	return "pod"
+}
 
 // decodeRows reads the rows array (or null) of a pod table, reusing one row's buffers.
-func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string)) error {
+func decodeRows(dec *json.Decoder, nameCol, statusCol int, everyRow bool, each func(name string)) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return fmt.Errorf("rows: %w", err)
@@ -135,7 +152,7 @@ func decodeRows(dec *json.Decoder, nameCol, statusCol int, each func(name string
 		}
 		// A pod with a deletionTimestamp is printed as Terminating whatever its phase, or as
 		// Unknown when its node is unreachable: either way it is already going away.
-		if status == "Terminating" || status == "Unknown" {
+		if !everyRow && (status == "Terminating" || status == "Unknown") {
 			continue
 		}
 		name, err := stringCell(row.Cells[nameCol])

@@ -39,7 +39,7 @@ func TestCooldownCheck(t *testing.T) {
 	if key != "shop.Deployment.web" {
 		t.Fatalf("key %q", key)
 	}
-	h := hits{key: tick0}
+	h := hits{key: {at: tick0}}
 	tests := []struct {
 		name string
 		at   time.Time
@@ -83,7 +83,7 @@ func TestCooldownRecordAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 2 || !h["shop.Deployment.recent"].Equal(tick0.Add(-10*time.Minute)) {
+	if len(h) != 2 || !h["shop.Deployment.recent"].at.Equal(tick0.Add(-10*time.Minute)) {
 		t.Errorf("loaded %v, want the two entries that parse", h)
 	}
 	before := len(srv.Requests())
@@ -137,7 +137,7 @@ func TestCooldownPruneIsBounded(t *testing.T) {
 	c := NewCooldown(nil, "", time.Hour)
 	h := hits{}
 	for i := range maxCooldownEntries + 10 {
-		h[fmt.Sprintf("shop.Deployment.w%d", i)] = tick0.Add(-time.Duration(i) * time.Second)
+		h[fmt.Sprintf("shop.Deployment.w%d", i)] = entry{at: tick0.Add(-time.Duration(i) * time.Second)}
 	}
 	out := c.prune(h, tick0)
 	if len(out) != maxCooldownEntries {
@@ -309,5 +309,54 @@ func TestConfigMapKeyBytes(t *testing.T) {
 		if got, want := isConfigMapKeyByte(b), valid.Match([]byte{b}); got != want {
 			t.Errorf("isConfigMapKeyByte(%q) = %v, want %v", b, got, want)
 		}
+	}
+}
+
+// TestCooldownEntriesOfAnnotatedWorkloads: an entry written with a period of its own (an
+// annotation's) reads back, is kept for the longer of it and MACAQUE_COOLDOWN, and an entry a
+// hand or another version wrote badly is dropped.
+func TestCooldownEntriesOfAnnotatedWorkloads(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  entry
+		ok    bool
+	}{
+		{"2026-03-29T09:00:00Z", entry{at: tick0}, true},
+		{"2026-03-29T09:00:00Z 3h0m0s", entry{at: tick0, period: 3 * time.Hour}, true},
+		{"2026-03-29T09:00:00Z soon", entry{}, false},
+		{"2026-03-29T09:00:00Z -1h", entry{}, false},
+		{"yesterday 1h", entry{}, false},
+	} {
+		got, ok := parseEntry(tt.value)
+		if ok != tt.ok || !got.at.Equal(tt.want.at) || got.period != tt.want.period {
+			t.Errorf("parseEntry(%q) = %+v, %v; want %+v, %v", tt.value, got, ok, tt.want, tt.ok)
+		}
+		if ok && got.String() != tt.value {
+			t.Errorf("entry %+v writes %q, want %q back", got, got.String(), tt.value)
+		}
+	}
+	c := NewCooldown(nil, "", time.Hour)
+	h := hits{
+		"shop.Deployment.long":  {at: tick0.Add(-2 * time.Hour), period: 3 * time.Hour},
+		"shop.Deployment.short": {at: tick0.Add(-30 * time.Minute), period: 10 * time.Minute},
+		"shop.Deployment.over":  {at: tick0.Add(-4 * time.Hour), period: 3 * time.Hour},
+		"shop.Deployment.plain": {at: tick0.Add(-2 * time.Hour)},
+	}
+	got := c.prune(h, tick0)
+	want := map[string]string{"shop.Deployment.long": "2026-03-29T07:00:00Z 3h0m0s", "shop.Deployment.short": "2026-03-29T08:30:00Z 10m0s"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pruned to %v, want %v: each kept for the longer of its period and MACAQUE_COOLDOWN", got, want)
+	}
+	hs := []Hit{{Key: "shop.Deployment.web", Period: 2 * time.Hour}, {Key: "shop.Deployment.none", Period: 0}, {Key: "shop.Deployment.api", Period: time.Hour}}
+	srv, c := cooldownServer(t, nil)
+	if err := c.RecordHits(testkit.Ctx(t), hs, tick0); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.ConfigMap(testNS, CooldownConfigMap).Data; fmt.Sprint(got) != "map[shop.Deployment.api:2026-03-29T09:00:00Z shop.Deployment.web:2026-03-29T09:00:00Z 2h0m0s]" {
+		t.Errorf("recorded %v, want web with its own period, api with MACAQUE_COOLDOWN's, and no entry of a period of 0", got)
+	}
+	before := len(srv.Requests())
+	if err := c.RecordHits(testkit.Ctx(t), []Hit{{Key: "shop.Deployment.none"}}, tick0); err != nil || len(srv.Requests()) != before {
+		t.Errorf("a hit of period 0 alone: %v, %d requests; want nothing written", err, len(srv.Requests())-before)
 	}
 }

@@ -47,6 +47,9 @@ type assessment struct {
 	// ReplicaSet, its StatefulSet, DaemonSet or ReplicationController, or an owner of a kind
 	// the guard cannot read), nil for a bare pod: the workload a kill's Event is written on.
 	top *kube.OwnerRef
+	// topAnnotations are top's annotations, nil when they could not be read (an unchecked
+	// kind, a workload gone): where the cooldown reads chaos.macaque.dev/cooldown.
+	topAnnotations map[string]string
 	// cause is the workload whose annotation or state made why, nil when it is the pod itself
 	// or a workload that is gone: the workload a skipped tick's Event is written on.
 	cause *kube.OwnerRef
@@ -152,14 +155,14 @@ func (g *Guard) chain(ctx context.Context, namespace string, kind kube.WorkloadK
 	if top.why != "" {
 		return top, nil
 	}
-	self.top = top.top
+	self.top, self.topAnnotations = top.top, top.topAnnotations
 	return self, nil
 }
 
 // judge is the verdict on one controller w of kind k, read through ref: excluded by its
 // annotation, else (with the guard on) below strength, else safe; ref is its top either way.
 func (g *Guard) judge(k kube.WorkloadKind, ref kube.OwnerRef, w kube.Workload) assessment {
-	out := assessment{top: &ref, cause: &ref}
+	out := assessment{top: &ref, cause: &ref, topAnnotations: w.Metadata.Annotations}
 	if out.why = excludedBy(w.Metadata.Annotations, ref.String()); out.why != "" {
 		return out
 	}

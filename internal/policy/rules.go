@@ -21,6 +21,12 @@ type Pick struct {
 	Top *kube.OwnerRef
 	// Note is a fact the report of the pick's kill must carry (a bare pod, an unchecked owner).
 	Note string
+	// TopAnnotations are Top's annotations as the guard read them, nil when it could not (an
+	// owner of a kind it cannot read): the cooldown reads chaos.macaque.dev/cooldown there.
+	TopAnnotations map[string]string
+	// Cooldown is the period the cooldown rule found for the pick's workload, which its kill
+	// records: MACAQUE_COOLDOWN's or its annotation's; 0 for none.
+	Cooldown time.Duration
 }
 
 // Workload is the workload p belongs to: its top controller as the guard read it, else its own
@@ -134,16 +140,41 @@ func (o *OncePerTick) Killed(p *Pick) {
 	}
 }
 
-// coolingDown is the cooldown's rule for one tick, over the state read at its start.
+// coolingDown is the cooldown's rule for one tick, over the state read once in the tick.
 type coolingDown struct {
-	c    *Cooldown
-	hits hits
-	now  func() time.Time
+	c       *Cooldown
+	hits    hits  // nil until read
+	loadErr error // why the read failed, once it did
+	now     func() time.Time
 }
 
-// Check implements Rule.
-func (r coolingDown) Check(_ context.Context, p *Pick) (*Pass, error) {
-	if why := r.c.check(r.hits, p.Pod.Namespace, p.Top, r.now()); why != "" {
+// load reads the state, once a tick: a failed read is not tried again in the same tick.
+func (r *coolingDown) load(ctx context.Context) error {
+	if r.hits == nil && r.loadErr == nil {
+		r.hits, r.loadErr = r.c.load(ctx)
+	}
+	return r.loadErr
+}
+
+// Check implements Rule. The period is the workload's annotation's, else MACAQUE_COOLDOWN's; a
+// workload whose annotation asks for a period the state cannot be read to honour (with
+// MACAQUE_COOLDOWN=0, which does not fail the tick on it) is passed over, saying why.
+func (r *coolingDown) Check(ctx context.Context, p *Pick) (*Pass, error) {
+	if p.Top == nil {
+		return nil, nil
+	}
+	period, source, bad := r.c.periodOf(p.Top, p.TopAnnotations)
+	if bad != "" {
+		return &Pass{Why: bad, Blame: p.Top}, nil
+	}
+	p.Cooldown = period
+	if period == 0 {
+		return nil, nil
+	}
+	if err := r.load(ctx); err != nil {
+		return &Pass{Why: fmt.Sprintf("%s cannot be honoured: %v", source, err), Blame: p.Top}, nil
+	}
+	if why := r.c.checkFor(r.hits, p.Pod.Namespace, p.Top, period, source, r.now()); why != "" {
 		return &Pass{Why: why, Blame: p.Top}, nil
 	}
 	return nil, nil
@@ -164,6 +195,6 @@ func (r steadyState) Check(ctx context.Context, p *Pick) (*Pass, error) {
 	if a.why != "" {
 		return &Pass{Why: a.why, Blame: a.cause}, nil
 	}
-	p.Top, p.Note = a.top, a.note
+	p.Top, p.Note, p.TopAnnotations = a.top, a.note, a.topAnnotations
 	return nil, nil
 }

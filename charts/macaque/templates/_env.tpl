@@ -46,6 +46,14 @@ documents it (the plain manifests are edited there). */}}
 - name: MACAQUE_EXCLUDE_NAMESPACES
   value: {{ join "," .Values.excludeNamespaces | quote }}
 {{- end }}
+{{- if or (eq .Values.scope "cluster") .Values.namespaceSelector }}
+# With "*": a label selector on namespaces ("chaos=on", "env in (staging,qa)"): only the
+# namespaces it selects are in scope, less the excluded ones; read again at each tick, so
+# "kubectl label namespace shop chaos=on" brings shop in from the next one. Default empty:
+# every namespace.
+- name: MACAQUE_NAMESPACE_SELECTOR
+  value: {{ .Values.namespaceSelector | quote }}
+{{- end }}
 # Label selector for the victims; set-based syntax works: "app in (web,api),tier!=db".
 # Empty means every pod in the namespace. The chart's default only takes pods that
 # opted in.

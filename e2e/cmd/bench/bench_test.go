@@ -1010,3 +1010,52 @@ func TestWaitVerdicts(t *testing.T) {
 		returned(start(newDaemon(), nil), "no verdict logged at all")
 	})
 }
+
+// TestNamespaceSelectorRow: the cluster-wide row labels all but 1% of its namespaces and runs
+// macaque with the selector that selects them; the namespace lists it makes are told from its
+// candidate lists, and the report names the selector and what it selected.
+func TestNamespaceSelectorRow(t *testing.T) {
+	for n, want := range map[int]int{1: 0, 2: 1, 100: 1, 250: 2, 1000: 10} {
+		if got := clusterUnselected(n); got != want {
+			t.Errorf("clusterUnselected(%d) = %d, want %d", n, got, want)
+		}
+	}
+	if got := (clusterSpec{pods: 100000, namespaces: 1000}).selected(); got != 990 {
+		t.Errorf("selected() = %d, want 990", got)
+	}
+	env := daemonEnv("/kc", "/home", "macaque", measureSpec{every: time.Second, scope: "*", namespaceSelector: clusterNamespaceSelector})
+	if !slices.Contains(env, "MACAQUE_NAMESPACE_SELECTOR=chaos=on") {
+		t.Errorf("env %q, want the namespace selector", env)
+	}
+	if env := daemonEnv("/kc", "/home", "ns", measureSpec{every: time.Second}); slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "MACAQUE_NAMESPACE_SELECTOR=") }) {
+		t.Errorf("env %q: no selector asked for, want none set", env)
+	}
+	for _, c := range []struct {
+		url               string
+		candidates, names bool
+	}{
+		{"/api/v1/pods?fieldSelector=status.phase%3DRunning&includeObject=None&limit=50000", true, false},
+		{"/api/v1/namespaces/wide-001/pods?includeObject=None&limit=50000", true, false},
+		{"/api/v1/namespaces?includeObject=None&labelSelector=chaos%3Don&limit=5000", false, true},
+		{"/api/v1/namespaces?includeObject=None&limit=5000", false, true},
+	} {
+		r := record{method: "GET", url: c.url}
+		if isCandidateList(r) != c.candidates || isNamespaceList(r) != c.names {
+			t.Errorf("%s: candidate list %v, namespace list %v; want %v, %v", c.url, isCandidateList(r), isNamespaceList(r), c.candidates, c.names)
+		}
+	}
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	r := sizeResult{pods: 100000, namespaces: 1000, scope: "*", ns: "macaque", binary: "../bin/macaque", every: 11 * time.Second,
+		namespaceSelector: "chaos=on", selected: 990, namespaceLists: []time.Duration{4 * time.Millisecond, 6 * time.Millisecond},
+		ticks: []tickRun{oneReport(tickLog{Tick: t0, Candidates: 99000, Outcome: "killed"})}, perTick: []tickMetrics{{sentDelete: true}}}
+	var out bytes.Buffer
+	printSize(&out, r)
+	for _, want := range []string{
+		"== 100000 pods in 1000 namespaces, 990 selected by label, ../bin/macaque: MACAQUE_NAMESPACE=* MACAQUE_NAMESPACE_SELECTOR=chaos=on as ServiceAccount macaque/macaque,",
+		"  each namespace list (names)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

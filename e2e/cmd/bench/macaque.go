@@ -31,6 +31,10 @@ type measureSpec struct {
 	scope string
 	// namespaces is how many namespaces the pods are spread over (0: that one namespace).
 	namespaces int
+	// namespaceSelector is MACAQUE_NAMESPACE_SELECTOR (empty: unset); selected is how many of
+	// the namespaces it selects.
+	namespaceSelector string
+	selected          int
 	// workloads is how many Deployments the namespace's pods are spread over (0 or 1: one).
 	workloads int
 	// killCount is MACAQUE_KILL_COUNT (0 or 1: macaque's default, one victim a tick).
@@ -102,16 +106,18 @@ func (spec measureSpec) result(ns string, ticks []tickRun, records []record, cpu
 	return sizeResult{
 		pods: spec.pods, binary: spec.binary, every: spec.every, goMemLimit: spec.goMemLimit, ns: ns, ticks: ticks,
 		scope: spec.scope, namespaces: spec.namespaces, workloads: spec.workloads, killCount: spec.killCount,
-		perTick:      perTick(ticks, records, spec.every),
-		lists:        listTimes(ticks, records, spec.every),
-		readBacks:    requestTimes(ticks, records, spec.every, isReadBack),
-		cpu:          cpuPerTick(ticks, cpu.series(0), spec.every),
-		apiserverCPU: cpuPerTick(ticks, cpu.series(1), spec.every),
-		etcdCPU:      cpuPerTick(ticks, cpu.series(2), spec.every),
-		peakRSS:      hwm,
-		skipped:      d.skippedTicks(),
-		verdicts:     d.recoveryVerdicts(),
-		killed:       d.kills(),
+		namespaceSelector: spec.namespaceSelector, selected: spec.selected,
+		namespaceLists: requestTimes(ticks, records, spec.every, isNamespaceList),
+		perTick:        perTick(ticks, records, spec.every),
+		lists:          listTimes(ticks, records, spec.every),
+		readBacks:      requestTimes(ticks, records, spec.every, isReadBack),
+		cpu:            cpuPerTick(ticks, cpu.series(0), spec.every),
+		apiserverCPU:   cpuPerTick(ticks, cpu.series(1), spec.every),
+		etcdCPU:        cpuPerTick(ticks, cpu.series(2), spec.every),
+		peakRSS:        hwm,
+		skipped:        d.skippedTicks(),
+		verdicts:       d.recoveryVerdicts(),
+		killed:         d.kills(),
 	}
 }
 
@@ -161,6 +167,9 @@ func daemonEnv(kubeconfig, home, ns string, spec measureSpec) []string {
 	}
 	if spec.goMemLimit != "" {
 		env = append(env, "GOMEMLIMIT="+spec.goMemLimit)
+	}
+	if spec.namespaceSelector != "" { // unset otherwise, as for a build from before it
+		env = append(env, "MACAQUE_NAMESPACE_SELECTOR="+spec.namespaceSelector)
 	}
 	if spec.killCount > 1 { // unset otherwise, as for a build from before MACAQUE_KILL_COUNT
 		env = append(env, "MACAQUE_KILL_COUNT="+strconv.Itoa(spec.killCount))

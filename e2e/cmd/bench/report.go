@@ -34,27 +34,31 @@ const (
 
 // sizeResult is everything measured at one namespace size.
 type sizeResult struct {
-	pods         int
-	binary       string
-	ns           string
-	every        time.Duration
-	goMemLimit   string
-	setup        setupResult
-	ticks        []tickRun
-	perTick      []tickMetrics
-	lists        []time.Duration // each candidate list request of the ticks, in the proxy
-	readBacks    []time.Duration // each read-back of a pick (a list by metadata.name), in the proxy
-	scope        string          // MACAQUE_NAMESPACE when not ns
-	namespaces   int             // namespaces the pods are spread over (0: ns alone)
-	workloads    int             // Deployments the pods of ns are spread over (0 or 1: one)
-	killCount    int             // MACAQUE_KILL_COUNT (0 or 1: one victim a tick)
-	cpu          []time.Duration // macaque's CPU per tick
-	apiserverCPU []time.Duration // kube-apiserver's CPU over each tick's window
-	etcdCPU      []time.Duration // etcd's CPU over each tick's window
-	peakRSS      int64           // VmHWM, bytes
-	skipped      int             // ticks macaque skipped because a kill was still running
-	verdicts     []verdictLog    // the kills' recovery verdicts, those given at shutdown included
-	killed       []tickLog       // every kill macaque reported, after the measured ticks too
+	pods       int
+	binary     string
+	ns         string
+	every      time.Duration
+	goMemLimit string
+	setup      setupResult
+	ticks      []tickRun
+	perTick    []tickMetrics
+	lists      []time.Duration // each candidate list request of the ticks, in the proxy
+	readBacks  []time.Duration // each read-back of a pick (a list by metadata.name), in the proxy
+	scope      string          // MACAQUE_NAMESPACE when not ns
+	namespaces int             // namespaces the pods are spread over (0: ns alone)
+	// namespaceSelector is MACAQUE_NAMESPACE_SELECTOR; selected is how many namespaces it selected.
+	namespaceSelector string
+	selected          int
+	namespaceLists    []time.Duration // each list of namespaces the selector made, in the proxy
+	workloads         int             // Deployments the pods of ns are spread over (0 or 1: one)
+	killCount         int             // MACAQUE_KILL_COUNT (0 or 1: one victim a tick)
+	cpu               []time.Duration // macaque's CPU per tick
+	apiserverCPU      []time.Duration // kube-apiserver's CPU over each tick's window
+	etcdCPU           []time.Duration // etcd's CPU over each tick's window
+	peakRSS           int64           // VmHWM, bytes
+	skipped           int             // ticks macaque skipped because a kill was still running
+	verdicts          []verdictLog    // the kills' recovery verdicts, those given at shutdown included
+	killed            []tickLog       // every kill macaque reported, after the measured ticks too
 }
 
 // tickMetrics is what one tick's requests cost, over the window from its scheduled time to the
@@ -159,10 +163,17 @@ func isWatch(r record) bool {
 }
 
 // isCandidateList reports whether r is one of macaque's candidate lists: only those ask for a
-// Table without objects (the read-back lists whole pods).
+// Table of pods without objects (the read-back lists whole pods).
 func isCandidateList(r record) bool {
 	u, err := url.Parse(r.url)
-	return err == nil && r.method == http.MethodGet && u.Query().Get("includeObject") == "None"
+	return err == nil && r.method == http.MethodGet && path.Base(u.Path) == "pods" && u.Query().Get("includeObject") == "None"
+}
+
+// isNamespaceList reports whether r is a list of namespaces, as MACAQUE_NAMESPACE_SELECTOR
+// makes at each tick.
+func isNamespaceList(r record) bool {
+	u, err := url.Parse(r.url)
+	return err == nil && r.method == http.MethodGet && u.Path == "/api/v1/namespaces"
 }
 
 // cpuPerTick charges each tick with the CPU a process spent in the tick's window, read from the
@@ -272,6 +283,9 @@ func (r sizeResult) rows() []row {
 		{metric: "kube-apiserver CPU per tick", s: summarize(durations(r.apiserverCPU)), unit: millis},
 		{metric: "etcd CPU per tick", s: summarize(durations(r.etcdCPU)), unit: millis},
 	}
+	if len(r.namespaceLists) > 0 { // after the candidate lists' row
+		rows = slices.Insert(rows, 4, row{metric: "  each namespace list (names)", s: summarize(durations(r.namespaceLists)), unit: millis})
+	}
 	if r.killCount > 1 { // the first DELETE above; how long the tick's kills went on, and how many
 		rows = slices.Insert(rows, 1,
 			row{metric: "tick → last DELETE sent", s: summarize(toLast), unit: millis},
@@ -351,6 +365,8 @@ func printSize(w io.Writer, r sizeResult) []string {
 func (r sizeResult) label() string {
 	l := fmt.Sprintf("%d pods", r.pods)
 	switch {
+	case r.namespaces > 0 && r.namespaceSelector != "":
+		l += fmt.Sprintf(" in %d namespaces, %d selected by label", r.namespaces, r.selected)
 	case r.namespaces > 0:
 		l += fmt.Sprintf(" in %d namespaces", r.namespaces)
 	case r.workloads > 1:
@@ -367,6 +383,9 @@ func (r sizeResult) label() string {
 func (r sizeResult) where() string {
 	if r.scope == "" {
 		return "namespace " + r.ns
+	}
+	if r.namespaceSelector != "" {
+		return fmt.Sprintf("MACAQUE_NAMESPACE=%s MACAQUE_NAMESPACE_SELECTOR=%s as ServiceAccount %s/macaque", r.scope, r.namespaceSelector, r.ns)
 	}
 	return fmt.Sprintf("MACAQUE_NAMESPACE=%s as ServiceAccount %s/macaque", r.scope, r.ns)
 }

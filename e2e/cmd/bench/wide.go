@@ -16,9 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The cluster-wide case (issues 10 and 12): macaque-cluster.yml applied as a user would, the
-// binary run as its ServiceAccount with MACAQUE_NAMESPACE=*, over pods spread across many
-// namespaces, one Deployment in each.
+// The cluster-wide case (issues 10, 12 and 23): macaque-cluster.yml applied as a user would,
+// the binary run as its ServiceAccount with MACAQUE_NAMESPACE=* and MACAQUE_NAMESPACE_SELECTOR,
+// over pods spread across many namespaces, one Deployment in each, all but a few namespaces
+// labelled for it.
 const (
 	// clusterSANamespace is where macaque-cluster.yml creates macaque's ServiceAccount.
 	clusterSANamespace = "macaque"
@@ -27,7 +28,27 @@ const (
 	// clusterPoll is how often the Deployments' readiness is read while waiting: a list of the
 	// Deployments, far cheaper for the API server than counting the pods.
 	clusterPoll = 5 * time.Second
+	// clusterLabelKey and clusterLabelValue label the namespaces macaque is to kill in, and
+	// clusterNamespaceSelector (MACAQUE_NAMESPACE_SELECTOR) selects them: every namespace but
+	// the last clusterUnselected, whose pods are in MACAQUE_SELECTOR's scope all the same, so
+	// that the row shows the selector narrowing the candidates.
+	clusterLabelKey, clusterLabelValue = "chaos", "on"
+	clusterNamespaceSelector           = clusterLabelKey + "=" + clusterLabelValue
 )
+
+// clusterUnselected is how many of n namespaces are left unlabelled: 1%, and at least one of
+// two or more. At 1,000 namespaces, 10: few enough that macaque lists the pods in one
+// cluster-wide request that leaves them out by field selector, as a cluster that labels most
+// of its namespaces in would have it.
+func clusterUnselected(n int) int {
+	if n < 2 {
+		return 0
+	}
+	return max(1, n/100)
+}
+
+// selected is how many of the spec's namespaces are labelled for macaque.
+func (s clusterSpec) selected() int { return s.namespaces - clusterUnselected(s.namespaces) }
 
 // clusterSpec is the cluster-wide case's population: pods Running pods spread evenly over
 // namespaces. The zero value is no cluster-wide case.
@@ -108,6 +129,7 @@ func benchCluster(ctx context.Context, o options, stdout io.Writer, logger *log.
 		res, err := measure(ctx, c, clusterSANamespace, measureSpec{
 			pods: o.cluster.pods, ticks: o.ticks, every: every, binary: binary, goMemLimit: o.goMemLimit,
 			scope: "*", namespaces: o.cluster.namespaces,
+			namespaceSelector: clusterNamespaceSelector, selected: o.cluster.selected(),
 		}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("measure %s: %w", binary, err)
@@ -147,15 +169,19 @@ func (p *population) spread(ctx context.Context, spec clusterSpec) (setupResult,
 	return res, nil
 }
 
-// createNamespaceApp creates the i-th of n namespaces, its default ServiceAccount and its
-// Deployment.
+// createNamespaceApp creates the i-th of n namespaces (labelled for macaque but for the last
+// clusterUnselected), its default ServiceAccount and its Deployment.
 // The ServiceAccount is made here rather than left to kube-controller-manager: a pod created
 // before it exists is refused, and a thousand ReplicaSets retrying at once would wait on the
 // controller's shared retry rate (10 a second) for minutes.
 func (p *population) createNamespaceApp(ctx context.Context, i, n int, replicas int32) error {
 	ns := numbered(clusterNSPrefix, i, n)
+	meta := metav1.ObjectMeta{Name: ns}
+	if i < n-clusterUnselected(n) {
+		meta.Labels = map[string]string{clusterLabelKey: clusterLabelValue}
+	}
 	err := createRetrying(ctx, "namespace "+ns, func(ctx context.Context) error {
-		_, err := p.fast.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		_, err := p.fast.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
