@@ -114,7 +114,7 @@ func TestADryRunNeedsNoLeaseToReport(t *testing.T) {
 
 func TestTheNotifierSaysWhoTookOver(t *testing.T) {
 	stub := newSlackStub(t)
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	results, takeovers := make(chan []Result, 1), make(chan election.Takeover, 4)
 	n.takeovers = takeovers
 	at := time.Date(2026, 12, 7, 10, 0, 3, 0, time.UTC)

@@ -148,31 +148,10 @@ func slackError(reason string) func(http.ResponseWriter) {
 	}
 }
 
-// fakeAfter is an injected timer that fires at once and records what it was asked to wait.
-type fakeAfter struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (f *fakeAfter) after(d time.Duration) <-chan time.Time {
-	f.mu.Lock()
-	f.waits = append(f.waits, d)
-	f.mu.Unlock()
-	c := make(chan time.Time, 1)
-	c <- time.Time{}
-	return c
-}
-
-func (f *fakeAfter) Waits() []time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]time.Duration(nil), f.waits...)
-}
-
-func newTestNotifier(stub *slackStub, clock *fakeAfter) *Notifier {
+func newTestNotifier(stub *slackStub, clock *testkit.Instant) *Notifier {
 	return &Notifier{
 		slack:   newSlackPoster(slackSettings{token: "xoxb-test", channel: "C123", apiURL: stub.URL + "/api/"}),
-		channel: "C123", after: clock.after, backoff: defaultBackoff, log: discardLogger(),
+		channel: "C123", after: clock.After, backoff: defaultBackoff, log: discardLogger(),
 	}
 }
 
@@ -206,7 +185,7 @@ func TestNotifierPosts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t, tt.replies...)
-			clock := &fakeAfter{}
+			clock := &testkit.Instant{}
 			n := newTestNotifier(stub, clock)
 			err := n.post(t.Context(), killed)
 			if (err != nil) != tt.dropped {
@@ -246,7 +225,7 @@ func TestNotifierPosts(t *testing.T) {
 
 func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 	stub := newSlackStub(t, slackError("not_in_channel")) // the first report is lost, the rest must not be
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	var logs strings.Builder // read only after run has returned
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	results := make(chan []Result, 3)
@@ -279,7 +258,7 @@ func TestNotifierRunDeliversAllAndSurvivesFailures(t *testing.T) {
 }
 
 func TestNotifierWithoutSlackOnlyDrains(t *testing.T) {
-	n := &Notifier{after: (&fakeAfter{}).after, log: discardLogger()}
+	n := &Notifier{after: (&testkit.Instant{}).After, log: discardLogger()}
 	results := make(chan []Result) // unbuffered: each send returns only once run has taken it
 	done := make(chan struct{})
 	go func() { n.run(t.Context(), results, time.Second); close(done) }()
@@ -312,7 +291,7 @@ func TestNotifierShutdownIsBounded(t *testing.T) {
 	received, hung := make(chan struct{}), make(chan struct{})
 	defer close(hung)
 	stub := newSlackStub(t, func(http.ResponseWriter) { close(received); <-hung })
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	graceOver := make(chan time.Time)
 	n.after = func(time.Duration) <-chan time.Time { return graceOver }
 
@@ -803,7 +782,7 @@ func TestTickOfAHundredVictimsIsOneMessage(t *testing.T) {
 	const ts = "1700000000.000777"
 	// Rate limited on the tick's message and on the second verdict.
 	stub := newSlackStub(t, slackRateLimited("2"), slackPosted(ts), slackOK, slackRateLimited("3"))
-	clock := &fakeAfter{}
+	clock := &testkit.Instant{}
 	n := newTestNotifier(stub, clock)
 	verdicts := make(chan recovery.Verdict, maxVictims)
 	n.verdicts = verdicts
@@ -868,7 +847,7 @@ func TestStalledSlackNeitherLosesNorDelays(t *testing.T) {
 	free := func() { once.Do(func() { close(release) }) }
 	stub := newSlackStub(t, func(w http.ResponseWriter) { <-release; slackOK(w) })
 	t.Cleanup(free) // before the stub's Close, which waits for the held post
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	ticks := make(chan time.Time, tickCount)
 	for i := range tickCount {
 		ticks <- tick0.Add(time.Duration(i) * time.Minute)
@@ -919,7 +898,7 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t, tt.replies...)
-			n := newTestNotifier(stub, &fakeAfter{})
+			n := newTestNotifier(stub, &testkit.Instant{})
 			n.metrics = telemetry.NewMetrics(nil)
 			results, verdicts := make(chan []Result, len(tt.reports)), make(chan recovery.Verdict, len(tt.verdicts))
 			for _, r := range tt.reports {
@@ -943,7 +922,7 @@ func TestNotifierCountsEveryDrop(t *testing.T) {
 		received, hung := make(chan struct{}), make(chan struct{})
 		defer close(hung)
 		stub := newSlackStub(t, func(http.ResponseWriter) { close(received); <-hung })
-		n := newTestNotifier(stub, &fakeAfter{})
+		n := newTestNotifier(stub, &testkit.Instant{})
 		n.metrics = telemetry.NewMetrics(nil)
 		logs := newLogBuffer("")
 		n.log = slog.New(slog.NewJSONHandler(logs, nil))
@@ -1044,7 +1023,7 @@ func TestClusterTextNeverControlsSlack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t)
-			n := newTestNotifier(stub, &fakeAfter{})
+			n := newTestNotifier(stub, &testkit.Instant{})
 			results, verdicts := make(chan []Result, 4), make(chan recovery.Verdict, 4)
 			n.verdicts = verdicts
 			tt.feed(t, results, verdicts)
@@ -1168,7 +1147,7 @@ func TestTickMessages(t *testing.T) {
 	t.Run("each verdict goes in the thread of the part that names its kill", func(t *testing.T) {
 		tick := victims(maxVictims, strings.Repeat("n", 600))
 		stub := newSlackStub(t, slackPosted("1.000001"), slackPosted("1.000002"))
-		n := newTestNotifier(stub, &fakeAfter{})
+		n := newTestNotifier(stub, &testkit.Instant{})
 		results, verdicts := make(chan []Result, 1), make(chan recovery.Verdict, 2)
 		n.verdicts = verdicts
 		results <- tick

@@ -36,7 +36,7 @@ func TestVerdictsInTheKillsThread(t *testing.T) {
 			Created: recovery.Milestone{After: 300 * time.Millisecond, Reached: true}, Replacement: "web-x"}
 	}
 	stub := newSlackStub(t, ts("1.000001"), ts("1.000002"))
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	results, verdicts := make(chan []Result, 4), make(chan recovery.Verdict, 4)
 	n.verdicts = verdicts
 	results <- []Result{kill("web-1", "uid-1")}
@@ -94,7 +94,7 @@ func TestThreadsAreBounded(t *testing.T) {
 func TestVerdictWaitsForItsKillsReport(t *testing.T) {
 	for i := range 20 {
 		stub := newSlackStub(t)
-		n := newTestNotifier(stub, &fakeAfter{})
+		n := newTestNotifier(stub, &testkit.Instant{})
 		results, verdicts := make(chan []Result, 1), make(chan recovery.Verdict, 1)
 		n.verdicts = verdicts
 		r := killed
@@ -122,7 +122,7 @@ func TestVerdictWaitsForItsKillsReport(t *testing.T) {
 func TestVerdictPostFailures(t *testing.T) {
 	var logs bytes.Buffer
 	stub := newSlackStub(t, slackError("channel_not_found"), slackOK)
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	n.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	results, verdicts := make(chan []Result), make(chan recovery.Verdict, 2)
 	n.verdicts = verdicts
@@ -140,7 +140,7 @@ func TestVerdictPostFailures(t *testing.T) {
 		t.Errorf("%d posts, want both tried", len(posts))
 	}
 
-	quiet := &Notifier{log: discardLogger(), after: (&fakeAfter{}).after}
+	quiet := &Notifier{log: discardLogger(), after: (&testkit.Instant{}).After}
 	verdicts = make(chan recovery.Verdict, 1)
 	verdicts <- recovery.Verdict{Pod: "web-1", Status: recovery.Recovered}
 	close(verdicts)

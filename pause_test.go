@@ -306,7 +306,7 @@ func TestSlackHearsOfAPauseTwice(t *testing.T) {
 	self := newFakeSelf()
 	k.pause = policy.NewPauseSwitch(self, "chaos", "macaque", k.now, discardLogger())
 	stub := newSlackStub(t)
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	results := make(chan []Result, 20)
 	for i := range 10 {
 		srv.Add(fakeapi.Pod(testNS, fmt.Sprintf("web-%d", i), nil))

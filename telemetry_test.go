@@ -258,7 +258,7 @@ func TestNotifierCountsDrops(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stub := newSlackStub(t, tt.reply)
-			n := newTestNotifier(stub, &fakeAfter{})
+			n := newTestNotifier(stub, &testkit.Instant{})
 			n.metrics = telemetry.NewMetrics(nil)
 			results := make(chan []Result, 1)
 			results <- []Result{killed}

@@ -71,7 +71,7 @@ func TestClusterNameInEverySlackMessage(t *testing.T) {
 func postAll(t *testing.T, cluster string, reports [][]Result, verdicts []recovery.Verdict, takeovers []election.Takeover) []map[string]string {
 	t.Helper()
 	stub := newSlackStub(t)
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	n.cluster = cluster
 	results, vs, ts := make(chan []Result, len(reports)), make(chan recovery.Verdict, len(verdicts)), make(chan election.Takeover, len(takeovers))
 	for _, r := range reports {

@@ -189,7 +189,7 @@ func (h *hookReceiver) Got() []string {
 func withWebhook(t *testing.T, n *Notifier, url string) <-chan struct{} {
 	t.Helper()
 	n.webhook = testFeed("prod-eu", reportBuffer)
-	s := &webhook.Sender{URL: url, Client: webhook.Client(), After: (&fakeAfter{}).after, Now: time.Now, Backoff: defaultBackoff,
+	s := &webhook.Sender{URL: url, Client: webhook.Client(), After: (&testkit.Instant{}).After, Now: time.Now, Backoff: defaultBackoff,
 		Log: slog.New(slog.DiscardHandler)}
 	done := make(chan struct{})
 	go func() { s.Run(t.Context(), n.webhook.out, time.Second); close(done) }()
@@ -206,7 +206,7 @@ func TestWebhookOutageNeverDelaysKills(t *testing.T) {
 	k := newBurstKiller(t, srv, perTick)
 	hook := newHookReceiver(t, true)
 	stub := newSlackStub(t)
-	n := newTestNotifier(stub, &fakeAfter{})
+	n := newTestNotifier(stub, &testkit.Instant{})
 	sent := withWebhook(t, n, hook.URL)
 	ticks := make(chan time.Time, tickCount)
 	for i := range tickCount {
@@ -242,7 +242,7 @@ func TestWebhookOutageNeverDelaysKills(t *testing.T) {
 // still gets every report and verdict, the verdict after its kill.
 func TestWebhookWithoutSlack(t *testing.T) {
 	hook := newHookReceiver(t, false)
-	n := &Notifier{after: (&fakeAfter{}).after, backoff: defaultBackoff, log: discardLogger()}
+	n := &Notifier{after: (&testkit.Instant{}).After, backoff: defaultBackoff, log: discardLogger()}
 	sent := withWebhook(t, n, hook.URL)
 	results, verdicts := make(chan []Result, 1), make(chan recovery.Verdict, 1)
 	results <- []Result{killed}

@@ -2,9 +2,6 @@ package kube
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"strconv"
 )
 
 // namespacePage is the most rows one list of namespaces asks for: a cluster has a few thousand
@@ -37,27 +34,5 @@ func (p *Client) ProbeListNamespaces(ctx context.Context, selector string) error
 
 // namespacePage lists one page of namespaces and returns the continue token of the next.
 func (p *Client) namespacePage(ctx context.Context, selector string, limit int64, token string, each func(name string)) (string, error) {
-	req := p.client.Get().Resource("namespaces").
-		SetHeader("Accept", TableAccept).
-		Param("limit", strconv.FormatInt(limit, 10)).
-		Param("includeObject", "None")
-	if selector != "" {
-		req = req.Param("labelSelector", selector)
-	}
-	if token != "" {
-		req = req.Param("continue", token)
-	}
-	body, err := req.Stream(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-		_ = body.Close()
-	}()
-	next, err := decodeNames(body, each)
-	if err != nil {
-		return "", fmt.Errorf("decode namespace table: %w", err)
-	}
-	return next, nil
+	return tablePage(ctx, p.client.Get().Resource("namespaces"), selector, limit, token, "namespace", decodeNames, each)
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 )
 
 // Pod is a pod as read back just before a kill: what the rules that may pass it over, the
@@ -60,16 +61,23 @@ func (p *Client) ListPage(ctx context.Context, q ListQuery, each func(name strin
 		terms = append(terms, fields.OneTermNotEqualSelector("metadata.name", q.Exclude))
 	}
 	sel := fields.AndSelectors(append(terms, notInNamespaces(q.ExcludeNamespaces)...)...)
-	req := p.client.Get().Namespace(q.Namespace).Resource("pods").
-		SetHeader("Accept", TableAccept).
-		Param("fieldSelector", sel.String()).
-		Param("limit", strconv.FormatInt(q.Limit, 10)).
+	req := p.client.Get().Namespace(q.Namespace).Resource("pods").Param("fieldSelector", sel.String())
+	return tablePage(ctx, req, q.Selector, q.Limit, q.ContinueToken, "pod", decodeTable, each)
+}
+
+// tablePage lists one page of req's resource, matching selector, as a Table without objects,
+// calls each with the name of every row decode keeps, and returns the continue token of the
+// next page, empty after the last.
+func tablePage(ctx context.Context, req *rest.Request, selector string, limit int64, token, kind string,
+	decode func(io.Reader, func(string)) (string, error), each func(name string)) (string, error) {
+	req = req.SetHeader("Accept", TableAccept).
+		Param("limit", strconv.FormatInt(limit, 10)).
 		Param("includeObject", "None")
-	if q.Selector != "" {
-		req = req.Param("labelSelector", q.Selector)
+	if selector != "" {
+		req = req.Param("labelSelector", selector)
 	}
-	if q.ContinueToken != "" {
-		req = req.Param("continue", q.ContinueToken)
+	if token != "" {
+		req = req.Param("continue", token)
 	}
 	body, err := req.Stream(ctx)
 	if err != nil {
@@ -81,9 +89,9 @@ func (p *Client) ListPage(ctx context.Context, q ListQuery, each func(name strin
 		_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
 		_ = body.Close()
 	}()
-	next, err := decodeTable(body, each)
+	next, err := decode(body, each)
 	if err != nil {
-		return "", fmt.Errorf("decode pod table: %w", err)
+		return "", fmt.Errorf("decode %s table: %w", kind, err)
 	}
 	return next, nil
 }

@@ -72,3 +72,28 @@ func Served[T any](t *testing.T, obj any) T {
 	}
 	return out
 }
+
+// Instant is an injected timer, for an `after func(time.Duration) <-chan time.Time`, that fires
+// at once and records each wait asked of it: retries and backoffs run without sleeping, and
+// the test reads what they would have waited.
+type Instant struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+// After records d and returns a channel that has already fired.
+func (f *Instant) After(d time.Duration) <-chan time.Time {
+	f.mu.Lock()
+	f.waits = append(f.waits, d)
+	f.mu.Unlock()
+	c := make(chan time.Time, 1)
+	c <- time.Time{}
+	return c
+}
+
+// Waits are the waits asked so far, in order.
+func (f *Instant) Waits() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.waits...)
+}

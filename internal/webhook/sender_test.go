@@ -84,27 +84,6 @@ func hangUp(w http.ResponseWriter) {
 	}
 }
 
-// fakeAfter fires at once and records each wait asked for.
-type fakeAfter struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (f *fakeAfter) after(d time.Duration) <-chan time.Time {
-	f.mu.Lock()
-	f.waits = append(f.waits, d)
-	f.mu.Unlock()
-	c := make(chan time.Time, 1)
-	c <- time.Time{}
-	return c
-}
-
-func (f *fakeAfter) Waits() []time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]time.Duration(nil), f.waits...)
-}
-
 // drops counts what the sender reports dropped.
 type drops struct{ refused, atShutdown atomic.Int64 }
 
@@ -117,8 +96,8 @@ var now = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 // backoff is macaque's: 1s, 2s, 4s, 8s, 16s.
 var backoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 5, Cap: time.Minute}
 
-func newSender(url string, clock *fakeAfter, log io.Writer) *Sender {
-	return &Sender{URL: url, Client: Client(), After: clock.after, Now: func() time.Time { return now }, Backoff: backoff,
+func newSender(url string, clock *testkit.Instant, log io.Writer) *Sender {
+	return &Sender{URL: url, Client: Client(), After: clock.After, Now: func() time.Time { return now }, Backoff: backoff,
 		Log: slog.New(slog.NewTextHandler(log, nil))}
 }
 
@@ -158,7 +137,7 @@ func TestSend(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, tt.replies...)
-			clock := &fakeAfter{}
+			clock := &testkit.Instant{}
 			err := newSender(rc.URL, clock, io.Discard).Send(t.Context(), kill)
 			if (err != nil) != tt.dropped {
 				t.Fatalf("Send = %v, want dropped %v", err, tt.dropped)
@@ -203,7 +182,7 @@ func TestAuthorizationFromFile(t *testing.T) {
 		}
 	}
 	write("Bearer first-token\n")
-	clock := &fakeAfter{}
+	clock := &testkit.Instant{}
 	s := newSender(rc.URL, clock, io.Discard)
 	s.Auth = AuthFile(path)
 	if err := s.Send(t.Context(), kill); err != nil {
@@ -277,7 +256,7 @@ func TestRunCountsEveryDrop(t *testing.T) {
 	rc := newReceiver(t, status(400)) // the first refused
 	var d drops
 	var logs testkit.SyncBuffer
-	s := newSender(rc.URL, &fakeAfter{}, &logs)
+	s := newSender(rc.URL, &testkit.Instant{}, &logs)
 	s.Metrics = &d
 	events := make(chan Event, 3)
 	for _, id := range []string{"a", "b", "c"} {
@@ -301,7 +280,7 @@ func TestRunCountsEveryDrop(t *testing.T) {
 		rc := newReceiver(t, func(http.ResponseWriter) { close(arrived); <-hung })
 		defer close(hung) // before the receiver's Close, which waits for the held request
 		var d drops
-		s := newSender(rc.URL, &fakeAfter{}, io.Discard)
+		s := newSender(rc.URL, &testkit.Instant{}, io.Discard)
 		s.Metrics = &d
 		graceOver := make(chan time.Time)
 		s.After = func(time.Duration) <-chan time.Time { return graceOver }
@@ -333,7 +312,7 @@ func TestRunNeverHoldsItsFeeder(t *testing.T) {
 	free := func() { once.Do(func() { close(release) }) }
 	rc := newReceiver(t, func(w http.ResponseWriter) { <-release; w.WriteHeader(http.StatusAccepted) })
 	t.Cleanup(free)
-	s := newSender(rc.URL, &fakeAfter{}, io.Discard)
+	s := newSender(rc.URL, &testkit.Instant{}, io.Discard)
 	events := make(chan Event, 4)
 	done := make(chan struct{})
 	go func() { s.Run(t.Context(), events, time.Second); close(done) }()
