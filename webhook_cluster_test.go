@@ -107,7 +107,7 @@ func TestClusterNameInEventNotes(t *testing.T) {
 			rec := newTestRecorder(t, srv, &logs)
 			rec.cluster = cluster
 			rec.recordAll(t.Context(), []Result{kill, skipped})
-			runVerdict(t, srv, rec, discardLogger())
+			runVerdict(t, srv, rec, discardLogger(), eventsAt.Add(time.Second)) // after the kills' Events: the verdict's has a name of its own
 			events := srv.Events()
 			if len(events) != 4 {
 				t.Fatalf("%d Events, want the kill's 2, the skip's and the verdict's; log: %s", len(events), logs.String())
@@ -121,16 +121,16 @@ func TestClusterNameInEventNotes(t *testing.T) {
 	}
 }
 
-// runVerdict follows one kill whose workload does not exist to its verdict (unknown, at once),
-// with rec building its Event as run wires it, and log the recovery's logger.
-func runVerdict(t *testing.T, srv *fakeapi.Server, rec *eventRecorder, log *slog.Logger) {
+// runVerdict follows one kill (web-7d9f-a of Deployment web, which srv may not serve: then its
+// verdict is unknown at once) through a real Follower against srv, with rec building its Event as run wires it, log the recovery's logger and now its
+// clock, and returns the verdict once the Follower has ended, its Event written.
+func runVerdict(t *testing.T, srv *fakeapi.Server, rec *eventRecorder, log *slog.Logger, now time.Time) recovery.Verdict {
 	t.Helper()
 	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A second after the kills' Events, so that the verdict's on the Deployment has a name of its own.
-	f := &recovery.Follower{API: api, Timeout: time.Hour, Now: func() time.Time { return eventsAt.Add(time.Second) }, After: time.After, Log: log,
+	f := &recovery.Follower{API: api, Timeout: time.Hour, Now: func() time.Time { return now }, After: time.After, Log: log,
 		Events: api, NewEvent: rec.event, Grace: shutdownGrace}
 	rs := kube.OwnerRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "uid-rs"}
 	deploy := kube.OwnerRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy"}
@@ -138,8 +138,9 @@ func runVerdict(t *testing.T, srv *fakeapi.Server, rec *eventRecorder, log *slog
 	kills <- recovery.Kill{Tick: tick0, Namespace: testNS, Pod: "web-7d9f-a", UID: "uid-web-a", Controller: &rs, Top: &deploy, RV: "1", Deleted: tick0}
 	close(kills)
 	go f.Run(testkit.Ctx(t), kills, verdicts)
-	testkit.Recv(t, verdicts, "the verdict")
+	v, _ := testkit.Recv(t, verdicts, "the verdict")
 	testkit.Recv(t, verdicts, "the verdicts to close, the Event written")
+	return v
 }
 
 // TestClusterNameInLogLines: the logger run builds carries the name on every line, the
@@ -156,7 +157,7 @@ func TestClusterNameInLogLines(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs testkit.SyncBuffer
 			log := newLogger(&logs, settings{logFormat: tt.format, logLevel: slog.LevelInfo, cluster: tt.cluster})
-			runVerdict(t, fakeapi.New(t), &eventRecorder{instance: "macaque-0", now: time.Now, log: log}, log)
+			runVerdict(t, fakeapi.New(t), &eventRecorder{instance: "macaque-0", now: time.Now, log: log}, log, eventsAt.Add(time.Second))
 			var verdict string
 			for line := range strings.Lines(logs.String()) {
 				if strings.Contains(line, "recovery verdict") {

@@ -93,7 +93,6 @@ func NewMetrics(namespaces []string) *Metrics {
 	m := &Metrics{registry: prometheus.NewRegistry(), fixed: map[string]bool{}, seen: map[string]time.Time{}}
 	m.defineTicks()
 	m.defineAfterKills()
-	m.gated = newGated()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ticks, m.kills, m.lastKill, m.candidates, m.recovery, m.unrecovered, m.slackDrops, m.hookDrops, m.reportDrops, m.lastSuccess, m.lastTick, m.nextTick, m.leader, m.gated)
 	for _, ns := range namespaces {
@@ -105,6 +104,7 @@ func NewMetrics(namespaces []string) *Metrics {
 
 // defineTicks makes the metrics of the scheduler's and the killer's ticks.
 func (m *Metrics) defineTicks() {
+	m.gated = newGated()
 	m.ticks = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "macaque_ticks_total",
 		Help: "Ticks the killer ran (a tick skipped because the previous kill was still running is not one).",
