@@ -385,20 +385,22 @@ func (k *Killer) prepare(ctx context.Context, at time.Time, reported <-chan stru
 	}
 	want, capped := k.count.victims(n)
 	rd := &round{base: base, r: r, scope: ts, picks: picks[:min(len(picks), tries(want))], n: n, want: want, capped: capped, tried: map[candidate]bool{}}
-	rd.rules, rd.once = k.rules(cooling)
-	if held != nil {
-		// First: it reads nothing, and an alert on a namespace holds every pod in it.
-		rd.rules = append(policy.Rules{held}, rd.rules...)
-	}
+	rd.rules, rd.once = k.rules(held, cooling)
 	return rd, nil
 }
 
-// rules are the tick's reasons to pass a pick over, in the order they are asked: the pod's own
-// state first, then its workload's (which the guard reads from the API server), then the tick's
-// and the cooldown's memory of that workload. cooling is the cooldown's rule, nil when off.
-func (k *Killer) rules(cooling policy.Rule) (policy.Rules, *policy.OncePerTick) {
+// rules are the tick's reasons to pass a pick over, in the order they are asked: the alerts
+// firing in the pod's namespace first (they read nothing, and hold every pod there), the pod's
+// own state, then its workload's (which the guard reads from the API server), then the tick's
+// and the cooldown's memory of that workload. held is the alert gate's rule and cooling the
+// cooldown's, each nil when it has none.
+func (k *Killer) rules(held, cooling policy.Rule) (policy.Rules, *policy.OncePerTick) {
 	once := policy.NewOncePerTick()
-	rules := policy.Rules{policy.StillRunning{}, policy.OldEnough{MinAge: k.minAge, Now: k.now}, policy.OptedOut{}}
+	var rules policy.Rules
+	if held != nil {
+		rules = append(rules, held)
+	}
+	rules = append(rules, policy.StillRunning{}, policy.OldEnough{MinAge: k.minAge, Now: k.now}, policy.OptedOut{})
 	if guard := k.guard.ForTick(); guard != nil {
 		rules = append(rules, guard)
 	}
