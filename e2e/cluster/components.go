@@ -14,9 +14,12 @@ var kwokStages string
 
 // Cluster-wide settings shared by the components and the certificates.
 const (
-	serviceCIDR          = "10.96.0.0/12"
-	serviceIP            = "10.96.0.1" // first address of serviceCIDR: the kubernetes Service
-	podCIDR              = "10.244.0.0/16"
+	serviceCIDR = "10.96.0.0/12"
+	serviceIP   = "10.96.0.1" // first address of serviceCIDR: the kubernetes Service
+	// podCIDR is kwok's pool of pod addresses. A /14 (262,142 addresses) holds the bench's
+	// 100,000-pod row with its replacements; past a /16's 65,534, kwok's pool hands out
+	// addresses outside its range rather than failing.
+	podCIDR              = "10.244.0.0/14"
 	serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
 
 	// kwokNodeAnnotation marks the nodes kwok fakes; kwok manages only

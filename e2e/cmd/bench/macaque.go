@@ -72,6 +72,11 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 		return sizeResult{}, err
 	}
 
+	logger.Printf("%d pods: the control plane's CPU at rest over %s", spec.pods, restTicks*spec.every)
+	rest, err := restingCPU(ctx, spec.every, apiserver, etcd)
+	if err != nil {
+		return sizeResult{}, err
+	}
 	logger.Printf("%d pods: running %s every %s for %d ticks", spec.pods, spec.binary, spec.every, spec.ticks)
 	d, err := startDaemon(spec.binary, daemonEnv(kubeconfig, dir, ns, spec))
 	if err != nil {
@@ -97,7 +102,9 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	}
 	cpu.stop()
 	d.stop()
-	return spec.result(ns, ticks, proxy.Records(), cpu, d, hwm), nil
+	res := spec.result(ns, ticks, proxy.Records(), cpu, d, hwm)
+	res.apiserverRest, res.etcdRest = rest[0], rest[1]
+	return res, nil
 }
 
 // result is what was measured of spec's run in ns: its ticks, the proxy's records, the CPU

@@ -99,6 +99,47 @@ func (s *cpuSampler) waitSampleAfter(ctx context.Context, t time.Time, exited <-
 const clockTicks = 100
 
 // readCPU returns the user+system CPU time of process pid, including exited threads.
+// restTicks is how many tick lengths the control plane's CPU is read over before macaque starts:
+// what it spends on its own (controllers still catching up, compaction, kwok), to set beside
+// what it spends in macaque's ticks.
+const restTicks = 3
+
+// restingCPU returns each pid's CPU time over restTicks tick lengths, scaled to one tick length.
+func restingCPU(ctx context.Context, every time.Duration, pids ...int) ([]time.Duration, error) {
+	before, err := readCPUs(pids)
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(restTicks * every):
+	}
+	after, err := readCPUs(pids)
+	if err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(began)
+	out := make([]time.Duration, len(pids))
+	for i := range pids {
+		out[i] = time.Duration(float64(after[i]-before[i]) * float64(every) / float64(elapsed))
+	}
+	return out, nil
+}
+
+func readCPUs(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		cpu, err := readCPU(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = cpu
+	}
+	return out, nil
+}
+
 func readCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {

@@ -55,10 +55,12 @@ type sizeResult struct {
 	cpu               []time.Duration // macaque's CPU per tick
 	apiserverCPU      []time.Duration // kube-apiserver's CPU over each tick's window
 	etcdCPU           []time.Duration // etcd's CPU over each tick's window
-	peakRSS           int64           // VmHWM, bytes
-	skipped           int             // ticks macaque skipped because a kill was still running
-	verdicts          []verdictLog    // the kills' recovery verdicts, those given at shutdown included
-	killed            []tickLog       // every kill macaque reported, after the measured ticks too
+	// apiserverRest and etcdRest are their CPU per tick length before macaque started.
+	apiserverRest, etcdRest time.Duration
+	peakRSS                 int64        // VmHWM, bytes
+	skipped                 int          // ticks macaque skipped because a kill was still running
+	verdicts                []verdictLog // the kills' recovery verdicts, those given at shutdown included
+	killed                  []tickLog    // every kill macaque reported, after the measured ticks too
 }
 
 // tickMetrics is what one tick's requests cost, over the window from its scheduled time to the
@@ -281,7 +283,9 @@ func (r sizeResult) rows() []row {
 		{metric: "  of which candidate lists", s: summarize(lists), unit: count},
 		{metric: "peak RSS (VmHWM)", s: summary{median: float64(r.peakRSS), n: 1}, single: true, unit: mebibytes, limit: targetRSS},
 		{metric: "kube-apiserver CPU per tick", s: summarize(durations(r.apiserverCPU)), unit: millis},
+		{metric: "  before macaque ran", s: summary{median: float64(r.apiserverRest), n: 1}, single: true, unit: millis},
 		{metric: "etcd CPU per tick", s: summarize(durations(r.etcdCPU)), unit: millis},
+		{metric: "  before macaque ran", s: summary{median: float64(r.etcdRest), n: 1}, single: true, unit: millis},
 	}
 	if len(r.namespaceLists) > 0 { // after the candidate lists' row
 		rows = slices.Insert(rows, 4, row{metric: "  each namespace list (names)", s: summarize(durations(r.namespaceLists)), unit: millis})
@@ -348,7 +352,8 @@ func printSize(w io.Writer, r sizeResult) []string {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "(CPU: utime+stime from /proc/<pid>/stat sampled every 20 ms, between consecutive tick times, 10 ms resolution;")
-	fmt.Fprintln(w, " the control plane's include its background work. API: sum over the tick's requests of request received")
+	fmt.Fprintln(w, " the control plane's include its background work, read alone (per tick length) over the 3 tick lengths")
+	fmt.Fprintln(w, " before macaque started. API: sum over the tick's requests of request received")
 	fmt.Fprintln(w, " → response sent by the proxy, watches left out (a verdict's stay open until its workload is back);")
 	fmt.Fprintln(w, " the rest of a tick's time is macaque's own.)")
 	if len(missed) > 0 {
