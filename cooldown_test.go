@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
@@ -304,4 +306,25 @@ func TestKillHonoursTheCooldownOfALongName(t *testing.T) {
 		t.Fatalf("a minute later: %+v; want one report, skipped: both are cooling down", reports)
 	}
 	assertPassed(t, reports[0].Passed, []string{"shop/" + longName + "-2: Deployment/" + longName + " lost a pod 1m0s ago", "shop/web-2: Deployment/web lost a pod 1m0s ago"})
+}
+
+// TestAnnotatedCooldownWarns: with MACAQUE_COOLDOWN=0, a state macaque cannot keep (the
+// ConfigMap missing, macaque's namespace unknown) does not stop it, since only annotated
+// workloads need it, but it is said at start; a state it can keep is not warned about.
+func TestAnnotatedCooldownWarns(t *testing.T) {
+	for _, tt := range []struct{ name, namespace, want string }{
+		{name: "the state is kept", namespace: testNS},
+		{name: "the ConfigMap is missing", namespace: "elsewhere", want: "the ConfigMap macaque-cooldown that keeps the cooldown state is not in"},
+		{name: "the namespace is unknown", want: "set POD_NAMESPACE"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, api := cooldownState(t, nil)
+			var b bytes.Buffer
+			c := annotatedCooldown(testkit.Ctx(t), api, tt.namespace, slog.New(slog.NewTextHandler(&b, nil)))
+			warned := strings.Contains(b.String(), "level=WARN msg=\"the cooldown state cannot be kept")
+			if c == nil || warned != (tt.want != "") || !strings.Contains(b.String(), tt.want) {
+				t.Errorf("annotatedCooldown = %v, logged %q; want a cooldown, and a warning saying %q", c, b.String(), tt.want)
+			}
+		})
+	}
 }

@@ -58,6 +58,20 @@ func TestLogStartWarnsOnlyWithoutThePauseSwitch(t *testing.T) {
 	}
 }
 
+// TestLogStartSaysTheWebhook: the start line says whether events go to a webhook.
+func TestLogStartSaysTheWebhook(t *testing.T) {
+	for _, tt := range []struct {
+		url, want string
+	}{{"", "webhook=false"}, {"https://hooks.example/macaque", "webhook=true"}} {
+		var b bytes.Buffer
+		s := settings{scope: scope{namespaces: []string{testNS}}, selector: labels.Everything(), webhook: webhookSettings{url: tt.url}}
+		logStart(slog.New(slog.NewTextHandler(&b, nil)), s, started{noPause: "not in a pod"})
+		if !strings.Contains(b.String(), tt.want) {
+			t.Errorf("MACAQUE_WEBHOOK_URL=%q: start line %q, want %s", tt.url, b.String(), tt.want)
+		}
+	}
+}
+
 // TestARefusedStartFreesItsPort: a start refused after the HTTP port was taken (no API server
 // to find) lets it go, so that the next start, or anything else, can have it; with no server
 // at all, nothing is closed.

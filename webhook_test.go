@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -256,5 +257,49 @@ func TestWebhookWithoutSlack(t *testing.T) {
 	testkit.Recv(t, sent, "the webhook to send")
 	if got := strings.Join(hook.Got(), ", "); got != "dev.macaque.kill web-1, dev.macaque.verdict web-1" {
 		t.Errorf("events %q, want the kill then its verdict", got)
+	}
+}
+
+// TestNewWebhook: run gets no webhook without MACAQUE_WEBHOOK_URL; with it, a feed naming the
+// cluster and a sender to the URL that sends the Authorization header from the file, if any,
+// read at each send.
+func TestNewWebhook(t *testing.T) {
+	if feed, sender := newWebhook(settings{}, discardLogger(), nil); feed != nil || sender != nil {
+		t.Fatalf("no URL: %v, %v; want no webhook", feed, sender)
+	}
+	auth := t.TempDir() + "/authorization"
+	for _, tt := range []struct {
+		name, authFile, want string
+	}{
+		{name: "no auth file"},
+		{name: "an auth file", authFile: auth, want: "Bearer rotated"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := make(chan string, 1)
+			rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				headers <- r.Header.Get("Authorization")
+				w.WriteHeader(http.StatusAccepted)
+			}))
+			t.Cleanup(rc.Close)
+			if err := os.WriteFile(auth, []byte("Bearer first\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := settings{cluster: "prod-eu", webhook: webhookSettings{url: rc.URL, authFile: tt.authFile}}
+			feed, sender := newWebhook(s, discardLogger(), nil)
+			if feed == nil || sender == nil || feed.cluster != "prod-eu" || sender.URL != rc.URL {
+				t.Fatalf("newWebhook = %+v, %+v; want a feed of prod-eu and a sender to %s", feed, sender, rc.URL)
+			}
+			if err := os.WriteFile(auth, []byte("Bearer rotated\n"), 0o600); err != nil { // read at the send
+				t.Fatal(err)
+			}
+			feed.tick([]Result{killed})
+			e, _ := testkit.Recv(t, feed.out, "the kill's event")
+			if err := sender.Send(testkit.Ctx(t), e); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := testkit.Recv(t, headers, "the POST"); got != tt.want {
+				t.Errorf("Authorization %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

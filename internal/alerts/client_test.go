@@ -116,6 +116,7 @@ func TestFiringFailures(t *testing.T) {
 		{name: "429", status: 429, want: "HTTP 429 Too Many Requests"},
 		{name: "an HTML page", status: 200, body: "<html>Grafana</html>", want: "the answer is not a JSON list of alerts", refuses: true},
 		{name: "an object", status: 200, body: `{"status":"success"}`, want: "the answer is not a JSON list of alerts", refuses: true},
+		{name: "an empty object", status: 200, body: `{}`, want: "the answer is not a JSON list of alerts (it does not start with '[')", refuses: true},
 		{name: "cut short", status: 200, body: `[` + alertJSON(`"alertname":"A"`, "active", "", "", now.Add(time.Hour)), want: "the answer is not a JSON list of alerts", refuses: true},
 		{name: "a bad alert", status: 200, body: `[{"labels":"critical"}]`, want: "the answer is not a JSON list of alerts", refuses: true},
 	}

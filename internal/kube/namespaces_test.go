@@ -25,8 +25,17 @@ func TestDecodeNamesKeepsEveryRow(t *testing.T) {
 	if _, err := decodeTable(strings.NewReader(table), func(n string) { names = append(names, n) }); err != nil || !slices.Equal(names, []string{"shop"}) {
 		t.Errorf("decodeTable = %q, %v; want the Active row only", names, err)
 	}
-	if _, err := decodeNames(strings.NewReader(`{"kind":"NamespaceList","items":[]}`), func(string) {}); err == nil || !strings.Contains(err.Error(), "not a namespace Table") {
-		t.Errorf("a NamespaceList: %v, want an error naming a namespace Table", err)
+	for _, tt := range []struct{ name, body, want string }{
+		{"a NamespaceList", `{"kind":"NamespaceList","items":[]}`, "not a namespace Table"},
+		{"a Table without its columns", `{"kind":"Table","metadata":{},"rows":[]}`, "not a namespace Table"},
+		{"no Status column", tableJSON("", []string{"Age", "Name"}, []string{"1d", "shop"}), "no Name or Status column"},
+		{"no Name column", tableJSON("", []string{"Status", "Age"}, []string{"Active", "1d"}), "no Name or Status column"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := decodeNames(strings.NewReader(tt.body), func(string) {}); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("decodeNames = %v, want an error saying %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -51,6 +51,10 @@ func TestAlertHold(t *testing.T) {
 		{name: "a namespace out of scope", firing: []alerts.Alert{cartDown}, namespaces: []string{"shop"}},
 		{name: "a namespace under *", firing: []alerts.Alert{cartDown}, all: true,
 			passed: map[string]string{"cart": "alert CartDown (namespace cart) firing in Alertmanager", "shop": ""}},
+		// * is every namespace, whatever else is named: one namespace's alert holds only it.
+		{name: "* with its one namespace named", firing: []alerts.Alert{cartDown}, namespaces: []string{"cart"}, all: true,
+			passed: map[string]string{"cart": "alert CartDown (namespace cart) firing in Alertmanager", "shop": ""}},
+		{name: "no namespace in scope", firing: []alerts.Alert{cartDown}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,15 +81,26 @@ func TestAlertHold(t *testing.T) {
 }
 
 func TestAlertHoldNamesAFew(t *testing.T) {
-	var many []alerts.Alert
-	for i := range 5 {
-		many = append(many, alerts.Alert{Name: fmt.Sprintf("A%d", i), Namespace: "shop"})
-	}
-	h, _ := (&AlertGate{Source: firing{alerts: many}}).ForTick(t.Context())
-	_, rule := h.For([]string{"shop", "cart"}, false)
-	pass, _ := rule.Check(t.Context(), podIn("shop"))
-	if want := "alerts A0 (namespace shop), A1 (namespace shop), A2 (namespace shop) and 2 more firing in Alertmanager"; pass == nil || pass.Why != want {
-		t.Errorf("passed %+v, want %q", pass, want)
+	for _, tt := range []struct {
+		name  string
+		count int
+		want  string
+	}{
+		{"as many as it names", 3, "alerts A0 (namespace shop), A1 (namespace shop), A2 (namespace shop) firing in Alertmanager"},
+		{"more", 5, "alerts A0 (namespace shop), A1 (namespace shop), A2 (namespace shop) and 2 more firing in Alertmanager"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var many []alerts.Alert
+			for i := range tt.count {
+				many = append(many, alerts.Alert{Name: fmt.Sprintf("A%d", i), Namespace: "shop"})
+			}
+			h, _ := (&AlertGate{Source: firing{alerts: many}}).ForTick(t.Context())
+			_, rule := h.For([]string{"shop", "cart"}, false)
+			pass, _ := rule.Check(t.Context(), podIn("shop"))
+			if pass == nil || pass.Why != tt.want {
+				t.Errorf("passed %+v, want %q", pass, tt.want)
+			}
+		})
 	}
 }
 

@@ -360,3 +360,99 @@ func TestCooldownEntriesOfAnnotatedWorkloads(t *testing.T) {
 		t.Errorf("a hit of period 0 alone: %v, %d requests; want nothing written", err, len(srv.Requests())-before)
 	}
 }
+
+// TestCooldownAnnotationRule checks the rule with MACAQUE_COOLDOWN=0: a workload's annotation
+// alone asks for a cooldown, a bad one passes the pick over, and the state is read once in a
+// tick, on the first annotated workload met, whether that read works or fails.
+func TestCooldownAnnotationRule(t *testing.T) {
+	web := &kube.OwnerRef{Kind: "Deployment", Name: "web", UID: "u-web"}
+	hitAgo := tick0.Add(-30 * time.Minute).Format(time.RFC3339)
+	annotated := func(v string) map[string]string { return map[string]string{CooldownAnnotation: v} }
+	tests := []struct {
+		name  string
+		top   *kube.OwnerRef
+		notes map[string]string
+		want  string // the Why of the pass, a prefix; "" for let through
+		reads int    // ConfigMap reads the check made
+	}{
+		{name: "a bare pod", want: ""},
+		{name: "no annotation, no MACAQUE_COOLDOWN", top: web, want: ""},
+		{name: "an annotation of 0", top: web, notes: annotated("0"), want: ""},
+		{name: "a longer annotation holds", top: web, notes: annotated("2h"), reads: 1,
+			want: "Deployment/web lost a pod 30m0s ago: cooling down until 2026-03-29T10:30:00Z (chaos.macaque.dev/cooldown=2h on Deployment/web)"},
+		{name: "a shorter annotation has passed", top: web, notes: annotated(" 10m "), reads: 1, want: ""},
+		{name: "not a duration", top: web, notes: annotated("soon"),
+			want: `bad chaos.macaque.dev/cooldown annotation on Deployment/web: "soon" is not a duration of whole seconds`},
+		{name: "negative", top: web, notes: annotated("-1h"), want: `bad chaos.macaque.dev/cooldown annotation on Deployment/web: "-1h"`},
+		{name: "part of a second", top: web, notes: annotated("90500ms"), want: `bad chaos.macaque.dev/cooldown annotation on Deployment/web: "90500ms"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, c := annotatedCooldown(t, map[string]string{CooldownKey(testNS, *web): hitAgo})
+			rule, err := c.ForTick(testkit.Ctx(t), func() time.Time { return tick0 })
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &Pick{Name: testNS + "/web-1", Pod: kube.Pod{Namespace: testNS}, Top: tt.top, TopAnnotations: tt.notes}
+			pass, err := rule.Check(testkit.Ctx(t), p)
+			if err != nil || (pass == nil) != (tt.want == "") || (pass != nil && (!strings.HasPrefix(pass.Why, tt.want) || pass.Blame != tt.top)) {
+				t.Errorf("Check = %+v, %v; want passed over for %q, blaming %v", pass, err, tt.want, tt.top)
+			}
+			if got := configMapReads(srv); got != tt.reads {
+				t.Errorf("%d reads of the state, want %d", got, tt.reads)
+			}
+		})
+	}
+	t.Run("one read a tick", func(t *testing.T) {
+		srv, c := annotatedCooldown(t, map[string]string{CooldownKey(testNS, *web): hitAgo})
+		rule, _ := c.ForTick(testkit.Ctx(t), func() time.Time { return tick0 })
+		for i := range 3 {
+			p := &Pick{Pod: kube.Pod{Namespace: testNS}, Top: &kube.OwnerRef{Kind: "Deployment", Name: fmt.Sprint("app", i)}, TopAnnotations: annotated("1h")}
+			if pass, err := rule.Check(testkit.Ctx(t), p); pass != nil || err != nil {
+				t.Fatalf("a workload never hit: %+v, %v", pass, err)
+			}
+		}
+		if got := configMapReads(srv); got != 1 {
+			t.Errorf("%d reads of the state for three annotated workloads in a tick, want 1", got)
+		}
+	})
+	t.Run("a failed read is not tried again in the tick", func(t *testing.T) {
+		srv, c := annotatedCooldown(t, nil)
+		srv.Fail = func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") }
+		rule, err := c.ForTick(testkit.Ctx(t), func() time.Time { return tick0 })
+		if err != nil {
+			t.Fatalf("ForTick with MACAQUE_COOLDOWN=0 = %v, want no read before an annotated workload", err)
+		}
+		for range 2 {
+			pass, err := rule.Check(testkit.Ctx(t), &Pick{Pod: kube.Pod{Namespace: testNS}, Top: web, TopAnnotations: annotated("1h")})
+			if err != nil || pass == nil || !strings.HasPrefix(pass.Why, "chaos.macaque.dev/cooldown=1h on Deployment/web cannot be honoured: read the cooldown state") {
+				t.Errorf("Check on an unreadable state = %+v, %v; want passed over, saying why", pass, err)
+			}
+		}
+		if got := configMapReads(srv); got != 1 {
+			t.Errorf("%d reads of the state, want 1: a failed read is not tried again in the same tick", got)
+		}
+	})
+}
+
+// annotatedCooldown is cooldownServer with MACAQUE_COOLDOWN=0.
+func annotatedCooldown(t *testing.T, data map[string]string) (*fakeapi.Server, *Cooldown) {
+	t.Helper()
+	srv, _ := cooldownServer(t, data)
+	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, NewCooldown(api, testNS, 0)
+}
+
+// configMapReads counts srv's GETs of the cooldown ConfigMap.
+func configMapReads(srv *fakeapi.Server) int {
+	n := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/configmaps/"+CooldownConfigMap) {
+			n++
+		}
+	}
+	return n
+}

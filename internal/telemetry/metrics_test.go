@@ -88,6 +88,25 @@ func TestTickedSucceeded(t *testing.T) {
 	}
 }
 
+// TestDropsAndGates checks the counters the alert gate and the webhook feed: each gated tick
+// by its reason, each reason at 0 from the start so that an alert on its increase sees the
+// first, and each event the webhook gave up.
+func TestDropsAndGates(t *testing.T) {
+	m := NewMetrics(nil)
+	wantSeries(t, scrape(t, m), map[string]float64{
+		`macaque_ticks_gated_total{reason="alert"}`: 0, `macaque_ticks_gated_total{reason="namespace_alert"}`: 0,
+		`macaque_ticks_gated_total{reason="alertmanager_error"}`: 0, "macaque_webhook_events_dropped_total": 0,
+	})
+	m.Gated(GatedAlert)
+	m.Gated(GatedAlertmanagerError)
+	m.Gated(GatedAlertmanagerError)
+	m.WebhookDropped()
+	wantSeries(t, scrape(t, m), map[string]float64{
+		`macaque_ticks_gated_total{reason="alert"}`: 1, `macaque_ticks_gated_total{reason="namespace_alert"}`: 0,
+		`macaque_ticks_gated_total{reason="alertmanager_error"}`: 2, "macaque_webhook_events_dropped_total": 1,
+	})
+}
+
 // TestNilMetricsRecordNothing checks that goroutines built without metrics (as most tests
 // build them) can call every method.
 func TestNilMetricsRecordNothing(_ *testing.T) {
@@ -102,6 +121,8 @@ func TestNilMetricsRecordNothing(_ *testing.T) {
 	m.SlackDropped()
 	m.Recovered("shop", StageReady, time.Second)
 	m.NotRecovered("shop")
+	m.Gated(GatedAlert)
+	m.WebhookDropped()
 }
 
 // updateMetrics rewrites deploy/metrics.txt from the registry: go test -run TestMetricsFile ./internal/telemetry -update-metrics

@@ -123,6 +123,8 @@ func TestSend(t *testing.T) {
 			posts: 2, waits: []time.Duration{42 * time.Second}},
 		{name: "rate limited with Retry-After 0, backoff", replies: replies{rateLimited("0")}, posts: 2, waits: []time.Duration{0}},
 		{name: "rate limited without Retry-After, backoff", replies: replies{status(429)}, posts: 2, waits: []time.Duration{0}},
+		{name: "rate limited without Retry-After again and again, backoff grows", replies: replies{status(429), status(429), status(429)},
+			posts: 4, waits: []time.Duration{0, 0, 0}},
 		{name: "rate limited for an hour waits five minutes", replies: replies{rateLimited("3600")}, posts: 2, waits: []time.Duration{5 * time.Minute}},
 		{name: "server errors, retried with backoff", replies: replies{status(502), status(503)}, posts: 3, waits: []time.Duration{0, 0}},
 		{name: "request timeout, retried", replies: replies{status(408)}, posts: 2, waits: []time.Duration{0}},
@@ -222,7 +224,8 @@ func TestReadAuth(t *testing.T) {
 		{name: "blank", content: " \n\t", wantErr: "is empty"},
 		{name: "two lines", content: "Bearer a\nX-Injected: 1", wantErr: "line break"},
 		{name: "a control character", content: "Bearer a\x00b", wantErr: "control character"},
-		{name: "too long", content: "Bearer " + strings.Repeat("a", maxAuth), wantErr: "longer than"},
+		{name: "as long as it may be", content: "Bearer " + strings.Repeat("a", maxAuth-len("Bearer ")), want: "Bearer " + strings.Repeat("a", maxAuth-len("Bearer "))},
+		{name: "a byte too long", content: "Bearer " + strings.Repeat("a", maxAuth-len("Bearer ")+1), wantErr: "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,21 +90,31 @@ func measure(ctx context.Context, c *cluster.Cluster, ns string, spec measureSpe
 	if err != nil {
 		return sizeResult{}, err
 	}
+	hwm, err := finish(ctx, d, cpu, ticks, spec.every, logger)
+	if err != nil {
+		return sizeResult{}, err
+	}
+	res := spec.result(ns, ticks, proxy.Records(), cpu, d, hwm)
+	res.apiserverRest, res.etcdRest = rest[0], rest[1]
+	return res, nil
+}
+
+// finish waits until the CPU of the last of ticks is sampled and their verdicts are in, reads
+// macaque's peak RSS, and stops the sampling and macaque.
+func finish(ctx context.Context, d *daemon, cpu *cpuSampler, ticks []tickRun, every time.Duration, logger *log.Logger) (int64, error) {
 	// The last tick's CPU is read at the next tick's time; wait until a sample lies past it.
-	end := ticks[len(ticks)-1].Tick.Add(spec.every)
+	end := ticks[len(ticks)-1].Tick.Add(every)
 	if err := cpu.waitSampleAfter(ctx, end, d.Done()); err != nil {
-		return sizeResult{}, fmt.Errorf("%w; macaque's last lines:\n%s", err, d.logTail())
+		return 0, fmt.Errorf("%w; macaque's last lines:\n%s", err, d.logTail())
 	}
 	d.waitVerdicts(ctx, ticks, d.Done(), time.After, logger)
 	hwm, err := readVMHWM(d.Pid())
 	if err != nil {
-		return sizeResult{}, err
+		return 0, err
 	}
 	cpu.stop()
 	d.stop()
-	res := spec.result(ns, ticks, proxy.Records(), cpu, d, hwm)
-	res.apiserverRest, res.etcdRest = rest[0], rest[1]
-	return res, nil
+	return hwm, nil
 }
 
 // result is what was measured of spec's run in ns: its ticks, the proxy's records, the CPU
