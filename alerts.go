@@ -61,18 +61,21 @@ func startAlertGate(ctx context.Context, s alertSettings, log *slog.Logger) (*po
 	client := alerts.NewClient(s.url, s.matchers, alerts.DefaultTimeout, nil, time.Now)
 	checkCtx, cancel := context.WithTimeout(ctx, alertCheckTimeout)
 	defer cancel()
+	gate := &policy.AlertGate{Source: client}
 	firing, err := client.Firing(checkCtx)
-	switch {
-	case err == nil:
+	if err == nil {
 		log.Info("alertmanager answered: its blocking alerts hold the kills", "alertmanager", client.Where(),
 			"blocking_alerts", s.matchers.String(), "firing", len(firing))
-	case alerts.Refuses(err):
+		return gate, nil
+	}
+	if alerts.Refuses(err) {
 		return nil, badSetting("ALERTMANAGER_URL", "not Alertmanager's v2 API: %v", err)
-	case ctx.Err() == nil: // after SIGTERM during the check there is nothing to warn about
+	}
+	if ctx.Err() == nil { // after SIGTERM during the check there is nothing to warn about
 		log.Warn("alertmanager unreachable at start; starting anyway, and no tick kills until it answers",
 			"alertmanager", client.Where(), "err", err)
 	}
-	return &policy.AlertGate{Source: client}, nil
+	return gate, nil
 }
 
 // askAlerts asks the gate at the start of a tick whose report so far is r. It returns the rule

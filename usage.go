@@ -46,12 +46,13 @@ func settingKey(field string) string {
 
 // settingType names t as envconfig's usage does, for the kinds Config uses.
 func settingType(t reflect.Type) string {
-	switch {
-	case t == reflect.TypeFor[time.Duration]():
+	if t == reflect.TypeFor[time.Duration]() {
 		return "Duration"
-	case t.Kind() == reflect.Bool:
+	}
+	if t.Kind() == reflect.Bool {
 		return "True or False"
-	case t.Kind() == reflect.String:
+	}
+	if t.Kind() == reflect.String {
 		return "String"
 	}
 	return t.String()

@@ -212,13 +212,12 @@ func (s *Sender) retryDelay(err error, b *wait.Backoff) (time.Duration, bool) {
 	if !errors.As(err, &status) {
 		return b.Step(), true // no connection, a timeout, the auth file unreadable
 	}
-	switch {
-	case status.Code == http.StatusTooManyRequests && status.RetryAfter > 0:
+	if status.Code == http.StatusTooManyRequests && status.RetryAfter > 0 {
 		b.Step() // a rate limit spends a try too, so a stuck limit cannot hold the queue forever
 		return min(max(status.RetryAfter, time.Second), maxRetryAfter), true
-	case status.Code == http.StatusTooManyRequests, status.Code == http.StatusRequestTimeout, status.Code >= 500:
-		return b.Step(), true
-	default:
-		return 0, false
 	}
+	if status.Code == http.StatusTooManyRequests || status.Code == http.StatusRequestTimeout || status.Code >= 500 {
+		return b.Step(), true
+	}
+	return 0, false
 }
