@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -91,5 +92,20 @@ func TestNoTemplateInTheDaemon(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Fatalf("checked %d files: not the daemon's", checked)
+	}
+}
+
+// failingWriter refuses every write, as a closed stdout does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errClosedOutput }
+
+var errClosedOutput = errors.New("write /dev/stdout: file already closed")
+
+// TestUsageTableStopsAtAFailedWrite: usageTable returns the first write's error, for
+// printUsage to return, rather than dropping it.
+func TestUsageTableStopsAtAFailedWrite(t *testing.T) {
+	if err := usageTable(failingWriter{}); !errors.Is(err, errClosedOutput) {
+		t.Errorf("usageTable = %v, want %v", err, errClosedOutput)
 	}
 }
