@@ -122,8 +122,9 @@ func TestClusterNameInEventNotes(t *testing.T) {
 }
 
 // runVerdict follows one kill (web-7d9f-a of Deployment web, which srv may not serve: then its
-// verdict is unknown at once) through a real Follower against srv, with rec building its Event as run wires it, log the recovery's logger and now its
-// clock, and returns the verdict once the Follower has ended, its Event written.
+// verdict is unknown at once) through a real Follower against srv, with rec building its Event
+// as run wires it, log the recovery's logger and now its clock, and returns the verdict once
+// the Follower has ended, its Event written.
 func runVerdict(t *testing.T, srv *fakeapi.Server, rec *eventRecorder, log *slog.Logger, now time.Time) recovery.Verdict {
 	t.Helper()
 	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})

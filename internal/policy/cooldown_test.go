@@ -20,8 +20,14 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// cooldownServer is fakeapi holding macaque's cooldown ConfigMap in testNS with data.
+// cooldownServer is fakeapi holding macaque's cooldown ConfigMap in testNS with data, and a
+// cooldown of MACAQUE_COOLDOWN=1h kept there.
 func cooldownServer(t *testing.T, data map[string]string) (*fakeapi.Server, *Cooldown) {
+	return cooldownOf(t, data, time.Hour)
+}
+
+// cooldownOf is cooldownServer with MACAQUE_COOLDOWN=period.
+func cooldownOf(t *testing.T, data map[string]string, period time.Duration) (*fakeapi.Server, *Cooldown) {
 	t.Helper()
 	srv := fakeapi.New(t)
 	srv.AddConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: CooldownConfigMap}, Data: data})
@@ -29,7 +35,7 @@ func cooldownServer(t *testing.T, data map[string]string) (*fakeapi.Server, *Coo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, NewCooldown(api, testNS, time.Hour)
+	return srv, NewCooldown(api, testNS, period)
 }
 
 func TestCooldownCheck(t *testing.T) {
@@ -388,7 +394,7 @@ func TestCooldownAnnotationRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := annotatedCooldown(t, map[string]string{CooldownKey(testNS, *web): hitAgo})
+			srv, c := cooldownOf(t, map[string]string{CooldownKey(testNS, *web): hitAgo}, 0)
 			rule, err := c.ForTick(testkit.Ctx(t), func() time.Time { return tick0 })
 			if err != nil {
 				t.Fatal(err)
@@ -404,7 +410,7 @@ func TestCooldownAnnotationRule(t *testing.T) {
 		})
 	}
 	t.Run("one read a tick", func(t *testing.T) {
-		srv, c := annotatedCooldown(t, map[string]string{CooldownKey(testNS, *web): hitAgo})
+		srv, c := cooldownOf(t, map[string]string{CooldownKey(testNS, *web): hitAgo}, 0)
 		rule, _ := c.ForTick(testkit.Ctx(t), func() time.Time { return tick0 })
 		for i := range 3 {
 			p := &Pick{Pod: kube.Pod{Namespace: testNS}, Top: &kube.OwnerRef{Kind: "Deployment", Name: fmt.Sprint("app", i)}, TopAnnotations: annotated("1h")}
@@ -417,7 +423,7 @@ func TestCooldownAnnotationRule(t *testing.T) {
 		}
 	})
 	t.Run("a failed read is not tried again in the tick", func(t *testing.T) {
-		srv, c := annotatedCooldown(t, nil)
+		srv, c := cooldownOf(t, nil, 0)
 		srv.Fail = func(fakeapi.Request) *metav1.Status { return fakeapi.InternalError("etcdserver: leader changed") }
 		rule, err := c.ForTick(testkit.Ctx(t), func() time.Time { return tick0 })
 		if err != nil {
@@ -433,17 +439,6 @@ func TestCooldownAnnotationRule(t *testing.T) {
 			t.Errorf("%d reads of the state, want 1: a failed read is not tried again in the same tick", got)
 		}
 	})
-}
-
-// annotatedCooldown is cooldownServer with MACAQUE_COOLDOWN=0.
-func annotatedCooldown(t *testing.T, data map[string]string) (*fakeapi.Server, *Cooldown) {
-	t.Helper()
-	srv, _ := cooldownServer(t, data)
-	api, err := kube.NewClient(&rest.Config{Host: srv.URL, QPS: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, NewCooldown(api, testNS, 0)
 }
 
 // configMapReads counts srv's GETs of the cooldown ConfigMap.

@@ -98,7 +98,6 @@ func (s *cpuSampler) waitSampleAfter(ctx context.Context, t time.Time, exited <-
 // architecture Go supports (the kernel scales to it whatever its own HZ).
 const clockTicks = 100
 
-// readCPU returns the user+system CPU time of process pid, including exited threads.
 // restTicks is how many tick lengths the control plane's CPU is read over before macaque starts:
 // what it spends on its own (controllers still catching up, compaction, kwok), to set beside
 // what it spends in macaque's ticks.
@@ -128,6 +127,7 @@ func restingCPU(ctx context.Context, every time.Duration, pids ...int) ([]time.D
 	return out, nil
 }
 
+// readCPUs returns the user+system CPU time of each process of pids, in their order.
 func readCPUs(pids []int) ([]time.Duration, error) {
 	out := make([]time.Duration, len(pids))
 	for i, pid := range pids {
@@ -140,6 +140,7 @@ func readCPUs(pids []int) ([]time.Duration, error) {
 	return out, nil
 }
 
+// readCPU returns the user+system CPU time of process pid, including exited threads.
 func readCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {

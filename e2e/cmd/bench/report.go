@@ -352,7 +352,7 @@ func printSize(w io.Writer, r sizeResult) []string {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "(CPU: utime+stime from /proc/<pid>/stat sampled every 20 ms, between consecutive tick times, 10 ms resolution;")
-	fmt.Fprintln(w, " the control plane's include its background work, read alone (per tick length) over the 3 tick lengths")
+	fmt.Fprintf(w, " the control plane's include its background work, read alone (per tick length) over the %d tick lengths\n", restTicks)
 	fmt.Fprintln(w, " before macaque started. API: sum over the tick's requests of request received")
 	fmt.Fprintln(w, " → response sent by the proxy, watches left out (a verdict's stay open until its workload is back);")
 	fmt.Fprintln(w, " the rest of a tick's time is macaque's own.)")
